@@ -1,0 +1,38 @@
+//! Command-line interface. Each subcommand's arguments and entry point live
+//! in their own module under `src/`; this file only lists them.
+
+use clap::{Parser, Subcommand};
+
+use crate::logging::LogFormat;
+
+/// The example configuration, every key with its default and a comment.
+/// `ferrograph default-config` prints it; deploy/ holds the same file.
+pub const DEFAULT_CONFIG: &str = include_str!("../deploy/ferrograph.example.toml");
+
+/// StatsD + carbon + Whisper + graphite-web in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "ferrograph", version, about)]
+pub struct Cli {
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to run.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the full commented configuration with every default.
+    DefaultConfig,
+}
+
+/// Runs the chosen subcommand to completion.
+pub fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::DefaultConfig => {
+            print!("{DEFAULT_CONFIG}");
+            Ok(())
+        }
+    }
+}

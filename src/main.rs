@@ -1,0 +1,13 @@
+//! The `ferrograph` binary: parses the command line and wires the crates
+//! together. It holds no pipeline logic of its own.
+
+mod cli;
+mod logging;
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    logging::init(cli.log_format);
+    cli::run(cli.command)
+}

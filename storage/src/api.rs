@@ -1,0 +1,212 @@
+//! The two handles at storage's edge: [`Ingest`] (points in) and [`Read`]
+//! (find and fetch out).
+//!
+//! Every other crate talks to storage only through these traits and the
+//! plain data types next to them. The StatsD aggregator and the carbon
+//! receivers hold an `Arc<dyn Ingest>`; the render API holds an
+//! `Arc<dyn Read>`. Nothing outside `storage` constructs a cache, a writer or
+//! a Whisper file. Another backend (a ClickHouse GraphiteMergeTree, a
+//! write-ahead log in front of the cache, a Graphite-line forwarder) fits
+//! behind the same two traits.
+
+use std::fmt;
+
+/// Seconds since the Unix epoch. Whisper stores `u32`; the API uses `i64` so
+/// that arithmetic on ranges never wraps and bad input can be rejected
+/// explicitly instead of being truncated.
+pub type Timestamp = i64;
+
+/// One value of one named series at one second.
+///
+/// `name` is a Graphite path (`a.b.c`) or a Graphite 1.1 tagged name
+/// (`a.b;k=v;k2=v2`); tagged names are canonicalised by storage on ingest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricPoint {
+    /// Graphite path, optionally with `;tag=value` pairs.
+    pub name: String,
+    /// When the value was measured.
+    pub timestamp: Timestamp,
+    /// The value; producers never send NaN (carbon drops it at ingest).
+    pub value: f64,
+}
+
+impl MetricPoint {
+    /// A point for `name` at `timestamp`.
+    pub fn new(name: impl Into<String>, timestamp: Timestamp, value: f64) -> Self {
+        Self {
+            name: name.into(),
+            timestamp,
+            value,
+        }
+    }
+}
+
+/// What happened to a batch handed to [`Ingest::ingest`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Points now held by the backend (cache, queue or socket buffer).
+    pub accepted: usize,
+    /// Points refused because a bounded buffer was full. The backend has
+    /// already counted them in its own overflow metric; the caller may count
+    /// them again under its own name.
+    pub overflowed: usize,
+    /// Points refused as invalid (bad name, NaN, timestamp out of range).
+    pub rejected: usize,
+}
+
+/// Why a whole batch was refused.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// The backend is stopping and accepts nothing more.
+    ShuttingDown,
+    /// Anything else, with a message for the operator.
+    Other(String),
+}
+
+impl fmt::Display for IngestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IngestError::ShuttingDown => f.write_str("storage is shutting down"),
+            IngestError::Other(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for IngestError {}
+
+/// Accepts points. Implementations must return quickly: they buffer and
+/// never wait on disk, so a listener calling them is never blocked by I/O.
+pub trait Ingest: Send + Sync {
+    /// Hand over a batch of points. Points the backend cannot hold are
+    /// counted and reported, never silently lost.
+    fn ingest(&self, points: Vec<MetricPoint>) -> Result<IngestReport, IngestError>;
+}
+
+/// One node returned by [`Read::find`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FindNode {
+    /// Full dotted path of the node (`a.b.c`).
+    pub path: String,
+    /// True for a series (a Whisper file), false for a branch (a directory).
+    /// A name can be both; then two nodes are returned.
+    pub is_leaf: bool,
+}
+
+/// The time window of a fetch, as graphite-web hands it to its readers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FetchRange {
+    /// Start of the window (Whisper excludes the slot containing it).
+    pub from: Timestamp,
+    /// End of the window (Whisper includes the slot containing it).
+    pub until: Timestamp,
+    /// The reference "now": it decides Whisper's archive choice and clamps
+    /// the window, exactly like `whisper.fetch(path, from, until, now)`.
+    pub now: Timestamp,
+}
+
+/// The answer of [`Read::fetch`] for one series: `values[i]` belongs to
+/// `start + i * step`; `None` is a missing point.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FetchedSeries {
+    /// The series' path (canonical form for tagged series).
+    pub path: String,
+    /// Timestamp of the first value.
+    pub start: Timestamp,
+    /// Exclusive end: `start + values.len() * step`.
+    pub end: Timestamp,
+    /// Seconds between values.
+    pub step: Timestamp,
+    /// One entry per step; `None` where nothing was stored.
+    pub values: Vec<Option<f64>>,
+}
+
+/// Why a read failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The request itself is wrong (bad glob, from > until); maps to HTTP 400.
+    BadRequest(String),
+    /// The request matched more than a configured limit allows; maps to 4xx.
+    LimitExceeded(String),
+    /// The backend failed (corrupt file, I/O); maps to HTTP 500.
+    Storage(String),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::BadRequest(msg) => write!(f, "bad request: {msg}"),
+            ReadError::LimitExceeded(msg) => write!(f, "limit exceeded: {msg}"),
+            ReadError::Storage(msg) => write!(f, "storage error: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// One `seriesByTag` expression: `tag=value`, `tag!=value`, `tag=~regex`,
+/// `tag!=~regex`. Regexes are anchored at the start only, as graphite-web's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagExpr {
+    /// The tag name; `name` is the series' path.
+    pub tag: String,
+    /// How `value` is compared.
+    pub op: TagOp,
+    /// The literal value or the regex text.
+    pub value: String,
+}
+
+/// The comparison in a [`TagExpr`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TagOp {
+    /// `=`
+    Eq,
+    /// `!=`
+    NotEq,
+    /// `=~`
+    Match,
+    /// `!=~`
+    NotMatch,
+}
+
+/// Reads series: the only handle the render API holds.
+///
+/// Points still in the cache (received but not yet on disk) are merged into
+/// every answer, so a point is visible as soon as it is received.
+pub trait Read: Send + Sync {
+    /// Nodes matching a Graphite glob (`*`, `?`, `[a-z]`, `[!a]`, `{a,b}`,
+    /// matched per dot-separated component), sorted by path.
+    fn find(&self, pattern: &str) -> Result<Vec<FindNode>, ReadError>;
+
+    /// One series over a window; `Ok(None)` if `path` is not a stored series
+    /// or the window lies wholly outside its retention.
+    fn fetch(&self, path: &str, range: FetchRange) -> Result<Option<FetchedSeries>, ReadError>;
+
+    /// Several series over the same window, in the order given. Backends may
+    /// read them in parallel.
+    fn fetch_many(
+        &self,
+        paths: &[String],
+        range: FetchRange,
+    ) -> Result<Vec<Option<FetchedSeries>>, ReadError> {
+        paths.iter().map(|p| self.fetch(p, range)).collect()
+    }
+
+    /// Canonical names of the tagged series matching every expression.
+    fn find_tagged(&self, exprs: &[TagExpr]) -> Result<Vec<String>, ReadError>;
+
+    /// Every tag name in the tag index, sorted (`name` included).
+    fn tag_names(&self) -> Result<Vec<String>, ReadError>;
+
+    /// Every value of `tag` with the number of series carrying it, sorted by value.
+    fn tag_values(&self, tag: &str) -> Result<Vec<(String, usize)>, ReadError>;
+
+    /// Adds a tagged series to the tag index (graphite-web's `/tags/tagSeries`)
+    /// and returns its canonical name.
+    fn tag_series(&self, path: &str) -> Result<String, ReadError>;
+
+    /// Removes a tagged series from the tag index (`/tags/delSeries`); true
+    /// if it was there. Data on disk is left alone, as graphite-web does.
+    fn del_series(&self, path: &str) -> Result<bool, ReadError>;
+}
