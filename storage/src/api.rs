@@ -157,6 +157,53 @@ pub struct TagExpr {
     pub value: String,
 }
 
+impl TagExpr {
+    /// Parses `tag=value`, `tag!=value`, `tag=~regex` or `tag!=~regex`, the
+    /// argument form of `seriesByTag` and of the `/tags` endpoints' `expr`.
+    /// The tag is the text before the first `=`/`!=`; the value may itself
+    /// contain `=`.
+    pub fn parse(text: &str) -> Result<TagExpr, ReadError> {
+        let Some(eq) = text.find('=') else {
+            return Err(ReadError::BadRequest(format!(
+                "invalid tag expression {text:?}: expected tag=value, tag!=value, tag=~regex or tag!=~regex"
+            )));
+        };
+        let (tag, negated) = match text[..eq].strip_suffix('!') {
+            Some(tag) => (tag, true),
+            None => (&text[..eq], false),
+        };
+        let rest = &text[eq + 1..];
+        let (op, value) = match (negated, rest.strip_prefix('~')) {
+            (false, Some(re)) => (TagOp::Match, re),
+            (true, Some(re)) => (TagOp::NotMatch, re),
+            (false, None) => (TagOp::Eq, rest),
+            (true, None) => (TagOp::NotEq, rest),
+        };
+        if tag.is_empty() {
+            return Err(ReadError::BadRequest(format!(
+                "invalid tag expression {text:?}: empty tag name"
+            )));
+        }
+        Ok(TagExpr {
+            tag: tag.to_string(),
+            op,
+            value: value.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for TagExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = match self.op {
+            TagOp::Eq => "=",
+            TagOp::NotEq => "!=",
+            TagOp::Match => "=~",
+            TagOp::NotMatch => "!=~",
+        };
+        write!(f, "{}{}{}", self.tag, op, self.value)
+    }
+}
+
 /// The comparison in a [`TagExpr`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TagOp {
@@ -209,4 +256,38 @@ pub trait Read: Send + Sync {
     /// Removes a tagged series from the tag index (`/tags/delSeries`); true
     /// if it was there. Data on disk is left alone, as graphite-web does.
     fn del_series(&self, path: &str) -> Result<bool, ReadError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> (String, TagOp, String) {
+        let e = TagExpr::parse(text).expect(text);
+        assert_eq!(e.to_string(), text, "Display round-trips");
+        (e.tag, e.op, e.value)
+    }
+
+    #[test]
+    fn tag_expression_operators() {
+        assert_eq!(parsed("dc=eu"), ("dc".into(), TagOp::Eq, "eu".into()));
+        assert_eq!(parsed("dc!=eu"), ("dc".into(), TagOp::NotEq, "eu".into()));
+        assert_eq!(parsed("dc=~e.*"), ("dc".into(), TagOp::Match, "e.*".into()));
+        assert_eq!(
+            parsed("dc!=~e.*"),
+            ("dc".into(), TagOp::NotMatch, "e.*".into())
+        );
+        assert_eq!(
+            parsed("name=a.b=c"),
+            ("name".into(), TagOp::Eq, "a.b=c".into())
+        );
+        assert_eq!(parsed("dc="), ("dc".into(), TagOp::Eq, "".into()));
+    }
+
+    #[test]
+    fn tag_expression_errors() {
+        assert!(TagExpr::parse("dc").is_err());
+        assert!(TagExpr::parse("=eu").is_err());
+        assert!(TagExpr::parse("!=eu").is_err());
+    }
 }
