@@ -6,3 +6,9 @@ mod util;
 
 /// The binary's own commands (config printing and checking).
 mod cli;
+
+/// Whisper files and algorithms against the real Python `whisper` module.
+mod whisper_interop;
+
+/// The read-only Read handle over Whisper trees (find vs graphite-web, tags, corrupt files).
+mod whisper_read;

@@ -1,13 +1,58 @@
 //! Whisper-compatible storage for ferrograph.
 //!
-//! Data enters through the [`Ingest`] handle (StatsD flushes, carbon
-//! receivers) and leaves through the [`Read`] handle (the render API). Those
-//! two traits and their data types in [`api`] are the crate's boundary.
+//! Data flow, left to right:
+//!
+//! * **in**: points arrive through the [`Ingest`] handle (StatsD flushes,
+//!   carbon receivers);
+//! * **on disk**: one Whisper 1.x file per series ([`whisper`]: the byte
+//!   layout in [`whisper::format`], whisper's update/fetch algorithms in
+//!   [`whisper::ops`], mmap'd files with atomic creation in
+//!   [`whisper::file`]); tagged series live under `_tagged/` as graphite-web
+//!   expects ([`tagged`]);
+//! * **out**: the [`Read`] handle answers `find` (Graphite globs matched per
+//!   component, [`glob`], walking the tree, [`finder`]), `fetch`, and the tag
+//!   queries ([`tags`]). [`WhisperTree`] is the read-only implementation over
+//!   an existing directory.
+//!
+//! The two traits and their data types in [`api`] are the crate's boundary.
+//!
+//! ```
+//! use storage::{FetchRange, Read, WhisperTree};
+//! use storage::whisper::{self, AggregationMethod, Allocation, WhisperFile};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::create_dir_all(dir.path().join("a")).unwrap();
+//! let file = dir.path().join("a/b.wsp");
+//! whisper::create(&file, &[(10, 360)], 0.5, AggregationMethod::Average, Allocation::Sparse).unwrap();
+//! WhisperFile::open_rw(&file).unwrap().update_many(&[(1_000, 4.0), (1_010, 5.0)], 1_015).unwrap();
+//!
+//! let tree = WhisperTree::open(dir.path(), Default::default()).unwrap();
+//! assert_eq!(tree.find("a.*").unwrap()[0].path, "a.b");
+//! let s = tree.fetch("a.b", FetchRange { from: 990, until: 1_015, now: 1_015 }).unwrap().unwrap();
+//! assert_eq!((s.start, s.step), (1_000, 10));
+//! assert_eq!(s.values, vec![Some(4.0), Some(5.0)]);
+//! ```
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod finder;
+pub mod glob;
+mod read;
+pub mod tagged;
+pub mod tags;
+pub mod whisper;
 
 pub use api::{
     FetchRange, FetchedSeries, FindNode, Ingest, IngestError, IngestReport, MetricPoint, Read,
     ReadError, TagExpr, TagOp, Timestamp,
 };
+pub use read::{ReadLimits, WhisperTree};
+
+/// Opens an existing Whisper directory tree read-only (no cache, no
+/// writers): the handle `ferrograph web --data-dir DIR` serves from.
+pub fn open_read_only(
+    data_dir: impl Into<std::path::PathBuf>,
+    limits: ReadLimits,
+) -> std::io::Result<std::sync::Arc<dyn Read>> {
+    Ok(std::sync::Arc::new(WhisperTree::open(data_dir, limits)?))
+}

@@ -1,0 +1,238 @@
+//! Read-only [`Read`] over an existing Whisper tree (what `ferrograph web
+//! --data-dir DIR` serves): find walks the directories on every call, so
+//! files written meanwhile by another process (carbon-cache, ferrograph
+//! carbon) are visible at once; fetch maps the file and runs whisper's fetch.
+//!
+//! Tagged series are found under `_tagged/` in both the hash and the `_DOT_`
+//! file-name forms. The tag index starts with every `_DOT_`-form file (their
+//! names can be decoded) and grows through `tag_series`, which is how carbon
+//! announces series to graphite-web (`/tags/tagMultiSeries`); hash-form file
+//! names cannot be turned back into names.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::api::{FetchRange, FetchedSeries, FindNode, Read, ReadError, TagExpr};
+use crate::finder::find_on_disk;
+use crate::glob::Glob;
+use crate::tagged::{self, candidate_files, canonicalize, is_tagged, TAGGED_DIR};
+use crate::tags::TagIndex;
+use crate::whisper::{ops::Fetched, WhisperError, WhisperFile};
+
+/// Limits of a read handle.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadLimits {
+    /// Most nodes one `find` may return.
+    pub max_find_results: usize,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            max_find_results: 100_000,
+        }
+    }
+}
+
+/// A read-only view of a Whisper directory tree.
+pub struct WhisperTree {
+    root: PathBuf,
+    limits: ReadLimits,
+    tags: Arc<TagIndex>,
+}
+
+/// Converts a whisper error into the read boundary's error.
+pub(crate) fn read_error(e: WhisperError) -> ReadError {
+    match e {
+        WhisperError::InvalidTimeInterval { .. } | WhisperError::InvalidGranularity { .. } => {
+            ReadError::BadRequest(e.to_string())
+        }
+        other => ReadError::Storage(other.to_string()),
+    }
+}
+
+/// Opens the first existing candidate file of `name` under `root`.
+pub(crate) fn open_series(root: &Path, name: &str) -> Result<Option<WhisperFile>, WhisperError> {
+    for file in candidate_files(root, name) {
+        match WhisperFile::open(&file) {
+            Ok(f) => return Ok(Some(f)),
+            Err(WhisperError::Io { ref source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                continue
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
+/// Turns whisper's fetch answer into the boundary type.
+pub(crate) fn to_series(path: &str, f: Fetched) -> FetchedSeries {
+    FetchedSeries {
+        path: path.to_string(),
+        start: f.start,
+        end: f.start + f.values.len() as i64 * f.step,
+        step: f.step,
+        values: f.values,
+    }
+}
+
+/// Validates a series name before it is mapped to a file path.
+pub(crate) fn check_name(name: &str) -> Result<(), ReadError> {
+    if name.is_empty() || name.contains('\0') || (!is_tagged(name) && name.contains('/')) {
+        return Err(ReadError::BadRequest(format!(
+            "invalid series name {name:?}"
+        )));
+    }
+    Ok(())
+}
+
+impl WhisperTree {
+    /// Opens `root` read-only and indexes the decodable tagged files.
+    pub fn open(root: impl Into<PathBuf>, limits: ReadLimits) -> std::io::Result<WhisperTree> {
+        let root = root.into();
+        if !root.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("data directory {} does not exist", root.display()),
+            ));
+        }
+        let tags = Arc::new(TagIndex::new());
+        index_dot_files(&root, &tags);
+        Ok(WhisperTree { root, limits, tags })
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+/// Adds every `_tagged/xxx/yyy/<name with _DOT_>.wsp` to the tag index.
+pub(crate) fn index_dot_files(root: &Path, tags: &TagIndex) {
+    let Ok(level1) = std::fs::read_dir(root.join(TAGGED_DIR)) else {
+        return;
+    };
+    for l1 in level1.flatten() {
+        let Ok(level2) = std::fs::read_dir(l1.path()) else {
+            continue;
+        };
+        for l2 in level2.flatten() {
+            let Ok(files) = std::fs::read_dir(l2.path()) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                if let Some(stem) = name.strip_suffix(".wsp") {
+                    if let Some(series) = tagged::decode_dot_file_name(stem) {
+                        let _ = tags.add(&series);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `find` shared by the read-only tree and the store: tagged names are
+/// looked up directly, everything else walks the tree.
+pub(crate) fn find_in(
+    root: &Path,
+    pattern: &str,
+    limit: usize,
+) -> Result<Vec<FindNode>, ReadError> {
+    if is_tagged(pattern) && !pattern.starts_with("_tagged.") {
+        let name = canonicalize(pattern);
+        let exists = candidate_files(root, &name).iter().any(|f| f.is_file());
+        return Ok(if exists {
+            vec![FindNode {
+                path: name,
+                is_leaf: true,
+            }]
+        } else {
+            Vec::new()
+        });
+    }
+    let glob = Glob::new(pattern).map_err(|e| ReadError::BadRequest(e.0))?;
+    find_on_disk(root, &glob, limit)
+}
+
+impl Read for WhisperTree {
+    fn find(&self, pattern: &str) -> Result<Vec<FindNode>, ReadError> {
+        find_in(&self.root, pattern, self.limits.max_find_results)
+    }
+
+    fn fetch(&self, path: &str, range: FetchRange) -> Result<Option<FetchedSeries>, ReadError> {
+        check_name(path)?;
+        let name = canonicalize(path);
+        let Some(file) = open_series(&self.root, &name).map_err(read_error)? else {
+            return Ok(None);
+        };
+        let fetched = file
+            .fetch(range.from, range.until, range.now, None)
+            .map_err(read_error)?;
+        Ok(fetched.map(|f| to_series(&name, f)))
+    }
+
+    fn fetch_many(
+        &self,
+        paths: &[String],
+        range: FetchRange,
+    ) -> Result<Vec<Option<FetchedSeries>>, ReadError> {
+        parallel_fetch(paths, |p| self.fetch(p, range))
+    }
+
+    fn find_tagged(&self, exprs: &[TagExpr]) -> Result<Vec<String>, ReadError> {
+        self.tags.find(exprs)
+    }
+
+    fn tag_names(&self) -> Result<Vec<String>, ReadError> {
+        Ok(self.tags.tag_names())
+    }
+
+    fn tag_values(&self, tag: &str) -> Result<Vec<(String, usize)>, ReadError> {
+        Ok(self.tags.tag_values(tag))
+    }
+
+    fn tag_series(&self, path: &str) -> Result<String, ReadError> {
+        self.tags.add(path)
+    }
+
+    fn del_series(&self, path: &str) -> Result<bool, ReadError> {
+        self.tags.remove(path)
+    }
+}
+
+/// Fetches many series on up to two threads (the machine class we target has
+/// two cores; page-cache reads of mapped files parallelise well).
+pub(crate) fn parallel_fetch<F>(
+    paths: &[String],
+    fetch: F,
+) -> Result<Vec<Option<FetchedSeries>>, ReadError>
+where
+    F: Fn(&str) -> Result<Option<FetchedSeries>, ReadError> + Sync,
+{
+    const THREADS: usize = 2;
+    if paths.len() < 32 {
+        return paths.iter().map(|p| fetch(p)).collect();
+    }
+    let chunk = paths.len().div_ceil(THREADS);
+    let results: Vec<Result<Vec<Option<FetchedSeries>>, ReadError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| s.spawn(|| part.iter().map(|p| fetch(p)).collect()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(ReadError::Storage("fetch thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(paths.len());
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
+}

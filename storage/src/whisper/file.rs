@@ -1,0 +1,389 @@
+//! A Whisper file on disk: atomic creation, and an mmap'd view for fetch and
+//! update. Every `unsafe` block of the crate's file access lives here.
+//!
+//! # Safety contract of the mappings
+//!
+//! A mapping is only sound while nobody truncates or replaces the file's
+//! bytes underneath it. ferrograph never truncates a Whisper file in place
+//! (resize writes a new file and renames it over the old one, which leaves
+//! existing mappings on the old inode intact). Another process could: the
+//! classic `whisper-*` tools rewrite files in place only with the same size
+//! (`set-aggregation`, `update`, `merge`), which is safe; truncating a file
+//! that ferrograph has mapped is not supported and may kill the process with
+//! SIGBUS. Before mapping, the file's length is checked against its header,
+//! so a file that is already short is reported as corrupt, never mapped past
+//! its end. Writes through a mapping into a sparse region would need new disk
+//! blocks and could fail with SIGBUS on a full disk, so a file opened for
+//! writing is fully allocated first (`posix_fallocate`, which reports ENOSPC
+//! as an ordinary error).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read as _, Seek, SeekFrom, Write as _};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use memmap2::{Mmap, MmapMut};
+
+use super::format::{
+    decode_header, encode_metadata, header_size, AggregationMethod, ArchiveInfo, FormatError,
+    Header, METADATA_SIZE, POINT_SIZE,
+};
+use super::ops::{self, Fetched};
+use super::retention::validate_archive_list;
+use super::WhisperError;
+
+/// How the data region of a new file is allocated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Allocation {
+    /// Write zeros over the whole data region (whisper's default).
+    #[default]
+    Zeroed,
+    /// Only set the length; blocks are allocated on first write.
+    Sparse,
+    /// `posix_fallocate` the data region: fast and contiguous.
+    Fallocate,
+}
+
+enum Mapping {
+    Read(Mmap),
+    Write(MmapMut),
+}
+
+/// An open, mapped Whisper file with its decoded header.
+pub struct WhisperFile {
+    path: PathBuf,
+    map: Mapping,
+    header: Header,
+}
+
+fn corrupt(path: &Path, e: FormatError) -> WhisperError {
+    WhisperError::Corrupt {
+        path: path.to_path_buf(),
+        offset: e.offset,
+        expected: e.expected,
+        found: e.found,
+    }
+}
+
+/// Reads and validates only the header of `path` (whisper's `info`), with
+/// the file length checked against the archives.
+pub fn info(path: &Path) -> Result<Header, WhisperError> {
+    let mut file = File::open(path).map_err(|e| WhisperError::io(path, "open", e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| WhisperError::io(path, "stat", e))?
+        .len();
+    read_header(path, &mut file, len)
+}
+
+fn read_header(path: &Path, file: &mut File, len: u64) -> Result<Header, WhisperError> {
+    let mut meta = vec![0u8; METADATA_SIZE.min(len as usize)];
+    file.read_exact(&mut meta)
+        .map_err(|e| WhisperError::io(path, "read", e))?;
+    if meta.len() < METADATA_SIZE {
+        return decode_header(&meta, len).map_err(|e| corrupt(path, e));
+    }
+    let count = u32::from_be_bytes([meta[12], meta[13], meta[14], meta[15]]) as u64;
+    let want = (header_size(0) as u64 + count * 12).min(len) as usize;
+    let mut buf = meta;
+    buf.resize(want, 0);
+    file.read_exact(&mut buf[METADATA_SIZE..])
+        .map_err(|e| WhisperError::io(path, "read", e))?;
+    decode_header(&buf, len).map_err(|e| corrupt(path, e))
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A hidden temporary name next to `path` (finders skip dot files).
+pub fn temp_path_for(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
+}
+
+/// Creates a Whisper file (whisper's `create`): validates the archive list,
+/// refuses to overwrite, writes the header and allocates the data region.
+/// The file is built under a hidden temporary name and linked into place only
+/// when complete, so no reader ever sees a half-written header; on any error
+/// the temporary file is removed.
+pub fn create(
+    path: &Path,
+    archives: &[(u32, u32)],
+    x_files_factor: f64,
+    aggregation: AggregationMethod,
+    allocation: Allocation,
+) -> Result<Header, WhisperError> {
+    let header = build_header(archives, x_files_factor, aggregation)?;
+    if path.exists() {
+        return Err(WhisperError::AlreadyExists {
+            path: path.to_path_buf(),
+        });
+    }
+    let tmp = temp_path_for(path);
+    let result = write_new_file(&tmp, &header, allocation).and_then(|()| {
+        // link() fails if `path` appeared meanwhile: never overwrite.
+        fs::hard_link(&tmp, path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                WhisperError::AlreadyExists {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                WhisperError::io(path, "link", e)
+            }
+        })
+    });
+    let _ = fs::remove_file(&tmp);
+    result.map(|()| header)
+}
+
+/// The header whisper writes for an archive list (sorted, validated).
+pub fn build_header(
+    archives: &[(u32, u32)],
+    x_files_factor: f64,
+    aggregation: AggregationMethod,
+) -> Result<Header, WhisperError> {
+    let mut list = archives.to_vec();
+    validate_archive_list(&mut list)?;
+    if !(0.0..=1.0).contains(&x_files_factor) {
+        return Err(WhisperError::InvalidXFilesFactor(x_files_factor));
+    }
+    let mut offset = header_size(list.len()) as u32;
+    let mut infos = Vec::with_capacity(list.len());
+    for &(spp, points) in &list {
+        infos.push(ArchiveInfo {
+            offset,
+            seconds_per_point: spp,
+            points,
+        });
+        offset += points * POINT_SIZE as u32;
+    }
+    let max_retention = infos.iter().map(|a| a.retention()).max().unwrap_or(0) as u32;
+    Ok(Header {
+        aggregation,
+        max_retention,
+        // Python's struct.pack('!f') rounds to the nearest single.
+        x_files_factor: x_files_factor as f32,
+        archives: infos,
+    })
+}
+
+/// Writes `header` and allocates the data region into a new file at `path`
+/// (which must not exist). Used for creation and for resize's new file.
+pub fn write_new_file(
+    path: &Path,
+    header: &Header,
+    allocation: Allocation,
+) -> Result<(), WhisperError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| WhisperError::io(path, "create", e))?;
+    let total = header.expected_file_size();
+    let head = header.encode();
+    file.write_all(&head)
+        .map_err(|e| WhisperError::io(path, "write", e))?;
+    let data = total - head.len() as u64;
+    match allocation {
+        Allocation::Zeroed => {
+            let zeros = vec![0u8; 16 * 1024];
+            let mut remaining = data;
+            while remaining > 0 {
+                let n = remaining.min(zeros.len() as u64) as usize;
+                file.write_all(&zeros[..n])
+                    .map_err(|e| WhisperError::io(path, "write", e))?;
+                remaining -= n as u64;
+            }
+        }
+        Allocation::Sparse => file
+            .set_len(total)
+            .map_err(|e| WhisperError::io(path, "truncate", e))?,
+        Allocation::Fallocate => fallocate(&file, head.len() as u64, data)
+            .map_err(|e| WhisperError::io(path, "fallocate", e))?,
+    }
+    file.sync_data()
+        .map_err(|e| WhisperError::io(path, "fsync", e))?;
+    Ok(())
+}
+
+fn fallocate(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: posix_fallocate only reads its integer arguments; the fd is
+    // valid for the lifetime of `file`.
+    let rc = unsafe {
+        libc::posix_fallocate(file.as_raw_fd(), offset as libc::off_t, len as libc::off_t)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::from_raw_os_error(rc))
+    }
+}
+
+impl WhisperFile {
+    /// Opens and maps `path` for reading.
+    pub fn open(path: &Path) -> Result<WhisperFile, WhisperError> {
+        let mut file = File::open(path).map_err(|e| WhisperError::io(path, "open", e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| WhisperError::io(path, "stat", e))?
+            .len();
+        let header = read_header(path, &mut file, len)?;
+        // SAFETY: the length was checked against the header above, so every
+        // access stays inside the mapping as long as nobody truncates the
+        // file; see the module's safety contract.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| WhisperError::io(path, "mmap", e))?;
+        let header = recheck(path, &map, header)?;
+        Ok(WhisperFile {
+            path: path.to_path_buf(),
+            map: Mapping::Read(map),
+            header,
+        })
+    }
+
+    /// Opens and maps `path` for reading and writing. A sparse file is fully
+    /// allocated first, so writes through the mapping never need new blocks.
+    pub fn open_rw(path: &Path) -> Result<WhisperFile, WhisperError> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| WhisperError::io(path, "open", e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| WhisperError::io(path, "stat", e))?;
+        let len = meta.len();
+        let header = read_header(path, &mut file, len)?;
+        if meta.blocks().saturating_mul(512) < len {
+            fallocate(&file, 0, len).map_err(|e| WhisperError::io(path, "fallocate", e))?;
+        }
+        // SAFETY: as in `open`; in addition the whole file is allocated, so a
+        // store into the mapping cannot fault for lack of disk space.
+        let map =
+            unsafe { MmapMut::map_mut(&file) }.map_err(|e| WhisperError::io(path, "mmap", e))?;
+        let header = recheck(path, &map, header)?;
+        Ok(WhisperFile {
+            path: path.to_path_buf(),
+            map: Mapping::Write(map),
+            header,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The decoded header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The whole file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.map {
+            Mapping::Read(m) => m,
+            Mapping::Write(m) => m,
+        }
+    }
+
+    /// The mapping for writing plus the header, borrowed separately.
+    fn split_mut(&mut self) -> Result<(&mut [u8], &Header), WhisperError> {
+        match &mut self.map {
+            Mapping::Write(m) => Ok((&mut m[..], &self.header)),
+            Mapping::Read(_) => Err(WhisperError::io(
+                &self.path,
+                "write",
+                std::io::Error::new(std::io::ErrorKind::PermissionDenied, "opened read-only"),
+            )),
+        }
+    }
+
+    /// whisper's `fetch`.
+    pub fn fetch(
+        &self,
+        from: i64,
+        until: i64,
+        now: i64,
+        granularity: Option<u32>,
+    ) -> Result<Option<Fetched>, WhisperError> {
+        ops::fetch(self.bytes(), &self.header, from, until, now, granularity)
+    }
+
+    /// whisper's `update` (one point).
+    pub fn update(&mut self, value: f64, timestamp: i64, now: i64) -> Result<(), WhisperError> {
+        let (buf, header) = self.split_mut()?;
+        ops::update(buf, header, value, timestamp, now)
+    }
+
+    /// whisper's `update_many` (a batch).
+    pub fn update_many(&mut self, points: &[(i64, f64)], now: i64) -> Result<(), WhisperError> {
+        let (buf, header) = self.split_mut()?;
+        ops::update_many(buf, header, points, now)
+    }
+
+    /// Rewrites the metadata's method and/or xFilesFactor (whisper's
+    /// `setAggregationMethod`/`setXFilesFactor`); returns the old values.
+    pub fn set_aggregation(
+        &mut self,
+        method: Option<AggregationMethod>,
+        x_files_factor: Option<f64>,
+    ) -> Result<(AggregationMethod, f32), WhisperError> {
+        let old = (self.header.aggregation, self.header.x_files_factor);
+        let xff = match x_files_factor {
+            Some(x) if !(0.0..=1.0).contains(&x) => {
+                return Err(WhisperError::InvalidXFilesFactor(x))
+            }
+            Some(x) => x as f32,
+            None => old.1,
+        };
+        let method = method.unwrap_or(old.0);
+        let meta = encode_metadata(
+            method,
+            self.header.max_retention,
+            xff,
+            self.header.archives.len() as u32,
+        );
+        self.split_mut()?.0[..METADATA_SIZE].copy_from_slice(&meta);
+        self.header.aggregation = method;
+        self.header.x_files_factor = xff;
+        Ok(old)
+    }
+
+    /// Writes dirty pages back to the file (msync) and waits.
+    pub fn flush(&self) -> Result<(), WhisperError> {
+        match &self.map {
+            Mapping::Write(m) => m
+                .flush()
+                .map_err(|e| WhisperError::io(&self.path, "msync", e)),
+            Mapping::Read(_) => Ok(()),
+        }
+    }
+}
+
+/// The file may have changed between reading the header and mapping it:
+/// decode again from the mapping itself.
+fn recheck(path: &Path, map: &[u8], header: Header) -> Result<Header, WhisperError> {
+    let fresh = decode_header(map, map.len() as u64).map_err(|e| corrupt(path, e))?;
+    if fresh != header {
+        return Ok(fresh);
+    }
+    Ok(header)
+}
+
+/// Reads a whole file into memory (for tools that rewrite files).
+pub fn read_all(path: &Path) -> Result<Vec<u8>, WhisperError> {
+    let mut file = File::open(path).map_err(|e| WhisperError::io(path, "open", e))?;
+    let mut buf = Vec::new();
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_to_end(&mut buf))
+        .map_err(|e| WhisperError::io(path, "read", e))?;
+    Ok(buf)
+}

@@ -1,0 +1,365 @@
+//! whisper's algorithms over the bytes of one file: `update`,
+//! `update_many`, propagation and `fetch`, with the reference module's exact
+//! semantics (which points are kept or dropped, slot addressing from the
+//! archive's base, run writes split at the archive end, propagation order).
+//!
+//! Everything takes a validated [`Header`] and the whole file as a byte
+//! slice (an mmap in production, a `Vec` in tests). The header validation
+//! guarantees every archive lies inside the slice, so slot arithmetic here
+//! never indexes out of bounds.
+
+use super::format::{read_point, write_point, ArchiveInfo, Header, POINT_SIZE};
+use super::pyset::set_iteration_order;
+use super::rollup::aggregate_window;
+use super::WhisperError;
+
+/// What `fetch` returns: `values[i]` belongs to `start + i * step`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fetched {
+    /// First interval (exclusive of the slot holding `from`).
+    pub start: i64,
+    /// Exclusive end interval as whisper reports it.
+    pub end: i64,
+    /// The chosen archive's step.
+    pub step: i64,
+    /// One value per slot read; `None` where the slot is not valid.
+    pub values: Vec<Option<f64>>,
+}
+
+/// Floor `t` to a multiple of `step` (Python's `t - t % step`).
+#[inline]
+fn align(t: i64, step: i64) -> i64 {
+    t - t.rem_euclid(step)
+}
+
+/// Slot index of `interval` in `archive` given its base (non-zero).
+#[inline]
+fn slot_of(archive: &ArchiveInfo, base: i64, interval: i64) -> usize {
+    let step = i64::from(archive.seconds_per_point);
+    ((interval - base).div_euclid(step)).rem_euclid(i64::from(archive.points)) as usize
+}
+
+#[inline]
+fn slot_pos(archive: &ArchiveInfo, slot: usize) -> usize {
+    archive.offset as usize + slot * POINT_SIZE
+}
+
+#[inline]
+fn base_of(buf: &[u8], archive: &ArchiveInfo) -> i64 {
+    i64::from(read_point(buf, archive.offset as usize).0)
+}
+
+fn to_u32(t: i64) -> Result<u32, WhisperError> {
+    u32::try_from(t).map_err(|_| WhisperError::TimestampOutOfRange { timestamp: t })
+}
+
+/// whisper's `update(value, timestamp, now)`: one point, rejected unless
+/// `0 ≤ now − t < maxRetention`; written to the finest archive covering its
+/// age, then propagated down until a level fails.
+pub fn update(
+    buf: &mut [u8],
+    header: &Header,
+    value: f64,
+    timestamp: i64,
+    now: i64,
+) -> Result<(), WhisperError> {
+    let diff = now - timestamp;
+    if !(diff < i64::from(header.max_retention) && diff >= 0) {
+        return Err(WhisperError::TimestampNotCovered { timestamp, now });
+    }
+    let Some(index) = header
+        .archives
+        .iter()
+        .position(|a| a.retention() as i64 >= diff)
+    else {
+        return Err(WhisperError::TimestampNotCovered { timestamp, now });
+    };
+    let archive = &header.archives[index];
+    let step = i64::from(archive.seconds_per_point);
+    let interval = align(timestamp, step);
+    let packed = to_u32(interval)?;
+    let base = base_of(buf, archive);
+    let slot = if base == 0 {
+        0
+    } else {
+        slot_of(archive, base, interval)
+    };
+    write_point(buf, slot_pos(archive, slot), packed, value);
+    for level in index + 1..header.archives.len() {
+        if !propagate(buf, header, interval, level - 1, level)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Rolls the window of `lower` containing `timestamp` up from `higher`.
+/// Returns whether a value was written.
+pub fn propagate(
+    buf: &mut [u8],
+    header: &Header,
+    timestamp: i64,
+    higher: usize,
+    lower: usize,
+) -> Result<bool, WhisperError> {
+    let (h, l) = (&header.archives[higher], &header.archives[lower]);
+    let h_step = i64::from(h.seconds_per_point);
+    let l_step = i64::from(l.seconds_per_point);
+    let start = align(timestamp, l_step);
+    let h_base = base_of(buf, h);
+    let first = if h_base == 0 {
+        0
+    } else {
+        slot_of(h, h_base, start)
+    };
+    let n = (l_step / h_step) as usize;
+    // whisper reads `n` slots from `first`, wrapping at the archive end; when
+    // the window is as large as the archive it reads the whole archive once.
+    let points = h.points as usize;
+    let last = (first + n) % points;
+    let count = if first < last {
+        last - first
+    } else {
+        points - first + last
+    };
+    let mut neighbors = vec![None; count];
+    let mut expected = start;
+    for (k, slot) in neighbors.iter_mut().enumerate() {
+        let (ts, v) = read_point(buf, slot_pos(h, (first + k) % points));
+        if i64::from(ts) == expected {
+            *slot = Some(v);
+        }
+        expected += h_step;
+    }
+    let Some(value) = aggregate_window(header.aggregation, header.xff(), &neighbors) else {
+        return Ok(false);
+    };
+    let packed = to_u32(start)?;
+    let l_base = base_of(buf, l);
+    let slot = if l_base == 0 {
+        0
+    } else {
+        slot_of(l, l_base, start)
+    };
+    write_point(buf, slot_pos(l, slot), packed, value);
+    Ok(true)
+}
+
+/// whisper's `update_many(points, now)`: see the format doc. Points whose
+/// age exceeds every archive are dropped silently; future points go to the
+/// finest archive. Nothing is written if a point that would be written does
+/// not fit whisper's u32 timestamps.
+pub fn update_many(
+    buf: &mut [u8],
+    header: &Header,
+    points: &[(i64, f64)],
+    now: i64,
+) -> Result<(), WhisperError> {
+    if points.is_empty() {
+        return Ok(());
+    }
+    let mut sorted: Vec<(i64, f64)> = points.to_vec();
+    // Stable, newest first: equal timestamps keep their input order.
+    sorted.sort_by_key(|p| std::cmp::Reverse(p.0));
+    // Assign points to archives exactly as whisper's walk does.
+    let mut batches: Vec<(usize, Vec<(i64, f64)>)> = Vec::new();
+    let mut current = 0usize;
+    let mut collected: Vec<(i64, f64)> = Vec::new();
+    let mut exhausted = false;
+    for &point in &sorted {
+        let age = now - point.0;
+        while (header.archives[current].retention() as i64) < age {
+            if !collected.is_empty() {
+                collected.reverse();
+                batches.push((current, std::mem::take(&mut collected)));
+            }
+            current += 1;
+            if current == header.archives.len() {
+                exhausted = true;
+                break;
+            }
+        }
+        if exhausted {
+            break;
+        }
+        collected.push(point);
+    }
+    if !exhausted && !collected.is_empty() {
+        collected.reverse();
+        batches.push((current, collected));
+    }
+    for (index, batch) in &batches {
+        let step = i64::from(header.archives[*index].seconds_per_point);
+        for &(t, _) in batch {
+            to_u32(align(t, step))?;
+        }
+    }
+    for (index, batch) in &batches {
+        archive_update_many(buf, header, *index, batch)?;
+    }
+    Ok(())
+}
+
+/// One archive's share of an `update_many` (points in chronological order),
+/// followed by propagation to every coarser archive.
+pub fn archive_update_many(
+    buf: &mut [u8],
+    header: &Header,
+    index: usize,
+    points: &[(i64, f64)],
+) -> Result<(), WhisperError> {
+    let archive = &header.archives[index];
+    let step = i64::from(archive.seconds_per_point);
+    let aligned: Vec<(i64, f64)> = points.iter().map(|&(t, v)| (align(t, step), v)).collect();
+    // Contiguous runs: (start interval, values). whisper tests `not
+    // previousInterval`, so an interval of 0 also continues the current run;
+    // that quirk is kept so epoch-adjacent writes land where whisper puts them.
+    let mut runs: Vec<(i64, Vec<(i64, f64)>)> = Vec::new();
+    let mut current: Vec<(i64, f64)> = Vec::new();
+    let mut previous: Option<i64> = None;
+    for i in 0..aligned.len() {
+        if i + 1 < aligned.len() && aligned[i].0 == aligned[i + 1].0 {
+            continue;
+        }
+        let (interval, value) = aligned[i];
+        let continues = match previous {
+            None | Some(0) => true,
+            Some(p) => interval == p + step,
+        };
+        if !continues {
+            let n = current.len() as i64;
+            let p = previous.unwrap_or(0);
+            runs.push((p - step * (n - 1), std::mem::take(&mut current)));
+        }
+        current.push((interval, value));
+        previous = Some(interval);
+    }
+    if !current.is_empty() {
+        let n = current.len() as i64;
+        let p = previous.unwrap_or(0);
+        runs.push((p - step * (n - 1), current));
+    }
+    let Some(first_run) = runs.first() else {
+        return Ok(());
+    };
+    let mut base = base_of(buf, archive);
+    if base == 0 {
+        base = first_run.0;
+    }
+    let slots = archive.points as usize;
+    for (start, run) in &runs {
+        let first = slot_of(archive, base, *start);
+        // A run longer than the archive (only possible with far-future
+        // points) would make whisper write past the archive end into the
+        // next one; we wrap point by point instead and never leave the archive.
+        for (k, &(interval, value)) in run.iter().enumerate() {
+            write_point(
+                buf,
+                slot_pos(archive, (first + k) % slots),
+                to_u32(interval)?,
+                value,
+            );
+        }
+    }
+    let mut higher = index;
+    for lower in 0..header.archives.len() {
+        if header.archives[lower].seconds_per_point <= archive.seconds_per_point {
+            continue;
+        }
+        let l_step = i64::from(header.archives[lower].seconds_per_point);
+        let windows: Vec<u32> = aligned
+            .iter()
+            .map(|&(t, _)| to_u32(align(t, l_step)))
+            .collect::<Result<_, _>>()?;
+        let mut any = false;
+        for window in set_iteration_order(&windows) {
+            if propagate(buf, header, i64::from(window), higher, lower)? {
+                any = true;
+            }
+        }
+        if !any {
+            break;
+        }
+        higher = lower;
+    }
+    Ok(())
+}
+
+/// whisper's `fetch(from, until, now, archiveToSelect)`. `Ok(None)` when
+/// the range lies wholly in the future or beyond the retention.
+pub fn fetch(
+    buf: &[u8],
+    header: &Header,
+    from: i64,
+    until: i64,
+    now: i64,
+    granularity: Option<u32>,
+) -> Result<Option<Fetched>, WhisperError> {
+    if from > until {
+        return Err(WhisperError::InvalidTimeInterval { from, until });
+    }
+    let oldest = now - i64::from(header.max_retention);
+    if from > now || until < oldest {
+        return Ok(None);
+    }
+    let from = from.max(oldest);
+    let until = until.min(now);
+    let diff = now - from;
+    let archive = match granularity.filter(|&g| g != 0) {
+        Some(g) => header
+            .archives
+            .iter()
+            .find(|a| a.seconds_per_point == g)
+            .ok_or(WhisperError::InvalidGranularity { seconds: g })?,
+        None => header
+            .archives
+            .iter()
+            .find(|a| a.retention() as i64 >= diff)
+            .or(header.archives.last())
+            .ok_or(WhisperError::InvalidGranularity { seconds: 0 })?,
+    };
+    Ok(Some(archive_fetch(buf, archive, from, until)))
+}
+
+/// Reads one archive over `(from, until]` with whisper's rounding.
+pub fn archive_fetch(buf: &[u8], archive: &ArchiveInfo, from: i64, until: i64) -> Fetched {
+    let step = i64::from(archive.seconds_per_point);
+    let start = align(from, step) + step;
+    let mut end = align(until, step) + step;
+    if start == end {
+        end += step;
+    }
+    let base = base_of(buf, archive);
+    if base == 0 {
+        return Fetched {
+            start,
+            end,
+            step,
+            values: vec![None; ((end - start) / step) as usize],
+        };
+    }
+    let slots = archive.points as usize;
+    let from_slot = slot_of(archive, base, start);
+    let until_slot = slot_of(archive, base, end);
+    // Same byte span as whisper's one or two reads.
+    let count = if from_slot < until_slot {
+        until_slot - from_slot
+    } else {
+        slots - from_slot + until_slot
+    };
+    let mut values = vec![None; count];
+    let mut expected = start;
+    for (k, value) in values.iter_mut().enumerate() {
+        let (ts, v) = read_point(buf, slot_pos(archive, (from_slot + k) % slots));
+        if i64::from(ts) == expected {
+            *value = Some(v);
+        }
+        expected += step;
+    }
+    Fetched {
+        start,
+        end,
+        step,
+        values,
+    }
+}
