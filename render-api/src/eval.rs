@@ -1,0 +1,479 @@
+//! Evaluation of target trees against storage's [`Read`] handle.
+//!
+//! [`Evaluator::evaluate_targets`] walks all targets of a request: first it
+//! registers every path expression the way graphite-web's prefetch does
+//! (positional arguments only — a path inside a keyword argument is never
+//! prefetched in graphite-web and so evaluates to an empty list, reproduced
+//! here), then it evaluates each tree, calling functions from the
+//! [`crate::functions`] registry. Paths are fetched from storage on first
+//! use and memoised per time range, so functions that re-evaluate their
+//! first argument over another range (`timeShift`, `moving*`,
+//! `holtWinters*`) fetch just that range ([`Evaluator::evaluate_with`]).
+//!
+//! Limits (matched series, fetched points, wall time) are enforced here and
+//! reported as [`ApiError::Limit`].
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use chrono_tz::Tz;
+use regex::Regex;
+use storage::{FetchRange, Read, TagExpr, Timestamp};
+
+use crate::error::ApiError;
+use crate::functions::{registry, Args};
+use crate::pyfmt::float_repr;
+use crate::series::Series;
+use crate::target::{parse_target, Expr};
+
+/// What a request may evaluate: the time window, "now", the time zone,
+/// the request's default xFilesFactor and `template[...]` values. Functions
+/// that need another window copy it and change `start`/`end`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Context {
+    /// Window start (exclusive for Whisper, as in graphite).
+    pub start: Timestamp,
+    /// Window end (inclusive).
+    pub end: Timestamp,
+    /// Reference time; decides Whisper's archive choice.
+    pub now: Timestamp,
+    /// Time zone for calendar-aligned functions.
+    pub tz: Tz,
+    /// Default xFilesFactor for fetched series and aggregations
+    /// (`xFilesFactor` request parameter; graphite's default is 0).
+    pub x_files_factor: f64,
+    /// `template[name]=value` request parameters, in request order.
+    pub template: Vec<(String, String)>,
+}
+
+impl Context {
+    /// A context for `[start, end]` with `now = end`, UTC, xff 0.
+    pub fn new(start: Timestamp, end: Timestamp) -> Context {
+        Context {
+            start,
+            end,
+            now: end,
+            tz: Tz::UTC,
+            x_files_factor: 0.0,
+            template: Vec::new(),
+        }
+    }
+}
+
+/// Per-request budgets; reaching one aborts evaluation with
+/// [`ApiError::Limit`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// Most series fetched from storage in one request (all paths and
+    /// refetches together).
+    pub max_series: usize,
+    /// Most values fetched from storage in one request.
+    pub max_points: usize,
+    /// Longest evaluation time.
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_series: 50_000,
+            max_points: 200_000_000,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A function argument or result after evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A list of series (a path, a function result).
+    SeriesList(Vec<Series>),
+    /// A string literal (escapes as written).
+    Str(String),
+    /// An integer literal.
+    Int(i64),
+    /// A float literal or `inf`.
+    Float(f64),
+    /// `true` / `false`.
+    Bool(bool),
+    /// `None`.
+    None,
+}
+
+impl Value {
+    /// Python's `str()` of the value, as graphite puts arguments into
+    /// series names (`movingAverage(a.b,5)`, `...,"5min")` is formatted by
+    /// the caller) and tags.
+    pub fn py_str(&self) -> String {
+        match self {
+            Value::SeriesList(list) => format!("<{} series>", list.len()),
+            Value::Str(s) => s.clone(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(x) => float_repr(*x),
+            Value::Bool(true) => "True".into(),
+            Value::Bool(false) => "False".into(),
+            Value::None => "None".into(),
+        }
+    }
+
+    /// A short description for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::SeriesList(_) => "a series list",
+            Value::Str(_) => "a string",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::Bool(_) => "a boolean",
+            Value::None => "None",
+        }
+    }
+}
+
+/// `template()` bindings in graphite's order: keyword values, then
+/// positional ones as `1`, `2`, ..., then request `template[...]` values
+/// (which replace same-named ones in place).
+pub type Replacements = Vec<(String, Value)>;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct FetchKey {
+    start: Timestamp,
+    end: Timestamp,
+    now: Timestamp,
+    pattern: String,
+}
+
+/// A registered path expression: how many evaluations will still read it,
+/// and its data once fetched.
+#[derive(Default)]
+struct Prefetched {
+    uses: usize,
+    data: Option<Vec<Series>>,
+}
+
+/// Evaluates targets for one request. Not shared between requests.
+pub struct Evaluator<'r> {
+    read: &'r dyn Read,
+    limits: Limits,
+    deadline: Instant,
+    series_fetched: usize,
+    points_fetched: usize,
+    prefetched: HashMap<FetchKey, Prefetched>,
+}
+
+impl<'r> Evaluator<'r> {
+    /// An evaluator reading through `read`, with the clock for
+    /// `limits.timeout` starting now.
+    pub fn new(read: &'r dyn Read, limits: Limits) -> Evaluator<'r> {
+        Evaluator {
+            read,
+            deadline: Instant::now() + limits.timeout,
+            limits,
+            series_fetched: 0,
+            points_fetched: 0,
+            prefetched: HashMap::new(),
+        }
+    }
+
+    /// Series fetched from storage so far (refetches included).
+    pub fn series_fetched(&self) -> usize {
+        self.series_fetched
+    }
+
+    /// Evaluates the targets of one request, in order, and concatenates
+    /// their series (graphite's `evaluateTarget`).
+    pub fn evaluate_targets(
+        &mut self,
+        ctx: &Context,
+        targets: &[Expr],
+    ) -> Result<Vec<Series>, ApiError> {
+        for target in targets {
+            self.register_paths(ctx, target, None);
+        }
+        let mut out = Vec::new();
+        for target in targets {
+            match self.eval(ctx, target, None)? {
+                Value::SeriesList(list) => out.extend(list),
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "target {target} evaluates to {}, not to series",
+                        other.kind()
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Re-evaluates `expr` (usually a function's first argument, see
+    /// [`Args::raw`]) in another context, keeping the template bindings it
+    /// was written under. graphite-web's `evaluateTarget(newContext,
+    /// requestContext['args'][0])`.
+    pub fn evaluate_with(
+        &mut self,
+        ctx: &Context,
+        expr: &Expr,
+        replacements: Option<&Replacements>,
+    ) -> Result<Vec<Series>, ApiError> {
+        self.register_paths(ctx, expr, replacements);
+        match self.eval(ctx, expr, replacements)? {
+            Value::SeriesList(list) => Ok(list),
+            other => Err(ApiError::BadRequest(format!(
+                "{expr} evaluates to {}, not to series",
+                other.kind()
+            ))),
+        }
+    }
+
+    /// Fails with [`ApiError::Limit`] once the request ran past its time.
+    pub fn check_deadline(&self) -> Result<(), ApiError> {
+        if Instant::now() > self.deadline {
+            return Err(ApiError::Limit(format!(
+                "evaluation took longer than {:?}",
+                self.limits.timeout
+            )));
+        }
+        Ok(())
+    }
+
+    /// Evaluates one node.
+    pub fn eval(
+        &mut self,
+        ctx: &Context,
+        expr: &Expr,
+        replacements: Option<&Replacements>,
+    ) -> Result<Value, ApiError> {
+        match expr {
+            Expr::Path(path) => {
+                let mut expression = path.clone();
+                if let Some(repl) = replacements {
+                    for (name, value) in repl {
+                        let var = format!("${name}");
+                        if expression == var {
+                            return template_value(value);
+                        }
+                        expression = expression.replace(&var, &value.py_str());
+                    }
+                }
+                Ok(Value::SeriesList(self.fetch(ctx, &expression)?))
+            }
+            Expr::Template(t) => {
+                let bindings = template_bindings(ctx, &t.args, &t.kwargs);
+                self.eval(ctx, &t.inner, Some(&bindings))
+            }
+            Expr::Call(call) => {
+                if call.name == "seriesByTag" {
+                    let raw = call.raw.clone().unwrap_or_else(|| expr.to_string());
+                    return Ok(Value::SeriesList(self.fetch(ctx, &raw)?));
+                }
+                let def = registry()
+                    .get(&call.name)
+                    .ok_or_else(|| ApiError::UnknownFunction(call.name.clone()))?;
+                self.check_deadline()?;
+                let mut args = Vec::with_capacity(call.args.len());
+                for a in &call.args {
+                    args.push(self.eval(ctx, a, replacements)?);
+                }
+                let mut kwargs = Vec::with_capacity(call.kwargs.len());
+                for (k, a) in &call.kwargs {
+                    kwargs.push((k.clone(), self.eval(ctx, a, replacements)?));
+                }
+                let bound = Args::bind(
+                    def,
+                    &call.name,
+                    args,
+                    kwargs,
+                    call.args.first().cloned(),
+                    replacements.cloned(),
+                )?;
+                (def.implementation)(self, ctx, bound)
+            }
+            Expr::Str(s) => Ok(Value::Str(s.value.clone())),
+            Expr::Int(i) => Ok(Value::Int(*i)),
+            Expr::Float(x) => Ok(Value::Float(*x)),
+            Expr::Bool(b) => Ok(Value::Bool(*b)),
+            Expr::None => Ok(Value::None),
+        }
+    }
+
+    /// graphite-web's `extractPathExpressions`: registers every path (with
+    /// template substitutions) and `seriesByTag` call reachable through
+    /// positional arguments, for `ctx`'s window.
+    fn register_paths(&mut self, ctx: &Context, expr: &Expr, replacements: Option<&Replacements>) {
+        match expr {
+            Expr::Path(path) => {
+                let mut expression = path.clone();
+                if let Some(repl) = replacements {
+                    for (name, value) in repl {
+                        let var = format!("${name}");
+                        if expression != var {
+                            expression = expression.replace(&var, &value.py_str());
+                        }
+                    }
+                }
+                self.prefetched
+                    .entry(fetch_key(ctx, &expression))
+                    .or_default()
+                    .uses += 1;
+            }
+            Expr::Template(t) => {
+                let bindings = template_bindings(ctx, &t.args, &t.kwargs);
+                self.register_paths(ctx, &t.inner, Some(&bindings));
+            }
+            Expr::Call(call) if call.name == "seriesByTag" => {
+                let raw = call.raw.clone().unwrap_or_else(|| expr.to_string());
+                self.prefetched
+                    .entry(fetch_key(ctx, &raw))
+                    .or_default()
+                    .uses += 1;
+            }
+            Expr::Call(call) => {
+                for a in &call.args {
+                    self.register_paths(ctx, a, replacements);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The series of one path expression (or `seriesByTag(...)` text) over
+    /// `ctx`'s window, sorted by name; empty when the expression was not
+    /// registered for this window (graphite's `fetchData` without a
+    /// prefetch entry).
+    pub fn fetch(&mut self, ctx: &Context, pattern: &str) -> Result<Vec<Series>, ApiError> {
+        let key = fetch_key(ctx, pattern);
+        let Some(entry) = self.prefetched.get(&key) else {
+            return Ok(Vec::new());
+        };
+        if entry.data.is_none() {
+            let data = self.load(ctx, pattern)?;
+            if let Some(entry) = self.prefetched.get_mut(&key) {
+                entry.data = Some(data);
+            }
+        }
+        let Some(entry) = self.prefetched.get_mut(&key) else {
+            return Ok(Vec::new());
+        };
+        entry.uses = entry.uses.saturating_sub(1);
+        // The last registered use takes the data; earlier ones copy it,
+        // as graphite builds fresh series objects on every fetchData.
+        Ok(if entry.uses == 0 {
+            entry.data.take().unwrap_or_default()
+        } else {
+            entry.data.clone().unwrap_or_default()
+        })
+    }
+
+    fn load(&mut self, ctx: &Context, pattern: &str) -> Result<Vec<Series>, ApiError> {
+        self.check_deadline()?;
+        let paths: Vec<String> = if pattern.starts_with("seriesByTag(") {
+            let exprs = series_by_tag_exprs(pattern)?;
+            self.read.find_tagged(&exprs)?
+        } else {
+            self.read
+                .find(pattern)?
+                .into_iter()
+                .filter(|n| n.is_leaf)
+                .map(|n| n.path)
+                .collect()
+        };
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.series_fetched += paths.len();
+        if self.series_fetched > self.limits.max_series {
+            return Err(ApiError::Limit(format!(
+                "more than {} series matched (at {pattern:?})",
+                self.limits.max_series
+            )));
+        }
+        let range = FetchRange {
+            from: ctx.start,
+            until: ctx.end,
+            now: ctx.now,
+        };
+        let fetched = self.read.fetch_many(&paths, range)?;
+        let mut series: Vec<Series> = Vec::with_capacity(fetched.len());
+        for f in fetched.into_iter().flatten() {
+            self.points_fetched += f.values.len();
+            if self.points_fetched > self.limits.max_points {
+                return Err(ApiError::Limit(format!(
+                    "more than {} points fetched (at {pattern:?})",
+                    self.limits.max_points
+                )));
+            }
+            series.push(Series::from_fetched(f, pattern, ctx.x_files_factor));
+        }
+        series.sort_by(|a, b| a.name.cmp(&b.name));
+        series.dedup_by(|a, b| a.name == b.name);
+        Ok(series)
+    }
+}
+
+fn fetch_key(ctx: &Context, pattern: &str) -> FetchKey {
+    FetchKey {
+        start: ctx.start,
+        end: ctx.end,
+        now: ctx.now,
+        pattern: pattern.to_string(),
+    }
+}
+
+/// The tag expressions of a `seriesByTag(...)` call text: its string
+/// arguments without quotes (graphite's `t.string[1:-1]`).
+fn series_by_tag_exprs(raw: &str) -> Result<Vec<TagExpr>, ApiError> {
+    let Expr::Call(call) = parse_target(raw)? else {
+        return Err(ApiError::BadRequest(format!(
+            "not a seriesByTag call: {raw}"
+        )));
+    };
+    let mut exprs = Vec::new();
+    for a in &call.args {
+        if let Expr::Str(s) = a {
+            exprs.push(TagExpr::parse(&s.value)?);
+        }
+    }
+    Ok(exprs)
+}
+
+fn literal_value(expr: &Expr) -> Value {
+    match expr {
+        Expr::Str(s) => Value::Str(s.value.clone()),
+        Expr::Int(i) => Value::Int(*i),
+        Expr::Float(x) => Value::Float(*x),
+        Expr::Bool(b) => Value::Bool(*b),
+        _ => Value::None,
+    }
+}
+
+fn template_bindings(ctx: &Context, args: &[Expr], kwargs: &[(String, Expr)]) -> Replacements {
+    let mut out: Replacements = Vec::new();
+    let mut set = |name: String, value: Value| match out.iter_mut().find(|(n, _)| *n == name) {
+        Some(slot) => slot.1 = value,
+        None => out.push((name, value)),
+    };
+    for (k, v) in kwargs {
+        set(k.clone(), literal_value(v));
+    }
+    for (i, v) in args.iter().enumerate() {
+        set((i + 1).to_string(), literal_value(v));
+    }
+    for (k, v) in &ctx.template {
+        set(k.clone(), Value::Str(v.clone()));
+    }
+    out
+}
+
+/// A whole-path `$var`: numbers stay numbers, numeric-looking strings
+/// become floats, other strings stay strings (graphite's evaluateTokens).
+fn template_value(value: &Value) -> Result<Value, ApiError> {
+    static NUMERIC: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^-?[\d.]+$").expect("static regex"));
+    match value {
+        Value::Str(s) if NUMERIC.is_match(s) => s
+            .parse::<f64>()
+            .map(Value::Float)
+            .map_err(|_| ApiError::BadRequest(format!("template value {s:?} is not a number"))),
+        other => Ok(other.clone()),
+    }
+}

@@ -1,0 +1,812 @@
+//! The function registry: every render function by name, with the metadata
+//! `/functions` serves (signature, group, parameters with graphite-web's
+//! types, defaults and options) and its implementation.
+//!
+//! # How to add a function
+//!
+//! 1. Find its graphite-web group (`.group` in graphite-web's
+//!    `render/functions.py`) and open that group's file here
+//!    (`combine.rs` = "Combine", `transform.rs` = "Transform",
+//!    `calculate.rs` = "Calculate", `alias.rs` = "Alias", and
+//!    `filter_series.rs`, `filter_data.rs`, `sorting.rs`, `graph.rs`,
+//!    `special.rs` for the others; create the file and add it to
+//!    [`build_registry`] if it does not exist yet).
+//! 2. Write the implementation as
+//!    `fn name(ev: &mut Evaluator, ctx: &Context, mut args: Args) -> Result<Value, ApiError>`.
+//!    Read arguments by parameter position with the typed getters of
+//!    [`Args`] (`args.series_list(0)?`, `args.float(1)?`,
+//!    `args.opt_float(2)?`, `args.rest_series_lists()?`, ...); missing
+//!    optional arguments come back as the parameter's default. Mutate and
+//!    return the input series where graphite does, build new ones with
+//!    [`Series::copy_with`] or [`Series::new`], and name them exactly as
+//!    graphite does (`%g` → [`crate::pyfmt::format_g`], `str()` →
+//!    [`Value::py_str`] / [`crate::pyfmt::float_repr`]).
+//! 3. Declare a `static` [`FunctionDef`] with graphite's parameter list —
+//!    names, [`ParamType`]s, `required`, defaults, `multiple`, options and
+//!    suggestions must match graphite-web 1.1.10 because Grafana's editor
+//!    reads them — and add it (and any alias names) in the file's
+//!    `register` function.
+//! 4. Functions that need data over another window (timeShift, moving*,
+//!    holtWinters*) re-evaluate their first argument with
+//!    [`Evaluator::evaluate_with`]`(&new_ctx, args.raw(), args.replacements())`.
+//! 5. Shared machinery lives here: [`normalize`] (LCM step alignment),
+//!    [`AggFunc`] (graphite's aggFuncs), [`xff_ok`], [`format_path_expressions`].
+//!    Add to it rather than copying.
+//! 6. Test: unit tests next to the function (with [`crate::testing`]) and
+//!    at least two differential cases in `tests/render_diff.rs`.
+
+mod aggfunc;
+mod alias;
+mod calculate;
+mod combine;
+mod transform;
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use serde_json::{json, Map, Value as Json};
+
+pub use aggfunc::AggFunc;
+
+use crate::error::ApiError;
+use crate::eval::{Context, Evaluator, Replacements, Value};
+use crate::series::Series;
+use crate::target::Expr;
+
+/// A function implementation.
+pub type Implementation = fn(&mut Evaluator<'_>, &Context, Args) -> Result<Value, ApiError>;
+
+/// graphite-web's parameter types (`functions/params.py`), as `/functions`
+/// names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamType {
+    /// `boolean`
+    Boolean,
+    /// `date`
+    Date,
+    /// `float`
+    Float,
+    /// `integer`
+    Integer,
+    /// `interval` (`'5min'`)
+    Interval,
+    /// `intOrInterval` (`5` or `'5min'`)
+    IntOrInterval,
+    /// `intOrInf`
+    IntOrInf,
+    /// `node` (an integer node index)
+    Node,
+    /// `nodeOrTag`
+    NodeOrTag,
+    /// `series`
+    Series,
+    /// `seriesList`
+    SeriesList,
+    /// `seriesLists`
+    SeriesLists,
+    /// `string`
+    String,
+    /// `tag`
+    Tag,
+    /// `any`
+    Any,
+    /// `aggFunc` (options: the aggregation function names)
+    AggFunc,
+    /// `aggOrSeriesFunc` (aggregation names plus aggregator functions)
+    AggOrSeriesFunc,
+}
+
+impl ParamType {
+    /// The name `/functions` reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ParamType::Boolean => "boolean",
+            ParamType::Date => "date",
+            ParamType::Float => "float",
+            ParamType::Integer => "integer",
+            ParamType::Interval => "interval",
+            ParamType::IntOrInterval => "intOrInterval",
+            ParamType::IntOrInf => "intOrInf",
+            ParamType::Node => "node",
+            ParamType::NodeOrTag => "nodeOrTag",
+            ParamType::Series => "series",
+            ParamType::SeriesList => "seriesList",
+            ParamType::SeriesLists => "seriesLists",
+            ParamType::String => "string",
+            ParamType::Tag => "tag",
+            ParamType::Any => "any",
+            ParamType::AggFunc => "aggFunc",
+            ParamType::AggOrSeriesFunc => "aggOrSeriesFunc",
+        }
+    }
+}
+
+/// A literal in parameter metadata: a default, an option or a suggestion.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Lit {
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string.
+    Str(&'static str),
+    /// A boolean.
+    Bool(bool),
+    /// Positive infinity (`1e9999` in JSON, `inf` in signatures).
+    Inf,
+}
+
+impl Lit {
+    fn to_value(self) -> Value {
+        match self {
+            Lit::Int(i) => Value::Int(i),
+            Lit::Float(x) => Value::Float(x),
+            Lit::Str(s) => Value::Str(s.to_string()),
+            Lit::Bool(b) => Value::Bool(b),
+            Lit::Inf => Value::Float(f64::INFINITY),
+        }
+    }
+
+    /// The JSON value; infinity becomes a placeholder replaced by the
+    /// `/functions` encoder with `1e9999` (never the invalid `Infinity`).
+    fn to_json(self) -> Json {
+        match self {
+            Lit::Int(i) => json!(i),
+            Lit::Float(x) => json!(x),
+            Lit::Str(s) => json!(s),
+            Lit::Bool(b) => json!(b),
+            Lit::Inf => json!(INFINITY_PLACEHOLDER),
+        }
+    }
+
+    /// Python `repr()` as in a signature (`'average'`, `None`, `inf`).
+    fn py_repr(self) -> String {
+        match self {
+            Lit::Int(i) => i.to_string(),
+            Lit::Float(x) => crate::pyfmt::float_repr(x),
+            Lit::Str(s) => format!("'{s}'"),
+            Lit::Bool(true) => "True".into(),
+            Lit::Bool(false) => "False".into(),
+            Lit::Inf => "inf".into(),
+        }
+    }
+}
+
+/// Stands in for infinity inside JSON built with serde_json, which cannot
+/// hold it; [`functions_json_text`] swaps it for `1e9999`.
+pub const INFINITY_PLACEHOLDER: &str = "__ferrograph_infinity__";
+
+/// One parameter of a function, as graphite-web's `Param`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Param {
+    /// Python parameter name (keyword arguments use it).
+    pub name: &'static str,
+    /// Declared type.
+    pub ty: ParamType,
+    /// Must be given.
+    pub required: bool,
+    /// Value when not given.
+    pub default: Option<Lit>,
+    /// Takes all remaining positional arguments (`*name`); only the last.
+    pub multiple: bool,
+    /// Allowed values (in addition to the type's own options).
+    pub options: &'static [Lit],
+    /// Values the editor suggests.
+    pub suggestions: &'static [Lit],
+}
+
+impl Param {
+    /// An optional parameter without default.
+    pub const fn new(name: &'static str, ty: ParamType) -> Param {
+        Param {
+            name,
+            ty,
+            required: false,
+            default: None,
+            multiple: false,
+            options: &[],
+            suggestions: &[],
+        }
+    }
+
+    /// Marks the parameter required.
+    pub const fn required(mut self) -> Param {
+        self.required = true;
+        self
+    }
+
+    /// Sets the default.
+    pub const fn default(mut self, value: Lit) -> Param {
+        self.default = Some(value);
+        self
+    }
+
+    /// Marks the parameter as `*name`.
+    pub const fn multiple(mut self) -> Param {
+        self.multiple = true;
+        self
+    }
+
+    /// Sets the allowed values.
+    pub const fn options(mut self, options: &'static [Lit]) -> Param {
+        self.options = options;
+        self
+    }
+
+    /// Sets the suggested values.
+    pub const fn suggestions(mut self, suggestions: &'static [Lit]) -> Param {
+        self.suggestions = suggestions;
+        self
+    }
+}
+
+/// graphite's `intOrIntervalSuggestions`.
+pub const INT_OR_INTERVAL_SUGGESTIONS: &[Lit] = &[
+    Lit::Int(5),
+    Lit::Int(7),
+    Lit::Int(10),
+    Lit::Str("1min"),
+    Lit::Str("5min"),
+    Lit::Str("10min"),
+    Lit::Str("30min"),
+    Lit::Str("1hour"),
+];
+
+/// A render function: metadata plus implementation.
+#[derive(Debug)]
+pub struct FunctionDef {
+    /// Canonical name (aliases are registered separately).
+    pub name: &'static str,
+    /// graphite-web group (`Combine`, `Transform`, `Calculate`, `Filter
+    /// Series`, `Filter Data`, `Sorting`, `Alias`, `Graph`, `Special`).
+    pub group: &'static str,
+    /// One-paragraph description for `/functions` (our wording).
+    pub description: &'static str,
+    /// Parameters, without graphite's leading `requestContext`.
+    pub params: &'static [Param],
+    /// Usable as a `groupByNode` callback (graphite's `.aggregator`).
+    pub aggregator: bool,
+    /// The code.
+    pub implementation: Implementation,
+}
+
+impl FunctionDef {
+    /// graphite's `function` string for `/functions`: `name(a, b=None, *c)`.
+    pub fn signature(&self, name: &str) -> String {
+        let parts: Vec<String> = self
+            .params
+            .iter()
+            .map(|p| {
+                if p.multiple {
+                    format!("*{}", p.name)
+                } else if p.required {
+                    p.name.to_string()
+                } else {
+                    let d = p.default.map(Lit::py_repr).unwrap_or_else(|| "None".into());
+                    format!("{}={d}", p.name)
+                }
+            })
+            .collect();
+        format!("{name}({})", parts.join(", "))
+    }
+
+    /// The `/functions` info object for this function under `name`.
+    pub fn info(&self, name: &str, registry: &Registry) -> Json {
+        let params: Vec<Json> = self
+            .params
+            .iter()
+            .map(|p| {
+                let mut o = Map::new();
+                o.insert("name".into(), json!(p.name));
+                o.insert("type".into(), json!(p.ty.name()));
+                if p.required {
+                    o.insert("required".into(), json!(true));
+                }
+                if let Some(d) = p.default {
+                    o.insert("default".into(), d.to_json());
+                }
+                if p.multiple {
+                    o.insert("multiple".into(), json!(true));
+                }
+                let options = registry.options_of(p);
+                if !options.is_empty() {
+                    o.insert("options".into(), Json::Array(options));
+                }
+                if !p.suggestions.is_empty() {
+                    o.insert(
+                        "suggestions".into(),
+                        Json::Array(p.suggestions.iter().map(|l| l.to_json()).collect()),
+                    );
+                }
+                Json::Object(o)
+            })
+            .collect();
+        json!({
+            "name": name,
+            "function": self.signature(name),
+            "description": self.description,
+            "module": "graphite.render.functions",
+            "group": self.group,
+            "params": params,
+        })
+    }
+}
+
+/// All functions by name (aliases included).
+pub struct Registry {
+    by_name: BTreeMap<&'static str, &'static FunctionDef>,
+}
+
+impl Registry {
+    fn new() -> Registry {
+        Registry {
+            by_name: BTreeMap::new(),
+        }
+    }
+
+    /// Registers `def` under its own name.
+    pub fn add(&mut self, def: &'static FunctionDef) {
+        self.by_name.insert(def.name, def);
+    }
+
+    /// Registers `def` under another name too (`sum` for `sumSeries`).
+    pub fn alias(&mut self, name: &'static str, def: &'static FunctionDef) {
+        self.by_name.insert(name, def);
+    }
+
+    /// The function called `name`.
+    pub fn get(&self, name: &str) -> Option<&'static FunctionDef> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Every (name, function), sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &'static FunctionDef)> + '_ {
+        self.by_name.iter().map(|(n, d)| (*n, *d))
+    }
+
+    /// A parameter's options as `/functions` lists them: its own plus its
+    /// type's, sorted by their string form (graphite's `Param.options`).
+    fn options_of(&self, p: &Param) -> Vec<Json> {
+        let mut names: Vec<(String, Json)> = p
+            .options
+            .iter()
+            .map(|l| (lit_sort_key(l), l.to_json()))
+            .collect();
+        let mut add = |s: &str| names.push((s.to_string(), json!(s)));
+        match p.ty {
+            ParamType::AggFunc => AggFunc::NAMES.iter().for_each(|n| add(n)),
+            ParamType::AggOrSeriesFunc => {
+                AggFunc::NAMES.iter().for_each(|n| add(n));
+                for (name, def) in self.iter() {
+                    if def.aggregator {
+                        add(name);
+                    }
+                }
+            }
+            _ => {}
+        }
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        names.dedup_by(|a, b| a.0 == b.0);
+        names.into_iter().map(|(_, j)| j).collect()
+    }
+}
+
+fn lit_sort_key(l: &Lit) -> String {
+    match l {
+        Lit::Str(s) => s.to_string(),
+        other => other.py_repr(),
+    }
+}
+
+fn build_registry() -> Registry {
+    let mut r = Registry::new();
+    combine::register(&mut r);
+    transform::register(&mut r);
+    calculate::register(&mut r);
+    alias::register(&mut r);
+    r
+}
+
+/// The registry of all render functions.
+pub fn registry() -> &'static Registry {
+    static REGISTRY: LazyLock<Registry> = LazyLock::new(build_registry);
+    &REGISTRY
+}
+
+/// `/functions` as JSON text: `{name: info}` (or `{group: {name: info}}`
+/// when `grouped`), optionally only one group, with infinite defaults as
+/// `1e9999` so that the text is always valid JSON.
+pub fn functions_json_text(grouped: bool, group: Option<&str>, pretty: bool) -> String {
+    let r = registry();
+    let mut out = Map::new();
+    for (name, def) in r.iter() {
+        if group.is_some_and(|g| g != def.group) {
+            continue;
+        }
+        let info = def.info(name, r);
+        if grouped {
+            let entry = out
+                .entry(def.group.to_string())
+                .or_insert_with(|| Json::Object(Map::new()));
+            if let Json::Object(m) = entry {
+                m.insert(name.to_string(), info);
+            }
+        } else {
+            out.insert(name.to_string(), info);
+        }
+    }
+    json_text(&Json::Object(out), pretty)
+}
+
+/// One function's `/functions/<name>` JSON text, if it exists.
+pub fn function_json_text(name: &str, pretty: bool) -> Option<String> {
+    let r = registry();
+    r.get(name).map(|def| json_text(&def.info(name, r), pretty))
+}
+
+fn json_text(value: &Json, pretty: bool) -> String {
+    let text = if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    }
+    .unwrap_or_else(|_| "{}".into());
+    text.replace(&format!("\"{INFINITY_PLACEHOLDER}\""), "1e9999")
+}
+
+/// A function's arguments bound to its parameters (Python call semantics:
+/// positional ones fill parameters in order, the `multiple` parameter takes
+/// the rest, keywords fill by name).
+#[derive(Debug)]
+pub struct Args {
+    function: String,
+    params: &'static [Param],
+    slots: Vec<Option<Value>>,
+    rest: Vec<Value>,
+    raw_first: Option<Expr>,
+    replacements: Option<Replacements>,
+}
+
+impl Args {
+    /// Binds evaluated arguments to `def`'s parameters.
+    pub fn bind(
+        def: &FunctionDef,
+        called_as: &str,
+        args: Vec<Value>,
+        kwargs: Vec<(String, Value)>,
+        raw_first: Option<Expr>,
+        replacements: Option<Replacements>,
+    ) -> Result<Args, ApiError> {
+        let params = def.params;
+        let fixed = params.iter().take_while(|p| !p.multiple).count();
+        let mut slots: Vec<Option<Value>> = vec![None; fixed];
+        let mut rest = Vec::new();
+        for (i, a) in args.into_iter().enumerate() {
+            if i < fixed {
+                slots[i] = Some(a);
+            } else if fixed < params.len() {
+                rest.push(a);
+            } else {
+                return Err(ApiError::bad_argument(
+                    called_as,
+                    format!("takes at most {fixed} arguments"),
+                ));
+            }
+        }
+        for (name, value) in kwargs {
+            match params[..fixed].iter().position(|p| p.name == name) {
+                Some(i) if slots[i].is_some() => {
+                    return Err(ApiError::bad_argument(
+                        called_as,
+                        format!("got multiple values for argument {name:?}"),
+                    ))
+                }
+                Some(i) => slots[i] = Some(value),
+                None => {
+                    return Err(ApiError::bad_argument(
+                        called_as,
+                        format!("unexpected keyword argument {name:?}"),
+                    ))
+                }
+            }
+        }
+        for (i, p) in params[..fixed].iter().enumerate() {
+            if p.required && slots[i].is_none() {
+                return Err(ApiError::bad_argument(
+                    called_as,
+                    format!("missing required argument {:?}", p.name),
+                ));
+            }
+        }
+        if let Some(p) = params.get(fixed) {
+            if p.required && rest.is_empty() {
+                return Err(ApiError::bad_argument(
+                    called_as,
+                    format!("missing required argument {:?}", p.name),
+                ));
+            }
+        }
+        Ok(Args {
+            function: called_as.to_string(),
+            params,
+            slots,
+            rest,
+            raw_first,
+            replacements,
+        })
+    }
+
+    /// The name the function was called by.
+    pub fn function(&self) -> &str {
+        &self.function
+    }
+
+    /// The unevaluated first positional argument (graphite's
+    /// `requestContext['args'][0]`), for re-evaluation over another window.
+    pub fn raw(&self) -> Result<&Expr, ApiError> {
+        self.raw_first
+            .as_ref()
+            .ok_or_else(|| self.error("needs a first argument to re-evaluate"))
+    }
+
+    /// The `template()` bindings in force where the function was called.
+    pub fn replacements(&self) -> Option<&Replacements> {
+        self.replacements.as_ref()
+    }
+
+    /// An [`ApiError::BadArgument`] for this function.
+    pub fn error(&self, message: impl Into<String>) -> ApiError {
+        ApiError::bad_argument(&self.function, message)
+    }
+
+    fn param_name(&self, i: usize) -> &'static str {
+        self.params.get(i).map(|p| p.name).unwrap_or("?")
+    }
+
+    /// The value of parameter `i` as given, or its default, or `None`.
+    pub fn value(&self, i: usize) -> Value {
+        match self.slots.get(i) {
+            Some(Some(v)) => v.clone(),
+            _ => self
+                .params
+                .get(i)
+                .and_then(|p| p.default)
+                .map(Lit::to_value)
+                .unwrap_or(Value::None),
+        }
+    }
+
+    /// True if parameter `i` was given (and is not `None`).
+    pub fn given(&self, i: usize) -> bool {
+        matches!(self.slots.get(i), Some(Some(v)) if *v != Value::None)
+    }
+
+    /// Takes parameter `i` as a series list.
+    pub fn series_list(&mut self, i: usize) -> Result<Vec<Series>, ApiError> {
+        match self.slots.get_mut(i).and_then(Option::take) {
+            Some(Value::SeriesList(list)) => Ok(list),
+            Some(other) => Err(self.error(format!(
+                "{} must be a series list, not {}",
+                self.param_name(i),
+                other.kind()
+            ))),
+            None => Err(self.error(format!("missing {}", self.param_name(i)))),
+        }
+    }
+
+    /// Takes the `multiple` parameter's values as series lists
+    /// (`*seriesLists`).
+    pub fn rest_series_lists(&mut self) -> Result<Vec<Vec<Series>>, ApiError> {
+        let rest = std::mem::take(&mut self.rest);
+        rest.into_iter()
+            .map(|v| match v {
+                Value::SeriesList(list) => Ok(list),
+                other => Err(self.error(format!("expected series lists, got {}", other.kind()))),
+            })
+            .collect()
+    }
+
+    /// The `multiple` parameter's values.
+    pub fn rest(&self) -> &[Value] {
+        &self.rest
+    }
+
+    /// Parameter `i` as a float (`float` type: ints, numeric strings and
+    /// booleans convert, as Python's `float()`).
+    pub fn float(&self, i: usize) -> Result<f64, ApiError> {
+        self.opt_float(i)?
+            .ok_or_else(|| self.error(format!("{} is required", self.param_name(i))))
+    }
+
+    /// Parameter `i` as a float, `None` when absent or `None`.
+    pub fn opt_float(&self, i: usize) -> Result<Option<f64>, ApiError> {
+        Ok(match self.value(i) {
+            Value::None => None,
+            Value::Int(v) => Some(v as f64),
+            Value::Float(v) => Some(v),
+            Value::Bool(b) => Some(if b { 1.0 } else { 0.0 }),
+            Value::Str(s) => Some(py_float(&s).ok_or_else(|| {
+                self.error(format!(
+                    "{} must be a number, not {s:?}",
+                    self.param_name(i)
+                ))
+            })?),
+            other => {
+                return Err(self.error(format!(
+                    "{} must be a number, not {}",
+                    self.param_name(i),
+                    other.kind()
+                )))
+            }
+        })
+    }
+
+    /// Parameter `i` as an integer (`integer`/`node`: floats are rejected,
+    /// as graphite's validator does).
+    pub fn int(&self, i: usize) -> Result<i64, ApiError> {
+        match self.value(i) {
+            Value::Int(v) => Ok(v),
+            Value::Bool(b) => Ok(b as i64),
+            Value::Str(s) => s.trim().parse().map_err(|_| {
+                self.error(format!(
+                    "{} must be an integer, not {s:?}",
+                    self.param_name(i)
+                ))
+            }),
+            other => Err(self.error(format!(
+                "{} must be an integer, not {}",
+                self.param_name(i),
+                other.kind()
+            ))),
+        }
+    }
+
+    /// Parameter `i` as a string.
+    pub fn string(&self, i: usize) -> Result<String, ApiError> {
+        match self.value(i) {
+            Value::Str(s) => Ok(s),
+            Value::None => Err(self.error(format!("{} is required", self.param_name(i)))),
+            other => Err(self.error(format!(
+                "{} must be a string, not {}",
+                self.param_name(i),
+                other.kind()
+            ))),
+        }
+    }
+
+    /// Parameter `i` as a string, `None` when absent or `None`.
+    pub fn opt_string(&self, i: usize) -> Result<Option<String>, ApiError> {
+        match self.value(i) {
+            Value::None => Ok(None),
+            _ => self.string(i).map(Some),
+        }
+    }
+
+    /// Parameter `i` as a boolean (graphite's `validateBoolean`: `'true'`,
+    /// `'false'`, 0, 1, or Python truthiness).
+    pub fn bool(&self, i: usize) -> Result<bool, ApiError> {
+        Ok(match self.value(i) {
+            Value::Bool(b) => b,
+            Value::None => false,
+            Value::Str(s) if s.eq_ignore_ascii_case("true") => true,
+            Value::Str(s) if s.eq_ignore_ascii_case("false") => false,
+            Value::Str(s) => !s.is_empty(),
+            Value::Int(v) => v != 0,
+            Value::Float(v) => v != 0.0,
+            Value::SeriesList(l) => !l.is_empty(),
+        })
+    }
+}
+
+/// Python's `float(text)` for the forms graphite users write.
+fn py_float(text: &str) -> Option<f64> {
+    let t = text.trim();
+    match t.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
+        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
+        "nan" | "+nan" | "-nan" => Some(f64::NAN),
+        _ => t.replace('_', "").parse().ok(),
+    }
+}
+
+/// Greatest common divisor.
+pub fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// Least common multiple, as graphite's `lcm`.
+pub fn lcm(a: i64, b: i64) -> i64 {
+    if a == b {
+        return a;
+    }
+    let (a, b) = if a < b { (b, a) } else { (a, b) };
+    a / gcd(a, b) * b
+}
+
+/// graphite's `normalize`: concatenates the lists, sets every series to
+/// consolidate to the LCM of all steps (lazily, see [`Series::points`]),
+/// and returns the common `(start, end, step)` with `end` trimmed to a
+/// whole number of steps from `start`. `None` when there is no series.
+pub fn normalize(lists: Vec<Vec<Series>>) -> Option<(Vec<Series>, i64, i64, i64)> {
+    let mut all: Vec<Series> = lists.into_iter().flatten().collect();
+    if all.is_empty() {
+        return None;
+    }
+    let step = all.iter().map(|s| s.step).reduce(lcm)?;
+    for s in &mut all {
+        if s.step > 0 {
+            s.consolidate((step / s.step) as usize);
+        }
+    }
+    let start = all.iter().map(|s| s.start).min()?;
+    let mut end = all.iter().map(|s| s.end).max()?;
+    if step > 0 {
+        end -= (end - start).rem_euclid(step);
+    }
+    Some((all, start, end, step))
+}
+
+/// graphite's `xff(nonNull, total, xFilesFactor)`: at least one value and
+/// `nonNull / total >= xff`.
+pub fn xff_ok(non_null: usize, total: usize, x_files_factor: f64) -> bool {
+    non_null > 0 && total > 0 && non_null as f64 / total as f64 >= x_files_factor
+}
+
+/// graphite's `formatPathExpressions`: the distinct path expressions of the
+/// series in first-seen order, joined by `,` (`sumSeries(a.*,b.*)`).
+pub fn format_path_expressions(series: &[Series]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for s in series {
+        if !seen.contains(&s.path_expression.as_str()) {
+            seen.push(&s.path_expression);
+        }
+    }
+    seen.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_function_has_a_consistent_signature() {
+        for (name, def) in registry().iter() {
+            let multiple: Vec<_> = def.params.iter().filter(|p| p.multiple).collect();
+            assert!(multiple.len() <= 1, "{name}: one multiple param at most");
+            if let Some(m) = multiple.first() {
+                assert_eq!(def.params.last().map(|p| p.name), Some(m.name), "{name}");
+            }
+            assert!(!def.description.is_empty(), "{name} has a description");
+        }
+    }
+
+    #[test]
+    fn functions_json_is_valid_and_uses_1e9999() {
+        let text = functions_json_text(false, None, false);
+        let parsed: Json = serde_json::from_str(&text).expect("valid JSON");
+        assert!(parsed.get("sumSeries").is_some());
+        assert!(!text.contains("Infinity"));
+        assert_eq!(
+            parsed["sum"]["function"].as_str(),
+            Some("sum(*seriesLists)")
+        );
+        let grouped: Json = serde_json::from_str(&functions_json_text(true, None, true)).unwrap();
+        assert!(grouped["Combine"]["sumSeries"].is_object());
+    }
+
+    #[test]
+    fn lcm_and_normalize() {
+        assert_eq!(lcm(10, 60), 60);
+        assert_eq!(lcm(15, 10), 30);
+        let a = Series::new("a", 0, 60, 10, vec![Some(1.0); 6], 0.0);
+        let b = Series::new("b", 0, 60, 30, vec![Some(2.0); 2], 0.0);
+        let (all, start, end, step) = normalize(vec![vec![a], vec![b]]).unwrap();
+        assert_eq!((start, end, step), (0, 60, 30));
+        assert_eq!(all[0].values_per_point, 3);
+        assert_eq!(all[1].values_per_point, 1);
+    }
+}
