@@ -5,7 +5,8 @@
 #   $FERROGRAPH_REFS (default /opt/ferrograph-refs)
 #     statsd/node_modules/statsd      Etsy StatsD 0.9.0 (npm) — differential tests
 #     clients/node_modules/hot-shots  Node StatsD client — client interop tests
-#     venv/                           whisper 1.1.10, graphite-web 1.1.10, statsd (PyPI)
+#     venv/                           whisper 1.1.10, graphite-web 1.1.10, statsd (PyPI),
+#                                     carbon 1.1.10 (its schema loader and venv/conf/*.example)
 #     bin/ref-python                  the venv's python (imports whisper, graphite, statsd)
 #
 # Needs node/npm and python3 with venv (scripts/ci-prerequisites.sh installs them).
@@ -14,7 +15,7 @@ set -euo pipefail
 PREFIX="${FERROGRAPH_REFS:-/opt/ferrograph-refs}"
 STATSD_VERSION=0.9.0
 HOT_SHOTS_VERSION=11.2.0
-PIP_PACKAGES=(whisper==1.1.10 graphite-web==1.1.10 statsd==4.0.1 pytz six pyparsing cairocffi urllib3 scandir)
+PIP_PACKAGES=(whisper==1.1.10 graphite-web==1.1.10 carbon==1.1.10 statsd==4.0.1 pytz six pyparsing cairocffi urllib3 scandir)
 
 log() { printf '[install-references] %s\n' "$*" >&2; }
 mkdir -p "$PREFIX/bin"
@@ -40,12 +41,12 @@ if [ "$(npm_package_version "$PREFIX/clients" hot-shots)" != "$HOT_SHOTS_VERSION
 fi
 
 py="$PREFIX/venv/bin/python"
-if ! "$py" -c 'import whisper, graphite.render, statsd' >/dev/null 2>&1; then
+if ! "$py" -c 'import whisper, graphite.render, statsd, carbon.conf, carbon.util' >/dev/null 2>&1; then
   log "pip install ${PIP_PACKAGES[*]} into $PREFIX/venv"
   [ -x "$py" ] || python3 -m venv "$PREFIX/venv"
   "$PREFIX/venv/bin/pip" install -q --upgrade pip
   # graphite-web installs under its own /opt/graphite prefix unless told not to
-  GRAPHITE_NO_PREFIX=True "$PREFIX/venv/bin/pip" install -q --no-binary=graphite-web \
+  GRAPHITE_NO_PREFIX=True "$PREFIX/venv/bin/pip" install -q --no-binary=graphite-web,carbon \
     "${PIP_PACKAGES[@]}"
 fi
 # a wrapper, not a symlink: a symlinked venv python does not find its venv
@@ -53,4 +54,6 @@ printf '#!/bin/sh\nexec "%s" "$@"\n' "$py" > "$PREFIX/bin/ref-python"
 chmod +x "$PREFIX/bin/ref-python"
 "$PREFIX/bin/ref-python" -c 'import whisper, graphite.render, statsd' \
   || { log "the reference python modules do not import"; exit 1; }
+[ -f "$PREFIX/venv/conf/storage-schemas.conf.example" ] \
+  || { log "carbon's example configs are missing under $PREFIX/venv/conf"; exit 1; }
 log "references ready under $PREFIX"

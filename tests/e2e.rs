@@ -12,3 +12,6 @@ mod whisper_interop;
 
 /// The read-only Read handle over Whisper trees (find vs graphite-web, tags, corrupt files).
 mod whisper_read;
+
+/// storage-schemas.conf / storage-aggregation.conf against carbon's own loader.
+mod whisper_schemas;

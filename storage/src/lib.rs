@@ -35,9 +35,14 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod cache;
+pub mod config;
 pub mod finder;
 pub mod glob;
+pub mod index;
 mod read;
+pub mod schema;
+mod store;
 pub mod tagged;
 pub mod tags;
 pub mod whisper;
@@ -46,7 +51,9 @@ pub use api::{
     FetchRange, FetchedSeries, FindNode, Ingest, IngestError, IngestReport, MetricPoint, Read,
     ReadError, TagExpr, TagOp, Timestamp,
 };
+pub use config::{StorageConfig, StoreSettings};
 pub use read::{ReadLimits, WhisperTree};
+pub use store::{merge_cached, StatsSource, Store, StoreStats};
 
 /// Opens an existing Whisper directory tree read-only (no cache, no
 /// writers): the handle `ferrograph web --data-dir DIR` serves from.

@@ -118,7 +118,7 @@ pub fn create(
     aggregation: AggregationMethod,
     allocation: Allocation,
 ) -> Result<Header, WhisperError> {
-    let header = build_header(archives, x_files_factor, aggregation)?;
+    let header = build_header_for(archives, x_files_factor, aggregation)?;
     if path.exists() {
         return Err(WhisperError::AlreadyExists {
             path: path.to_path_buf(),
@@ -142,7 +142,7 @@ pub fn create(
 }
 
 /// The header whisper writes for an archive list (sorted, validated).
-pub fn build_header(
+pub fn build_header_for(
     archives: &[(u32, u32)],
     x_files_factor: f64,
     aggregation: AggregationMethod,

@@ -295,6 +295,19 @@ pub fn fetch(
     now: i64,
     granularity: Option<u32>,
 ) -> Result<Option<Fetched>, WhisperError> {
+    Ok(plan_fetch(header, from, until, now, granularity)?
+        .map(|(archive, from, until)| archive_fetch(buf, archive, from, until)))
+}
+
+/// whisper's checks, clamping and archive choice for a fetch: the archive
+/// and the clamped `(from, until)`, or `None` for no data.
+pub fn plan_fetch(
+    header: &Header,
+    from: i64,
+    until: i64,
+    now: i64,
+    granularity: Option<u32>,
+) -> Result<Option<(&ArchiveInfo, i64, i64)>, WhisperError> {
     if from > until {
         return Err(WhisperError::InvalidTimeInterval { from, until });
     }
@@ -318,25 +331,37 @@ pub fn fetch(
             .or(header.archives.last())
             .ok_or(WhisperError::InvalidGranularity { seconds: 0 })?,
     };
-    Ok(Some(archive_fetch(buf, archive, from, until)))
+    Ok(Some((archive, from, until)))
 }
 
-/// Reads one archive over `(from, until]` with whisper's rounding.
-pub fn archive_fetch(buf: &[u8], archive: &ArchiveInfo, from: i64, until: i64) -> Fetched {
+/// The answer whisper gives for a never-written archive: whisper's rounding
+/// and all values `None`.
+pub fn empty_fetch(archive: &ArchiveInfo, from: i64, until: i64) -> Fetched {
     let step = i64::from(archive.seconds_per_point);
     let start = align(from, step) + step;
     let mut end = align(until, step) + step;
     if start == end {
         end += step;
     }
+    Fetched {
+        start,
+        end,
+        step,
+        values: vec![None; ((end - start) / step) as usize],
+    }
+}
+
+/// Reads one archive over `(from, until]` with whisper's rounding.
+pub fn archive_fetch(buf: &[u8], archive: &ArchiveInfo, from: i64, until: i64) -> Fetched {
     let base = base_of(buf, archive);
     if base == 0 {
-        return Fetched {
-            start,
-            end,
-            step,
-            values: vec![None; ((end - start) / step) as usize],
-        };
+        return empty_fetch(archive, from, until);
+    }
+    let step = i64::from(archive.seconds_per_point);
+    let start = align(from, step) + step;
+    let mut end = align(until, step) + step;
+    if start == end {
+        end += step;
     }
     let slots = archive.points as usize;
     let from_slot = slot_of(archive, base, start);

@@ -1,0 +1,274 @@
+//! The `[storage]` section: raw keys with their defaults (deserialised from
+//! the config file), validated into [`StoreSettings`] with the schema files
+//! loaded and every value checked; errors name the key and the value.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::schema::{AggregationRules, ConfigProblem, Schemas};
+use crate::whisper::Allocation;
+
+/// `[storage]` as written in the config file.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// carbon-format storage-schemas.conf; "" = built-in defaults.
+    pub schemas: String,
+    /// carbon-format storage-aggregation.conf; "" = built-in defaults.
+    pub aggregation: String,
+    /// Most points the cache holds; more are refused and counted.
+    pub max_cache_points: usize,
+    /// Writer threads.
+    pub writers: usize,
+    /// New files per second (0 = unlimited). Metrics waiting for creation
+    /// keep their points in the cache.
+    pub max_creates_per_second: f64,
+    /// How new files are allocated: "fallocate", "zeroed" or "sparse".
+    pub create_mode: String,
+    /// Where self-metrics go; `{host}` is the short host name.
+    pub self_metrics_prefix: String,
+    /// How often self-metrics are written; "" = never.
+    pub self_metrics_interval: String,
+    /// Most nodes one find may return.
+    pub max_find_results: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            schemas: String::new(),
+            aggregation: String::new(),
+            max_cache_points: 10_000_000,
+            writers: 2,
+            max_creates_per_second: 500.0,
+            create_mode: "fallocate".into(),
+            self_metrics_prefix: "carbon.agents.{host}".into(),
+            self_metrics_interval: "60s".into(),
+            max_find_results: 100_000,
+        }
+    }
+}
+
+/// Validated store settings.
+#[derive(Clone, Debug)]
+pub struct StoreSettings {
+    /// The data directory (created if missing).
+    pub data_dir: PathBuf,
+    /// Retention rules for new files.
+    pub schemas: Schemas,
+    /// Aggregation rules for new files.
+    pub aggregation: AggregationRules,
+    /// Cache limit in points.
+    pub max_cache_points: usize,
+    /// Writer threads.
+    pub writers: usize,
+    /// Creates per second; `None` = unlimited.
+    pub max_creates_per_second: Option<f64>,
+    /// Allocation of new files.
+    pub allocation: Allocation,
+    /// Self-metrics prefix (host substituted) and interval, if enabled.
+    pub self_metrics: Option<(String, Duration)>,
+    /// Most nodes one find may return.
+    pub max_find_results: usize,
+}
+
+impl StoreSettings {
+    /// Defaults for `data_dir` (built-in schemas, two writers, ...).
+    pub fn new(data_dir: impl Into<PathBuf>) -> StoreSettings {
+        StorageConfig::default()
+            .validate(data_dir.into(), None)
+            .unwrap_or_else(|e| panic!("the default storage settings are valid: {e}"))
+    }
+}
+
+/// Parses `"10s"`, `"500ms"`, `"1m"`, `"2h"`, `"1d"` or bare seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86_400.0,
+        _ => return None,
+    };
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+/// The short host name (up to the first dot), as carbon uses it.
+pub fn short_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    name.split('.')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("localhost")
+        .to_string()
+}
+
+fn problem(key: &str, message: String) -> ConfigProblem {
+    ConfigProblem {
+        file: "config".into(),
+        section: Some("storage".into()),
+        line: 0,
+        message: format!("{key}: {message}"),
+    }
+}
+
+impl StorageConfig {
+    /// Checks every value and loads the schema files. Relative schema paths
+    /// are resolved against `config_dir` when given.
+    pub fn validate(
+        &self,
+        data_dir: PathBuf,
+        config_dir: Option<&Path>,
+    ) -> Result<StoreSettings, ConfigProblem> {
+        let resolve = |p: &str| -> PathBuf {
+            let path = PathBuf::from(p);
+            match config_dir {
+                Some(d) if path.is_relative() => d.join(path),
+                _ => path,
+            }
+        };
+        let schemas = if self.schemas.is_empty() {
+            Schemas::builtin()
+        } else {
+            Schemas::load(&resolve(&self.schemas))?
+        };
+        let aggregation = if self.aggregation.is_empty() {
+            AggregationRules::builtin()
+        } else {
+            AggregationRules::load(&resolve(&self.aggregation))?
+        };
+        if self.max_cache_points == 0 {
+            return Err(problem("max_cache_points", "must be at least 1".into()));
+        }
+        if self.writers == 0 || self.writers > 64 {
+            return Err(problem(
+                "writers",
+                format!("{} is not in 1..=64", self.writers),
+            ));
+        }
+        if !(self.max_creates_per_second >= 0.0 && self.max_creates_per_second.is_finite()) {
+            return Err(problem(
+                "max_creates_per_second",
+                format!(
+                    "{} is not a non-negative number",
+                    self.max_creates_per_second
+                ),
+            ));
+        }
+        let allocation = match self.create_mode.as_str() {
+            "fallocate" => Allocation::Fallocate,
+            "zeroed" => Allocation::Zeroed,
+            "sparse" => Allocation::Sparse,
+            other => {
+                return Err(problem(
+                    "create_mode",
+                    format!("{other:?} is not \"fallocate\", \"zeroed\" or \"sparse\""),
+                ))
+            }
+        };
+        let self_metrics = if self.self_metrics_interval.is_empty() {
+            None
+        } else {
+            let every = parse_duration(&self.self_metrics_interval)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    problem(
+                        "self_metrics_interval",
+                        format!(
+                            "{:?} is not a duration such as \"60s\"",
+                            self.self_metrics_interval
+                        ),
+                    )
+                })?;
+            let prefix = self
+                .self_metrics_prefix
+                .replace("{host}", &short_hostname());
+            if prefix.is_empty() || prefix.ends_with('.') {
+                return Err(problem(
+                    "self_metrics_prefix",
+                    format!(
+                        "{:?} must be a non-empty dotted prefix",
+                        self.self_metrics_prefix
+                    ),
+                ));
+            }
+            Some((prefix, every))
+        };
+        Ok(StoreSettings {
+            data_dir,
+            schemas,
+            aggregation,
+            max_cache_points: self.max_cache_points,
+            writers: self.writers,
+            max_creates_per_second: (self.max_creates_per_second > 0.0)
+                .then_some(self.max_creates_per_second),
+            allocation,
+            self_metrics,
+            max_find_results: self.max_find_results.max(1),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration("1w"), None);
+    }
+
+    #[test]
+    fn validation_names_key_and_value() {
+        let mut c = StorageConfig {
+            create_mode: "lazy".into(),
+            ..Default::default()
+        };
+        let e = c.validate("/tmp".into(), None).unwrap_err().to_string();
+        assert!(e.contains("create_mode") && e.contains("lazy"), "{e}");
+        c.create_mode = "sparse".into();
+        c.schemas = "/nonexistent/storage-schemas.conf".into();
+        let e = c.validate("/tmp".into(), None).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/storage-schemas.conf"), "{e}");
+        let s = StoreSettings::new("/tmp/x");
+        assert_eq!(s.writers, 2);
+        assert!(s
+            .self_metrics
+            .as_ref()
+            .is_some_and(|(p, _)| p.starts_with("carbon.agents.")));
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_lists_every_key_with_its_default() {
+        let text = include_str!("../../deploy/ferrograph.example.toml");
+        let value: toml::Value = toml::from_str(text).unwrap();
+        let storage: StorageConfig = value["storage"].clone().try_into().unwrap();
+        assert_eq!(storage, StorageConfig::default());
+    }
+}

@@ -1,0 +1,931 @@
+//! The writable store: [`Ingest`] into the sharded cache, writer threads
+//! that move each metric's cached points into its Whisper file with one
+//! `update_many`, and a [`Read`] that merges the cache into every answer.
+//!
+//! Writers each own a fixed subset of the cache's shards, so no metric is
+//! ever written by two threads. In every pass a writer snapshots its queued
+//! metrics, sorts them by point count (most first; each metric once per
+//! pass, so none starves) and writes them. A metric without a file needs a
+//! create token; without one it keeps its points queued and waits for a
+//! later pass (carbon's dropped-creates bug cannot happen). A full disk puts
+//! the points back and backs off; a corrupt file drops only that metric's
+//! points and counts them.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::api::{
+    FetchRange, FetchedSeries, FindNode, Ingest, IngestError, IngestReport, MetricPoint, Read,
+    ReadError, TagExpr,
+};
+use crate::cache::Cache;
+use crate::config::StoreSettings;
+use crate::glob::Glob;
+use crate::index::MetricIndex;
+use crate::read::{check_name, index_dot_files, parallel_fetch, read_error, to_series};
+use crate::tagged::{self, is_tagged, TaggedSeries, TAGGED_DIR};
+use crate::tags::TagIndex;
+use crate::whisper::ops::{empty_fetch, plan_fetch, Fetched};
+use crate::whisper::{self, build_header_for, AggregationMethod, WhisperError, WhisperFile};
+
+/// Tagged names of hash-form files, one per line, appended on create.
+const TAG_LIST_FILE: &str = ".ferrograph-tags";
+/// Longest path component a file system takes (bytes, with `.wsp`).
+const MAX_COMPONENT: usize = 250;
+/// Open files kept mapped per writer.
+const FILES_PER_WRITER: usize = 4096;
+
+/// Counters of the store; read with [`Store::stats`].
+#[derive(Default)]
+pub struct StoreStats {
+    /// Points handed to ingest.
+    pub points_received: AtomicU64,
+    /// Points refused as invalid (bad name, NaN, timestamp out of range).
+    pub points_rejected: AtomicU64,
+    /// Points refused because the cache was full.
+    pub cache_overflow: AtomicU64,
+    /// Points written to files.
+    pub committed_points: AtomicU64,
+    /// `update_many` calls.
+    pub update_operations: AtomicU64,
+    /// Files created.
+    pub creates: AtomicU64,
+    /// Creates that failed (retried later).
+    pub create_errors: AtomicU64,
+    /// Writes that failed for lack of space (points kept, retried).
+    pub write_errors: AtomicU64,
+    /// Points dropped because their file is corrupt or unwritable.
+    pub dropped_points: AtomicU64,
+}
+
+/// A source of extra self-metrics (e.g. the carbon receivers' counters).
+pub type StatsSource = Arc<dyn Fn() -> Vec<(String, f64)> + Send + Sync>;
+
+struct Inner {
+    settings: StoreSettings,
+    cache: Cache,
+    index: MetricIndex,
+    tags: TagIndex,
+    stats: StoreStats,
+    creates: Mutex<TokenBucket>,
+    accepting: AtomicBool,
+    stopping: AtomicBool,
+    tag_list: Mutex<()>,
+    sources: Mutex<Vec<StatsSource>>,
+    last_error_log: Mutex<Option<Instant>>,
+}
+
+/// A token bucket: `rate` tokens per second, burst of one second's worth.
+struct TokenBucket {
+    rate: Option<f64>,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn take(&mut self) -> bool {
+        let Some(rate) = self.rate else {
+            return true;
+        };
+        let now = Instant::now();
+        let capacity = rate.max(1.0);
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The writable store.
+pub struct Store {
+    inner: Arc<Inner>,
+    writers: Vec<JoinHandle<()>>,
+    self_metrics: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What a name is stored as: `(canonical name, index components)`, or why
+/// it is refused. Untagged names lose empty components (`a..b` is `a.b`, as
+/// the file system maps it); tagged names are canonicalised.
+fn normalize(name: &str) -> Result<(String, Vec<String>), String> {
+    if name.is_empty() || name.contains(['\0', '\n', '\r']) {
+        return Err(format!("invalid name {name:?}"));
+    }
+    if name.contains(';') || tagged::is_tagged(name) {
+        let canonical = tagged::canonicalize(name);
+        let rel = tagged::relative_file_path(&canonical, true);
+        let comps = rel
+            .iter()
+            .map(|c| c.to_string_lossy().trim_end_matches(".wsp").to_string())
+            .collect();
+        return Ok((canonical, comps));
+    }
+    if name.contains('/') {
+        return Err(format!("name {name:?} contains '/'"));
+    }
+    let comps: Vec<String> = name
+        .split('.')
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
+    if comps.is_empty() {
+        return Err(format!("name {name:?} has no components"));
+    }
+    if let Some(c) = comps.iter().find(|c| c.len() > MAX_COMPONENT) {
+        return Err(format!(
+            "component of {} bytes in {name:?} is too long",
+            c.len()
+        ));
+    }
+    Ok((comps.join("."), comps))
+}
+
+impl Store {
+    /// Opens (creating if needed) the data directory, indexes it and starts
+    /// the writers.
+    pub fn open(settings: StoreSettings) -> std::io::Result<Store> {
+        std::fs::create_dir_all(&settings.data_dir)?;
+        let started = Instant::now();
+        let (index, series) = MetricIndex::build(&settings.data_dir)?;
+        let tags = TagIndex::new();
+        index_dot_files(&settings.data_dir, &tags);
+        if let Ok(list) =
+            std::fs::read_to_string(settings.data_dir.join(TAGGED_DIR).join(TAG_LIST_FILE))
+        {
+            for line in list.lines().filter(|l| !l.is_empty()) {
+                let _ = tags.add(line);
+            }
+        }
+        tracing::info!(
+            data_dir = %settings.data_dir.display(),
+            series,
+            tagged = tags.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "storage index built"
+        );
+        let shards = (settings.writers * 16).max(16);
+        let inner = Arc::new(Inner {
+            cache: Cache::new(shards, settings.max_cache_points),
+            index,
+            tags,
+            stats: StoreStats::default(),
+            creates: Mutex::new(TokenBucket {
+                rate: settings.max_creates_per_second,
+                tokens: settings.max_creates_per_second.unwrap_or(0.0).max(1.0),
+                last: Instant::now(),
+            }),
+            accepting: AtomicBool::new(true),
+            stopping: AtomicBool::new(false),
+            tag_list: Mutex::new(()),
+            sources: Mutex::new(Vec::new()),
+            last_error_log: Mutex::new(None),
+            settings,
+        });
+        let writers = (0..inner.settings.writers)
+            .map(|w| {
+                let inner = Arc::clone(&inner);
+                std::thread::Builder::new()
+                    .name(format!("whisper-writer-{w}"))
+                    .spawn(move || writer_loop(&inner, w))
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let self_metrics = match inner.settings.self_metrics.clone() {
+            None => None,
+            Some((prefix, every)) => {
+                let (tx, rx) = mpsc::channel::<()>();
+                let inner = Arc::clone(&inner);
+                let handle = std::thread::Builder::new()
+                    .name("storage-self-metrics".into())
+                    .spawn(move || {
+                        while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                            inner.write_self_metrics(&prefix);
+                        }
+                    })?;
+                Some((tx, handle))
+            }
+        };
+        Ok(Store {
+            inner,
+            writers,
+            self_metrics,
+        })
+    }
+
+    /// The handle producers write through.
+    pub fn ingest_handle(&self) -> Arc<dyn Ingest> {
+        Arc::clone(&self.inner) as Arc<dyn Ingest>
+    }
+
+    /// The handle the render API reads through.
+    pub fn read_handle(&self) -> Arc<dyn Read> {
+        Arc::clone(&self.inner) as Arc<dyn Read>
+    }
+
+    /// Self-metric counters as `(name, value)` pairs.
+    pub fn stats(&self) -> Vec<(String, f64)> {
+        self.inner.stats()
+    }
+
+    /// Adds a source whose counters are written with the store's own.
+    pub fn add_stats_source(&self, source: StatsSource) {
+        self.inner
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(source);
+    }
+
+    /// The retention rule a new series called `name` would get, e.g. to warn
+    /// when the StatsD flush interval differs from its finest precision.
+    pub fn schema_for(&self, name: &str) -> &crate::schema::SchemaRule {
+        self.inner.settings.schemas.lookup(name)
+    }
+
+    /// Points currently cached.
+    pub fn cache_size(&self) -> usize {
+        self.inner.cache.size()
+    }
+
+    /// Stops accepting points, drains the cache to disk, stops the writers
+    /// and the self-metrics thread, and joins them.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some((tx, handle)) = self.self_metrics.take() {
+            let _ = tx.send(());
+            let _ = handle.join();
+        }
+        self.inner.accepting.store(false, Ordering::SeqCst);
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        self.inner.cache.notify();
+        for w in self.writers.drain(..) {
+            let _ = w.join();
+        }
+        let left = self.inner.cache.size();
+        if left > 0 {
+            tracing::error!(
+                points = left,
+                "storage stopped with points it could not write"
+            );
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Inner {
+    fn stats(&self) -> Vec<(String, f64)> {
+        let s = &self.stats;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
+        let updates = get(&s.update_operations);
+        let mut out = vec![
+            ("metricsReceived".to_string(), get(&s.points_received)),
+            ("rejectedPoints".to_string(), get(&s.points_rejected)),
+            ("cache.overflow".to_string(), get(&s.cache_overflow)),
+            ("committedPoints".to_string(), get(&s.committed_points)),
+            ("updateOperations".to_string(), updates),
+            (
+                "pointsPerUpdate".to_string(),
+                if updates > 0.0 {
+                    get(&s.committed_points) / updates
+                } else {
+                    0.0
+                },
+            ),
+            ("creates".to_string(), get(&s.creates)),
+            ("errors.create".to_string(), get(&s.create_errors)),
+            ("errors.write".to_string(), get(&s.write_errors)),
+            ("droppedPoints".to_string(), get(&s.dropped_points)),
+            ("cache.size".to_string(), self.cache.size() as f64),
+            ("cache.queues".to_string(), self.cache.metric_count() as f64),
+        ];
+        let sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for source in sources {
+            out.extend(source());
+        }
+        out
+    }
+
+    fn write_self_metrics(&self, prefix: &str) {
+        let now = unix_now();
+        let points = self
+            .stats()
+            .into_iter()
+            .map(|(k, v)| MetricPoint::new(format!("{prefix}.{k}"), now, v))
+            .collect();
+        let _ = self.accept(points);
+    }
+
+    /// The one place where points are accepted into the store (a write-ahead
+    /// log would go here).
+    fn accept(&self, points: Vec<MetricPoint>) -> IngestReport {
+        let mut report = IngestReport::default();
+        let n = points.len();
+        self.stats
+            .points_received
+            .fetch_add(n as u64, Ordering::Relaxed);
+        let mut by_shard: HashMap<usize, Vec<(String, i64, f64)>> = HashMap::new();
+        for p in points {
+            if p.value.is_nan() || !(0..=i64::from(u32::MAX)).contains(&p.timestamp) {
+                report.rejected += 1;
+                continue;
+            }
+            let name = match normalize(&p.name) {
+                Ok((name, comps)) => {
+                    let refs: Vec<&str> = comps.iter().map(String::as_str).collect();
+                    if self.index.insert(&refs) && is_tagged(&name) {
+                        let _ = self.tags.add(&name);
+                    }
+                    name
+                }
+                Err(_) => {
+                    report.rejected += 1;
+                    continue;
+                }
+            };
+            by_shard
+                .entry(self.cache.shard_of(&name))
+                .or_default()
+                .push((name, p.timestamp, p.value));
+        }
+        for (shard, batch) in by_shard {
+            let len = batch.len();
+            let refused = self.cache.add(shard, batch);
+            report.overflowed += refused;
+            report.accepted += len - refused;
+        }
+        self.stats
+            .points_rejected
+            .fetch_add(report.rejected as u64, Ordering::Relaxed);
+        self.stats
+            .cache_overflow
+            .fetch_add(report.overflowed as u64, Ordering::Relaxed);
+        if report.overflowed > 0 {
+            self.log_error(|| {
+                tracing::warn!(
+                    refused = report.overflowed,
+                    limit = self.cache.max_points(),
+                    "cache full: points refused"
+                )
+            });
+        }
+        report
+    }
+
+    /// Runs `log` at most once every 10 seconds.
+    fn log_error(&self, log: impl FnOnce()) {
+        let mut last = self
+            .last_error_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or_elapsed(Duration::from_secs(10)) {
+            *last = Some(Instant::now());
+            log();
+        }
+    }
+
+    /// The file a series is written to: the hash form for tagged names
+    /// unless a `_DOT_`-form file already exists.
+    fn file_for(&self, name: &str) -> PathBuf {
+        let root = &self.settings.data_dir;
+        if name.contains(';') {
+            let hashed = root.join(tagged::relative_file_path(name, true));
+            if !hashed.exists() {
+                let dotted = root.join(tagged::relative_file_path(name, false));
+                if dotted.exists() {
+                    return dotted;
+                }
+            }
+            hashed
+        } else {
+            root.join(tagged::relative_file_path(name, false))
+        }
+    }
+
+    fn create(&self, name: &str, path: &Path) -> Result<(), WhisperError> {
+        let schema = self.settings.schemas.lookup(name);
+        let agg = self.settings.aggregation.lookup(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| WhisperError::Io {
+                path: dir.to_path_buf(),
+                op: "mkdir",
+                source: e,
+            })?;
+        }
+        match whisper::create(
+            path,
+            &schema.archives,
+            agg.xff(),
+            agg.aggregation(),
+            self.settings.allocation,
+        ) {
+            Ok(_) | Err(WhisperError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.stats.creates.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(metric = name, schema = %schema.name, retentions = %schema.retentions(), "created");
+        if name.contains(';') {
+            let _ = self.tags.add(name);
+            let _guard = self.tag_list.lock().unwrap_or_else(|e| e.into_inner());
+            let list = self.settings.data_dir.join(TAGGED_DIR).join(TAG_LIST_FILE);
+            let appended = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&list)
+                .and_then(|mut f| writeln!(f, "{name}"));
+            if let Err(e) = appended {
+                tracing::warn!(file = %list.display(), error = %e, "cannot record tagged series name");
+            }
+        }
+        Ok(())
+    }
+
+    /// graphite-web's fetch of `name`: the file (or, for a series still
+    /// waiting for its file, the empty answer its schema implies) with the
+    /// cached points merged in.
+    fn fetch_merged(
+        &self,
+        name: &str,
+        range: FetchRange,
+    ) -> Result<Option<FetchedSeries>, ReadError> {
+        let cached = self.cache.get(name);
+        let path = self.file_for(name);
+        let (fetched, method, raw_step) = match WhisperFile::open(&path) {
+            Ok(file) => {
+                let header = file.header();
+                let raw_step = header
+                    .archives
+                    .first()
+                    .map(|a| i64::from(a.seconds_per_point));
+                let method = header.aggregation;
+                (
+                    file.fetch(range.from, range.until, range.now, None)
+                        .map_err(read_error)?,
+                    method,
+                    raw_step,
+                )
+            }
+            Err(WhisperError::Io { ref source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                if cached.is_empty() && !self.known(name) {
+                    return Ok(None);
+                }
+                let schema = self.settings.schemas.lookup(name);
+                let agg = self.settings.aggregation.lookup(name);
+                let header = build_header_for(&schema.archives, agg.xff(), agg.aggregation())
+                    .map_err(read_error)?;
+                let raw_step = header
+                    .archives
+                    .first()
+                    .map(|a| i64::from(a.seconds_per_point));
+                let planned = plan_fetch(&header, range.from, range.until, range.now, None)
+                    .map_err(read_error)?;
+                (
+                    planned.map(|(a, f, u)| empty_fetch(a, f, u)),
+                    agg.aggregation(),
+                    raw_step,
+                )
+            }
+            Err(e) => return Err(read_error(e)),
+        };
+        Ok(fetched.map(|mut f| {
+            merge_cached(&mut f, &cached, method, raw_step);
+            to_series(name, f)
+        }))
+    }
+
+    fn known(&self, name: &str) -> bool {
+        match normalize(name) {
+            Ok((_, comps)) => {
+                let refs: Vec<&str> = comps.iter().map(String::as_str).collect();
+                self.index.contains(&refs)
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+trait ElapsedExt {
+    fn is_none_or_elapsed(&self, d: Duration) -> bool;
+}
+
+impl ElapsedExt for Option<Instant> {
+    fn is_none_or_elapsed(&self, d: Duration) -> bool {
+        match self {
+            None => true,
+            Some(t) => t.elapsed() >= d,
+        }
+    }
+}
+
+/// graphite-web's `merge_with_cache`: cached points are reduced to one per
+/// finest step (last wins); when the fetched step is coarser they are
+/// consolidated per fetched step with the file's method and replace the
+/// fetched value; then each lands at its index.
+pub fn merge_cached(
+    f: &mut Fetched,
+    cached: &[(i64, f64)],
+    method: AggregationMethod,
+    raw_step: Option<i64>,
+) {
+    if cached.is_empty() {
+        return;
+    }
+    let mut points: Vec<(i64, f64)> = cached.to_vec();
+    if let Some(raw) = raw_step.filter(|&r| r > 1) {
+        let mut by_interval: Vec<(i64, f64)> = Vec::with_capacity(points.len());
+        for (t, v) in points {
+            let interval = t - t.rem_euclid(raw);
+            match by_interval.iter_mut().find(|p| p.0 == interval) {
+                Some(p) => p.1 = v,
+                None => by_interval.push((interval, v)),
+            }
+        }
+        points = by_interval;
+    }
+    if Some(f.step) != raw_step {
+        let mut groups: Vec<(i64, Vec<f64>)> = Vec::new();
+        for (t, v) in points {
+            let interval = t - t.rem_euclid(f.step);
+            match groups.iter_mut().find(|g| g.0 == interval) {
+                Some(g) => g.1.push(v),
+                None => groups.push((interval, vec![v])),
+            }
+        }
+        points = groups
+            .into_iter()
+            .map(|(i, vals)| {
+                let window: Vec<Option<f64>> = vals.into_iter().map(Some).collect();
+                let v = crate::whisper::rollup::aggregate_window(method, 0.0, &window)
+                    .unwrap_or(f64::NAN);
+                (i, v)
+            })
+            .collect();
+    }
+    for (interval, value) in points {
+        let i = (interval - f.start).div_euclid(f.step);
+        if i >= 0 && (i as usize) < f.values.len() {
+            f.values[i as usize] = Some(value);
+        }
+    }
+}
+
+impl Ingest for Inner {
+    fn ingest(&self, points: Vec<MetricPoint>) -> Result<IngestReport, IngestError> {
+        if !self.accepting.load(Ordering::Relaxed) {
+            return Err(IngestError::ShuttingDown);
+        }
+        Ok(self.accept(points))
+    }
+}
+
+impl Read for Inner {
+    fn find(&self, pattern: &str) -> Result<Vec<FindNode>, ReadError> {
+        if is_tagged(pattern) && !pattern.starts_with("_tagged.") {
+            let name = tagged::canonicalize(pattern);
+            let known = self.known(&name) || self.file_for(&name).is_file();
+            return Ok(if known {
+                vec![FindNode {
+                    path: name,
+                    is_leaf: true,
+                }]
+            } else {
+                Vec::new()
+            });
+        }
+        let glob = Glob::new(pattern).map_err(|e| ReadError::BadRequest(e.0))?;
+        self.index.find(&glob, self.settings.max_find_results)
+    }
+
+    fn fetch(&self, path: &str, range: FetchRange) -> Result<Option<FetchedSeries>, ReadError> {
+        check_name(path)?;
+        let Ok((name, _)) = normalize(path) else {
+            return Ok(None);
+        };
+        self.fetch_merged(&name, range)
+    }
+
+    fn fetch_many(
+        &self,
+        paths: &[String],
+        range: FetchRange,
+    ) -> Result<Vec<Option<FetchedSeries>>, ReadError> {
+        parallel_fetch(paths, |p| self.fetch(p, range))
+    }
+
+    fn find_tagged(&self, exprs: &[TagExpr]) -> Result<Vec<String>, ReadError> {
+        self.tags.find(exprs)
+    }
+
+    fn tag_names(&self) -> Result<Vec<String>, ReadError> {
+        Ok(self.tags.tag_names())
+    }
+
+    fn tag_values(&self, tag: &str) -> Result<Vec<(String, usize)>, ReadError> {
+        Ok(self.tags.tag_values(tag))
+    }
+
+    fn tag_series(&self, path: &str) -> Result<String, ReadError> {
+        TaggedSeries::parse(path).map_err(|e| ReadError::BadRequest(e.0))?;
+        self.tags.add(path)
+    }
+
+    fn del_series(&self, path: &str) -> Result<bool, ReadError> {
+        self.tags.remove(path)
+    }
+}
+
+/// A writer's mapped files, re-validated against the path's inode on every
+/// use (a resize renames a new file over the old one).
+struct OpenFiles {
+    files: HashMap<PathBuf, (WhisperFile, u64)>,
+}
+
+enum Opened<'a> {
+    File(&'a mut WhisperFile),
+    Missing,
+}
+
+impl OpenFiles {
+    fn get(&mut self, path: &Path) -> Result<Opened<'_>, WhisperError> {
+        let ino = match std::fs::metadata(path) {
+            Ok(m) => m.ino(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.files.remove(path);
+                return Ok(Opened::Missing);
+            }
+            Err(e) => {
+                return Err(WhisperError::Io {
+                    path: path.to_path_buf(),
+                    op: "stat",
+                    source: e,
+                })
+            }
+        };
+        let stale = self.files.get(path).is_none_or_ino(ino);
+        if stale {
+            if self.files.len() >= FILES_PER_WRITER {
+                self.flush_all();
+                self.files.clear();
+            }
+            let file = WhisperFile::open_rw(path)?;
+            self.files.insert(path.to_path_buf(), (file, ino));
+        }
+        match self.files.get_mut(path) {
+            Some((f, _)) => Ok(Opened::File(f)),
+            None => Ok(Opened::Missing),
+        }
+    }
+
+    fn forget(&mut self, path: &Path) {
+        self.files.remove(path);
+    }
+
+    fn flush_all(&self) {
+        for (f, _) in self.files.values() {
+            if let Err(e) = f.flush() {
+                tracing::warn!(error = %e, "msync failed");
+            }
+        }
+    }
+}
+
+trait InoExt {
+    fn is_none_or_ino(&self, ino: u64) -> bool;
+}
+
+impl InoExt for Option<&(WhisperFile, u64)> {
+    fn is_none_or_ino(&self, ino: u64) -> bool {
+        match self {
+            None => true,
+            Some((_, i)) => *i != ino,
+        }
+    }
+}
+
+enum Outcome {
+    Written,
+    Deferred,
+    StorageFull,
+    Dropped,
+}
+
+fn write_metric(
+    inner: &Inner,
+    files: &mut OpenFiles,
+    shard: usize,
+    name: &str,
+    stopping: bool,
+) -> Outcome {
+    let path = inner.file_for(name);
+    let mut opened = files.get(&path);
+    if let Ok(Opened::Missing) = opened {
+        // creates are rate limited, except while draining at shutdown
+        let allowed = stopping
+            || inner
+                .creates
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+        if !allowed {
+            return Outcome::Deferred;
+        }
+        if let Err(e) = inner.create(name, &path) {
+            inner.stats.create_errors.fetch_add(1, Ordering::Relaxed);
+            let full = e.is_storage_full();
+            inner.log_error(|| tracing::error!(metric = name, error = %e, "cannot create whisper file; points kept in the cache"));
+            return if full {
+                Outcome::StorageFull
+            } else {
+                Outcome::Deferred
+            };
+        }
+        opened = files.get(&path);
+    }
+    let file = match opened {
+        Ok(Opened::File(f)) => f,
+        Ok(Opened::Missing) => return Outcome::Deferred,
+        Err(e) => {
+            // corrupt or unreadable: only this metric's points are lost
+            let dropped = inner.cache.take(shard, name).map(|p| p.len()).unwrap_or(0);
+            inner.cache.confirm(shard, name);
+            inner
+                .stats
+                .dropped_points
+                .fetch_add(dropped as u64, Ordering::Relaxed);
+            inner.log_error(|| tracing::error!(metric = name, error = %e, dropped, "cannot open whisper file; points dropped"));
+            return Outcome::Dropped;
+        }
+    };
+    let Some(points) = inner.cache.take(shard, name) else {
+        return Outcome::Deferred;
+    };
+    match file.update_many(&points, unix_now()) {
+        Ok(()) => {
+            inner.cache.confirm(shard, name);
+            inner
+                .stats
+                .committed_points
+                .fetch_add(points.len() as u64, Ordering::Relaxed);
+            inner
+                .stats
+                .update_operations
+                .fetch_add(1, Ordering::Relaxed);
+            Outcome::Written
+        }
+        Err(e) if e.is_storage_full() => {
+            inner.cache.put_back(shard, name);
+            inner.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+            Outcome::StorageFull
+        }
+        Err(e) => {
+            inner.cache.confirm(shard, name);
+            inner
+                .stats
+                .dropped_points
+                .fetch_add(points.len() as u64, Ordering::Relaxed);
+            inner.log_error(|| tracing::error!(metric = name, error = %e, "whisper update failed; points dropped"));
+            files.forget(&path);
+            Outcome::Dropped
+        }
+    }
+}
+
+fn writer_loop(inner: &Inner, writer: usize) {
+    let writers = inner.settings.writers;
+    let shards: Vec<usize> = (0..inner.cache.shard_count())
+        .filter(|s| s % writers == writer)
+        .collect();
+    let mut files = OpenFiles {
+        files: HashMap::new(),
+    };
+    let mut fruitless_drain_passes = 0;
+    loop {
+        let stopping = inner.stopping.load(Ordering::SeqCst);
+        let mut work: Vec<(usize, String, usize)> = shards
+            .iter()
+            .flat_map(|&s| {
+                inner
+                    .cache
+                    .queued_counts(s)
+                    .into_iter()
+                    .map(move |(n, c)| (s, n, c))
+            })
+            .collect();
+        if work.is_empty() {
+            if stopping {
+                break;
+            }
+            inner.cache.wait(Duration::from_millis(200));
+            continue;
+        }
+        work.sort_by_key(|w| std::cmp::Reverse(w.2));
+        let mut progress = false;
+        let mut full = false;
+        for (shard, name, _) in &work {
+            match write_metric(inner, &mut files, *shard, name, stopping) {
+                Outcome::Written | Outcome::Dropped => progress = true,
+                Outcome::Deferred => {}
+                Outcome::StorageFull => {
+                    full = true;
+                    break;
+                }
+            }
+        }
+        if full {
+            inner.log_error(|| tracing::error!("disk full: points kept in the cache, retrying"));
+        }
+        if !progress {
+            if stopping {
+                fruitless_drain_passes += 1;
+                if fruitless_drain_passes >= 50 {
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(if full { 1000 } else { 50 }));
+        } else {
+            fruitless_drain_passes = 0;
+        }
+    }
+    files.flush_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_normalised_like_the_file_system() {
+        assert_eq!(normalize("a..b.").unwrap().0, "a.b");
+        assert_eq!(normalize(".a").unwrap().1, vec!["a"]);
+        assert!(normalize("a/b").is_err());
+        assert!(normalize("..").is_err());
+        assert_eq!(normalize("x;b=1;a=2").unwrap().0, "x;a=2;b=1");
+        assert_eq!(normalize("x;b=1;a=2").unwrap().1[0], "_tagged");
+    }
+
+    #[test]
+    fn merge_follows_graphite_web() {
+        let mut f = Fetched {
+            start: 60,
+            end: 120,
+            step: 60,
+            values: vec![Some(1.0)],
+        };
+        // coarser step: the cache replaces the fetched value with its own aggregate
+        merge_cached(
+            &mut f,
+            &[(60, 5.0), (65, 6.0), (70, 7.0)],
+            AggregationMethod::Sum,
+            Some(10),
+        );
+        assert_eq!(
+            f.values,
+            vec![Some(13.0)],
+            "65 and 60 share a 10 s slot; last wins"
+        );
+        let mut f = Fetched {
+            start: 100,
+            end: 130,
+            step: 10,
+            values: vec![None, Some(2.0), None],
+        };
+        merge_cached(
+            &mut f,
+            &[(90, 1.0), (121, 4.0)],
+            AggregationMethod::Average,
+            Some(10),
+        );
+        assert_eq!(f.values, vec![None, Some(2.0), Some(4.0)]);
+    }
+}
