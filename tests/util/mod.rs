@@ -2,6 +2,8 @@
 //! not every helper is used by every build of the test binary.
 #![allow(dead_code)]
 
+pub mod graphite;
+
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output};
