@@ -25,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the full commented configuration with every default.
     DefaultConfig,
+    /// Serve graphite-web's HTTP API over an existing Whisper directory.
+    Web(crate::web_cmd::WebArgs),
 }
 
 /// Runs the chosen subcommand to completion.
@@ -34,5 +36,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             print!("{DEFAULT_CONFIG}");
             Ok(())
         }
+        Command::Web(args) => crate::web_cmd::run(args),
     }
 }

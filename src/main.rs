@@ -3,6 +3,7 @@
 
 mod cli;
 mod logging;
+mod web_cmd;
 
 use clap::Parser;
 

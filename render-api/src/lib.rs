@@ -25,9 +25,12 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod error;
 pub mod eval;
+pub mod format;
 pub mod functions;
+pub mod http;
 pub mod pyfmt;
 pub mod series;
 pub mod target;
@@ -36,7 +39,9 @@ pub mod time;
 #[cfg(test)]
 pub(crate) mod testing;
 
+pub use config::{RenderConfig, RenderSettings};
 pub use error::ApiError;
 pub use eval::{Context, Evaluator, Limits, Value};
+pub use http::{router, serve, Api};
 pub use series::{Consolidation, Series};
 pub use target::{parse_target, Expr, ParseError};

@@ -44,12 +44,11 @@ mod transform;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use serde_json::{json, Map, Value as Json};
-
 pub use aggfunc::AggFunc;
 
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Replacements, Value};
+use crate::format::json::{dumps, PyJson};
 use crate::series::Series;
 use crate::target::Expr;
 
@@ -147,15 +146,14 @@ impl Lit {
         }
     }
 
-    /// The JSON value; infinity becomes a placeholder replaced by the
-    /// `/functions` encoder with `1e9999` (never the invalid `Infinity`).
-    fn to_json(self) -> Json {
+    /// The JSON value (infinity prints as `1e9999`, never `Infinity`).
+    fn to_json(self) -> PyJson {
         match self {
-            Lit::Int(i) => json!(i),
-            Lit::Float(x) => json!(x),
-            Lit::Str(s) => json!(s),
-            Lit::Bool(b) => json!(b),
-            Lit::Inf => json!(INFINITY_PLACEHOLDER),
+            Lit::Int(i) => PyJson::Int(i),
+            Lit::Float(x) => PyJson::Float(x),
+            Lit::Str(s) => PyJson::Str(s.to_string()),
+            Lit::Bool(b) => PyJson::Bool(b),
+            Lit::Inf => PyJson::Float(f64::INFINITY),
         }
     }
 
@@ -171,10 +169,6 @@ impl Lit {
         }
     }
 }
-
-/// Stands in for infinity inside JSON built with serde_json, which cannot
-/// hold it; [`functions_json_text`] swaps it for `1e9999`.
-pub const INFINITY_PLACEHOLDER: &str = "__ferrograph_infinity__";
 
 /// One parameter of a function, as graphite-web's `Param`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -290,45 +284,47 @@ impl FunctionDef {
         format!("{name}({})", parts.join(", "))
     }
 
-    /// The `/functions` info object for this function under `name`.
-    pub fn info(&self, name: &str, registry: &Registry) -> Json {
-        let params: Vec<Json> = self
+    /// The `/functions` info object for this function under `name`, keys
+    /// in graphite's order.
+    pub fn info(&self, name: &str, registry: &Registry) -> PyJson {
+        let params: Vec<PyJson> = self
             .params
             .iter()
             .map(|p| {
-                let mut o = Map::new();
-                o.insert("name".into(), json!(p.name));
-                o.insert("type".into(), json!(p.ty.name()));
+                let mut o: Vec<(String, PyJson)> = vec![
+                    ("name".into(), p.name.into()),
+                    ("type".into(), p.ty.name().into()),
+                ];
                 if p.required {
-                    o.insert("required".into(), json!(true));
+                    o.push(("required".into(), PyJson::Bool(true)));
                 }
                 if let Some(d) = p.default {
-                    o.insert("default".into(), d.to_json());
+                    o.push(("default".into(), d.to_json()));
                 }
                 if p.multiple {
-                    o.insert("multiple".into(), json!(true));
+                    o.push(("multiple".into(), PyJson::Bool(true)));
                 }
                 let options = registry.options_of(p);
                 if !options.is_empty() {
-                    o.insert("options".into(), Json::Array(options));
+                    o.push(("options".into(), PyJson::List(options)));
                 }
                 if !p.suggestions.is_empty() {
-                    o.insert(
+                    o.push((
                         "suggestions".into(),
-                        Json::Array(p.suggestions.iter().map(|l| l.to_json()).collect()),
-                    );
+                        PyJson::List(p.suggestions.iter().map(|l| l.to_json()).collect()),
+                    ));
                 }
-                Json::Object(o)
+                PyJson::Dict(o)
             })
             .collect();
-        json!({
-            "name": name,
-            "function": self.signature(name),
-            "description": self.description,
-            "module": "graphite.render.functions",
-            "group": self.group,
-            "params": params,
-        })
+        PyJson::Dict(vec![
+            ("name".into(), name.into()),
+            ("function".into(), self.signature(name).into()),
+            ("description".into(), self.description.into()),
+            ("module".into(), "graphite.render.functions".into()),
+            ("group".into(), self.group.into()),
+            ("params".into(), PyJson::List(params)),
+        ])
     }
 }
 
@@ -366,13 +362,13 @@ impl Registry {
 
     /// A parameter's options as `/functions` lists them: its own plus its
     /// type's, sorted by their string form (graphite's `Param.options`).
-    fn options_of(&self, p: &Param) -> Vec<Json> {
-        let mut names: Vec<(String, Json)> = p
+    fn options_of(&self, p: &Param) -> Vec<PyJson> {
+        let mut names: Vec<(String, PyJson)> = p
             .options
             .iter()
             .map(|l| (lit_sort_key(l), l.to_json()))
             .collect();
-        let mut add = |s: &str| names.push((s.to_string(), json!(s)));
+        let mut add = |s: &str| names.push((s.to_string(), s.into()));
         match p.ty {
             ParamType::AggFunc => AggFunc::NAMES.iter().for_each(|n| add(n)),
             ParamType::AggOrSeriesFunc => {
@@ -414,44 +410,37 @@ pub fn registry() -> &'static Registry {
 }
 
 /// `/functions` as JSON text: `{name: info}` (or `{group: {name: info}}`
-/// when `grouped`), optionally only one group, with infinite defaults as
-/// `1e9999` so that the text is always valid JSON.
+/// when `grouped`), optionally only one group. Infinite defaults print as
+/// `1e9999`, so the text is always valid JSON. With `pretty`, indented and
+/// key-sorted as graphite-web's `jsonResponse` does.
 pub fn functions_json_text(grouped: bool, group: Option<&str>, pretty: bool) -> String {
     let r = registry();
-    let mut out = Map::new();
+    let mut out: Vec<(String, PyJson)> = Vec::new();
     for (name, def) in r.iter() {
         if group.is_some_and(|g| g != def.group) {
             continue;
         }
         let info = def.info(name, r);
         if grouped {
-            let entry = out
-                .entry(def.group.to_string())
-                .or_insert_with(|| Json::Object(Map::new()));
-            if let Json::Object(m) = entry {
-                m.insert(name.to_string(), info);
+            match out.iter_mut().find(|(g, _)| g == def.group) {
+                Some((_, PyJson::Dict(m))) => m.push((name.to_string(), info)),
+                _ => out.push((
+                    def.group.to_string(),
+                    PyJson::Dict(vec![(name.to_string(), info)]),
+                )),
             }
         } else {
-            out.insert(name.to_string(), info);
+            out.push((name.to_string(), info));
         }
     }
-    json_text(&Json::Object(out), pretty)
+    dumps(&PyJson::Dict(out), pretty, true, pretty)
 }
 
 /// One function's `/functions/<name>` JSON text, if it exists.
 pub fn function_json_text(name: &str, pretty: bool) -> Option<String> {
     let r = registry();
-    r.get(name).map(|def| json_text(&def.info(name, r), pretty))
-}
-
-fn json_text(value: &Json, pretty: bool) -> String {
-    let text = if pretty {
-        serde_json::to_string_pretty(value)
-    } else {
-        serde_json::to_string(value)
-    }
-    .unwrap_or_else(|_| "{}".into());
-    text.replace(&format!("\"{INFINITY_PLACEHOLDER}\""), "1e9999")
+    r.get(name)
+        .map(|def| dumps(&def.info(name, r), pretty, true, pretty))
 }
 
 /// A function's arguments bound to its parameters (Python call semantics:
@@ -787,14 +776,15 @@ mod tests {
     #[test]
     fn functions_json_is_valid_and_uses_1e9999() {
         let text = functions_json_text(false, None, false);
-        let parsed: Json = serde_json::from_str(&text).expect("valid JSON");
+        let parsed: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
         assert!(parsed.get("sumSeries").is_some());
         assert!(!text.contains("Infinity"));
         assert_eq!(
             parsed["sum"]["function"].as_str(),
             Some("sum(*seriesLists)")
         );
-        let grouped: Json = serde_json::from_str(&functions_json_text(true, None, true)).unwrap();
+        let grouped: serde_json::Value =
+            serde_json::from_str(&functions_json_text(true, None, true)).unwrap();
         assert!(grouped["Combine"]["sumSeries"].is_object());
     }
 

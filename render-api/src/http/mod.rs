@@ -1,0 +1,609 @@
+//! The HTTP layer: [`router`] builds an [`Api`] whose [`Api::handle`]
+//! answers one request (tested in-process, without a socket), and
+//! [`serve`] runs it on a listener with hyper.
+//!
+//! Every endpoint merges query-string and form-body parameters as Django's
+//! `QueryDict` does for graphite-web (POST values come after GET ones, so a
+//! single-valued lookup takes the POST value). Evaluation is blocking
+//! (storage reads mapped files) and runs on tokio's blocking pool.
+
+mod find;
+mod functions;
+mod render;
+mod tags;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use storage::Read;
+use tokio::net::TcpListener;
+
+use crate::config::RenderSettings;
+use crate::error::ApiError;
+
+/// Request parameters: query string then form body, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+impl Params {
+    /// Parameters from `k=v&...` texts (query string, then form body).
+    pub fn parse(parts: &[&[u8]]) -> Params {
+        let mut pairs = Vec::new();
+        for part in parts {
+            pairs.extend(
+                form_urlencoded::parse(part).map(|(k, v)| (k.into_owned(), v.into_owned())),
+            );
+        }
+        Params { pairs }
+    }
+
+    /// Parameters from explicit pairs.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Params {
+        Params {
+            pairs: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    /// The last value of `key` (Django's `QueryDict.get`).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `key`, in order (`getlist`).
+    pub fn get_all(&self, key: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// `getlist(key)`, or `getlist(key + "[]")` when that is empty (the
+    /// PHP/jQuery form graphite also accepts).
+    pub fn list(&self, key: &str) -> Vec<&str> {
+        let plain = self.get_all(key);
+        if plain.is_empty() {
+            self.get_all(&format!("{key}[]"))
+        } else {
+            plain
+        }
+    }
+
+    /// True when `key` is present (even empty).
+    pub fn has(&self, key: &str) -> bool {
+        self.pairs.iter().any(|(k, _)| k == key)
+    }
+
+    /// All pairs.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
+    /// An int parameter with a default; a bad value is a 400.
+    pub fn int_or(&self, key: &str, default: i64) -> Result<i64, ApiError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|_| {
+                ApiError::BadRequest(format!("Invalid int value {v:?} for param {key}"))
+            }),
+        }
+    }
+}
+
+/// An answer before it becomes a hyper response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: String,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// 200 with a body and content type.
+    pub fn ok(content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status: 200,
+            content_type: content_type.to_string(),
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// 200 `application/json`, or `text/javascript` wrapped as `cb(...)`
+    /// when a JSONP callback is given.
+    pub fn json(body: String, jsonp: Option<&str>) -> Reply {
+        match jsonp {
+            Some(cb) => Reply::ok("text/javascript", format!("{cb}({body})")),
+            None => Reply::ok("application/json", body),
+        }
+    }
+
+    /// Adds `Pragma`/`Cache-Control: no-cache`.
+    pub fn no_cache(mut self) -> Reply {
+        self.headers.push(("Pragma", "no-cache".into()));
+        self.headers.push(("Cache-Control", "no-cache".into()));
+        self
+    }
+
+    /// A plain-text error with a status.
+    pub fn error(status: u16, message: &str) -> Reply {
+        Reply {
+            status,
+            content_type: "text/plain; charset=utf-8".into(),
+            headers: Vec::new(),
+            body: format!("{message}\n").into_bytes(),
+        }
+    }
+}
+
+/// Counters of the render API, read by self-metrics.
+#[derive(Debug, Default)]
+pub struct RenderStats {
+    /// Requests answered.
+    pub requests: AtomicU64,
+    /// Requests answered with 4xx because of the request.
+    pub bad_requests: AtomicU64,
+    /// Requests stopped by a limit (series, points, time, find results).
+    pub limit_hits: AtomicU64,
+    /// Requests failed by the storage backend (500).
+    pub storage_errors: AtomicU64,
+}
+
+struct Inner {
+    read: Arc<dyn Read>,
+    settings: RenderSettings,
+    stats: RenderStats,
+}
+
+/// The graphite-web API over one read handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Api {
+    inner: Arc<Inner>,
+}
+
+/// Builds the API service: every endpoint, over `read`, with `settings`.
+pub fn router(read: Arc<dyn Read>, settings: RenderSettings) -> Api {
+    Api {
+        inner: Arc::new(Inner {
+            read,
+            settings,
+            stats: RenderStats::default(),
+        }),
+    }
+}
+
+/// Wall-clock seconds since the epoch.
+pub(crate) fn now_epoch() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What a handler sees of the request.
+pub(crate) struct Req<'a> {
+    pub method: &'a Method,
+    pub params: &'a Params,
+    pub accept: Option<&'a str>,
+    pub read: &'a dyn Read,
+    pub settings: &'a RenderSettings,
+}
+
+impl Api {
+    /// The counters.
+    pub fn stats(&self) -> &RenderStats {
+        &self.inner.stats
+    }
+
+    /// Answers one request.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: Body + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = req.into_parts();
+        let limit = self.inner.settings.max_body_bytes;
+        let body = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => {
+                self.inner
+                    .stats
+                    .bad_requests
+                    .fetch_add(1, Ordering::Relaxed);
+                return to_response(Reply::error(
+                    413,
+                    &format!("request body larger than {limit} bytes"),
+                ));
+            }
+        };
+        let is_form = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        let query = parts.uri.query().unwrap_or("").as_bytes().to_vec();
+        let params = if parts.method == Method::POST && is_form {
+            Params::parse(&[&query, &body])
+        } else {
+            Params::parse(&[&query])
+        };
+        let accept = parts
+            .headers
+            .get(hyper::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let api = self.clone();
+        let path = parts.uri.path().to_string();
+        let method = parts.method.clone();
+        let reply = tokio::task::spawn_blocking(move || {
+            api.handle_blocking(&method, &path, &params, accept.as_deref())
+        })
+        .await
+        .unwrap_or_else(|_| Reply::error(500, "internal error"));
+        to_response(reply)
+    }
+
+    /// Answers one request synchronously (the body already merged into
+    /// `params`).
+    pub fn handle_blocking(
+        &self,
+        method: &Method,
+        path: &str,
+        params: &Params,
+        accept: Option<&str>,
+    ) -> Reply {
+        let inner = &self.inner;
+        inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let req = Req {
+            method,
+            params,
+            accept,
+            read: inner.read.as_ref(),
+            settings: &inner.settings,
+        };
+        match dispatch(&req, path) {
+            Ok(reply) => reply,
+            Err(e) => {
+                match &e {
+                    ApiError::Storage(detail) => {
+                        inner.stats.storage_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(%path, error = %detail, "storage error while answering a request");
+                    }
+                    ApiError::Limit(_) => {
+                        inner.stats.limit_hits.fetch_add(1, Ordering::Relaxed);
+                        inner.stats.bad_requests.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {
+                        inner.stats.bad_requests.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Reply::error(e.status(), &e.client_message())
+            }
+        }
+    }
+}
+
+fn method_not_allowed() -> Result<Reply, ApiError> {
+    Ok(Reply::error(405, "method not allowed"))
+}
+
+/// Percent-decodes a path segment.
+fn decode_segment(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn dispatch(req: &Req<'_>, path: &str) -> Result<Reply, ApiError> {
+    let trimmed = path.trim_end_matches('/');
+    let get_or_post = matches!(*req.method, Method::GET | Method::POST | Method::HEAD);
+    match trimmed {
+        "/render" => {
+            if !get_or_post {
+                return method_not_allowed();
+            }
+            render::render(req)
+        }
+        "/metrics" | "/metrics/find" => {
+            if !get_or_post {
+                return method_not_allowed();
+            }
+            find::find(req)
+        }
+        "/metrics/expand" => find::expand(req),
+        "/metrics/index.json" => find::index(req),
+        "/version" => Ok(Reply::ok("text/html; charset=utf-8", "1.1.10\n")),
+        "/functions" => functions::list(req),
+        "/tags" => tags::list(req),
+        "/tags/tagSeries" => tags::tag_series(req),
+        "/tags/tagMultiSeries" => tags::tag_multi_series(req),
+        "/tags/delSeries" => tags::del_series(req),
+        "/tags/findSeries" => tags::find_series(req),
+        "/tags/autoComplete/tags" => tags::autocomplete_tags(req),
+        "/tags/autoComplete/values" => tags::autocomplete_values(req),
+        _ => {
+            if let Some(name) = trimmed.strip_prefix("/functions/") {
+                return functions::details(req, &decode_segment(name));
+            }
+            if let Some(tag) = trimmed.strip_prefix("/tags/") {
+                if !tag.contains('/') {
+                    return tags::details(req, &decode_segment(tag));
+                }
+            }
+            Err(ApiError::NotFound(format!("no such endpoint: {path}")))
+        }
+    }
+}
+
+fn to_response(reply: Reply) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
+    *resp.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = HeaderValue::from_str(&reply.content_type) {
+        resp.headers_mut().insert(CONTENT_TYPE, v);
+    }
+    for (name, value) in reply.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, v);
+        }
+    }
+    resp
+}
+
+/// Serves `api` on `listener` (HTTP/1.1 with keep-alive) until `shutdown`
+/// completes; connections in flight are then dropped.
+pub async fn serve(
+    listener: TcpListener,
+    api: Api,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed on the render API listener");
+                    continue;
+                }
+            },
+        };
+        let api = api.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let api = api.clone();
+                async move { Ok::<_, Infallible>(api.handle(req).await) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %e, "render API connection ended with an error");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn post_values_come_after_get_values() {
+        let p = Params::parse(&[b"target=a&from=-1h", b"target=b&from=-2h"]);
+        assert_eq!(p.get_all("target"), vec!["a", "b"]);
+        assert_eq!(p.get("from"), Some("-2h"));
+        let p = Params::parse(&[b"target%5B%5D=x"]);
+        assert_eq!(p.list("target"), vec!["x"]);
+        assert_eq!(decode_segment("a%20b%2"), "a b%2");
+    }
+}
+
+#[cfg(test)]
+mod router_tests {
+    use super::*;
+    use crate::testing::MemoryRead;
+
+    fn api() -> Api {
+        let values: Vec<Option<f64>> = (0..6).map(|i| Some(i as f64)).collect();
+        let read = MemoryRead::new()
+            .with("a.b", 1000, 10, &values)
+            .with("a.c", 1000, 10, &values)
+            .with("x.y.z", 1000, 10, &values);
+        router(Arc::new(read), RenderSettings::default())
+    }
+
+    fn call(api: &Api, method: Method, uri: &str, form: Option<&str>) -> (u16, String, String) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut builder = Request::builder().method(method).uri(uri);
+        if form.is_some() {
+            builder = builder.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        let req = builder
+            .body(Full::new(Bytes::from(form.unwrap_or("").to_string())))
+            .unwrap();
+        let resp = rt.block_on(api.handle(req));
+        let status = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let body = rt.block_on(resp.into_body().collect()).unwrap().to_bytes();
+        (status, ct, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[test]
+    fn render_json_over_get_and_post() {
+        let api = api();
+        let (status, ct, body) = call(
+            &api,
+            Method::GET,
+            "/render?target=sumSeries(a.*)&from=1000&until=1030&format=json",
+            None,
+        );
+        assert_eq!((status, ct.as_str()), (200, "application/json"), "{body}");
+        assert!(
+            body.contains(r#""datapoints": [[2.0, 1010], [4.0, 1020], [6.0, 1030]]"#),
+            "{body}"
+        );
+        let (status, _, post) = call(
+            &api,
+            Method::POST,
+            "/render",
+            Some("target=sumSeries(a.*)&from=1000&until=1030&format=json"),
+        );
+        assert_eq!(status, 200);
+        assert_eq!(post, body);
+        let (_, ct, jsonp) = call(
+            &api,
+            Method::GET,
+            "/render?target=a.b&from=1000&until=1010&format=json&jsonp=cb",
+            None,
+        );
+        assert_eq!(ct, "text/javascript");
+        assert!(jsonp.starts_with("cb([{"), "{jsonp}");
+    }
+
+    #[test]
+    fn user_errors_are_400_with_a_message() {
+        let api = api();
+        let (status, _, body) = call(
+            &api,
+            Method::GET,
+            "/render?target=sumSeries(a.*&format=json",
+            None,
+        );
+        assert_eq!(status, 400);
+        assert!(body.contains("column"), "{body}");
+        let (status, _, body) = call(
+            &api,
+            Method::GET,
+            "/render?target=nope(a.b)&format=json",
+            None,
+        );
+        assert_eq!(status, 400);
+        assert!(
+            body.contains("Received request for unknown function: nope"),
+            "{body}"
+        );
+        let (status, _, body) = call(
+            &api,
+            Method::GET,
+            "/render?target=a.b&from=-1m&format=json",
+            None,
+        );
+        assert_eq!(status, 400, "{body}");
+        let (status, _, _) = call(
+            &api,
+            Method::GET,
+            "/render?target=a.b&from=100&until=100&format=json",
+            None,
+        );
+        assert_eq!(status, 400);
+        assert_eq!(api.stats().bad_requests.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn limits_are_422() {
+        let values = vec![Some(1.0); 10];
+        let read = MemoryRead::new()
+            .with("a.b", 0, 10, &values)
+            .with("a.c", 0, 10, &values);
+        let mut settings = RenderSettings::default();
+        settings.limits.max_series = 1;
+        let api = router(Arc::new(read), settings);
+        let (status, _, body) = call(
+            &api,
+            Method::GET,
+            "/render?target=a.*&from=0&until=50&format=json",
+            None,
+        );
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(api.stats().limit_hits.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn find_version_functions() {
+        let api = api();
+        let (status, _, body) = call(&api, Method::POST, "/metrics/find", Some("query=*"));
+        assert_eq!(status, 200);
+        assert_eq!(
+            body,
+            r#"[{"text": "a", "id": "a", "allowChildren": 1, "expandable": 1, "leaf": 0}, {"text": "x", "id": "x", "allowChildren": 1, "expandable": 1, "leaf": 0}]"#
+        );
+        let (_, _, body) = call(
+            &api,
+            Method::GET,
+            "/metrics/find?query=a.*&format=completer",
+            None,
+        );
+        assert!(
+            body.starts_with(r#"{"metrics": [{"path": "a.b", "name": "b", "is_leaf": "1"}"#),
+            "{body}"
+        );
+        let (_, _, body) = call(
+            &api,
+            Method::GET,
+            "/metrics/expand?query=a.*&query=x.*",
+            None,
+        );
+        assert_eq!(body, r#"{"results": ["a.b", "a.c", "x.y"]}"#);
+        let (_, _, body) = call(&api, Method::GET, "/metrics/index.json", None);
+        assert_eq!(body, r#"["a.b", "a.c", "x.y.z"]"#);
+        let (status, ct, body) = call(&api, Method::GET, "/version", None);
+        assert_eq!((status, body.trim()), (200, "1.1.10"), "{ct}");
+        let (_, _, body) = call(&api, Method::GET, "/functions", None);
+        assert!(serde_json::from_str::<serde_json::Value>(&body).is_ok());
+        let (status, _, _) = call(&api, Method::GET, "/functions/sumSeries", None);
+        assert_eq!(status, 200);
+        let (status, _, _) = call(&api, Method::GET, "/functions/nope", None);
+        assert_eq!(status, 404);
+        let (status, _, _) = call(&api, Method::GET, "/tags/tagSeries", None);
+        assert_eq!(status, 405);
+        let (status, _, _) = call(&api, Method::GET, "/nothing/here", None);
+        assert_eq!(status, 404);
+    }
+}

@@ -1,0 +1,123 @@
+//! `/render`: parameters as graphite-web's `parseOptions`, evaluation, and
+//! the json/csv/raw/pickle formats.
+
+use crate::error::ApiError;
+use crate::eval::{Context, Evaluator};
+use crate::format::{self, json::JsonOptions};
+use crate::target::parse_target;
+use crate::time::{parse_at_time, parse_tz};
+
+use super::{now_epoch, Reply, Req};
+
+/// The time window of a request: `(start, end, now)` in epoch seconds,
+/// from `from`/`until`/`now`/`tz` as graphite-web reads them (default
+/// `from=-1d`, `until=now`; reversed ranges are swapped; equal ones are an
+/// error).
+pub(crate) fn time_window(
+    req: &Req<'_>,
+    tz: chrono_tz::Tz,
+    wall_now: i64,
+) -> Result<(i64, i64, i64), ApiError> {
+    let p = req.params;
+    let now = match p.get("now") {
+        Some(text) => parse_at_time(text, tz, wall_now)?,
+        None => wall_now,
+    };
+    let until = match p.get("until") {
+        Some(text) => parse_at_time(text, tz, now)?,
+        None => now,
+    };
+    let from = match p.get("from") {
+        Some(text) => parse_at_time(text, tz, now)?,
+        None => parse_at_time("-1d", tz, now)?,
+    };
+    let (start, end) = (from.min(until), from.max(until));
+    if start == end {
+        return Err(ApiError::BadRequest("Invalid empty time range".into()));
+    }
+    Ok((start, end, now))
+}
+
+pub(crate) fn render(req: &Req<'_>) -> Result<Reply, ApiError> {
+    let p = req.params;
+    let targets: Vec<&str> = p
+        .list("target")
+        .into_iter()
+        .filter(|t| !t.trim().is_empty())
+        .collect();
+    let format = if let Some(f) = p.get("format") {
+        f
+    } else if p.has("rawData") {
+        "raw"
+    } else if p.has("pickle") {
+        "pickle"
+    } else {
+        "png"
+    };
+    let jsonp = if p.has("format") {
+        p.get("jsonp")
+    } else {
+        None
+    };
+    if !matches!(format, "json" | "csv" | "raw" | "pickle") {
+        return Err(ApiError::BadRequest(format!(
+            "format={format} is not supported: use json, csv, raw or pickle \
+             (ferrograph does not draw images)"
+        )));
+    }
+    let tz = p
+        .get("tz")
+        .and_then(parse_tz)
+        .unwrap_or(req.settings.time_zone);
+    let (start, end, now) = time_window(req, tz, now_epoch())?;
+    let x_files_factor = match p.get("xFilesFactor") {
+        Some(v) => v.trim().parse::<f64>().map_err(|_| {
+            ApiError::BadRequest(format!("xFilesFactor must be a number, not {v:?}"))
+        })?,
+        None => 0.0,
+    };
+    let template = p
+        .pairs()
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix("template[")?.strip_suffix(']')?;
+            Some((name.to_string(), v.clone()))
+        })
+        .collect();
+    let mut trees = Vec::with_capacity(targets.len());
+    for t in &targets {
+        trees.push(parse_target(t)?);
+    }
+    let ctx = Context {
+        start,
+        end,
+        now,
+        tz,
+        x_files_factor,
+        template,
+    };
+    let mut ev = Evaluator::new(req.read, req.settings.limits.clone());
+    let mut series = ev.evaluate_targets(&ctx, &trees)?;
+    Ok(match format {
+        "json" => {
+            if let Some(max) = p
+                .get("maxDataPoints")
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<usize>().ok())
+            {
+                format::consolidate_for_max_data_points(&mut series, max);
+            }
+            let body = format::json::render(
+                &series,
+                JsonOptions {
+                    no_null_points: p.has("noNullPoints"),
+                    pretty: p.get("pretty").is_some_and(|v| !v.is_empty()),
+                },
+            );
+            Reply::json(body, jsonp)
+        }
+        "csv" => Reply::ok("text/csv", format::csv::render(&series, tz)),
+        "raw" => Reply::ok("text/plain", format::raw::render(&series)),
+        _ => Reply::ok("application/pickle", format::pickle::render(&series)),
+    })
+}

@@ -1,0 +1,77 @@
+//! `ferrograph web`: graphite-web's HTTP API over an existing Whisper
+//! directory (carbon's or ours), read-only.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use render_api::{router, serve, RenderConfig};
+
+/// Arguments of `ferrograph web`.
+#[derive(Debug, clap::Args)]
+pub struct WebArgs {
+    /// Whisper directory to serve (carbon's `STORAGE_DIR/whisper` or ours).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Listen address, host:port (default: [render] http, 0.0.0.0:8080).
+    #[arg(long)]
+    pub http: Option<String>,
+}
+
+/// Serves until SIGINT or SIGTERM.
+pub fn run(args: WebArgs) -> anyhow::Result<()> {
+    let mut config = RenderConfig::default();
+    if let Some(http) = args.http {
+        config.http = http;
+    }
+    let settings = config.validate()?;
+    let addr = settings
+        .http
+        .context("[render] http is empty: nothing to listen on")?;
+    let read = storage::open_read_only(
+        &args.data_dir,
+        storage::ReadLimits {
+            max_find_results: settings.max_find_results,
+        },
+    )
+    .with_context(|| format!("opening {}", args.data_dir.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the render API to {addr}"))?;
+        let local = listener.local_addr().context("reading the bound address")?;
+        // The first stdout line tells scripts and tests where we listen.
+        println!("ferrograph web listening on http://{local}");
+        tracing::info!(%local, data_dir = %args.data_dir.display(), "render API listening");
+        serve(listener, router(read, settings), shutdown_signal()).await?;
+        tracing::info!("render API stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM; stop with SIGINT");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
