@@ -15,3 +15,6 @@ mod whisper_read;
 
 /// storage-schemas.conf / storage-aggregation.conf against carbon's own loader.
 mod whisper_schemas;
+
+/// The render API against graphite-web 1.1.10 on the same Whisper files.
+mod render_diff;

@@ -22,7 +22,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
+
+pub use hyper::Method;
 use hyper_util::rt::TokioIo;
 use storage::Read;
 use tokio::net::TcpListener;
