@@ -1,6 +1,8 @@
 //! Command-line interface. Each subcommand's arguments and entry point live
 //! in their own module under `src/`; this file only lists them.
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
 use crate::logging::LogFormat;
@@ -27,6 +29,13 @@ pub enum Command {
     DefaultConfig,
     /// Serve graphite-web's HTTP API over an existing Whisper directory.
     Web(crate::web_cmd::WebArgs),
+    /// Validate a configuration file; exits non-zero with the reason.
+    CheckConfig {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
+    /// Run the standalone StatsD daemon (Etsy StatsD drop-in).
+    Statsd(crate::statsd_cmd::StatsdArgs),
 }
 
 /// Runs the chosen subcommand to completion.
@@ -37,5 +46,11 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Web(args) => crate::web_cmd::run(args),
+        Command::CheckConfig { file } => {
+            crate::config::Loaded::from_file(&file)?.check()?;
+            println!("{}: ok", file.display());
+            Ok(())
+        }
+        Command::Statsd(args) => crate::statsd_cmd::run(args),
     }
 }

@@ -2,7 +2,9 @@
 //! together. It holds no pipeline logic of its own.
 
 mod cli;
+mod config;
 mod logging;
+mod statsd_cmd;
 mod web_cmd;
 
 use clap::Parser;

@@ -18,3 +18,12 @@ mod whisper_schemas;
 
 /// The render API against graphite-web 1.1.10 on the same Whisper files.
 mod render_diff;
+
+/// Helpers for the StatsD tests: Graphite capture server, daemon starters.
+mod statsd_harness;
+
+/// Etsy StatsD vs `ferrograph statsd`, same packets, every flushed line.
+mod statsd_diff;
+
+/// `ferrograph statsd` as a process: shutdown flush, admin console, config errors.
+mod statsd_daemon;

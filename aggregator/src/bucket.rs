@@ -1,0 +1,464 @@
+//! One interval's state, sharded by key hash so receive threads rarely
+//! meet on a lock and a flush holds each lock only briefly.
+//!
+//! Apply rules follow Etsy StatsD's `stats.js` exactly (counter `+= v/rate`
+//! with a NaN reset, gauge delta only onto a non-zero value, set members as
+//! text). A flush *takes* the counters, timers and sets maps of a shard
+//! (O(1) under the lock), computes outside it, then puts the idle keys back
+//! with reset values unless the `delete_*` settings say otherwise; gauges
+//! carry over, so they are copied under the lock instead.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::sample::Sample;
+
+/// A timer's interval: the raw values and the rate-weighted count.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimerState {
+    /// Every value received (exact percentiles need them all).
+    pub values: Vec<f64>,
+    /// Σ 1/rate.
+    pub count: f64,
+}
+
+/// A gauge's value and, with `delete_gauges`, the flushes it has left.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GaugeState {
+    /// Current value.
+    pub value: f64,
+    /// Remaining flushes before deletion; None = never deleted.
+    pub ttl: Option<u32>,
+}
+
+/// The maps of one shard.
+#[derive(Debug, Default)]
+pub struct Shard {
+    /// Counter totals of the open interval.
+    pub counters: HashMap<Box<str>, f64>,
+    /// Timer values of the open interval.
+    pub timers: HashMap<Box<str>, TimerState>,
+    /// Gauges (carried across intervals).
+    pub gauges: HashMap<Box<str>, GaugeState>,
+    /// Set members of the open interval.
+    pub sets: HashMap<Box<str>, HashSet<Box<str>>>,
+}
+
+impl Shard {
+    fn len(&self) -> usize {
+        self.counters.len() + self.timers.len() + self.gauges.len() + self.sets.len()
+    }
+}
+
+/// What became of one applied sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Aggregated.
+    Ok,
+    /// Dropped: a new key while `max_keys` keys are held.
+    KeyLimit,
+    /// Dropped: `max_timer_values` timer values are held this interval.
+    TimerLimit,
+}
+
+/// What a flush took out of one shard.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// Counters of the interval.
+    pub counters: HashMap<Box<str>, f64>,
+    /// Timers of the interval.
+    pub timers: HashMap<Box<str>, TimerState>,
+    /// Gauge values at the flush.
+    pub gauges: Vec<(Box<str>, f64)>,
+    /// Sets of the interval.
+    pub sets: HashMap<Box<str>, HashSet<Box<str>>>,
+}
+
+/// Reset rules applied after a flush.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ResetRules {
+    /// `delete_counters`.
+    pub delete_counters: bool,
+    /// `delete_timers`.
+    pub delete_timers: bool,
+    /// `delete_sets`.
+    pub delete_sets: bool,
+    /// `delete_gauges`.
+    pub delete_gauges: bool,
+}
+
+/// All shards plus the limits.
+#[derive(Debug)]
+pub struct Buckets {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: RandomState,
+    keys: AtomicUsize,
+    timer_values: AtomicUsize,
+    max_keys: usize,
+    max_timer_values: usize,
+    delete_gauges_ttl: Option<u32>,
+}
+
+/// Counter keys the reference never deletes (a substring test, so user keys
+/// containing them are kept too).
+pub const INTERNAL_COUNTER_MARKERS: [&str; 3] =
+    ["packets_received", "metrics_received", "bad_lines_seen"];
+
+impl Buckets {
+    /// `shards` empty shards; `gauge_ttl` is `Some(gauges_max_ttl)` when
+    /// gauges are deleted when idle.
+    pub fn new(
+        shards: usize,
+        max_keys: usize,
+        max_timer_values: usize,
+        gauge_ttl: Option<u32>,
+    ) -> Self {
+        Buckets {
+            shards: (0..shards.max(1))
+                .map(|_| Mutex::new(Shard::default()))
+                .collect(),
+            hasher: RandomState::new(),
+            keys: AtomicUsize::new(0),
+            timer_values: AtomicUsize::new(0),
+            max_keys,
+            max_timer_values,
+            delete_gauges_ttl: gauge_ttl,
+        }
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    fn shard_of(&self, key: &str) -> usize {
+        (self.hasher.hash_one(key) as usize) % self.shards.len()
+    }
+
+    /// Locks shard `i`; a poisoned lock (a panicked holder) is taken over,
+    /// since the maps stay structurally valid.
+    pub fn lock(&self, i: usize) -> MutexGuard<'_, Shard> {
+        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Locks the shard that owns `key`.
+    pub fn lock_key(&self, key: &str) -> MutexGuard<'_, Shard> {
+        self.lock(self.shard_of(key))
+    }
+
+    fn new_key_allowed(&self) -> bool {
+        if self.keys.fetch_add(1, Ordering::Relaxed) >= self.max_keys {
+            self.keys.fetch_sub(1, Ordering::Relaxed);
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Applies one sample of `key`.
+    pub fn apply(&self, key: &str, sample: &Sample<'_>) -> Applied {
+        let mut shard = self.lock_key(key);
+        self.apply_locked(&mut shard, key, sample)
+    }
+
+    /// [`Buckets::apply`] on an already locked shard (which must own `key`).
+    pub fn apply_locked(&self, shard: &mut Shard, key: &str, sample: &Sample<'_>) -> Applied {
+        match *sample {
+            Sample::Counter { value, rate } => {
+                let add = value * (1.0 / rate);
+                if let Some(c) = shard.counters.get_mut(key) {
+                    if c.is_nan() {
+                        *c = 0.0;
+                    }
+                    *c += add;
+                } else {
+                    if !self.new_key_allowed() {
+                        return Applied::KeyLimit;
+                    }
+                    shard.counters.insert(key.into(), add);
+                }
+            }
+            Sample::Timer { value, rate } => {
+                if self.timer_values.fetch_add(1, Ordering::Relaxed) >= self.max_timer_values {
+                    self.timer_values.fetch_sub(1, Ordering::Relaxed);
+                    return Applied::TimerLimit;
+                }
+                if let Some(t) = shard.timers.get_mut(key) {
+                    t.values.push(value);
+                    t.count += 1.0 / rate;
+                } else {
+                    if !self.new_key_allowed() {
+                        self.timer_values.fetch_sub(1, Ordering::Relaxed);
+                        return Applied::KeyLimit;
+                    }
+                    shard.timers.insert(
+                        key.into(),
+                        TimerState {
+                            values: vec![value],
+                            count: 1.0 / rate,
+                        },
+                    );
+                }
+            }
+            Sample::Gauge { value, delta } => {
+                let ttl = self.delete_gauges_ttl;
+                if let Some(g) = shard.gauges.get_mut(key) {
+                    // JS truthiness: 0 and NaN are false.
+                    if delta && g.value != 0.0 && !g.value.is_nan() {
+                        g.value += value;
+                    } else {
+                        g.value = value;
+                    }
+                    if ttl.is_some() {
+                        g.ttl = ttl;
+                    }
+                } else {
+                    if !self.new_key_allowed() {
+                        return Applied::KeyLimit;
+                    }
+                    shard.gauges.insert(key.into(), GaugeState { value, ttl });
+                }
+            }
+            Sample::Set { member } => {
+                if let Some(s) = shard.sets.get_mut(key) {
+                    if !s.contains(member) {
+                        s.insert(member.into());
+                    }
+                } else {
+                    if !self.new_key_allowed() {
+                        return Applied::KeyLimit;
+                    }
+                    let mut s = HashSet::new();
+                    s.insert(member.into());
+                    shard.sets.insert(key.into(), s);
+                }
+            }
+        }
+        Applied::Ok
+    }
+
+    /// Adds `value` to counter `key`, creating it (bypassing the key
+    /// limit: used for the daemon's own counters).
+    pub fn add_counter(&self, key: &str, value: f64) {
+        let mut shard = self.lock_key(key);
+        match shard.counters.get_mut(key) {
+            Some(c) => {
+                if c.is_nan() {
+                    *c = 0.0;
+                }
+                *c += value;
+            }
+            None => {
+                self.keys.fetch_add(1, Ordering::Relaxed);
+                shard.counters.insert(key.into(), value);
+            }
+        }
+    }
+
+    /// Sets gauge `key` without a TTL (the daemon's `timestamp_lag`).
+    pub fn set_gauge(&self, key: &str, value: f64) {
+        let mut shard = self.lock_key(key);
+        match shard.gauges.get_mut(key) {
+            Some(g) => g.value = value,
+            None => {
+                self.keys.fetch_add(1, Ordering::Relaxed);
+                shard
+                    .gauges
+                    .insert(key.into(), GaugeState { value, ttl: None });
+            }
+        }
+    }
+
+    /// Takes shard `i`'s interval for a flush, applying the gauge TTL rule.
+    pub fn take(&self, i: usize, rules: &ResetRules) -> Taken {
+        let mut shard = self.lock(i);
+        let before = shard.len();
+        let counters = std::mem::take(&mut shard.counters);
+        let timers = std::mem::take(&mut shard.timers);
+        let sets = std::mem::take(&mut shard.sets);
+        let gauges: Vec<(Box<str>, f64)> = shard
+            .gauges
+            .iter()
+            .map(|(k, g)| (k.clone(), g.value))
+            .collect();
+        if rules.delete_gauges {
+            shard.gauges.retain(|_, g| match g.ttl.as_mut() {
+                None => true,
+                Some(t) => {
+                    *t = t.saturating_sub(1);
+                    *t >= 1
+                }
+            });
+        }
+        let removed = before - shard.len();
+        drop(shard);
+        self.keys.fetch_sub(removed, Ordering::Relaxed);
+        let values: usize = timers.values().map(|t| t.values.len()).sum();
+        self.timer_values.fetch_sub(values, Ordering::Relaxed);
+        Taken {
+            counters,
+            timers,
+            gauges,
+            sets,
+        }
+    }
+
+    /// Puts idle keys of shard `i` back after a flush, reset as the
+    /// reference resets them (counters 0, timers and sets empty) unless
+    /// deleted. Keys that received data meanwhile keep it.
+    pub fn restore_idle(&self, i: usize, taken: Taken, rules: &ResetRules) {
+        let mut shard = self.lock(i);
+        let before = shard.len();
+        for (k, _) in taken.counters {
+            let internal = INTERNAL_COUNTER_MARKERS.iter().any(|m| k.contains(m));
+            if !rules.delete_counters || internal {
+                shard.counters.entry(k).or_insert(0.0);
+            }
+        }
+        if !rules.delete_timers {
+            for (k, _) in taken.timers {
+                shard.timers.entry(k).or_default();
+            }
+        }
+        if !rules.delete_sets {
+            for (k, _) in taken.sets {
+                shard.sets.entry(k).or_default();
+            }
+        }
+        let added = shard.len() - before;
+        drop(shard);
+        self.keys.fetch_add(added, Ordering::Relaxed);
+    }
+
+    /// Removes `key` of one kind (admin `del*`); true if it was there.
+    pub fn remove(&self, kind: Kind, key: &str) -> bool {
+        let mut shard = self.lock_key(key);
+        let gone = match kind {
+            Kind::Counter => shard.counters.remove(key).is_some(),
+            Kind::Timer => match shard.timers.remove(key) {
+                Some(t) => {
+                    self.timer_values
+                        .fetch_sub(t.values.len(), Ordering::Relaxed);
+                    true
+                }
+                None => false,
+            },
+            Kind::Gauge => shard.gauges.remove(key).is_some(),
+            Kind::Set => shard.sets.remove(key).is_some(),
+        };
+        if gone {
+            self.keys.fetch_sub(1, Ordering::Relaxed);
+        }
+        gone
+    }
+
+    /// Every key of one kind, sorted.
+    pub fn keys_of(&self, kind: Kind) -> Vec<String> {
+        let mut out = Vec::new();
+        for i in 0..self.shards.len() {
+            let shard = self.lock(i);
+            match kind {
+                Kind::Counter => out.extend(shard.counters.keys().map(|k| k.to_string())),
+                Kind::Timer => out.extend(shard.timers.keys().map(|k| k.to_string())),
+                Kind::Gauge => out.extend(shard.gauges.keys().map(|k| k.to_string())),
+                Kind::Set => out.extend(shard.sets.keys().map(|k| k.to_string())),
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Recomputes the key and timer-value totals from the maps (after a
+    /// bulk load that bypassed [`Buckets::apply`]).
+    pub fn recount(&self) {
+        let (mut keys, mut values) = (0, 0);
+        for i in 0..self.shards.len() {
+            let shard = self.lock(i);
+            keys += shard.len();
+            values += shard.timers.values().map(|t| t.values.len()).sum::<usize>();
+        }
+        self.keys.store(keys, Ordering::Relaxed);
+        self.timer_values.store(values, Ordering::Relaxed);
+    }
+
+    /// Distinct keys held now, all kinds.
+    pub fn key_count(&self) -> usize {
+        self.keys.load(Ordering::Relaxed)
+    }
+}
+
+/// The four metric kinds, for admin commands and listings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Counters.
+    Counter,
+    /// Timers.
+    Timer,
+    /// Gauges.
+    Gauge,
+    /// Sets.
+    Set,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter(value: f64, rate: f64) -> Sample<'static> {
+        Sample::Counter { value, rate }
+    }
+
+    #[test]
+    fn gauge_delta_only_onto_non_zero() {
+        let b = Buckets::new(2, 100, 100, None);
+        let g = |value, delta| Sample::Gauge { value, delta };
+        b.apply("g", &g(-5.0, true));
+        b.apply("g", &g(10.0, false));
+        b.apply("g", &g(-5.0, true));
+        let t = b.take(b.shard_of("g"), &ResetRules::default());
+        assert_eq!(t.gauges, vec![("g".into(), 5.0)]);
+        b.apply("z", &g(0.0, false));
+        b.apply("z", &g(-5.0, true));
+        let t = b.take(b.shard_of("z"), &ResetRules::default());
+        assert!(t.gauges.contains(&("z".into(), -5.0)));
+    }
+
+    #[test]
+    fn counters_multiply_by_reciprocal_rate() {
+        let b = Buckets::new(1, 100, 100, None);
+        b.apply("c", &counter(1.0, 0.1));
+        b.apply("c", &counter(1.0, 2.0));
+        let t = b.take(0, &ResetRules::default());
+        assert_eq!(t.counters["c"], 1.0 * (1.0 / 0.1) + 0.5);
+    }
+
+    #[test]
+    fn key_limit_counts_new_keys_only() {
+        let b = Buckets::new(4, 2, 100, None);
+        assert_eq!(b.apply("a", &counter(1.0, 1.0)), Applied::Ok);
+        assert_eq!(b.apply("b", &counter(1.0, 1.0)), Applied::Ok);
+        assert_eq!(b.apply("c", &counter(1.0, 1.0)), Applied::KeyLimit);
+        assert_eq!(b.apply("a", &counter(1.0, 1.0)), Applied::Ok);
+        assert_eq!(b.key_count(), 2);
+    }
+
+    #[test]
+    fn restore_keeps_or_deletes_as_configured() {
+        let b = Buckets::new(1, 100, 100, None);
+        b.apply("c", &counter(1.0, 1.0));
+        b.add_counter("statsd.bad_lines_seen", 0.0);
+        let rules = ResetRules {
+            delete_counters: true,
+            ..ResetRules::default()
+        };
+        let t = b.take(0, &rules);
+        b.restore_idle(0, t, &rules);
+        assert_eq!(b.keys_of(Kind::Counter), vec!["statsd.bad_lines_seen"]);
+        assert_eq!(b.key_count(), 1);
+    }
+}

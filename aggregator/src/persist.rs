@@ -1,0 +1,171 @@
+//! Keeping the open interval across a restart (`state_file`).
+//!
+//! At shutdown the open interval (counters, timer values, sets) and every
+//! gauge are written to the state file instead of being flushed early. At
+//! start the file is read back and removed: if the saved interval is still
+//! open (same aligned interval), its data simply continues; if it has
+//! closed meanwhile, it is flushed at once with its own timestamp, so no
+//! interval is lost and no Whisper slot receives a partial value. Without
+//! `align_flush` the saved data joins the first interval after the start.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bucket::{GaugeState, TimerState};
+use crate::server::{interval_start_ms, Core, StartError};
+use crate::time::unix_now_ms;
+
+/// Bumped when the file layout changes; other versions are refused.
+const STATE_VERSION: u32 = 1;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    version: u32,
+    /// Start of the aligned interval the data belongs to (aligned mode).
+    interval_start_ms: Option<u64>,
+    saved_at_ms: u64,
+    counters: Vec<(String, f64)>,
+    timers: Vec<(String, TimerState)>,
+    gauges: Vec<(String, GaugeState)>,
+    sets: Vec<(String, Vec<String>)>,
+}
+
+fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> StartError {
+    StartError {
+        what: format!("state file {}", path.display()),
+        source: std::io::Error::other(format!("{what}: {e}")),
+    }
+}
+
+/// Writes the open interval to the state file (atomically: temp + rename).
+pub(crate) fn save(core: &Core) -> Result<(), StartError> {
+    let Some(path) = core.settings.state_file.as_deref() else {
+        return Ok(());
+    };
+    // Fold the per-interval daemon counters in, as a flush would.
+    let counts = core.stats.take_interval();
+    let mut state = State {
+        version: STATE_VERSION,
+        interval_start_ms: core
+            .settings
+            .align_flush
+            .then(|| interval_start_ms(&core.settings, unix_now_ms())),
+        saved_at_ms: unix_now_ms(),
+        ..State::default()
+    };
+    for i in 0..core.buckets.shard_count() {
+        let shard = core.buckets.lock(i);
+        state.counters.extend(
+            shard
+                .counters
+                .iter()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(k, v)| (k.to_string(), *v)),
+        );
+        state
+            .timers
+            .extend(shard.timers.iter().map(|(k, t)| (k.to_string(), t.clone())));
+        state.gauges.extend(
+            shard
+                .gauges
+                .iter()
+                .filter(|(_, g)| g.value.is_finite())
+                .map(|(k, g)| (k.to_string(), *g)),
+        );
+        state.sets.extend(shard.sets.iter().map(|(k, s)| {
+            (
+                k.to_string(),
+                s.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+            )
+        }));
+    }
+    let internal = [
+        ("bad_lines_seen", counts.bad),
+        ("packets_received", counts.packets),
+        ("metrics_received", counts.metrics),
+    ];
+    for (what, n) in internal {
+        let key = format!("{}.{}", core.settings.prefix_stats, what);
+        match state.counters.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v += n as f64,
+            None => state.counters.push((key, n as f64)),
+        }
+    }
+    let json = serde_json::to_vec(&state).map_err(|e| err(path, "encode", e))?;
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&json)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| err(path, "write", e))?;
+    tracing::info!(
+        path = %path.display(),
+        counters = state.counters.len(),
+        timers = state.timers.len(),
+        gauges = state.gauges.len(),
+        sets = state.sets.len(),
+        "saved the open interval"
+    );
+    Ok(())
+}
+
+/// Reads the state file back (if any) into the buckets, flushing it at once
+/// when its aligned interval has already closed; removes the file.
+pub(crate) fn restore(core: &Core) -> Result<(), StartError> {
+    let Some(path) = core.settings.state_file.as_deref() else {
+        return Ok(());
+    };
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(err(path, "read", e)),
+    };
+    let state: State = serde_json::from_slice(&bytes).map_err(|e| err(path, "decode", e))?;
+    if state.version != STATE_VERSION {
+        return Err(err(
+            path,
+            "decode",
+            format!(
+                "version {} (expected {STATE_VERSION}); move the file away to start without it",
+                state.version
+            ),
+        ));
+    }
+    for (k, v) in &state.counters {
+        core.buckets.add_counter(k, *v);
+    }
+    for (k, t) in state.timers {
+        let mut shard = core.buckets.lock_key(&k);
+        let entry = shard.timers.entry(k.into_boxed_str()).or_default();
+        entry.values.extend(t.values);
+        entry.count += t.count;
+    }
+    for (k, g) in state.gauges {
+        let mut shard = core.buckets.lock_key(&k);
+        shard.gauges.insert(k.into_boxed_str(), g);
+    }
+    for (k, members) in state.sets {
+        let mut shard = core.buckets.lock_key(&k);
+        let set = shard.sets.entry(k.into_boxed_str()).or_default();
+        set.extend(members.into_iter().map(String::into_boxed_str));
+    }
+    core.buckets.recount();
+    fs::remove_file(path).map_err(|e| err(path, "remove after reading", e))?;
+    let now_start = interval_start_ms(&core.settings, unix_now_ms());
+    match state.interval_start_ms {
+        Some(start) if core.settings.align_flush && start < now_start => {
+            tracing::info!(
+                interval_start = start / 1000,
+                "the saved interval closed while stopped; flushing it now"
+            );
+            core.flush((start / 1000) as i64);
+        }
+        _ => tracing::info!("restored the open interval from the state file"),
+    }
+    Ok(())
+}

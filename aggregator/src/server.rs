@@ -1,0 +1,494 @@
+//! The running daemon: shared [`Core`] state, the flush scheduler, and
+//! [`Aggregator::start`] / [`Running`] that own every thread.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use storage::Ingest;
+
+use crate::bucket::{Buckets, ResetRules};
+use crate::config::Settings;
+use crate::error::ParseError;
+use crate::flush::{FlushContext, Namer, PointSink, TimerPlan};
+use crate::listen;
+use crate::stats::Stats;
+use crate::statsd::{lines, parse_line};
+use crate::time::{unix_now_ms, unix_now_secs};
+
+/// Status figures of the backend the flushes go to, sent with every flush
+/// as `<prefix>.graphiteStats.<name>` (the reference's Graphite backend
+/// reports `last_exception`, `last_flush`, `flush_time`, `flush_length`).
+pub trait BackendStatus: Send + Sync {
+    /// (name, value) pairs; names starting with `last_` are Unix seconds.
+    fn status(&self) -> Vec<(&'static str, f64)>;
+}
+
+/// State shared by listeners, the flusher and the admin console.
+pub struct Core {
+    pub(crate) settings: Settings,
+    pub(crate) buckets: Buckets,
+    pub(crate) stats: Stats,
+    namer: Namer,
+    plan: TimerPlan,
+    sink: Arc<dyn Ingest>,
+    pub(crate) backend: Option<Arc<dyn BackendStatus>>,
+    keys: InternalKeys,
+    rules: ResetRules,
+    last_flush_ts: Mutex<Option<i64>>,
+    pub(crate) started_secs: i64,
+    pub(crate) healthy: AtomicBool,
+    pub(crate) stop: AtomicBool,
+    pub(crate) kernel_drops: Mutex<Vec<Arc<std::sync::atomic::AtomicU64>>>,
+}
+
+struct InternalKeys {
+    bad: String,
+    packets: String,
+    metrics: String,
+    lag: String,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    pub(crate) fn new(
+        settings: Settings,
+        sink: Arc<dyn Ingest>,
+        backend: Option<Arc<dyn BackendStatus>>,
+    ) -> Core {
+        let gauge_ttl = settings.delete_gauges.then_some(settings.gauges_max_ttl);
+        let buckets = Buckets::new(
+            settings.shards,
+            settings.max_keys,
+            settings.max_timer_values,
+            gauge_ttl,
+        );
+        let namer = Namer::new(&settings);
+        let keys = InternalKeys {
+            bad: namer.internal_key("bad_lines_seen"),
+            packets: namer.internal_key("packets_received"),
+            metrics: namer.internal_key("metrics_received"),
+            lag: namer.internal_key("timestamp_lag"),
+        };
+        // The reference starts with its three counters at 0, so they are
+        // flushed even before the first packet.
+        for k in [&keys.bad, &keys.packets, &keys.metrics] {
+            buckets.add_counter(k, 0.0);
+        }
+        let rules = ResetRules {
+            delete_counters: settings.delete_counters,
+            delete_timers: settings.delete_timers,
+            delete_sets: settings.delete_sets,
+            delete_gauges: settings.delete_gauges,
+        };
+        Core {
+            plan: TimerPlan::new(&settings),
+            namer,
+            buckets,
+            stats: Stats::default(),
+            sink,
+            backend,
+            keys,
+            rules,
+            last_flush_ts: Mutex::new(None),
+            started_secs: unix_now_secs(),
+            healthy: AtomicBool::new(true),
+            stop: AtomicBool::new(false),
+            kernel_drops: Mutex::new(Vec::new()),
+            settings,
+        }
+    }
+
+    /// One datagram or TCP chunk: split, parse, aggregate, count.
+    pub(crate) fn handle_packet(&self, packet: &str, peer: &dyn std::fmt::Display) {
+        self.stats.packet();
+        let mut n = 0;
+        for line in lines(packet) {
+            n += 1;
+            let parsed = parse_line(line, &self.settings.parse);
+            let mut shard = None;
+            for sample in parsed.samples() {
+                match sample {
+                    Ok(sample) => {
+                        let guard = shard.get_or_insert_with(|| self.buckets.lock_key(&parsed.key));
+                        match self.buckets.apply_locked(guard, &parsed.key, &sample) {
+                            crate::bucket::Applied::Ok => {}
+                            crate::bucket::Applied::KeyLimit => {
+                                self.stats.keys_over_limit.fetch_add(1, Ordering::Relaxed);
+                            }
+                            crate::bucket::Applied::TimerLimit => {
+                                self.stats
+                                    .timer_values_over_limit
+                                    .fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    Err(e) => self.bad(&e, peer),
+                }
+            }
+        }
+        self.stats.metrics(n);
+        self.stats
+            .last_msg_seen
+            .store(unix_now_secs(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn bad(&self, e: &ParseError, peer: &dyn std::fmt::Display) {
+        self.stats.bad_line(e, peer);
+    }
+
+    fn interval_s(&self) -> f64 {
+        self.settings.flush_interval.as_millis() as f64 / 1000.0
+    }
+
+    /// One flush: compute every point of the interval with timestamp `ts`
+    /// and hand them to the sink. Returns the number of points.
+    pub(crate) fn flush(&self, ts: i64) -> usize {
+        let start = Instant::now();
+        {
+            let mut last = self.last_flush_ts.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(prev) = *last {
+                self.buckets
+                    .set_gauge(&self.keys.lag, (ts - prev) as f64 - self.interval_s());
+            }
+            *last = Some(ts);
+        }
+        let counts = self.stats.take_interval();
+        self.buckets.add_counter(&self.keys.bad, counts.bad as f64);
+        self.buckets
+            .add_counter(&self.keys.packets, counts.packets as f64);
+        self.buckets
+            .add_counter(&self.keys.metrics, counts.metrics as f64);
+
+        let ctx = FlushContext {
+            namer: &self.namer,
+            plan: &self.plan,
+            settings: &self.settings,
+            timestamp: ts,
+            interval_s: self.interval_s(),
+        };
+        let mut out = PointSink::default();
+        let mut num_stats = 0usize;
+        for i in 0..self.buckets.shard_count() {
+            let mut taken = self.buckets.take(i, &self.rules);
+            num_stats +=
+                taken.counters.len() + taken.timers.len() + taken.gauges.len() + taken.sets.len();
+            for (k, v) in &taken.counters {
+                ctx.counter(&mut out, k, *v);
+            }
+            for (k, t) in taken.timers.iter_mut() {
+                ctx.timer(&mut out, k, t);
+            }
+            for (k, v) in &taken.gauges {
+                ctx.gauge(&mut out, k, *v);
+            }
+            for (k, s) in &taken.sets {
+                ctx.set(&mut out, k, s.len());
+            }
+            self.buckets.restore_idle(i, taken, &self.rules);
+        }
+        let processing_ms = start.elapsed().as_millis() as f64;
+        out.push(self.namer.num_stats(), ts, num_stats as f64);
+        out.push(
+            self.namer.daemon(&["graphiteStats", "calculationtime"]),
+            ts,
+            processing_ms,
+        );
+        out.push(self.namer.daemon(&["processing_time"]), ts, processing_ms);
+        if let Some(b) = &self.backend {
+            for (name, v) in b.status() {
+                out.push(self.namer.backend(name), ts, v);
+            }
+        }
+        self.stats
+            .flush_non_finite
+            .fetch_add(out.non_finite, Ordering::Relaxed);
+        self.stats.flushes.fetch_add(1, Ordering::Relaxed);
+        let n = out.points.len();
+        match self.sink.ingest(out.points) {
+            Ok(report) => {
+                self.stats
+                    .sink_overflowed
+                    .fetch_add(report.overflowed as u64, Ordering::Relaxed);
+                self.stats
+                    .sink_rejected
+                    .fetch_add(report.rejected as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.stats.sink_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, points = n, "flush refused by the sink; points lost");
+            }
+        }
+        n
+    }
+
+    /// Timestamp of a flush happening now: the interval's start when
+    /// aligned, else `Math.round(now / 1000)` as the reference.
+    pub(crate) fn flush_timestamp(&self, aligned_start_ms: Option<u64>) -> i64 {
+        match aligned_start_ms {
+            Some(ms) => (ms / 1000) as i64,
+            None => unix_now_secs(),
+        }
+    }
+
+    /// Kernel drops summed over UDP sockets.
+    pub(crate) fn kernel_drops(&self) -> u64 {
+        self.kernel_drops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// Builds and starts the aggregator.
+#[derive(Debug)]
+pub struct Aggregator;
+
+/// Addresses the listeners actually bound (port 0 resolved).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalAddrs {
+    /// UDP listener.
+    pub udp: Option<SocketAddr>,
+    /// TCP listener.
+    pub tcp: Option<SocketAddr>,
+    /// Admin console.
+    pub admin: Option<SocketAddr>,
+    /// Unix datagram socket.
+    pub unix: Option<PathBuf>,
+}
+
+/// Why the aggregator could not start.
+#[derive(Debug)]
+pub struct StartError {
+    /// What was being set up ("udp 0.0.0.0:8125", "state file ...").
+    pub what: String,
+    /// The underlying error.
+    pub source: std::io::Error,
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot start {}: {}", self.what, self.source)
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// The stop signal of the flusher, waking it at once.
+#[derive(Default)]
+struct Wakeup {
+    stopped: Mutex<bool>,
+    cv: Condvar,
+}
+
+/// A started aggregator. Dropping it without [`Running::shutdown`] stops
+/// the threads too, but loses the open interval.
+pub struct Running {
+    core: Arc<Core>,
+    addrs: LocalAddrs,
+    listeners: Vec<JoinHandle<()>>,
+    wakers: Vec<Box<dyn Fn() + Send>>,
+    flusher: Option<JoinHandle<()>>,
+    wakeup: Arc<Wakeup>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("addrs", &self.addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Aggregator {
+    /// Binds every configured listener, starts receiving and flushing into
+    /// `sink`. Returns once all sockets are bound.
+    pub fn start(settings: Settings, sink: Arc<dyn Ingest>) -> Result<Running, StartError> {
+        Self::start_with_backend(settings, sink, None)
+    }
+
+    /// [`Aggregator::start`], also reporting `backend`'s status figures
+    /// with every flush (the standalone daemon passes its forwarder).
+    pub fn start_with_backend(
+        settings: Settings,
+        sink: Arc<dyn Ingest>,
+        backend: Option<Arc<dyn BackendStatus>>,
+    ) -> Result<Running, StartError> {
+        let core = Arc::new(Core::new(settings, sink, backend));
+        crate::persist::restore(&core)?;
+        let mut running = Running {
+            addrs: LocalAddrs::default(),
+            listeners: Vec::new(),
+            wakers: Vec::new(),
+            flusher: None,
+            wakeup: Arc::new(Wakeup::default()),
+            core: core.clone(),
+        };
+        if let Err(e) = listen::start_all(&core, &mut running) {
+            running.stop_threads();
+            return Err(e);
+        }
+        let wakeup = running.wakeup.clone();
+        let flush_core = core.clone();
+        running.flusher = Some(
+            std::thread::Builder::new()
+                .name("statsd-flush".into())
+                .spawn(move || flush_loop(&flush_core, &wakeup))
+                .map_err(|e| StartError {
+                    what: "flush thread".into(),
+                    source: e,
+                })?,
+        );
+        Ok(running)
+    }
+}
+
+impl Running {
+    pub(crate) fn add_listener(&mut self, handle: JoinHandle<()>) {
+        self.listeners.push(handle);
+    }
+
+    pub(crate) fn add_waker(&mut self, waker: Box<dyn Fn() + Send>) {
+        self.wakers.push(waker);
+    }
+
+    pub(crate) fn addrs_mut(&mut self) -> &mut LocalAddrs {
+        &mut self.addrs
+    }
+
+    /// The bound addresses.
+    pub fn local_addrs(&self) -> LocalAddrs {
+        self.addrs.clone()
+    }
+
+    /// Every self-metric counter as (name, value): packets, lines, bad
+    /// lines by reason, kernel drops, limits hit, sink overflow.
+    pub fn stats(&self) -> Vec<(String, u64)> {
+        let keys = self.core.buckets.key_count() as u64;
+        self.core.stats.snapshot(&[
+            ("udp_kernel_drops", self.core.kernel_drops()),
+            ("keys", keys),
+        ])
+    }
+
+    /// Flushes now, outside the schedule (tests, admin). Returns the number
+    /// of points handed to the sink.
+    pub fn flush_now(&self) -> usize {
+        let ts = self.core.flush_timestamp(None);
+        self.core.flush(ts)
+    }
+
+    fn stop_threads(&mut self) {
+        self.core.stop.store(true, Ordering::SeqCst);
+        for w in &self.wakers {
+            w();
+        }
+        for h in self.listeners.drain(..) {
+            let _ = h.join();
+        }
+        {
+            let mut stopped = self
+                .wakeup
+                .stopped
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            *stopped = true;
+            self.wakeup.cv.notify_all();
+        }
+        if let Some(h) = self.flusher.take() {
+            let _ = h.join();
+        }
+    }
+
+    /// Stops the listeners, then either flushes the open interval into the
+    /// sink or, with `state_file`, saves it for the next start; joins every
+    /// thread before returning.
+    pub fn shutdown(mut self) {
+        self.stop_threads();
+        if self.core.settings.state_file.is_some() {
+            if let Err(e) = crate::persist::save(&self.core) {
+                tracing::error!(error = %e, "could not save the open interval; flushing it instead");
+                self.final_flush();
+            }
+        } else {
+            self.final_flush();
+        }
+    }
+
+    fn final_flush(&self) {
+        let aligned = self
+            .core
+            .settings
+            .align_flush
+            .then(|| interval_start_ms(&self.core.settings, unix_now_ms()));
+        let ts = self.core.flush_timestamp(aligned);
+        self.core.flush(ts);
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.listeners.is_empty() || self.flusher.is_some() {
+            self.stop_threads();
+        }
+    }
+}
+
+/// Start (Unix ms) of the aligned interval containing `now_ms`.
+pub(crate) fn interval_start_ms(settings: &Settings, now_ms: u64) -> u64 {
+    let i = settings.flush_interval.as_millis().max(1) as u64;
+    now_ms - now_ms % i
+}
+
+fn flush_loop(core: &Core, wakeup: &Wakeup) {
+    let interval = core.settings.flush_interval;
+    let interval_ms = interval.as_millis().max(1) as u64;
+    let origin = Instant::now();
+    loop {
+        // Deadline of the next flush: on the grid origin + k·interval as the
+        // reference (`getFlushTimeout`), or on wall-clock multiples.
+        let (wait, aligned_start) = if core.settings.align_flush {
+            let now = unix_now_ms();
+            let start = now - now % interval_ms;
+            (
+                Duration::from_millis(start + interval_ms - now),
+                Some(start),
+            )
+        } else {
+            let elapsed = origin.elapsed().as_millis() as u64;
+            let attempt = (elapsed as f64 / interval_ms as f64).round() as u64 + 1;
+            let due = attempt * interval_ms;
+            (Duration::from_millis(due.saturating_sub(elapsed)), None)
+        };
+        let stopped = wakeup.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        let (stopped, timeout) = wakeup
+            .cv
+            .wait_timeout_while(stopped, wait, |s| !*s)
+            .unwrap_or_else(|p| p.into_inner());
+        if *stopped {
+            return;
+        }
+        drop(stopped);
+        if !timeout.timed_out() {
+            continue;
+        }
+        let ts = core.flush_timestamp(aligned_start);
+        core.flush(ts);
+    }
+}

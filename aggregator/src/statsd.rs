@@ -1,0 +1,404 @@
+//! The StatsD line parser: text in, key plus [`Sample`]s or [`ParseError`]s
+//! out. Pure: no I/O, no counters, no configuration beyond
+//! [`ParseOptions`].
+//!
+//! It follows Etsy StatsD 0.9.0's `stats.js` step by step (see
+//! `docs/statsd.md`): tags after the first `|#`, key before the first `:`,
+//! samples split on `:`, fields on `|`, validation on the raw type, dispatch
+//! on the trimmed type. Where the reference would crash or write
+//! `Infinity`/`NaN` (`@+0.5`, `@ 0.5`, `@Infinity`, `@0`, `@1e-1`,
+//! `Infinity` values), the sample is refused with its own error kind.
+
+use std::borrow::Cow;
+
+use crate::error::{ParseError, ParseErrorKind};
+use crate::jsnum::{is_js_space, js_number, js_trim};
+use crate::sample::Sample;
+
+/// Parser switches taken from the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Etsy `keyNameSanitize` (default true): clean the whole key, tags
+    /// included. When false, names are cleaned only at flush, before the
+    /// first `;`, as the reference's Graphite backend does.
+    pub sanitize: bool,
+    /// Treat `h` and `d` as timers instead of counters (the reference sums
+    /// them as counters; off by default).
+    pub hd_as_timers: bool,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            sanitize: true,
+            hd_as_timers: false,
+        }
+    }
+}
+
+/// The non-empty lines of a datagram or TCP chunk, split on `\n` only
+/// (`\r` stays part of the line, as in the reference).
+pub fn lines(packet: &str) -> impl Iterator<Item = &str> {
+    packet.split('\n').filter(|l| !l.is_empty())
+}
+
+/// One line: its key (tags appended, sanitized) and its sample chunks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line<'a> {
+    /// The metric key, `name;tag=value;...`.
+    pub key: Cow<'a, str>,
+    line: &'a str,
+    /// Text after the key's `:` (None when the line has no `:`).
+    samples: Option<&'a str>,
+    options: ParseOptions,
+}
+
+/// Parses one non-empty line into its key and its (lazily parsed) samples.
+pub fn parse_line<'a>(line: &'a str, options: &ParseOptions) -> Line<'a> {
+    let mut pieces = line.split("|#");
+    let body = pieces.next().unwrap_or("");
+    let tags = pieces.next().filter(|t| !t.is_empty());
+    let (name, samples) = match body.split_once(':') {
+        Some((name, rest)) => (name, Some(rest)),
+        None => (body, None),
+    };
+    let key: Cow<'a, str> = match tags {
+        None => Cow::Borrowed(name),
+        Some(tags) => {
+            let mut key = String::with_capacity(name.len() + tags.len() + 1);
+            key.push_str(name);
+            for tag in tags.split(',') {
+                key.push(';');
+                push_tag(&mut key, tag);
+            }
+            Cow::Owned(key)
+        }
+    };
+    let key = if options.sanitize {
+        match key {
+            Cow::Borrowed(k) => sanitize_key(k),
+            Cow::Owned(k) => Cow::Owned(sanitize_key(&k).into_owned()),
+        }
+    } else {
+        key
+    };
+    Line {
+        key,
+        line,
+        samples,
+        options: *options,
+    }
+}
+
+/// A DogStatsD tag as the reference appends it: the first `;` becomes `_`,
+/// the first `:` becomes `=`.
+fn push_tag(out: &mut String, tag: &str) {
+    let tag: Cow<'_, str> = match tag.split_once(';') {
+        Some((a, b)) => Cow::Owned(format!("{a}_{b}")),
+        None => Cow::Borrowed(tag),
+    };
+    match tag.split_once(':') {
+        Some((a, b)) => {
+            out.push_str(a);
+            out.push('=');
+            out.push_str(b);
+        }
+        None => out.push_str(&tag),
+    }
+}
+
+/// Etsy's `keyNameSanitize`: white-space runs become `_`, `/` becomes `-`,
+/// and every character outside `[A-Za-z0-9_\-.;=]` is dropped.
+pub fn sanitize_key(key: &str) -> Cow<'_, str> {
+    if key.bytes().all(is_key_byte) {
+        return Cow::Borrowed(key);
+    }
+    let mut out = String::with_capacity(key.len());
+    let mut in_space = false;
+    for c in key.chars() {
+        if is_js_space(c) {
+            if !in_space {
+                out.push('_');
+            }
+            in_space = true;
+            continue;
+        }
+        in_space = false;
+        if c == '/' {
+            out.push('-');
+        } else if c.is_ascii() && is_key_byte(c as u8) {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b';' | b'=')
+}
+
+impl<'a> Line<'a> {
+    /// The samples of the line, in order. A line without `:` yields one
+    /// [`ParseErrorKind::MissingType`] error (the reference's phantom `"1"`).
+    pub fn samples(&self) -> Samples<'a> {
+        Samples {
+            rest: self.samples,
+            no_colon: self.samples.is_none(),
+            line: self.line,
+            options: self.options,
+        }
+    }
+}
+
+/// Iterator over the samples of one [`Line`].
+#[derive(Clone, Debug)]
+pub struct Samples<'a> {
+    rest: Option<&'a str>,
+    no_colon: bool,
+    line: &'a str,
+    options: ParseOptions,
+}
+
+impl<'a> Iterator for Samples<'a> {
+    type Item = Result<Sample<'a>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.no_colon {
+            self.no_colon = false;
+            return Some(Err(ParseError::new(ParseErrorKind::MissingType, self.line)));
+        }
+        let rest = self.rest?;
+        let chunk = match rest.split_once(':') {
+            Some((chunk, tail)) => {
+                self.rest = Some(tail);
+                chunk
+            }
+            None => {
+                self.rest = None;
+                rest
+            }
+        };
+        Some(parse_sample(chunk, &self.options))
+    }
+}
+
+/// `isNumber` of the reference: non-empty and not `NaN` for `Number()`.
+fn numeric(text: &str) -> Option<f64> {
+    if text.is_empty() {
+        None
+    } else {
+        js_number(text)
+    }
+}
+
+/// Parses one `value|type[|@rate][|ignored...]` chunk.
+pub fn parse_sample<'a>(chunk: &'a str, options: &ParseOptions) -> Result<Sample<'a>, ParseError> {
+    let err = |kind| Err(ParseError::new(kind, chunk));
+    let mut fields = chunk.split('|');
+    let value_text = fields.next().unwrap_or("");
+    let Some(raw_type) = fields.next() else {
+        return err(ParseErrorKind::MissingType);
+    };
+    let rate_field = fields.next();
+
+    // 1. The reference's validity rules, on the raw (untrimmed) type.
+    let rate_text = match rate_field {
+        None => None,
+        Some(r) => match r.strip_prefix('@') {
+            Some(t) if !t.is_empty() && !t.starts_with('-') && numeric(t).is_some() => Some(t),
+            _ => return err(ParseErrorKind::BadSampleRate),
+        },
+    };
+    let value = match raw_type {
+        "s" => None,
+        "ms" => match numeric(value_text) {
+            None => return err(ParseErrorKind::BadValue),
+            Some(v) if v < 0.0 => return err(ParseErrorKind::NegativeTimer),
+            Some(v) => Some(v),
+        },
+        _ => match numeric(value_text) {
+            None => return err(ParseErrorKind::BadValue),
+            Some(v) => Some(v),
+        },
+    };
+
+    // 2. The rate as the reference reads it (`^@([\d.]+)`), refused where
+    //    that reading crashes or differs from the number written.
+    let rate = match rate_text {
+        None => 1.0,
+        Some(t) => {
+            let digits = t
+                .bytes()
+                .take_while(|b| b.is_ascii_digit() || *b == b'.')
+                .count();
+            if digits == 0 {
+                return err(ParseErrorKind::UnreadableSampleRate);
+            }
+            let read = js_number(&t[..digits]);
+            if read != js_number(t) {
+                return err(ParseErrorKind::UnreadableSampleRate);
+            }
+            match read {
+                Some(r) if r > 0.0 && (1.0 / r).is_finite() => r,
+                Some(_) => return err(ParseErrorKind::ZeroSampleRate),
+                None => return err(ParseErrorKind::UnreadableSampleRate),
+            }
+        }
+    };
+
+    // 3. Dispatch on the trimmed type.
+    let kind = js_trim(raw_type);
+    if kind == "s" {
+        let member = if value_text.is_empty() {
+            "0"
+        } else {
+            value_text
+        };
+        return Ok(Sample::Set { member });
+    }
+    let Some(value) = value.or_else(|| numeric(value_text)) else {
+        return err(ParseErrorKind::BadValue);
+    };
+    if !value.is_finite() || !(value * (1.0 / rate)).is_finite() {
+        return err(ParseErrorKind::NonFiniteValue);
+    }
+    Ok(match kind {
+        "ms" => Sample::Timer { value, rate },
+        "h" | "d" if options.hd_as_timers => Sample::Timer { value, rate },
+        "g" => Sample::Gauge {
+            value,
+            delta: value_text.starts_with(['+', '-']),
+        },
+        _ => Sample::Counter { value, rate },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ParseErrorKind as K;
+
+    type Parsed = (String, Vec<Result<String, K>>);
+
+    fn parse(line: &str) -> Parsed {
+        let l = parse_line(line, &ParseOptions::default());
+        let samples = l
+            .samples()
+            .map(|s| match s {
+                Ok(Sample::Counter { value, rate }) => Ok(format!("c {value} @{rate}")),
+                Ok(Sample::Timer { value, rate }) => Ok(format!("ms {value} @{rate}")),
+                Ok(Sample::Gauge { value, delta }) => Ok(format!("g {value} delta={delta}")),
+                Ok(Sample::Set { member }) => Ok(format!("s {member:?}")),
+                Err(e) => Err(e.kind),
+            })
+            .collect();
+        (l.key.into_owned(), samples)
+    }
+
+    /// One line per case: input, key, samples.
+    macro_rules! parses_to {
+        ($($name:ident: $line:expr => $key:expr, [$($s:expr),*];)*) => {$(
+            #[test]
+            fn $name() {
+                let want: Vec<Result<String, K>> = vec![$($s.into()),*];
+                assert_eq!(parse($line), ($key.to_string(), want), "line {:?}", $line);
+            }
+        )*};
+    }
+
+    fn ok(s: &str) -> Result<String, K> {
+        Ok(s.to_string())
+    }
+
+    parses_to! {
+        counter: "a:1|c" => "a", [ok("c 1 @1")];
+        sampled_counter: "a:1|c|@0.1" => "a", [ok("c 1 @0.1")];
+        rate_leading_dot: "a:1|c|@.5" => "a", [ok("c 1 @0.5")];
+        rate_exponent_read_correctly: "a:1|c|@1e0" => "a", [ok("c 1 @1")];
+        rate_misread_by_reference: "a:1|c|@1e-1" => "a", [Err(K::UnreadableSampleRate)];
+        rate_plus: "a:1|c|@+0.5" => "a", [Err(K::UnreadableSampleRate)];
+        rate_space: "a:1|c|@ 0.5" => "a", [Err(K::UnreadableSampleRate)];
+        rate_infinity: "a:1|c|@Infinity" => "a", [Err(K::UnreadableSampleRate)];
+        rate_zero: "a:1|c|@0" => "a", [Err(K::ZeroSampleRate)];
+        rate_negative: "a:1|c|@-0.5" => "a", [Err(K::BadSampleRate)];
+        rate_without_at: "a:1|c|0.1" => "a", [Err(K::BadSampleRate)];
+        rate_empty: "a:1|c|" => "a", [Err(K::BadSampleRate)];
+        unknown_type_is_counter: "a:2|d" => "a", [ok("c 2 @1")];
+        trimmed_type: "a:1| c" => "a", [ok("c 1 @1")];
+        hex_value: "a:0x10|c" => "a", [ok("c 16 @1")];
+        whitespace_value: "a:  |c" => "a", [ok("c 0 @1")];
+        timer: "t:1.5|ms" => "t", [ok("ms 1.5 @1")];
+        negative_timer: "t:-1|ms" => "t", [Err(K::NegativeTimer)];
+        untrimmed_timer_type: "t:-1|ms " => "t", [ok("ms -1 @1")];
+        signed_gauge_delta: "g:-5|g" => "g", [ok("g -5 delta=true")];
+        space_before_sign: "g: -5|g" => "g", [ok("g -5 delta=false")];
+        bad_gauge: "g:- 5|g" => "g", [Err(K::BadValue)];
+        set_member: "s:abc|s" => "s", [ok("s \"abc\"")];
+        empty_set_member: "s:|s" => "s", [ok("s \"0\"")];
+        set_with_cr_needs_number: "s:abc|s\r" => "s", [Err(K::BadValue)];
+        set_with_cr_number: "s:5|s\r" => "s", [ok("s \"5\"")];
+        multi_value: "m:1|c:2|ms" => "m", [ok("c 1 @1"), ok("ms 2 @1")];
+        dogstatsd_packing: "m:1:2:3|d" => "m", [Err(K::MissingType), Err(K::MissingType), ok("c 3 @1")];
+        no_colon: "nocolon" => "nocolon", [Err(K::MissingType)];
+        empty_value: "e:|c" => "e", [Err(K::BadValue)];
+        nan_value: "e:NaN|c" => "e", [Err(K::BadValue)];
+        infinite_value: "e:Infinity|c" => "e", [Err(K::NonFiniteValue)];
+        overflowing_value: "e:1e400|g" => "e", [Err(K::NonFiniteValue)];
+        tags: "t:1|c|#env:prod,region:eu" => "t;env=prod;region=eu", [ok("c 1 @1")];
+        bare_tag: "t:1|c|#bare" => "t;bare", [ok("c 1 @1")];
+        empty_tag_value: "t:1|c|#k:" => "t;k=", [ok("c 1 @1")];
+        tag_semicolon_and_colons: "t:1|c|#k;x:v:w" => "t;k_x=vw", [ok("c 1 @1")];
+        empty_tag_list: "t:1|c|#" => "t", [ok("c 1 @1")];
+        tags_not_last: "t:1|#a:b|@0.5" => "t;a=b0.5", [Err(K::MissingType)];
+        sanitized_key: "sp ace/sl ash@#$x:1|c" => "sp_ace-sl_ashx", [ok("c 1 @1")];
+        non_ascii_key: "h\u{e9}llo:1|c" => "hllo", [ok("c 1 @1")];
+        empty_key: "@@@:2|c" => "", [ok("c 2 @1")];
+    }
+
+    #[test]
+    fn unsanitized_keys_are_left_alone() {
+        let opts = ParseOptions {
+            sanitize: false,
+            hd_as_timers: true,
+        };
+        let l = parse_line("a b/c:1|h|#k:v", &opts);
+        assert_eq!(l.key, "a b/c;k=v");
+        assert_eq!(
+            l.samples().collect::<Vec<_>>(),
+            vec![Ok(Sample::Timer {
+                value: 1.0,
+                rate: 1.0
+            })]
+        );
+    }
+
+    #[test]
+    fn lines_skip_empty_and_keep_cr() {
+        let got: Vec<&str> = lines("a:1|c\r\n\nb:2|c\n").collect();
+        assert_eq!(got, vec!["a:1|c\r", "b:2|c"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let text = String::from_utf8_lossy(&bytes);
+            for opts in [ParseOptions::default(), ParseOptions { sanitize: false, hd_as_timers: true }] {
+                for line in lines(&text) {
+                    let l = parse_line(line, &opts);
+                    for s in l.samples() {
+                        if let Ok(Sample::Counter { value, rate } | Sample::Timer { value, rate }) = s {
+                            proptest::prop_assert!(value.is_finite() && rate > 0.0);
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn statsd_shaped_text_never_panics(line in "[a-z.:|@#,;= \\-+0-9eIxnf]{0,40}") {
+            let l = parse_line(&line, &ParseOptions::default());
+            let _ = l.samples().count();
+            proptest::prop_assert!(l.key.bytes().all(is_key_byte));
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The whole configuration file: one section per stage, unknown sections
+//! and keys refused with the file, section and key named.
+//!
+//! `[statsd]` is decoded into [`aggregator::RawConfig`] and validated by
+//! the aggregator crate. Sections owned by other stages are listed here as
+//! they land; until then `carbon`, `storage` and `render` are accepted as
+//! opaque tables so the shipped example validates.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Every section of `ferrograph.toml`, each with its defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// StatsD listeners, aggregation and flush (the aggregator crate).
+    pub statsd: aggregator::RawConfig,
+    /// carbon receivers (owned by the storage part; typed when it lands).
+    pub carbon: Option<toml::Table>,
+    /// Whisper storage (owned by the storage part; typed when it lands).
+    pub storage: Option<toml::Table>,
+    /// Render API (owned by the render part; typed when it lands).
+    pub render: Option<toml::Table>,
+}
+
+/// A loaded file: its path (for messages) and contents.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Where it came from; None for the built-in defaults.
+    pub path: Option<PathBuf>,
+    /// The decoded sections.
+    pub config: FileConfig,
+}
+
+impl Loaded {
+    /// The built-in defaults (no file).
+    pub fn defaults() -> Loaded {
+        Loaded {
+            path: None,
+            config: FileConfig::default(),
+        }
+    }
+
+    /// Reads and decodes `path`; unknown sections or keys are errors.
+    pub fn from_file(path: &Path) -> anyhow::Result<Loaded> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let config: FileConfig = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        Ok(Loaded {
+            path: Some(path.to_path_buf()),
+            config,
+        })
+    }
+
+    /// `path` if given, else the defaults.
+    pub fn from_option(path: Option<&Path>) -> anyhow::Result<Loaded> {
+        match path {
+            Some(p) => Self::from_file(p),
+            None => Ok(Self::defaults()),
+        }
+    }
+
+    fn origin(&self) -> String {
+        self.path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "built-in defaults".into())
+    }
+
+    /// The validated `[statsd]` settings.
+    pub fn statsd(&self) -> anyhow::Result<aggregator::Settings> {
+        self.config
+            .statsd
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.origin()))
+    }
+
+    /// Validates every section that has a validator.
+    pub fn check(&self) -> anyhow::Result<()> {
+        self.statsd()?;
+        Ok(())
+    }
+}
