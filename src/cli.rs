@@ -36,6 +36,8 @@ pub enum Command {
     },
     /// Run the standalone StatsD daemon (Etsy StatsD drop-in).
     Statsd(crate::statsd_cmd::StatsdArgs),
+    /// StatsD load generator over loopback UDP: sent vs received vs kernel drops.
+    BenchUdp(crate::bench_udp::BenchUdpArgs),
 }
 
 /// Runs the chosen subcommand to completion.
@@ -52,5 +54,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Statsd(args) => crate::statsd_cmd::run(args),
+        Command::BenchUdp(args) => crate::bench_udp::run(args),
     }
 }

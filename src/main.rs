@@ -1,6 +1,7 @@
 //! The `ferrograph` binary: parses the command line and wires the crates
 //! together. It holds no pipeline logic of its own.
 
+mod bench_udp;
 mod cli;
 mod config;
 mod logging;

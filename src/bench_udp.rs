@@ -1,0 +1,369 @@
+//! `ferrograph bench-udp`: a bounded StatsD load generator over loopback
+//! UDP that measures loss, for ferrograph and for Etsy StatsD in the same
+//! run.
+//!
+//! For each rate it starts a fresh daemon (`--daemon ferrograph` runs this
+//! binary's `statsd`, `--daemon etsy` runs `node stats.js` from
+//! `--etsy-dir`) flushing to a built-in Graphite capture server, sends the
+//! configured mix for `--duration`, waits for the flushes that follow, and
+//! prints one JSON line: metrics sent, metrics the daemon counted
+//! (`stats_counts.statsd.metrics_received` summed over flushes), loss, and
+//! the kernel's UDP receive-buffer drops (`/proc/net/snmp` RcvbufErrors)
+//! over the trial. `--daemon none --target ADDR` only sends. Traffic goes to
+//! 127.0.0.0/8 or ::1 only; count and time are bounded.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// Arguments of `ferrograph bench-udp`.
+#[derive(Debug, clap::Args)]
+pub struct BenchUdpArgs {
+    /// Which daemon to start for each trial: ferrograph, etsy, or none.
+    #[arg(long, default_value = "ferrograph")]
+    pub daemon: String,
+    /// Target for `--daemon none` (loopback only).
+    #[arg(long)]
+    pub target: Option<SocketAddr>,
+    /// Comma-separated rates in metrics per second, one trial each.
+    #[arg(long, default_value = "100000")]
+    pub rates: String,
+    /// Seconds of sending per trial (at most 120).
+    #[arg(long, default_value_t = 5)]
+    pub duration: u64,
+    /// Metrics per datagram (joined with newlines).
+    #[arg(long, default_value_t = 1)]
+    pub per_packet: usize,
+    /// Distinct metric names, visited round-robin.
+    #[arg(long, default_value_t = 10_000)]
+    pub names: usize,
+    /// Type mix in percent, e.g. c=70,ms=20,g=5,s=5.
+    #[arg(long, default_value = "c=70,ms=20,g=5,s=5")]
+    pub mix: String,
+    /// Flush interval of the daemons under test, milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub flush_ms: u64,
+    /// Etsy StatsD package directory (holds stats.js).
+    #[arg(
+        long,
+        default_value = "/opt/ferrograph-refs/statsd/node_modules/statsd"
+    )]
+    pub etsy_dir: PathBuf,
+    /// SO_RCVBUF for Etsy's UDP socket in bytes (0 = its default, no tuning).
+    #[arg(long, default_value_t = 0)]
+    pub etsy_rcvbuf: usize,
+    /// Extra TOML lines for ferrograph's [statsd] section.
+    #[arg(long, default_value = "")]
+    pub ferrograph_toml: String,
+}
+
+const MAX_DURATION_S: u64 = 120;
+
+fn kernel_rcvbuf_errors() -> u64 {
+    // Two "Udp:" lines: names, then values.
+    let Ok(text) = std::fs::read_to_string("/proc/net/snmp") else {
+        return 0;
+    };
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("Udp:")).collect();
+    if rows.len() < 2 {
+        return 0;
+    }
+    let names = rows[0].split_whitespace();
+    let values = rows[1].split_whitespace();
+    names
+        .zip(values)
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Builds the datagrams of one round over all names.
+fn payloads(names: usize, per_packet: usize, mix: &[(String, u32)]) -> Vec<Vec<u8>> {
+    let total: u32 = mix.iter().map(|(_, p)| p).sum::<u32>().max(1);
+    let kind_of = |i: usize| {
+        let slot = (i as u32 * 7919) % total;
+        let mut acc = 0;
+        for (k, p) in mix {
+            acc += p;
+            if slot < acc {
+                return k.as_str();
+            }
+        }
+        "c"
+    };
+    let mut lines = Vec::with_capacity(names);
+    for i in 0..names {
+        let line = match kind_of(i) {
+            "ms" => format!("bench.t{i}:{}|ms", i % 100),
+            "g" => format!("bench.g{i}:{}|g", i % 1000),
+            "s" => format!("bench.s{i}:{}|s", i % 50),
+            _ => format!("bench.c{i}:1|c"),
+        };
+        lines.push(line);
+    }
+    lines
+        .chunks(per_packet.max(1))
+        .map(|c| c.join("\n").into_bytes())
+        .collect()
+}
+
+struct Capture {
+    addr: SocketAddr,
+    received: Arc<AtomicU64>,
+    last: Arc<std::sync::Mutex<Instant>>,
+    flushes: Arc<AtomicU64>,
+}
+
+fn capture() -> anyhow::Result<Capture> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let received = Arc::new(AtomicU64::new(0));
+    let flushes = Arc::new(AtomicU64::new(0));
+    let last = Arc::new(std::sync::Mutex::new(Instant::now()));
+    let (r, f, l) = (received.clone(), flushes.clone(), last.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let (r, f, l) = (r.clone(), f.clone(), l.clone());
+            std::thread::spawn(move || {
+                for line in BufReader::new(conn).lines() {
+                    let Ok(line) = line else { return };
+                    if let Some(rest) = line.strip_prefix("stats_counts.statsd.metrics_received ") {
+                        let v: f64 = rest
+                            .split(' ')
+                            .next()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0.0);
+                        r.fetch_add(v as u64, Ordering::Relaxed);
+                        f.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut t) = l.lock() {
+                            *t = Instant::now();
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Ok(Capture {
+        addr,
+        received,
+        last,
+        flushes,
+    })
+}
+
+fn free_udp_port() -> anyhow::Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+struct Started {
+    child: Child,
+    udp: SocketAddr,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_daemon(
+    args: &BenchUdpArgs,
+    graphite: SocketAddr,
+    dir: &std::path::Path,
+) -> anyhow::Result<Started> {
+    let port = free_udp_port()?;
+    let udp: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let child = match args.daemon.as_str() {
+        "ferrograph" => {
+            let cfg = dir.join("bench.toml");
+            std::fs::write(
+                &cfg,
+                format!(
+                    "[statsd]\nudp = \"{udp}\"\ntcp = \"\"\nadmin = \"\"\nflush_interval = \"{}ms\"\ngraphite = \"{graphite}\"\n{}\n",
+                    args.flush_ms, args.ferrograph_toml
+                ),
+            )?;
+            Command::new(std::env::current_exe()?)
+                .args(["statsd", "--config"])
+                .arg(&cfg)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?
+        }
+        "etsy" => {
+            let mut cfg = format!(
+                "{{port: {port}, address: \"127.0.0.1\", mgmt_port: {}, mgmt_address: \"127.0.0.1\", backends: [\"./backends/graphite\"], graphiteHost: \"127.0.0.1\", graphitePort: {}, flushInterval: {}, automaticConfigReload: false",
+                free_udp_port()?,
+                graphite.port(),
+                args.flush_ms
+            );
+            if args.etsy_rcvbuf > 0 {
+                // Etsy's documented `servers` option with a tiny server
+                // module: its stock UDP server plus dgram's recvBufferSize.
+                let module = dir.join("udp_rcvbuf.js");
+                std::fs::write(
+                    &module,
+                    "const dgram = require('dgram');\nexports.start = function(config, callback) {\n  const s = dgram.createSocket({type: 'udp4', recvBufferSize: config.rcvbuf}, callback);\n  s.bind(config.port, config.address);\n  return true;\n};\n",
+                )?;
+                cfg.push_str(&format!(
+                    ", servers: [{{server: \"{}\", port: {port}, address: \"127.0.0.1\", rcvbuf: {}}}]",
+                    module.display(),
+                    args.etsy_rcvbuf
+                ));
+            }
+            cfg.push('}');
+            let path = dir.join("etsy.js");
+            std::fs::write(&path, cfg)?;
+            Command::new("node")
+                .arg("stats.js")
+                .arg(&path)
+                .current_dir(&args.etsy_dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting node stats.js")?
+        }
+        other => bail!("unknown --daemon {other:?} (ferrograph, etsy, none)"),
+    };
+    // Ready when the daemon's UDP port is bound: binding it ourselves fails.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while UdpSocket::bind(udp).is_ok() {
+        if Instant::now() > deadline {
+            bail!("{} did not bind {udp}", args.daemon);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Etsy binds UDP before loading its backend: give it a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    Ok(Started { child, udp })
+}
+
+/// Sends `rate` metrics/s for `duration`; returns (metrics, datagrams, seconds).
+fn send(
+    target: SocketAddr,
+    packets: &[Vec<u8>],
+    per_packet: usize,
+    rate: u64,
+    duration: Duration,
+) -> anyhow::Result<(u64, u64, f64)> {
+    if !target.ip().is_loopback() {
+        bail!("bench-udp sends to loopback addresses only, not {target}");
+    }
+    let sock = UdpSocket::bind(if target.is_ipv4() {
+        "127.0.0.1:0"
+    } else {
+        "[::1]:0"
+    })?;
+    sock.connect(target)?;
+    let start = Instant::now();
+    let packet_rate = (rate as f64 / per_packet.max(1) as f64).max(1.0);
+    let max_packets = (packet_rate * duration.as_secs_f64()).ceil() as u64;
+    let mut sent_packets = 0u64;
+    let mut sent_metrics = 0u64;
+    let mut i = 0usize;
+    while sent_packets < max_packets {
+        let due = Duration::from_secs_f64(sent_packets as f64 / packet_rate);
+        let now = start.elapsed();
+        if now > duration + Duration::from_secs(1) {
+            break;
+        }
+        if due > now + Duration::from_micros(500) {
+            std::thread::sleep(due - now);
+        }
+        let p = &packets[i % packets.len()];
+        if sock.send(p).is_ok() {
+            sent_packets += 1;
+            sent_metrics += (p.iter().filter(|b| **b == b'\n').count() + 1) as u64;
+        }
+        i += 1;
+    }
+    Ok((sent_metrics, sent_packets, start.elapsed().as_secs_f64()))
+}
+
+/// Runs the trials and prints one JSON line each.
+pub fn run(args: BenchUdpArgs) -> anyhow::Result<()> {
+    let duration = Duration::from_secs(args.duration.clamp(1, MAX_DURATION_S));
+    let mix: Vec<(String, u32)> = args
+        .mix
+        .split(',')
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .context("--mix wants type=percent pairs")?;
+            Ok((k.trim().to_string(), v.trim().parse()?))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let packets = payloads(args.names.max(1), args.per_packet, &mix);
+    let rates: Vec<u64> = args
+        .rates
+        .split(',')
+        .map(|r| r.trim().parse().context("--rates wants numbers"))
+        .collect::<anyhow::Result<_>>()?;
+    for rate in rates {
+        if args.daemon == "none" {
+            let target = args.target.context("--daemon none needs --target")?;
+            let (m, p, secs) = send(target, &packets, args.per_packet, rate, duration)?;
+            println!(
+                "{{\"daemon\":\"none\",\"rate\":{rate},\"sent_metrics\":{m},\"sent_packets\":{p},\"seconds\":{secs:.3}}}"
+            );
+            continue;
+        }
+        let dir = std::env::temp_dir().join(format!("ferrograph-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let cap = capture()?;
+        let daemon = start_daemon(&args, cap.addr, &dir)?;
+        // Start right after a flush so the intervals are comparable.
+        let first = Instant::now();
+        while cap.flushes.load(Ordering::Relaxed) == 0 && first.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let base = cap.received.load(Ordering::Relaxed);
+        let drops_before = kernel_rcvbuf_errors();
+        let (m, p, secs) = send(daemon.udp, &packets, args.per_packet, rate, duration)?;
+        let sent_done = Instant::now();
+        // Wait for two flushes after the sending, then for quiet.
+        let flushes_at_end = cap.flushes.load(Ordering::Relaxed);
+        let wait_deadline = sent_done + Duration::from_millis(args.flush_ms * 4 + 5000);
+        while Instant::now() < wait_deadline {
+            if cap.flushes.load(Ordering::Relaxed) >= flushes_at_end + 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let drops = kernel_rcvbuf_errors().saturating_sub(drops_before);
+        let received = cap.received.load(Ordering::Relaxed) - base;
+        drop(daemon);
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = cap.last.lock().map(|t| *t);
+        let loss = if m == 0 {
+            0.0
+        } else {
+            1.0 - (received.min(m) as f64 / m as f64)
+        };
+        println!(
+            "{{\"daemon\":\"{}\",\"rate\":{rate},\"per_packet\":{},\"names\":{},\"seconds\":{secs:.3},\"sent_metrics\":{m},\"sent_packets\":{p},\"received_metrics\":{received},\"loss\":{loss:.6},\"kernel_rcvbuf_errors\":{drops},\"achieved_rate\":{:.0}}}",
+            args.daemon,
+            args.per_packet,
+            args.names,
+            m as f64 / secs.max(1e-9)
+        );
+    }
+    Ok(())
+}
