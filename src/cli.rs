@@ -25,6 +25,8 @@ pub struct Cli {
 /// What to run.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the whole pipeline: StatsD, carbon, Whisper storage, HTTP API.
+    Serve(crate::serve_cmd::ServeArgs),
     /// Print the full commented configuration with every default.
     DefaultConfig,
     /// Serve graphite-web's HTTP API over an existing Whisper directory.
@@ -43,6 +45,7 @@ pub enum Command {
 /// Runs the chosen subcommand to completion.
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Serve(args) => crate::serve_cmd::run(args),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())

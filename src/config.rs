@@ -19,10 +19,10 @@ pub struct FileConfig {
     pub statsd: aggregator::RawConfig,
     /// carbon receivers (owned by the storage part; typed when it lands).
     pub carbon: Option<toml::Table>,
-    /// Whisper storage (owned by the storage part; typed when it lands).
-    pub storage: Option<toml::Table>,
-    /// Render API (owned by the render part; typed when it lands).
-    pub render: Option<toml::Table>,
+    /// Whisper storage: schemas, cache, writers, self-metrics.
+    pub storage: storage::StorageConfig,
+    /// Render API: listen address, time zone, limits.
+    pub render: render_api::RenderConfig,
 }
 
 /// A loaded file: its path (for messages) and contents.
@@ -32,6 +32,8 @@ pub struct Loaded {
     pub path: Option<PathBuf>,
     /// The decoded sections.
     pub config: FileConfig,
+    /// The file as a plain table, to tell set keys from defaults.
+    raw: Option<toml::Table>,
 }
 
 impl Loaded {
@@ -40,6 +42,7 @@ impl Loaded {
         Loaded {
             path: None,
             config: FileConfig::default(),
+            raw: None,
         }
     }
 
@@ -49,9 +52,11 @@ impl Loaded {
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         let config: FileConfig = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        let raw = toml::from_str::<toml::Table>(&text).ok();
         Ok(Loaded {
             path: Some(path.to_path_buf()),
             config,
+            raw,
         })
     }
 
@@ -78,9 +83,39 @@ impl Loaded {
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.origin()))
     }
 
+    /// The validated `[storage]` settings for `data_dir`; relative schema
+    /// paths are resolved against the config file's directory.
+    pub fn storage(&self, data_dir: &Path) -> anyhow::Result<storage::StoreSettings> {
+        let config_dir = self.path.as_deref().and_then(Path::parent);
+        self.config
+            .storage
+            .validate(data_dir.to_path_buf(), config_dir)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.origin()))
+    }
+
+    /// The validated `[render]` settings.
+    pub fn render(&self) -> anyhow::Result<render_api::RenderSettings> {
+        self.config
+            .render
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}: [render] {e}", self.origin()))
+    }
+
+    /// True when the file sets `[section] key` itself (so a mode-specific
+    /// default must not override it).
+    pub fn sets(&self, section: &str, key: &str) -> bool {
+        self.raw
+            .as_ref()
+            .and_then(|t| t.get(section))
+            .and_then(|s| s.as_table())
+            .is_some_and(|s| s.contains_key(key))
+    }
+
     /// Validates every section that has a validator.
     pub fn check(&self) -> anyhow::Result<()> {
         self.statsd()?;
+        self.storage(Path::new("data"))?;
+        self.render()?;
         Ok(())
     }
 }

@@ -5,6 +5,9 @@ mod bench_udp;
 mod cli;
 mod config;
 mod logging;
+mod pipeline;
+mod selfstats;
+mod serve_cmd;
 mod statsd_cmd;
 mod web_cmd;
 

@@ -27,3 +27,6 @@ mod statsd_diff;
 
 /// `ferrograph statsd` as a process: shutdown flush, admin console, config errors.
 mod statsd_daemon;
+
+/// `ferrograph serve`: StatsD → Whisper → /render, restarts, kill -9.
+mod pipeline;

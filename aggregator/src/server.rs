@@ -380,11 +380,15 @@ impl Running {
     /// Every self-metric counter as (name, value): packets, lines, bad
     /// lines by reason, kernel drops, limits hit, sink overflow.
     pub fn stats(&self) -> Vec<(String, u64)> {
-        let keys = self.core.buckets.key_count() as u64;
-        self.core.stats.snapshot(&[
-            ("udp_kernel_drops", self.core.kernel_drops()),
-            ("keys", keys),
-        ])
+        core_stats(&self.core)
+    }
+
+    /// A handle that reads [`Running::stats`] from another thread (the
+    /// pipeline's self-metrics and `/metrics`); it keeps the counters alive,
+    /// not the listeners.
+    pub fn stats_handle(&self) -> Arc<dyn Fn() -> Vec<(String, u64)> + Send + Sync> {
+        let core = Arc::clone(&self.core);
+        Arc::new(move || core_stats(&core))
     }
 
     /// Flushes now, outside the schedule (tests, admin). Returns the number
@@ -448,6 +452,12 @@ impl Drop for Running {
             self.stop_threads();
         }
     }
+}
+
+fn core_stats(core: &Core) -> Vec<(String, u64)> {
+    let keys = core.buckets.key_count() as u64;
+    core.stats
+        .snapshot(&[("udp_kernel_drops", core.kernel_drops()), ("keys", keys)])
 }
 
 /// Start (Unix ms) of the aligned interval containing `now_ms`.

@@ -42,6 +42,6 @@ pub(crate) mod testing;
 pub use config::{RenderConfig, RenderSettings};
 pub use error::ApiError;
 pub use eval::{Context, Evaluator, Limits, Value};
-pub use http::{router, serve, Api};
+pub use http::{router, serve, Api, MetricsExporter, RenderStats};
 pub use series::{Consolidation, Series};
 pub use target::{parse_target, Expr, ParseError};

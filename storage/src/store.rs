@@ -245,6 +245,13 @@ impl Store {
         self.inner.stats()
     }
 
+    /// A handle that reads [`Store::stats`] from anywhere (e.g. an HTTP
+    /// exporter), valid as long as it is held.
+    pub fn stats_handle(&self) -> StatsSource {
+        let inner = Arc::clone(&self.inner);
+        Arc::new(move || inner.stats())
+    }
+
     /// Adds a source whose counters are written with the store's own.
     pub fn add_stats_source(&self, source: StatsSource) {
         self.inner

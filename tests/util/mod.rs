@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod graphite;
+pub mod serve;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;

@@ -16,7 +16,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -174,12 +174,37 @@ pub struct RenderStats {
     pub limit_hits: AtomicU64,
     /// Requests failed by the storage backend (500).
     pub storage_errors: AtomicU64,
+    /// Time spent answering, summed over requests, in microseconds (its
+    /// rate over `requests`' rate is the mean latency).
+    pub busy_micros: AtomicU64,
+    /// The slowest request answered, in microseconds.
+    pub max_micros: AtomicU64,
 }
+
+impl RenderStats {
+    /// The counters as `(name, value)` pairs, for self-metrics.
+    pub fn snapshot(&self) -> Vec<(String, f64)> {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
+        vec![
+            ("requests".into(), get(&self.requests)),
+            ("bad_requests".into(), get(&self.bad_requests)),
+            ("limit_hits".into(), get(&self.limit_hits)),
+            ("storage_errors".into(), get(&self.storage_errors)),
+            ("busy_micros".into(), get(&self.busy_micros)),
+            ("max_micros".into(), get(&self.max_micros)),
+        ]
+    }
+}
+
+/// Produces the Prometheus text exposition served at `GET /metrics`
+/// (without a `query` parameter; with one, `/metrics` is graphite-web's find).
+pub type MetricsExporter = Arc<dyn Fn() -> String + Send + Sync>;
 
 struct Inner {
     read: Arc<dyn Read>,
     settings: RenderSettings,
     stats: RenderStats,
+    exporter: Option<MetricsExporter>,
 }
 
 /// The graphite-web API over one read handle. Cheap to clone.
@@ -195,6 +220,7 @@ pub fn router(read: Arc<dyn Read>, settings: RenderSettings) -> Api {
             read,
             settings,
             stats: RenderStats::default(),
+            exporter: None,
         }),
     }
 }
@@ -220,6 +246,17 @@ impl Api {
     /// The counters.
     pub fn stats(&self) -> &RenderStats {
         &self.inner.stats
+    }
+
+    /// Serves `exporter`'s text at `GET /metrics` (no `query` parameter),
+    /// for operators who scrape with Prometheus. Call before cloning the
+    /// `Api`; returns it unchanged (and says so in the log) otherwise.
+    pub fn with_metrics_exporter(mut self, exporter: MetricsExporter) -> Api {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.exporter = Some(exporter),
+            None => tracing::error!("the metrics exporter must be set before the API is shared"),
+        }
+        self
     }
 
     /// Answers one request.
@@ -280,7 +317,28 @@ impl Api {
         accept: Option<&str>,
     ) -> Reply {
         let inner = &self.inner;
+        let started = Instant::now();
         inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(exporter) = &inner.exporter {
+            if path.trim_end_matches('/') == "/metrics" && !params.has("query") {
+                return Reply::ok("text/plain; version=0.0.4", exporter());
+            }
+        }
+        let reply = self.dispatch_counted(method, path, params, accept);
+        let micros = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+        inner.stats.busy_micros.fetch_add(micros, Ordering::Relaxed);
+        inner.stats.max_micros.fetch_max(micros, Ordering::Relaxed);
+        reply
+    }
+
+    fn dispatch_counted(
+        &self,
+        method: &Method,
+        path: &str,
+        params: &Params,
+        accept: Option<&str>,
+    ) -> Reply {
+        let inner = &self.inner;
         let req = Req {
             method,
             params,

@@ -1,0 +1,266 @@
+//! The all-in-one pipeline: the only place that knows every crate.
+//!
+//! ```text
+//! StatsD UDP/TCP -> aggregator --flush--> Ingest --> storage cache -> writers -> .wsp
+//! carbon 2003/2004 -----------------------^                 Read <-- render API <-- HTTP
+//! ```
+//!
+//! Start order is the reverse of the flow (storage, then the render API,
+//! then the producers), so nothing is produced before it can be stored.
+//! Shutdown follows the flow: stop the listeners, flush (or save) the open
+//! StatsD interval into the cache, drain the cache to files, then close the
+//! render API and storage.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+use storage::Store;
+
+use crate::config::Loaded;
+use crate::selfstats;
+
+/// Where each listener actually listens (port 0 resolved); `None` = off.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Addrs {
+    /// StatsD over UDP.
+    pub statsd_udp: Option<SocketAddr>,
+    /// StatsD over TCP.
+    pub statsd_tcp: Option<SocketAddr>,
+    /// StatsD admin console.
+    pub statsd_admin: Option<SocketAddr>,
+    /// The graphite-web compatible HTTP API.
+    pub http: Option<SocketAddr>,
+    /// The data directory.
+    pub data_dir: PathBuf,
+}
+
+/// The render API on its own small tokio runtime.
+struct HttpServer {
+    runtime: tokio::runtime::Runtime,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl HttpServer {
+    fn start(api: render_api::Api, addr: SocketAddr) -> anyhow::Result<(HttpServer, SocketAddr)> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("render-api")
+            .enable_all()
+            .build()
+            .context("starting the render API runtime")?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .with_context(|| format!("binding the render API to {addr}"))?;
+        let local = listener
+            .local_addr()
+            .context("reading the render API's address")?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = runtime.spawn(render_api::serve(listener, api, async move {
+            let _ = stopped.await;
+        }));
+        Ok((
+            HttpServer {
+                runtime,
+                stop,
+                task,
+            },
+            local,
+        ))
+    }
+
+    fn shutdown(self) {
+        let _ = self.stop.send(());
+        if let Err(e) = self.runtime.block_on(self.task) {
+            tracing::error!(error = %e, "render API task failed");
+        }
+        // Open keep-alive connections are cancelled here; requests in
+        // flight get a short grace period.
+        self.runtime.shutdown_timeout(Duration::from_secs(5));
+    }
+}
+
+/// A running pipeline.
+pub struct Pipeline {
+    store: Store,
+    aggregator: Option<aggregator::Running>,
+    http: Option<HttpServer>,
+    addrs: Addrs,
+}
+
+impl Pipeline {
+    /// Opens the store under `data_dir` and starts every stage the config
+    /// enables.
+    pub fn start(loaded: &Loaded, data_dir: &Path) -> anyhow::Result<Pipeline> {
+        let mut statsd = loaded.statsd()?;
+        // In the pipeline, every flush owns a Whisper slot and the open
+        // interval survives a restart, unless the file says otherwise.
+        if !loaded.sets("statsd", "align_flush") {
+            statsd.align_flush = true;
+        }
+        if !loaded.sets("statsd", "state_file") {
+            statsd.state_file = Some(data_dir.join("statsd.state"));
+        }
+        let store_settings = loaded.storage(data_dir)?;
+        let render_settings = loaded.render()?;
+
+        let store = Store::open(store_settings)
+            .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
+        let mut addrs = Addrs {
+            data_dir: data_dir.to_path_buf(),
+            ..Addrs::default()
+        };
+
+        let statsd_enabled = statsd.udp.is_some() || statsd.tcp.is_some() || statsd.unix.is_some();
+        if statsd_enabled {
+            warn_on_slot_mismatch(&store, &statsd);
+        }
+
+        let http = match render_settings.http {
+            Some(addr) => {
+                let exporter_store = store.stats_handle();
+                let api = render_api::router(store.read_handle(), render_settings.clone())
+                    .with_metrics_exporter(Arc::new(move || {
+                        selfstats::prometheus_text(&exporter_store())
+                    }));
+                let render_stats = api.clone();
+                store.add_stats_source(selfstats::prefixed("render", move || {
+                    render_stats.stats().snapshot()
+                }));
+                let (server, local) = HttpServer::start(api, addr)?;
+                addrs.http = Some(local);
+                Some(server)
+            }
+            None => None,
+        };
+
+        let aggregator = if statsd_enabled || statsd.admin.is_some() {
+            let running = aggregator::Aggregator::start(statsd, store.ingest_handle())
+                .context("starting the StatsD listeners")?;
+            let a = running.local_addrs();
+            addrs.statsd_udp = a.udp;
+            addrs.statsd_tcp = a.tcp;
+            addrs.statsd_admin = a.admin;
+            let stats = running.stats_handle();
+            store.add_stats_source(selfstats::prefixed("statsd", move || {
+                stats().into_iter().map(|(k, v)| (k, v as f64)).collect()
+            }));
+            Some(running)
+        } else {
+            None
+        };
+
+        Ok(Pipeline {
+            store,
+            aggregator,
+            http,
+            addrs,
+        })
+    }
+
+    /// The bound addresses.
+    pub fn addrs(&self) -> &Addrs {
+        &self.addrs
+    }
+
+    /// Stops in flow order and returns when every thread and task is joined.
+    pub fn shutdown(self) {
+        let Pipeline {
+            store,
+            aggregator,
+            http,
+            ..
+        } = self;
+        if let Some(running) = aggregator {
+            tracing::info!("stopping StatsD: listeners, then the open interval");
+            running.shutdown();
+        }
+        tracing::info!(points = store.cache_size(), "writing the cache to disk");
+        store.shutdown();
+        if let Some(server) = http {
+            server.shutdown();
+        }
+    }
+}
+
+/// Warns once when StatsD series would land in a schema whose finest
+/// precision differs from the flush interval: a coarser precision keeps only
+/// the last flush of each slot (users' most common silent data loss), a
+/// finer one leaves gaps between flushes.
+fn warn_on_slot_mismatch(store: &Store, statsd: &aggregator::Settings) {
+    let interval = statsd.flush_interval.as_secs_f64();
+    let probe = if statsd.legacy_namespace {
+        "stats_counts.probe"
+    } else {
+        "stats.counters.probe.count"
+    };
+    let rule = store.schema_for(probe);
+    let precision = f64::from(rule.finest_precision());
+    if (precision - interval).abs() > f64::EPSILON {
+        tracing::warn!(
+            flush_interval_s = interval,
+            schema = %rule.name,
+            finest_precision_s = precision,
+            "the StatsD flush interval differs from the finest precision of the schema its \
+             series use: a coarser precision keeps only the last flush of each slot; set \
+             [statsd] flush_interval or the schema's first retention so they match"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names (as the kernel truncates them, 15 bytes) of the threads the
+    /// pipeline's stages start.
+    fn pipeline_threads() -> Vec<String> {
+        const OURS: &[&str] = &[
+            "statsd-",
+            "whisper-writer",
+            "storage-",
+            "render-api",
+            "graphite-",
+        ];
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return Vec::new();
+        };
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|c| c.trim().to_string())
+            .filter(|c| OURS.iter().any(|p| c.starts_with(p)))
+            .collect()
+    }
+
+    #[test]
+    fn start_stop_ten_times_leaves_no_thread_behind() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("ferrograph.toml");
+        std::fs::write(
+            &config,
+            "[statsd]\nudp = \"127.0.0.1:0\"\ntcp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
+             flush_interval = \"1s\"\n[render]\nhttp = \"127.0.0.1:0\"\n",
+        )
+        .expect("write config");
+        let loaded = Loaded::from_file(&config).expect("config");
+        assert!(pipeline_threads().is_empty(), "{:?}", pipeline_threads());
+        for round in 0..10 {
+            let pipeline = Pipeline::start(&loaded, &dir.path().join("data")).expect("start");
+            assert!(pipeline.addrs().http.is_some() && pipeline.addrs().statsd_udp.is_some());
+            assert!(
+                !pipeline_threads().is_empty(),
+                "round {round}: no stage threads?"
+            );
+            pipeline.shutdown();
+            let left = pipeline_threads();
+            assert!(
+                left.is_empty(),
+                "round {round}: threads still running: {left:?}"
+            );
+        }
+    }
+}
