@@ -30,3 +30,6 @@ mod statsd_daemon;
 
 /// `ferrograph serve`: StatsD → Whisper → /render, restarts, kill -9.
 mod pipeline;
+
+/// Real client libraries (Python `statsd`, Node `hot-shots`) through serve.
+mod clients;
