@@ -140,3 +140,119 @@ fn check_config_names_file_key_and_reason() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn wait_for_line(capture: &Capture, name: &str, timeout: Duration) -> Option<(String, i64)> {
+    let mut found = None;
+    util::wait_until(timeout, || {
+        found = capture
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| (l.value.clone(), l.ts));
+        found.is_some()
+    });
+    found
+}
+
+/// Issue 5's mechanism: with `align_flush` and `state_file`, SIGTERM and a
+/// restart inside the same interval lose nothing and send no partial value;
+/// an interval that closed while the daemon was down is sent at start with
+/// its own timestamp; gauges survive.
+#[test]
+fn state_file_keeps_the_open_interval_across_restarts() {
+    const INTERVAL_MS: u64 = 4000;
+    let dir = tempfile::tempdir().unwrap();
+    let capture = Capture::start();
+    let state = dir.path().join("statsd.state");
+    let toml = format!(
+        "flush_interval = \"4s\"\nalign_flush = true\nstate_file = \"{}\"\ngraphite = \"{}\"\n",
+        state.display(),
+        capture.addr
+    );
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Start early in an interval so stop + restart fit inside it.
+    assert!(util::wait_until(Duration::from_secs(10), || {
+        (200..800).contains(&(now_ms() % INTERVAL_MS))
+    }));
+    let interval_start = (now_ms() - now_ms() % INTERVAL_MS) / 1000;
+    let mut first = start_ferrograph(dir.path(), &toml);
+    udp.send_to(b"persist.c:3|c\npersist.g:5|g\npersist.t:10|ms", first.udp)
+        .unwrap();
+    let admin = first.admin.unwrap();
+    assert!(util::wait_until(Duration::from_secs(3), || {
+        admin_command(admin, "counters").contains("'persist.c': 3")
+    }));
+    assert!(first.child.terminate(Duration::from_secs(5)).is_some());
+    assert!(state.exists(), "no state file written at shutdown");
+    assert!(
+        capture
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|l| !l.name.contains("persist")),
+        "a partial interval was sent"
+    );
+    let second = start_ferrograph(dir.path(), &toml);
+    assert!(!state.exists(), "the state file is consumed at start");
+    udp.send_to(b"persist.c:4|c\npersist.t:20|ms", second.udp)
+        .unwrap();
+    let (count, ts) = wait_for_line(&capture, "stats_counts.persist.c", Duration::from_secs(8))
+        .expect("the interval was flushed");
+    assert_eq!(count, "7", "both halves of the interval in one point");
+    assert_eq!(
+        ts as u64, interval_start,
+        "point stamped with the interval start"
+    );
+    let (timer_count, _) = wait_for_line(
+        &capture,
+        "stats.timers.persist.t.count",
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    assert_eq!(timer_count, "2");
+
+    // Stop with data, stay down past the interval's end: sent at start.
+    let mut second = second;
+    udp.send_to(b"persist.late:2|c", second.udp).unwrap();
+    let admin = second.admin.unwrap();
+    assert!(util::wait_until(Duration::from_secs(3), || {
+        admin_command(admin, "counters").contains("'persist.late': 2")
+    }));
+    let saved_start = (now_ms() - now_ms() % INTERVAL_MS) / 1000;
+    assert!(second.child.terminate(Duration::from_secs(5)).is_some());
+    assert!(util::wait_until(Duration::from_secs(6), || {
+        (now_ms() - now_ms() % INTERVAL_MS) / 1000 > saved_start
+    }));
+    let _third = start_ferrograph(dir.path(), &toml);
+    let (late, late_ts) = wait_for_line(
+        &capture,
+        "stats_counts.persist.late",
+        Duration::from_secs(3),
+    )
+    .expect("the closed interval was sent at start");
+    assert_eq!(late, "2");
+    assert_eq!(late_ts as u64, saved_start);
+    // The gauge set before the first restart is still there.
+    let gauges: Vec<String> = capture
+        .lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.name == "stats.gauges.persist.g")
+        .map(|l| l.value.clone())
+        .collect();
+    assert!(
+        !gauges.is_empty() && gauges.iter().all(|v| v == "5"),
+        "{gauges:?}"
+    );
+}

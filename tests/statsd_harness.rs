@@ -17,6 +17,7 @@ pub struct Captured {
     pub at: Instant,
     pub name: String,
     pub value: String,
+    pub ts: i64,
 }
 
 /// A TCP server standing in for carbon's plaintext port: records every line
@@ -43,13 +44,14 @@ impl Capture {
                         // name may itself contain spaces (keyNameSanitize
                         // off): split the last two fields off.
                         let mut parts = text.rsplitn(3, ' ');
-                        let _ts = parts.next();
+                        let ts = parts.next().unwrap_or("");
                         let value = parts.next().unwrap_or("").to_string();
                         let name = parts.next().unwrap_or("").to_string();
                         sink.lock().unwrap().push(Captured {
                             at: Instant::now(),
                             name,
                             value,
+                            ts: ts.parse().unwrap_or(-1),
                         });
                     }
                 });

@@ -71,4 +71,4 @@ pub use config::{RawConfig, Settings};
 pub use error::{ConfigError, ParseError, ParseErrorKind};
 pub use forward::Forwarder;
 pub use sample::Sample;
-pub use server::{Aggregator, BackendStatus, LocalAddrs, Running, StartError};
+pub use server::{Aggregator, BackendStatus, Engine, LocalAddrs, Running, StartError};

@@ -252,6 +252,46 @@ impl Core {
     }
 }
 
+/// The aggregation engine without listeners or a timer: feed packets and
+/// flush on demand. Benchmarks and embedders use it; [`Aggregator::start`]
+/// wraps the same engine with sockets and a schedule.
+pub struct Engine {
+    core: Arc<Core>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine flushing into `sink` (listener addresses in `settings` are
+    /// ignored).
+    pub fn new(settings: Settings, sink: Arc<dyn Ingest>) -> Engine {
+        Engine {
+            core: Arc::new(Core::new(settings, sink, None)),
+        }
+    }
+
+    /// One datagram's text, exactly as a listener hands it over.
+    pub fn handle_packet(&self, packet: &str) {
+        self.core.handle_packet(packet, &"engine");
+    }
+
+    /// Flushes the open interval with point timestamp `ts`; returns the
+    /// number of points handed to the sink.
+    pub fn flush(&self, ts: i64) -> usize {
+        self.core.flush(ts)
+    }
+
+    /// Every self-metric counter, as [`Running::stats`].
+    pub fn stats(&self) -> Vec<(String, u64)> {
+        let keys = self.core.buckets.key_count() as u64;
+        self.core.stats.snapshot(&[("keys", keys)])
+    }
+}
+
 /// Builds and starts the aggregator.
 #[derive(Debug)]
 pub struct Aggregator;

@@ -1,0 +1,98 @@
+//! Memory held per distinct key after a flush, measured with a counting
+//! global allocator (bytes live on the heap, not RSS, so allocator caching
+//! does not blur the figure). Run with `--nocapture` to see the numbers;
+//! the bounds keep a regression from going unnoticed.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
+
+use aggregator::{Engine, RawConfig};
+use storage::{Ingest, IngestError, IngestReport, MetricPoint};
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: delegates every call to the system allocator unchanged and only
+// adds bookkeeping of the sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same layout contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: `ptr` came from this allocator with `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+struct Drop_;
+
+impl Ingest for Drop_ {
+    fn ingest(&self, points: Vec<MetricPoint>) -> Result<IngestReport, IngestError> {
+        Ok(IngestReport {
+            accepted: points.len(),
+            ..IngestReport::default()
+        })
+    }
+}
+
+fn feed(engine: &Engine, n: usize, line: impl Fn(usize) -> String) {
+    let lines: Vec<String> = (0..n).map(line).collect();
+    for chunk in lines.chunks(20) {
+        engine.handle_packet(&chunk.join("\n"));
+    }
+}
+
+#[test]
+fn memory_per_key_after_a_flush() {
+    const N: usize = 200_000;
+    let raw = RawConfig {
+        udp: String::new(),
+        tcp: String::new(),
+        admin: String::new(),
+        shards: 16,
+        ..RawConfig::default()
+    };
+    let engine = Engine::new(raw.validate().unwrap(), Arc::new(Drop_));
+    engine.flush(1);
+    let base = LIVE.load(Ordering::Relaxed);
+    feed(&engine, N, |i| {
+        format!("app.service{}.requests.k{i}:1|c", i % 100)
+    });
+    engine.flush(2);
+    let counters = LIVE.load(Ordering::Relaxed);
+    feed(&engine, N, |i| {
+        format!("app.service{}.latency.k{i}:{}|ms", i % 100, i % 250)
+    });
+    engine.flush(3);
+    let timers = LIVE.load(Ordering::Relaxed);
+    // Same names again: an interval's values while the keys exist.
+    feed(&engine, N, |i| {
+        format!("app.service{}.latency.k{i}:{}|ms", i % 100, i % 250)
+    });
+    let timers_open = LIVE.load(Ordering::Relaxed);
+    let per_counter = (counters - base) as f64 / N as f64;
+    let per_timer = (timers - counters) as f64 / N as f64;
+    let per_timer_value = (timers_open - timers) as f64 / N as f64;
+    println!(
+        "memory after a flush: {per_counter:.0} B per counter key, {per_timer:.0} B per timer key \
+         (names ~32 B); +{per_timer_value:.0} B per timer key holding one value in an open interval"
+    );
+    assert!(per_counter < 256.0, "{per_counter} B per counter key");
+    assert!(per_timer < 320.0, "{per_timer} B per timer key");
+}

@@ -1,0 +1,18 @@
+//! All criterion benchmarks in one binary (`cargo bench --bench main`).
+//! Each module holds the groups of one part; group names follow module
+//! paths (`aggregator::statsd::parse`).
+
+use criterion::{criterion_group, criterion_main};
+
+/// StatsD line parsing.
+mod statsd_parse;
+
+/// Aggregation of one interval plus its flush, at 10k / 100k / 1M names.
+mod aggregate_flush;
+
+criterion_group!(
+    benches,
+    statsd_parse::parse,
+    aggregate_flush::aggregate_and_flush
+);
+criterion_main!(benches);
