@@ -33,3 +33,6 @@ mod pipeline;
 
 /// Real client libraries (Python `statsd`, Node `hot-shots`) through serve.
 mod clients;
+
+/// graphite-web's Combine and Transform render functions against graphite-web itself.
+mod render_functions_combine_transform;

@@ -102,8 +102,9 @@ impl AggFunc {
         Some(match self {
             AggFunc::Average | AggFunc::AvgZero => py_sum(values) / values.len() as f64,
             AggFunc::Median => {
+                // Python's sorted() is stable and treats -0.0 == 0.0
                 let mut sorted = values.to_vec();
-                sorted.sort_by(f64::total_cmp);
+                sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
                 let mid = sorted.len() / 2;
                 if sorted.len() % 2 == 0 {
                     (sorted[mid - 1] + sorted[mid]) / 2.0
@@ -114,7 +115,8 @@ impl AggFunc {
             AggFunc::Sum => py_sum(values),
             AggFunc::Min => values.iter().copied().fold(f64::NAN, py_min),
             AggFunc::Max => values.iter().copied().fold(f64::NAN, py_max),
-            AggFunc::Diff => values[1..].iter().fold(values[0], |acc, v| acc + -v),
+            // Python's sum() starts from integer 0, so a lone -0.0 becomes 0.0
+            AggFunc::Diff => values[1..].iter().fold(0.0 + values[0], |acc, v| acc + -v),
             AggFunc::Stddev => {
                 let n = values.len() as f64;
                 let avg = py_sum(values) / n;
@@ -133,6 +135,76 @@ impl AggFunc {
             AggFunc::Last => values[values.len() - 1],
         })
     }
+}
+
+/// graphite's `safeDiv`: `None` when `a` is null or `b` is null or zero.
+pub fn safe_div(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b != 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+/// graphite's `safeMul` of two factors: `None` when either is null.
+pub fn safe_mul(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    Some(a? * b?)
+}
+
+/// graphite's `safePow` (Python's `math.pow`): `None` when either side is
+/// null or Python raises (domain error such as a negative base with a
+/// fractional exponent or zero to a negative power, or overflow).
+pub fn safe_pow(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    let (a, b) = (a?, b?);
+    let r = a.powf(b);
+    if a.is_finite() && b.is_finite() && !r.is_finite() {
+        None
+    } else {
+        Some(r)
+    }
+}
+
+/// graphite's `safeSum` of a row: `None` when every value is null.
+pub fn safe_sum(row: &[Option<f64>]) -> Option<f64> {
+    AggFunc::Sum.apply(row)
+}
+
+/// graphite's `_getPercentile` (the NIST rank method): the `n`-th
+/// percentile of the non-null values, an actual value unless
+/// `interpolate`; `Ok(None)` when there is no value. `Err` where graphite's
+/// rank falls outside the values (it raises there, e.g. for `n > 100`).
+pub fn percentile(
+    values: &[Option<f64>],
+    n: f64,
+    interpolate: bool,
+) -> Result<Option<f64>, String> {
+    let mut sorted: Vec<f64> = values.iter().flatten().copied().collect();
+    if sorted.is_empty() {
+        return Ok(None);
+    }
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let len = sorted.len() as i64;
+    let fractional_rank = (n / 100.0) * (len + 1) as f64;
+    if !fractional_rank.is_finite() || fractional_rank.abs() > 1e15 {
+        return Err(format!("percentile {n} is out of range"));
+    }
+    let mut rank = fractional_rank.trunc() as i64;
+    let rank_fraction = fractional_rank - rank as f64;
+    if !interpolate {
+        rank += rank_fraction.ceil() as i64;
+    }
+    let out_of_range = || format!("percentile {n} is out of range for {len} values");
+    let mut value = if rank == 0 {
+        sorted[0]
+    } else if rank - 1 == len {
+        sorted[sorted.len() - 1]
+    } else {
+        *super::py_index(&sorted, rank - 1).ok_or_else(out_of_range)?
+    };
+    if interpolate && rank != len {
+        let next = *super::py_index(&sorted, rank).ok_or_else(out_of_range)?;
+        value += rank_fraction * (next - value);
+    }
+    Ok(Some(value))
 }
 
 #[cfg(test)]
@@ -160,8 +232,28 @@ mod tests {
         assert_eq!(AggFunc::Count.apply(&[None]), Some(0.0));
         let sd = AggFunc::Stddev.apply(&[Some(2.0), Some(4.0)]).unwrap();
         assert!((sd - 1.0).abs() < 1e-12);
+        assert_eq!(AggFunc::Diff.apply(&[Some(-0.0)]), Some(0.0));
         for name in AggFunc::NAMES {
             assert!(AggFunc::parse(name).is_some(), "{name}");
         }
+    }
+
+    #[test]
+    fn percentile_follows_nist_ranks() {
+        let v: Vec<Option<f64>> = [15.0, 20.0, 35.0, 40.0, 50.0]
+            .iter()
+            .map(|x| Some(*x))
+            .collect();
+        assert_eq!(percentile(&v, 50.0, false), Ok(Some(35.0)));
+        assert_eq!(percentile(&v, 40.0, false), Ok(Some(35.0)));
+        assert_eq!(percentile(&v, 100.0, false), Ok(Some(50.0)));
+        assert_eq!(percentile(&v, 1.0, false), Ok(Some(15.0)));
+        // 0.4 * 6 = 2.4: 20 + 0.4 * (35 - 20)
+        let p = percentile(&v, 40.0, true).unwrap().unwrap();
+        assert!((p - 26.0).abs() < 1e-12);
+        assert_eq!(percentile(&[None, Some(3.0)], 90.0, false), Ok(Some(3.0)));
+        assert_eq!(percentile(&[None], 50.0, false), Ok(None));
+        assert!(percentile(&v, 150.0, false).is_err());
+        assert!(percentile(&v, f64::INFINITY, false).is_err());
     }
 }

@@ -44,7 +44,7 @@ mod transform;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-pub use aggfunc::AggFunc;
+pub use aggfunc::{percentile, AggFunc};
 
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Replacements, Value};
@@ -187,6 +187,11 @@ pub struct Param {
     pub options: &'static [Lit],
     /// Values the editor suggests.
     pub suggestions: &'static [Lit],
+    /// The parameter as graphite's Python signature spells it, where that
+    /// differs from the metadata (`precision=None`, `*positions`,
+    /// `alignDST=False`): the text `/functions` shows in `function`, and
+    /// (up to `=`) the keyword name it binds.
+    pub python: Option<&'static str>,
 }
 
 impl Param {
@@ -200,6 +205,24 @@ impl Param {
             multiple: false,
             options: &[],
             suggestions: &[],
+            python: None,
+        }
+    }
+
+    /// Sets the Python spelling (see [`Param::python`]).
+    pub const fn python(mut self, spelling: &'static str) -> Param {
+        self.python = Some(spelling);
+        self
+    }
+
+    /// The keyword name this parameter binds: the Python name.
+    pub fn keyword(&self) -> &'static str {
+        match self.python {
+            Some(py) => {
+                let py = py.trim_start_matches('*');
+                py.split_once('=').map_or(py, |(name, _)| name)
+            }
+            None => self.name,
         }
     }
 
@@ -271,7 +294,9 @@ impl FunctionDef {
             .params
             .iter()
             .map(|p| {
-                if p.multiple {
+                if let Some(py) = p.python {
+                    py.to_string()
+                } else if p.multiple {
                     format!("*{}", p.name)
                 } else if p.required {
                     p.name.to_string()
@@ -483,7 +508,7 @@ impl Args {
             }
         }
         for (name, value) in kwargs {
-            match params[..fixed].iter().position(|p| p.name == name) {
+            match params[..fixed].iter().position(|p| p.keyword() == name) {
                 Some(i) if slots[i].is_some() => {
                     return Err(ApiError::bad_argument(
                         called_as,
@@ -507,14 +532,9 @@ impl Args {
                 ));
             }
         }
-        if let Some(p) = params.get(fixed) {
-            if p.required && rest.is_empty() {
-                return Err(ApiError::bad_argument(
-                    called_as,
-                    format!("missing required argument {:?}", p.name),
-                ));
-            }
-        }
+        // A required `*name` may stay empty: Python's signature allows it and
+        // graphite-web does not enforce `required` (ENFORCE_INPUT_VALIDATION
+        // is off), so `sumSeries()` is an empty result, not an error.
         Ok(Args {
             function: called_as.to_string(),
             params,
@@ -722,21 +742,26 @@ pub fn lcm(a: i64, b: i64) -> i64 {
 /// whole number of steps from `start`. `None` when there is no series.
 pub fn normalize(lists: Vec<Vec<Series>>) -> Option<(Vec<Series>, i64, i64, i64)> {
     let mut all: Vec<Series> = lists.into_iter().flatten().collect();
-    if all.is_empty() {
-        return None;
-    }
-    let step = all.iter().map(|s| s.step).reduce(lcm)?;
-    for s in &mut all {
+    let mut refs: Vec<&mut Series> = all.iter_mut().collect();
+    let (start, end, step) = normalize_refs(&mut refs)?;
+    Some((all, start, end, step))
+}
+
+/// [`normalize`] over series held elsewhere (graphite normalizes pairs and
+/// groups of the same objects it later reads, e.g. in `asPercent`).
+pub fn normalize_refs(series: &mut [&mut Series]) -> Option<(i64, i64, i64)> {
+    let step = series.iter().map(|s| s.step).reduce(lcm)?;
+    for s in series.iter_mut() {
         if s.step > 0 {
             s.consolidate((step / s.step) as usize);
         }
     }
-    let start = all.iter().map(|s| s.start).min()?;
-    let mut end = all.iter().map(|s| s.end).max()?;
+    let start = series.iter().map(|s| s.start).min()?;
+    let mut end = series.iter().map(|s| s.end).max()?;
     if step > 0 {
         end -= (end - start).rem_euclid(step);
     }
-    Some((all, start, end, step))
+    Some((start, end, step))
 }
 
 /// graphite's `xff(nonNull, total, xFilesFactor)`: at least one value and
@@ -755,6 +780,83 @@ pub fn format_path_expressions(series: &[Series]) -> String {
         }
     }
     seen.join(",")
+}
+
+/// graphite's `aggKey`: the values of `nodes` (node indices or tag names,
+/// see [`node_or_tag`]) joined by `.`; for a function-like name (ending in
+/// `)`) the nodes are taken from its first path expression.
+pub fn agg_key(series: &Series, nodes: &[Value]) -> Result<String, ApiError> {
+    let first = if series.name.ends_with(')') {
+        first_path_expression(&series.name)
+    } else {
+        None
+    };
+    let parts: Result<Vec<String>, ApiError> = nodes
+        .iter()
+        .map(|n| node_or_tag(series, n, first.as_deref()))
+        .collect();
+    Ok(parts?.join("."))
+}
+
+/// graphite's `getNodeOrTag`: an integer `n` picks node `n` (Python
+/// indexing, so -1 is the last) of the name without its tags; anything
+/// else, or an index out of range, is looked up as a tag (missing: `""`).
+pub fn node_or_tag(
+    series: &Series,
+    n: &Value,
+    path_expression: Option<&str>,
+) -> Result<String, ApiError> {
+    let index = match n {
+        Value::Int(i) => Some(*i),
+        Value::Bool(b) => Some(*b as i64),
+        Value::Float(x) if x.fract() == 0.0 => {
+            return Err(ApiError::BadRequest(format!(
+                "node {} must be an integer or a tag name",
+                crate::pyfmt::float_repr(*x)
+            )))
+        }
+        Value::None | Value::SeriesList(_) => {
+            return Err(ApiError::BadRequest(format!(
+                "node must be an integer or a tag name, not {}",
+                n.kind()
+            )))
+        }
+        _ => None,
+    };
+    if let Some(i) = index {
+        let name = path_expression.unwrap_or(&series.name);
+        let metric = name.split(';').next().unwrap_or("");
+        let nodes: Vec<&str> = metric.split('.').collect();
+        if let Some(node) = py_index(&nodes, i) {
+            return Ok(node.to_string());
+        }
+    }
+    Ok(series.tags.get(&n.py_str()).cloned().unwrap_or_default())
+}
+
+/// `list[i]` with Python's negative indexing; `None` when out of range.
+pub fn py_index<T>(items: &[T], i: i64) -> Option<&T> {
+    let len = items.len() as i64;
+    let i = if i < 0 { i + len } else { i };
+    if (0..len).contains(&i) {
+        items.get(i as usize)
+    } else {
+        None
+    }
+}
+
+/// graphite's `_getFirstPathExpression`: the first metric path of an
+/// expression, following first arguments down (`None` when the name does
+/// not parse or leads to a non-path).
+pub fn first_path_expression(name: &str) -> Option<String> {
+    let mut expr = crate::target::parse_target(name).ok()?;
+    loop {
+        match expr {
+            Expr::Path(p) => return Some(p),
+            Expr::Call(mut call) if !call.args.is_empty() => expr = call.args.swap_remove(0),
+            _ => return None,
+        }
+    }
 }
 
 #[cfg(test)]
