@@ -10,9 +10,15 @@ mod statsd_parse;
 /// Aggregation of one interval plus its flush, at 10k / 100k / 1M names.
 mod aggregate_flush;
 
+/// Render API: target parsing, evaluation of sumSeries, JSON encoding.
+mod render_eval;
+
 criterion_group!(
     benches,
     statsd_parse::parse,
-    aggregate_flush::aggregate_and_flush
+    aggregate_flush::aggregate_and_flush,
+    render_eval::parse,
+    render_eval::evaluate,
+    render_eval::encode
 );
 criterion_main!(benches);

@@ -36,3 +36,6 @@ mod clients;
 
 /// graphite-web's Combine and Transform render functions against graphite-web itself.
 mod render_functions_combine_transform;
+
+/// The requests Grafana's Graphite data source sends, over a real socket.
+mod render_grafana;

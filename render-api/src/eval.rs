@@ -22,7 +22,7 @@ use regex::Regex;
 use storage::{FetchRange, Read, TagExpr, Timestamp};
 
 use crate::error::ApiError;
-use crate::functions::{registry, Args};
+use crate::functions::{combine, registry, Args};
 use crate::pyfmt::float_repr;
 use crate::series::Series;
 use crate::target::{parse_target, Expr};
@@ -270,6 +270,9 @@ impl<'r> Evaluator<'r> {
                     .get(&call.name)
                     .ok_or_else(|| ApiError::UnknownFunction(call.name.clone()))?;
                 self.check_deadline()?;
+                if let Some(result) = self.try_stream_aggregate(ctx, call, replacements)? {
+                    return Ok(Value::SeriesList(result));
+                }
                 let mut args = Vec::with_capacity(call.args.len());
                 for a in &call.args {
                     args.push(self.eval(ctx, a, replacements)?);
@@ -362,6 +365,125 @@ impl<'r> Evaluator<'r> {
         } else {
             entry.data.clone().unwrap_or_default()
         })
+    }
+
+    /// `sumSeries(a.*, b.*)` / `averageSeries(...)` over plain paths that
+    /// nothing else in the request reads: fetches the series in chunks and
+    /// folds them into the result as they arrive, so memory stays at one
+    /// chunk plus the result however many series match. Gives up (`None`,
+    /// nothing consumed) when the series turn out to have different steps,
+    /// which needs graphite's LCM normalisation over all of them.
+    fn try_stream_aggregate(
+        &mut self,
+        ctx: &Context,
+        call: &crate::target::Call,
+        replacements: Option<&Replacements>,
+    ) -> Result<Option<Vec<Series>>, ApiError> {
+        const CHUNK: usize = 64;
+        let Some((agg, short)) = combine::streamable(&call.name) else {
+            return Ok(None);
+        };
+        if replacements.is_some() || !call.kwargs.is_empty() || call.args.is_empty() {
+            return Ok(None);
+        }
+        let mut patterns = Vec::with_capacity(call.args.len());
+        for a in &call.args {
+            let Expr::Path(p) = a else { return Ok(None) };
+            let key = fetch_key(ctx, p);
+            match self.prefetched.get(&key) {
+                Some(entry) if entry.uses == 1 && entry.data.is_none() => patterns.push(p),
+                _ => return Ok(None),
+            }
+        }
+        let Some(mut fold) = combine::ColumnFold::new(agg) else {
+            return Ok(None);
+        };
+        let (series_before, points_before) = (self.series_fetched, self.points_fetched);
+        let range = FetchRange {
+            from: ctx.start,
+            until: ctx.end,
+            now: ctx.now,
+        };
+        let mut step: Option<i64> = None;
+        let (mut start, mut end) = (i64::MAX, i64::MIN);
+        let mut tags: Option<std::collections::BTreeMap<String, String>> = None;
+        let mut expressions: Vec<&str> = Vec::new();
+        for pattern in &patterns {
+            let mut paths: Vec<String> = self
+                .read
+                .find(pattern)?
+                .into_iter()
+                .filter(|n| n.is_leaf)
+                .map(|n| n.path)
+                .collect();
+            paths.sort();
+            paths.dedup();
+            self.series_fetched += paths.len();
+            if self.series_fetched > self.limits.max_series {
+                return Err(ApiError::Limit(format!(
+                    "more than {} series matched (at {pattern:?})",
+                    self.limits.max_series
+                )));
+            }
+            for chunk in paths.chunks(CHUNK) {
+                self.check_deadline()?;
+                let mut fetched: Vec<_> = self
+                    .read
+                    .fetch_many(chunk, range)?
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                fetched.sort_by(|a, b| a.path.cmp(&b.path));
+                for f in fetched {
+                    if *step.get_or_insert(f.step) != f.step {
+                        self.series_fetched = series_before;
+                        self.points_fetched = points_before;
+                        return Ok(None);
+                    }
+                    self.points_fetched += f.values.len();
+                    if self.points_fetched > self.limits.max_points {
+                        return Err(ApiError::Limit(format!(
+                            "more than {} points fetched (at {pattern:?})",
+                            self.limits.max_points
+                        )));
+                    }
+                    if !expressions.contains(&pattern.as_str()) {
+                        expressions.push(pattern);
+                    }
+                    start = start.min(f.start);
+                    end = end.max(f.end);
+                    let own = crate::series::tags_from_name(&f.path);
+                    tags = Some(match tags {
+                        None => own,
+                        Some(mut shared) => {
+                            shared.retain(|k, v| own.get(k) == Some(v));
+                            shared
+                        }
+                    });
+                    fold.add(&f.values);
+                }
+            }
+        }
+        for pattern in &patterns {
+            if let Some(entry) = self.prefetched.get_mut(&fetch_key(ctx, pattern)) {
+                entry.uses = 0;
+            }
+        }
+        let Some(step) = step else {
+            return Ok(Some(Vec::new()));
+        };
+        if step > 0 {
+            end -= (end - start).rem_euclid(step);
+        }
+        let xff = ctx.x_files_factor;
+        Ok(Some(vec![combine::aggregate_series(
+            short,
+            &expressions.join(","),
+            tags.unwrap_or_default(),
+            (start, end, step),
+            fold.finish(xff),
+            xff,
+        )]))
     }
 
     fn load(&mut self, ctx: &Context, pattern: &str) -> Result<Vec<Series>, ApiError> {

@@ -38,7 +38,7 @@
 mod aggfunc;
 mod alias;
 mod calculate;
-mod combine;
+pub(crate) mod combine;
 mod transform;
 
 use std::collections::BTreeMap;
