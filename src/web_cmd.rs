@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use render_api::{router, serve, RenderConfig};
+use render_api::{router, serve};
+
+use crate::config::Loaded;
 
 /// Arguments of `ferrograph web`.
 #[derive(Debug, clap::Args)]
@@ -15,15 +17,18 @@ pub struct WebArgs {
     /// Listen address, host:port (default: [render] http, 0.0.0.0:8080).
     #[arg(long)]
     pub http: Option<String>,
+    /// TOML configuration file (reads its [render] section); none = defaults.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// Serves until SIGINT or SIGTERM.
 pub fn run(args: WebArgs) -> anyhow::Result<()> {
-    let mut config = RenderConfig::default();
+    let mut loaded = Loaded::from_option(args.config.as_deref())?;
     if let Some(http) = args.http {
-        config.http = http;
+        loaded.config.render.http = http;
     }
-    let settings = config.validate()?;
+    let settings = loaded.render()?;
     let addr = settings
         .http
         .context("[render] http is empty: nothing to listen on")?;

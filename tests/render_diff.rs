@@ -803,3 +803,68 @@ fn find_expand_and_tags_match_graphite() {
     }
     run_cases(&fx, "UTC", &cases);
 }
+
+/// Every function in our registry describes itself as graphite-web 1.1.10
+/// does (signature, group, module, parameters with types, defaults,
+/// options, suggestions); only the description text is our own. Options of
+/// `aggOrSeriesFunc` list aggregator functions, so they are compared once
+/// the registry holds all of graphite's.
+#[test]
+fn functions_metadata_matches_graphite() {
+    if skip_without_references() {
+        return;
+    }
+    let out = std::process::Command::new(crate::util::ref_python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/refs/graphite_functions.py"
+        ))
+        .output()
+        .expect("run graphite_functions.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 1e9999 (an infinite default) is valid JSON but out of serde's range
+    let quoted = |t: &str| t.replace("1e9999", "\"1e9999\"");
+    let theirs: Value =
+        serde_json::from_str(&quoted(&String::from_utf8_lossy(&out.stdout))).expect("JSON");
+    let ours: Value = serde_json::from_str(&quoted(&render_api::functions::functions_json_text(
+        false, None, false,
+    )))
+    .expect("our /functions is JSON");
+    let ours = ours.as_object().expect("object");
+    let registry_complete = theirs
+        .as_object()
+        .expect("object")
+        .keys()
+        .all(|k| ours.contains_key(k));
+    let mut failures = Vec::new();
+    for (name, info) in ours {
+        let Some(want) = theirs.get(name) else {
+            failures.push(format!("{name}: not a graphite-web function"));
+            continue;
+        };
+        let mut got = info.clone();
+        got.as_object_mut().expect("info").remove("description");
+        let mut want = want.clone();
+        if !registry_complete {
+            for v in [&mut got, &mut want] {
+                for p in v["params"].as_array_mut().into_iter().flatten() {
+                    if p["type"] == "aggOrSeriesFunc" {
+                        p.as_object_mut().expect("param").remove("options");
+                    }
+                }
+            }
+        }
+        if got != want {
+            failures.push(crate::util::mismatch(
+                name,
+                &want.to_string(),
+                &got.to_string(),
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

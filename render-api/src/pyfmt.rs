@@ -7,6 +7,30 @@
 /// back as `x`, in fixed notation when the decimal exponent is in -4..16,
 /// else `d.ddde+XX`; integral values keep a trailing `.0`.
 pub fn float_repr(x: f64) -> String {
+    let mut out = String::new();
+    push_float_repr(&mut out, x);
+    out
+}
+
+/// Appends [`float_repr`]`(x)` to `out` without allocating in the common
+/// range (what the JSON, CSV and raw formats do per value).
+pub fn push_float_repr(out: &mut String, x: f64) {
+    use std::fmt::Write as _;
+    let a = x.abs();
+    if x.is_finite() && (1e-4..1e16).contains(&a) {
+        // Rust's Display prints the same shortest round-trip digits as
+        // Python's repr, in fixed notation: only the `.0` may be missing.
+        let start = out.len();
+        let _ = write!(out, "{x}");
+        if !out[start..].contains('.') {
+            out.push_str(".0");
+        }
+        return;
+    }
+    out.push_str(&float_repr_slow(x));
+}
+
+fn float_repr_slow(x: f64) -> String {
     if x.is_nan() {
         return "nan".into();
     }
@@ -160,8 +184,28 @@ mod tests {
             (2.5e-7, "2.5e-07"),
             (100.5, "100.5"),
             (0.0, "0.0"),
+            (1e-4, "0.0001"),
+            (1234567890123456.0, "1234567890123456.0"),
+            (0.00012345, "0.00012345"),
+            (123456.0, "123456.0"),
         ] {
             assert_eq!(float_repr(x), want, "{x}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_repr_agrees_with_the_general_one(x in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO) {
+            let mut fast = String::new();
+            push_float_repr(&mut fast, x);
+            proptest::prop_assert_eq!(fast, float_repr_slow(x));
+        }
+
+        #[test]
+        fn fast_repr_agrees_in_the_fixed_range(x in 1e-4f64..1e16) {
+            let mut fast = String::new();
+            push_float_repr(&mut fast, x);
+            proptest::prop_assert_eq!(fast, float_repr_slow(x));
         }
     }
 

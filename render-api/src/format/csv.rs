@@ -6,7 +6,6 @@
 use chrono::TimeZone;
 use chrono_tz::Tz;
 
-use crate::pyfmt::float_repr;
 use crate::series::Series;
 
 fn push_field(out: &mut String, field: &str) {
@@ -35,7 +34,7 @@ pub fn render(series: &[Series], tz: Tz) -> String {
             out.push_str(&when);
             out.push(',');
             if let Some(x) = v {
-                out.push_str(&float_repr(*x));
+                crate::pyfmt::push_float_repr(&mut out, *x);
             }
             out.push_str("\r\n");
         }

@@ -5,7 +5,9 @@
 //!
 //! `[{"target": "a.b", "tags": {"name": "a.b"}, "datapoints": [[1.0, 1700000000], [null, 1700000010]]}]`
 
-use crate::pyfmt::float_repr;
+use crate::pyfmt::push_float_repr;
+use std::fmt::Write as _;
+
 use crate::series::Series;
 
 /// What the JSON format does besides printing.
@@ -48,7 +50,7 @@ pub fn write_value(out: &mut String, v: Option<f64>) {
         None => out.push_str("null"),
         Some(x) if x.is_nan() => out.push_str("null"),
         Some(x) if x.is_infinite() => out.push_str(if x > 0.0 { "1e9999" } else { "-1e9999" }),
-        Some(x) => out.push_str(&float_repr(x)),
+        Some(x) => push_float_repr(out, x),
     }
 }
 
@@ -153,7 +155,7 @@ pub fn render(series: &[Series], options: JsonOptions) -> String {
                 w.open('[');
                 write_value(&mut w.out, *v);
                 w.sep();
-                w.out.push_str(&t.to_string());
+                let _ = write!(w.out, "{t}");
                 w.close(']');
             }
             w.close(']');

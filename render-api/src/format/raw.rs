@@ -2,7 +2,6 @@
 //! `name,start,end,step|v1,v2,...` with Python `repr` values and `None` for
 //! nulls.
 
-use crate::pyfmt::float_repr;
 use crate::series::Series;
 
 /// The `/render?format=raw` body.
@@ -15,7 +14,7 @@ pub fn render(series: &[Series]) -> String {
                 out.push(',');
             }
             match v {
-                Some(x) => out.push_str(&float_repr(*x)),
+                Some(x) => crate::pyfmt::push_float_repr(&mut out, *x),
                 None => out.push_str("None"),
             }
         }
