@@ -3,7 +3,7 @@
 # one day at 10 s (8640 points each): ferrograph web against graphite-web
 # 1.1.10 on the same files, in the same run, loopback only, bounded repeats.
 #
-#   scripts/render-bench.sh [COUNT=1000] [REPEAT=5]
+#   scripts/render-bench.sh [COUNT=1000] [REPEAT=5] [GRAPHITE_REPEAT=REPEAT]
 #
 # The files are written once with the real whisper module
 # (tests/refs/whisper_fixture.py bench) under $BENCH_DIR (default
@@ -13,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT="${1:-1000}"
 REPEAT="${2:-5}"
+GRAPHITE_REPEAT="${3:-$REPEAT}"
 REFS="${FERROGRAPH_REFS:-/opt/ferrograph-refs}"
 PY="$REFS/bin/ref-python"
 NOW=1700000000
@@ -42,7 +43,7 @@ for _ in $(seq "$REPEAT"); do
   ours+=("$(curl -s -o /dev/null -w '%{time_total}' "$url")")
 done
 rss_kb=$(ps -o rss= -p "$pid" | tr -d ' ')
-theirs=$("$PY" tests/refs/graphite_time.py "$DIR" "$REPEAT" "$TARGET" from=-1d now=$NOW)
+theirs=$("$PY" tests/refs/graphite_time.py "$DIR" "$GRAPHITE_REPEAT" "$TARGET" from=-1d now=$NOW)
 python3 - "$COUNT" "$rss_kb" "$theirs" "${ours[@]}" <<'PYEOF'
 import json, sys
 count, rss, theirs = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
