@@ -39,3 +39,6 @@ mod render_functions_combine_transform;
 
 /// The requests Grafana's Graphite data source sends, over a real socket.
 mod render_grafana;
+
+/// Calculate, Filter, Sorting, Alias, Graph and Special render functions against graphite-web.
+mod render_functions_filter_alias;

@@ -159,6 +159,11 @@ pub struct Evaluator<'r> {
     series_fetched: usize,
     points_fetched: usize,
     prefetched: HashMap<FetchKey, Prefetched>,
+    /// Request-wide state graphite keeps in its `requestContext` and that
+    /// functions change for the rest of the request: the xFilesFactor set
+    /// by `setXFilesFactor`, and `stacked`'s running totals per stack name.
+    request_xff: Option<f64>,
+    stacks: HashMap<String, Vec<f64>>,
 }
 
 impl<'r> Evaluator<'r> {
@@ -172,7 +177,23 @@ impl<'r> Evaluator<'r> {
             series_fetched: 0,
             points_fetched: 0,
             prefetched: HashMap::new(),
+            request_xff: None,
+            stacks: HashMap::new(),
         }
+    }
+
+    /// Sets the request's xFilesFactor for every function evaluated from
+    /// now on (graphite's `setXFilesFactor` writes it into the shared
+    /// `requestContext`; series fetched earlier keep theirs).
+    pub fn set_request_x_files_factor(&mut self, x_files_factor: f64) {
+        self.request_xff = Some(x_files_factor);
+    }
+
+    /// The running per-position totals of the stack `name`, shared by
+    /// every `stacked()` call of the request (graphite's
+    /// `requestContext['totalStack']`).
+    pub fn stack_totals(&mut self, name: &str) -> &mut Vec<f64> {
+        self.stacks.entry(name.to_string()).or_default()
     }
 
     /// Series fetched from storage so far (refetches included).
@@ -289,7 +310,16 @@ impl<'r> Evaluator<'r> {
                     call.args.first().cloned(),
                     replacements.cloned(),
                 )?;
-                (def.implementation)(self, ctx, bound)
+                match self.request_xff {
+                    Some(xff) if xff != ctx.x_files_factor => {
+                        let ctx = Context {
+                            x_files_factor: xff,
+                            ..ctx.clone()
+                        };
+                        (def.implementation)(self, &ctx, bound)
+                    }
+                    _ => (def.implementation)(self, ctx, bound),
+                }
             }
             Expr::Str(s) => Ok(Value::Str(s.value.clone())),
             Expr::Int(i) => Ok(Value::Int(*i)),

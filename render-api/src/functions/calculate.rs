@@ -1,19 +1,55 @@
-//! graphite-web's "Calculate" group: moving windows, forecasts and other
-//! computed series.
+//! graphite-web's "Calculate" group: moving windows (movingWindow and
+//! its shorthands, exponentialMovingAverage, stdev), percentiles,
+//! Holt-Winters forecasts, aggregate lines and identity.
+//!
+//! Functions that need points before the requested range (moving*,
+//! exponentialMovingAverage, holtWinters*) re-evaluate their first
+//! argument from an earlier start, as graphite does.
 
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
-use crate::time::parse_offset;
+use crate::pyfmt::{float_repr, format_g};
+use crate::series::Series;
+use crate::time::{parse_at_time, parse_offset};
 
+use super::graph::area_between;
+use super::special::constant_line;
 use super::{
-    xff_ok, AggFunc, Args, FunctionDef, Lit, Param, ParamType, Registry,
-    INT_OR_INTERVAL_SUGGESTIONS,
+    percentile, py_round, py_slice, xff_ok, AggFunc, Args, FunctionDef, Lit, Param, ParamType,
+    Registry, INT_OR_INTERVAL_SUGGESTIONS,
 };
 
 pub(super) fn register(r: &mut Registry) {
     r.add(&MOVING_WINDOW);
     r.add(&MOVING_AVERAGE);
+    r.add(&MOVING_MEDIAN);
+    r.add(&MOVING_SUM);
+    r.add(&MOVING_MIN);
+    r.add(&MOVING_MAX);
+    r.add(&EXPONENTIAL_MOVING_AVERAGE);
+    r.add(&N_PERCENTILE);
+    r.add(&STDEV);
+    r.add(&HOLT_WINTERS_FORECAST);
+    r.add(&HOLT_WINTERS_CONFIDENCE_BANDS);
+    r.add(&HOLT_WINTERS_ABERRATION);
+    r.add(&HOLT_WINTERS_CONFIDENCE_AREA);
+    r.add(&LINEAR_REGRESSION);
+    r.add(&AGGREGATE_LINE);
+    r.add(&IDENTITY);
 }
+
+const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();
+
+const WINDOW_SIZE: Param = Param::new("windowSize", ParamType::IntOrInterval)
+    .required()
+    .suggestions(INT_OR_INTERVAL_SUGGESTIONS);
+
+/// `(seriesList, windowSize, xFilesFactor=None)`: the moving* shorthands.
+const MOVING_PARAMS: &[Param] = &[
+    SERIES_LIST,
+    WINDOW_SIZE,
+    Param::new("xFilesFactor", ParamType::Float),
+];
 
 static MOVING_WINDOW: FunctionDef = FunctionDef {
     name: "movingWindow",
@@ -23,10 +59,8 @@ static MOVING_WINDOW: FunctionDef = FunctionDef {
                   an interval such as '5min'. Data before the requested range is fetched so \
                   that the first points have full windows.",
     params: &[
-        Param::new("seriesList", ParamType::SeriesList).required(),
-        Param::new("windowSize", ParamType::IntOrInterval)
-            .required()
-            .suggestions(INT_OR_INTERVAL_SUGGESTIONS),
+        SERIES_LIST,
+        WINDOW_SIZE,
         Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
         Param::new("xFilesFactor", ParamType::Float),
     ],
@@ -40,26 +74,61 @@ fn moving_window_fn(ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result
     moving_window(ev, ctx, args, &func, xff)
 }
 
-static MOVING_AVERAGE: FunctionDef = FunctionDef {
-    name: "movingAverage",
-    group: "Calculate",
-    description: "The average of the window of points ending at each point (a number of \
-                  points or an interval such as '5min'); see movingWindow.",
-    params: &[
-        Param::new("seriesList", ParamType::SeriesList).required(),
-        Param::new("windowSize", ParamType::IntOrInterval)
-            .required()
-            .suggestions(INT_OR_INTERVAL_SUGGESTIONS),
-        Param::new("xFilesFactor", ParamType::Float),
-    ],
-    aggregator: false,
-    implementation: moving_average,
-};
+/// Declares a movingWindow shorthand with a fixed aggregation function.
+macro_rules! moving {
+    ($static:ident, $fn:ident, $name:literal, $func:literal, $doc:literal) => {
+        static $static: FunctionDef = FunctionDef {
+            name: $name,
+            group: "Calculate",
+            description: $doc,
+            params: MOVING_PARAMS,
+            aggregator: false,
+            implementation: $fn,
+        };
 
-fn moving_average(ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
-    let xff = args.opt_float(2)?;
-    moving_window(ev, ctx, args, "average", xff)
+        fn $fn(ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
+            let xff = args.opt_float(2)?;
+            moving_window(ev, ctx, args, $func, xff)
+        }
+    };
 }
+
+moving!(
+    MOVING_AVERAGE,
+    moving_average,
+    "movingAverage",
+    "average",
+    "The average of the window of points ending at each point (a number of points or an \
+     interval such as '5min'); see movingWindow."
+);
+moving!(
+    MOVING_MEDIAN,
+    moving_median,
+    "movingMedian",
+    "median",
+    "The median of the window of points ending at each point; see movingWindow."
+);
+moving!(
+    MOVING_SUM,
+    moving_sum,
+    "movingSum",
+    "sum",
+    "The sum of the window of points ending at each point; see movingWindow."
+);
+moving!(
+    MOVING_MIN,
+    moving_min,
+    "movingMin",
+    "min",
+    "The minimum of the window of points ending at each point; see movingWindow."
+);
+moving!(
+    MOVING_MAX,
+    moving_max,
+    "movingMax",
+    "max",
+    "The maximum of the window of points ending at each point; see movingWindow."
+);
 
 /// Python's `str.capitalize()`.
 fn capitalize(s: &str) -> String {
@@ -90,31 +159,12 @@ pub(crate) fn moving_window(
     let window = args.value(1);
     let agg = AggFunc::parse(func)
         .ok_or_else(|| ApiError::BadRequest(format!("Unsupported aggregation function: {func}")))?;
-    let (preview_seconds, window_points) = match &window {
-        Value::Str(interval) => (parse_offset(interval)?.abs(), None),
-        Value::Int(_) | Value::Float(_) => {
-            let n = match window {
-                Value::Int(n) => n,
-                Value::Float(x) => x.trunc() as i64,
-                _ => 0,
-            };
-            let max_step = list.iter().map(|s| s.step).max().unwrap_or(0);
-            (max_step.saturating_mul(n), Some(n))
-        }
-        other => {
-            return Err(args.error(format!(
-                "windowSize must be a number of points or an interval, not {}",
-                other.kind()
-            )))
-        }
-    };
+    let (preview_seconds, window_points) = window_size(&args, &window, &list)?;
     drop(list);
-    let mut preview_ctx = ctx.clone();
-    preview_ctx.start = ctx.start - preview_seconds;
-    let preview = ev.evaluate_with(&preview_ctx, args.raw()?, args.replacements())?;
+    let previews = preview(ev, ctx, &args, preview_seconds)?;
     let tag_name = format!("moving{}", capitalize(func));
-    let mut result = Vec::with_capacity(preview.len());
-    for mut series in preview {
+    let mut result = Vec::with_capacity(previews.len());
+    for mut series in previews {
         ev.check_deadline()?;
         let (name, points) = match &window {
             Value::Str(interval) => (
@@ -154,14 +204,754 @@ pub(crate) fn moving_window(
             );
             i += 1;
         }
-        result.push(series.copy_with(name, series.start + preview_seconds, values));
+        result.push(series.copy_with(name, series.start.saturating_add(preview_seconds), values));
     }
     Ok(Value::SeriesList(result))
 }
 
+/// graphite's window arithmetic for moving* and exponentialMovingAverage:
+/// an interval string gives `(abs(seconds), None)`; a number of points
+/// gives `(largest step × points, Some(points))`.
+fn window_size(
+    args: &Args,
+    window: &Value,
+    list: &[Series],
+) -> Result<(i64, Option<i64>), ApiError> {
+    Ok(match window {
+        Value::Str(interval) => (parse_offset(interval)?.abs(), None),
+        Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
+            let n = match window {
+                Value::Int(n) => *n,
+                Value::Float(x) => x.trunc() as i64,
+                Value::Bool(b) => i64::from(*b),
+                _ => 0,
+            };
+            let max_step = list.iter().map(|s| s.step).max().unwrap_or(0);
+            (max_step.saturating_mul(n), Some(n))
+        }
+        other => {
+            return Err(args.error(format!(
+                "windowSize must be a number of points or an interval, not {}",
+                other.kind()
+            )))
+        }
+    })
+}
+
+/// Re-evaluates parameter 0 from `preview_seconds` before the request.
+fn preview(
+    ev: &mut Evaluator<'_>,
+    ctx: &Context,
+    args: &Args,
+    preview_seconds: i64,
+) -> Result<Vec<Series>, ApiError> {
+    let mut preview_ctx = ctx.clone();
+    preview_ctx.start = ctx.start.saturating_sub(preview_seconds);
+    ev.evaluate_with(&preview_ctx, args.raw()?, args.replacements())
+}
+
+static EXPONENTIAL_MOVING_AVERAGE: FunctionDef = FunctionDef {
+    name: "exponentialMovingAverage",
+    group: "Calculate",
+    description: "Exponential moving average with smoothing constant 2 / (windowSize + 1); \
+                  an interval window uses its number of seconds in the constant. Seeded with \
+                  the average of the first window (fetched before the requested range); \
+                  values rounded to 6 decimals, nulls stay null.",
+    params: &[SERIES_LIST, WINDOW_SIZE],
+    aggregator: false,
+    implementation: exponential_moving_average,
+};
+
+fn exponential_moving_average(
+    ev: &mut Evaluator<'_>,
+    ctx: &Context,
+    mut args: Args,
+) -> Result<Value, ApiError> {
+    let list = args.series_list(0)?;
+    if list.is_empty() {
+        return Ok(Value::SeriesList(list));
+    }
+    let window = args.value(1);
+    let (preview_seconds, window_points) = window_size(&args, &window, &list)?;
+    let constant = 2.0 / (window_points.unwrap_or(preview_seconds) as f64 + 1.0);
+    drop(list);
+    let previews = preview(ev, ctx, &args, preview_seconds)?;
+    let mut result = Vec::with_capacity(previews.len());
+    for mut series in previews {
+        let (name, points) = match &window {
+            Value::Str(interval) => (
+                format!("exponentialMovingAverage({},\"{interval}\")", series.name),
+                if series.step > 0 {
+                    preview_seconds / series.step
+                } else {
+                    0
+                },
+            ),
+            other => (
+                format!(
+                    "exponentialMovingAverage({},{})",
+                    series.name,
+                    other.py_str()
+                ),
+                window_points.unwrap_or(0),
+            ),
+        };
+        series
+            .tags
+            .insert("exponentialMovingAverage".into(), window.py_str());
+        let seed_range = py_slice(series.values.len(), None, Some(points));
+        let mut ema = AggFunc::Average
+            .apply(&series.values[seed_range])
+            .unwrap_or(0.0);
+        let mut values = vec![Some(py_round(ema, 6))];
+        let first = usize::try_from(points).unwrap_or(0);
+        for v in series.values.iter().skip(first) {
+            values.push(v.map(|x| {
+                ema = constant * x + (1.0 - constant) * ema;
+                py_round(ema, 6)
+            }));
+        }
+        result.push(series.copy_with(name, series.start.saturating_add(preview_seconds), values));
+    }
+    Ok(Value::SeriesList(result))
+}
+
+static N_PERCENTILE: FunctionDef = FunctionDef {
+    name: "nPercentile",
+    group: "Calculate",
+    description: "A constant line per series at the n-th percentile of its own values \
+                  (all-null series are dropped).",
+    params: &[SERIES_LIST, Param::new("n", ParamType::Float).required()],
+    aggregator: false,
+    implementation: n_percentile,
+};
+
+fn n_percentile(
+    _ev: &mut Evaluator<'_>,
+    _ctx: &Context,
+    mut args: Args,
+) -> Result<Value, ApiError> {
+    let list = args.series_list(0)?;
+    let n = args.float(1)?;
+    if n == 0.0 {
+        return Err(args.error("The requested percent is required to be greater than 0"));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for mut s in list {
+        let Some(p) = percentile(&s.points(), n, false).map_err(|e| args.error(e))? else {
+            continue;
+        };
+        s.tags.insert("nPercentile".into(), float_repr(n));
+        let count = if s.step > 0 {
+            usize::try_from((s.end - s.start) / s.step).unwrap_or(0)
+        } else {
+            0
+        };
+        let name = format!("nPercentile({}, {})", s.name, format_g(n));
+        out.push(s.copy_with(name, s.start, vec![Some(p); count]));
+    }
+    Ok(Value::SeriesList(out))
+}
+
+static STDEV: FunctionDef = FunctionDef {
+    name: "stdev",
+    group: "Calculate",
+    description: "Rolling standard deviation over the last `points` values (no data before \
+                  the range is fetched); null where the window's fraction of non-null values \
+                  is below windowTolerance.",
+    params: &[
+        SERIES_LIST,
+        Param::new("points", ParamType::Integer).required(),
+        Param::new("windowTolerance", ParamType::Float).default(Lit::Float(0.1)),
+    ],
+    aggregator: false,
+    implementation: stdev,
+};
+
+fn stdev(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
+    let list = args.series_list(0)?;
+    let points = args.int(1)?;
+    let tolerance = args.float(2)?;
+    if points <= 0 {
+        return Err(args.error("points must be a positive number of values"));
+    }
+    let window = usize::try_from(points).unwrap_or(usize::MAX);
+    let mut out = Vec::with_capacity(list.len());
+    for mut s in list {
+        s.tags.insert("stdev".into(), points.to_string());
+        let name = format!("stdev({},{points})", s.name);
+        // running sums updated in graphite's order, so rounding matches
+        let mut valid: i64 = 0;
+        let mut sum = 0.0;
+        let mut sum_sq = 0.0;
+        let mut values = Vec::with_capacity(s.values.len());
+        for (index, new) in s.values.iter().enumerate() {
+            let dropped = if index < window {
+                None
+            } else {
+                s.values[index - window]
+            };
+            if dropped.is_some() {
+                valid -= 1;
+            }
+            if new.is_some() {
+                valid += 1;
+            }
+            if let Some(d) = dropped {
+                sum -= d;
+                sum_sq -= d * d;
+            }
+            if let Some(v) = new {
+                sum += v;
+                sum_sq += v * v;
+            }
+            values.push(if valid > 0 && valid as f64 / points as f64 >= tolerance {
+                let radicand = valid as f64 * sum_sq - sum * sum;
+                (radicand >= 0.0).then(|| radicand.sqrt() / valid as f64)
+            } else {
+                None
+            });
+        }
+        let start = s.start;
+        out.push(s.copy_with(name, start, values));
+    }
+    Ok(Value::SeriesList(out))
+}
+
+/// `(seriesList, delta=3, bootstrapInterval='7d', seasonality='1d')`.
+const HOLT_WINTERS_BAND_PARAMS: &[Param] = &[
+    SERIES_LIST,
+    Param::new("delta", ParamType::Integer).default(Lit::Int(3)),
+    Param::new("bootstrapInterval", ParamType::Interval)
+        .default(Lit::Str("7d"))
+        .suggestions(&[Lit::Str("7d"), Lit::Str("30d")]),
+    Param::new("seasonality", ParamType::Interval)
+        .default(Lit::Str("1d"))
+        .suggestions(&[Lit::Str("1d"), Lit::Str("7d")]),
+];
+
+static HOLT_WINTERS_FORECAST: FunctionDef = FunctionDef {
+    name: "holtWintersForecast",
+    group: "Calculate",
+    description: "Holt-Winters (triple exponential smoothing) forecast of each series, trained \
+                  on bootstrapInterval of data before the requested range, with the given \
+                  seasonality.",
+    params: &[
+        SERIES_LIST,
+        Param::new("bootstrapInterval", ParamType::Interval)
+            .default(Lit::Str("7d"))
+            .suggestions(&[Lit::Str("7d"), Lit::Str("30d")]),
+        Param::new("seasonality", ParamType::Interval)
+            .default(Lit::Str("1d"))
+            .suggestions(&[Lit::Str("1d"), Lit::Str("7d")]),
+    ],
+    aggregator: false,
+    implementation: holt_winters_forecast,
+};
+
+static HOLT_WINTERS_CONFIDENCE_BANDS: FunctionDef = FunctionDef {
+    name: "holtWintersConfidenceBands",
+    group: "Calculate",
+    description: "The lower and upper Holt-Winters confidence bands of each series: the \
+                  forecast minus and plus delta times the predicted deviation.",
+    params: HOLT_WINTERS_BAND_PARAMS,
+    aggregator: false,
+    implementation: holt_winters_confidence_bands,
+};
+
+static HOLT_WINTERS_ABERRATION: FunctionDef = FunctionDef {
+    name: "holtWintersAberration",
+    group: "Calculate",
+    description: "How far each value lies outside its Holt-Winters confidence bands (positive \
+                  above, negative below, 0 inside or null).",
+    params: HOLT_WINTERS_BAND_PARAMS,
+    aggregator: false,
+    implementation: holt_winters_aberration,
+};
+
+static HOLT_WINTERS_CONFIDENCE_AREA: FunctionDef = FunctionDef {
+    name: "holtWintersConfidenceArea",
+    group: "Calculate",
+    description: "The Holt-Winters confidence bands of one series, drawn as an area between \
+                  them.",
+    params: HOLT_WINTERS_BAND_PARAMS,
+    aggregator: false,
+    implementation: holt_winters_confidence_area,
+};
+
+/// One value per point, null where missing.
+type Column = Vec<Option<f64>>;
+
+/// graphite's `holtWintersAnalysis`: one-step predictions and smoothed
+/// deviations for every value of `values`, with seasons of
+/// `season_length` values.
+fn holt_winters_analysis(
+    values: &[Option<f64>],
+    season_length: i64,
+) -> Result<(Column, Column), String> {
+    const ALPHA: f64 = 0.1;
+    const GAMMA: f64 = 0.1;
+    const BETA: f64 = 0.0035;
+    let n = values.len();
+    let mut intercepts: Vec<Option<f64>> = Vec::with_capacity(n);
+    let mut slopes: Vec<f64> = Vec::with_capacity(n);
+    let mut seasonals: Vec<f64> = Vec::with_capacity(n);
+    let mut predictions: Vec<Option<f64>> = Vec::with_capacity(n);
+    let mut deviations: Vec<f64> = Vec::with_capacity(n);
+    // graphite reads `seasonals[i - seasonLength]`; an index at or past the
+    // end (a season of one step or less) raises IndexError there
+    let back = |list: &[f64], i: usize| -> Result<f64, String> {
+        let j = i as i64 - season_length;
+        if j < 0 {
+            return Ok(0.0);
+        }
+        list.get(j as usize).copied().ok_or_else(|| {
+            format!("seasonality of {season_length} steps is too short for Holt-Winters")
+        })
+    };
+    let mut next_pred: Option<f64> = None;
+    for (i, actual) in values.iter().enumerate() {
+        let Some(actual) = *actual else {
+            intercepts.push(None);
+            slopes.push(0.0);
+            seasonals.push(0.0);
+            predictions.push(next_pred);
+            deviations.push(0.0);
+            next_pred = None;
+            continue;
+        };
+        let (last_intercept, last_slope, prediction) = if i == 0 {
+            (actual, 0.0, Some(actual))
+        } else {
+            let last = intercepts.last().copied().flatten().unwrap_or(actual);
+            (last, slopes.last().copied().unwrap_or(0.0), next_pred)
+        };
+        let last_seasonal = back(&seasonals, i)?;
+        let next_last_seasonal = back(&seasonals, i + 1)?;
+        let last_seasonal_dev = back(&deviations, i)?;
+        let intercept =
+            ALPHA * (actual - last_seasonal) + (1.0 - ALPHA) * (last_intercept + last_slope);
+        let slope = BETA * (intercept - last_intercept) + (1.0 - BETA) * last_slope;
+        let seasonal = GAMMA * (actual - intercept) + (1.0 - GAMMA) * last_seasonal;
+        next_pred = Some(intercept + slope + next_last_seasonal);
+        let deviation =
+            GAMMA * (actual - prediction.unwrap_or(0.0)).abs() + (1.0 - GAMMA) * last_seasonal_dev;
+        intercepts.push(Some(intercept));
+        slopes.push(slope);
+        seasonals.push(seasonal);
+        predictions.push(prediction);
+        deviations.push(deviation);
+    }
+    Ok((predictions, deviations.into_iter().map(Some).collect()))
+}
+
+/// The refetched series of a holtWinters* call, each with its predictions
+/// and deviations for the requested range (the bootstrap part cut off):
+/// `(series, start, predictions, deviations)`. The series' tags carry
+/// graphite's `holtWintersForecast` and `holtWintersDeviation` marks.
+type HoltWintersFit = (Series, i64, Column, Column);
+
+fn holt_winters_fit(
+    ev: &mut Evaluator<'_>,
+    ctx: &Context,
+    args: &Args,
+    bootstrap: &str,
+    seasonality: &str,
+) -> Result<Vec<HoltWintersFit>, ApiError> {
+    let preview_seconds = parse_offset(bootstrap)?;
+    let season_seconds = parse_offset(seasonality)?;
+    let previews = preview(ev, ctx, args, preview_seconds)?;
+    let mut out = Vec::with_capacity(previews.len());
+    for mut series in previews {
+        ev.check_deadline()?;
+        let step = series.step.max(1);
+        let (predictions, deviations) =
+            holt_winters_analysis(&series.points(), season_seconds.div_euclid(step))
+                .map_err(|e| args.error(e))?;
+        series.tags.insert("holtWintersForecast".into(), "1".into());
+        series
+            .tags
+            .insert("holtWintersDeviation".into(), "1".into());
+        let skip = usize::try_from(preview_seconds.div_euclid(step)).unwrap_or(0);
+        let cut = |v: Vec<Option<f64>>| v.into_iter().skip(skip).collect::<Vec<_>>();
+        let start = series.start.saturating_add(preview_seconds);
+        out.push((series, start, cut(predictions), cut(deviations)));
+    }
+    Ok(out)
+}
+
+/// A new series as graphite's `TimeSeries(name, start, end, step, values,
+/// tags=..., xFilesFactor=...)`: default consolidation, path expression
+/// = name.
+fn new_series_like(like: &Series, name: String, start: i64, values: Vec<Option<f64>>) -> Series {
+    let mut s = Series::new(
+        name,
+        start,
+        like.end,
+        like.step,
+        values,
+        like.x_files_factor,
+    );
+    s.tags = like.tags.clone();
+    s
+}
+
+fn holt_winters_forecast(
+    ev: &mut Evaluator<'_>,
+    ctx: &Context,
+    mut args: Args,
+) -> Result<Value, ApiError> {
+    args.series_list(0)?;
+    let bootstrap = args.string(1)?;
+    let seasonality = args.string(2)?;
+    let fits = holt_winters_fit(ev, ctx, &args, &bootstrap, &seasonality)?;
+    Ok(Value::SeriesList(
+        fits.into_iter()
+            .map(|(series, start, predictions, _)| {
+                let name = format!("holtWintersForecast({})", series.name);
+                new_series_like(&series, name, start, predictions)
+            })
+            .collect(),
+    ))
+}
+
+/// graphite's `holtWintersConfidenceBands`: for each refetched series,
+/// its lower then upper band, both tagged with every Holt-Winters mark
+/// (graphite's tag dicts are shared) and keeping the series' path
+/// expression.
+fn confidence_bands(
+    ev: &mut Evaluator<'_>,
+    ctx: &Context,
+    args: &Args,
+) -> Result<Vec<Series>, ApiError> {
+    let delta = args.float(1)?;
+    let bootstrap = args.string(2)?;
+    let seasonality = args.string(3)?;
+    let fits = holt_winters_fit(ev, ctx, args, &bootstrap, &seasonality)?;
+    let mut out = Vec::with_capacity(fits.len() * 2);
+    for (mut series, start, forecast, deviation) in fits {
+        let (lower, upper): (Vec<_>, Vec<_>) = forecast
+            .iter()
+            .zip(&deviation)
+            .map(|(f, d)| match (f, d) {
+                (Some(f), Some(d)) => {
+                    let scaled = delta * d;
+                    (Some(f - scaled), Some(f + scaled))
+                }
+                _ => (None, None),
+            })
+            .unzip();
+        series
+            .tags
+            .insert("holtWintersConfidenceUpper".into(), "1".into());
+        series
+            .tags
+            .insert("holtWintersConfidenceLower".into(), "1".into());
+        for (kind, values) in [("Lower", lower), ("Upper", upper)] {
+            let name = format!("holtWintersConfidence{kind}({})", series.name);
+            let mut band = new_series_like(&series, name, start, values);
+            band.path_expression.clone_from(&series.path_expression);
+            out.push(band);
+        }
+    }
+    Ok(out)
+}
+
+fn holt_winters_confidence_bands(
+    ev: &mut Evaluator<'_>,
+    ctx: &Context,
+    mut args: Args,
+) -> Result<Value, ApiError> {
+    args.series_list(0)?;
+    confidence_bands(ev, ctx, &args).map(Value::SeriesList)
+}
+
+fn holt_winters_confidence_area(
+    ev: &mut Evaluator<'_>,
+    ctx: &Context,
+    mut args: Args,
+) -> Result<Value, ApiError> {
+    args.series_list(0)?;
+    let bands = confidence_bands(ev, ctx, &args)?;
+    let mut area = area_between(bands).map_err(|e| args.error(e))?;
+    for s in &mut area {
+        s.tags.remove("areaBetween");
+        s.tags
+            .insert("holtWintersConfidenceArea".into(), "1".into());
+        s.name = s.name.replace("areaBetween", "holtWintersConfidenceArea");
+        s.path_expression.clone_from(&s.name);
+    }
+    Ok(Value::SeriesList(area))
+}
+
+fn holt_winters_aberration(
+    ev: &mut Evaluator<'_>,
+    ctx: &Context,
+    mut args: Args,
+) -> Result<Value, ApiError> {
+    let list = args.series_list(0)?;
+    let bands = confidence_bands(ev, ctx, &args)?;
+    let band = |kind: &str, name: &str| -> Result<&Series, ApiError> {
+        let wanted = format!("holtWintersConfidence{kind}({name})");
+        // graphite builds a dict by name: the last band of a name wins
+        bands
+            .iter()
+            .rev()
+            .find(|b| b.name == wanted)
+            .ok_or_else(|| ApiError::BadRequest(format!("no confidence band {wanted}")))
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for mut series in list {
+        let lower = band("Lower", &series.name)?;
+        let upper = band("Upper", &series.name)?;
+        let points = series.points().into_owned();
+        let mut aberration = Vec::with_capacity(points.len());
+        for (i, v) in points.iter().enumerate() {
+            let Some(v) = *v else {
+                aberration.push(Some(0.0));
+                continue;
+            };
+            let (Some(up), Some(low)) = (upper.values.get(i), lower.values.get(i)) else {
+                return Err(args.error(format!(
+                    "the confidence bands of {} are shorter than the series",
+                    series.name
+                )));
+            };
+            aberration.push(Some(match (up, low) {
+                (Some(up), _) if v > *up => v - up,
+                (_, Some(low)) if v < *low => v - low,
+                _ => 0.0,
+            }));
+        }
+        series
+            .tags
+            .insert("holtWintersAberration".into(), "1".into());
+        let name = format!("holtWintersAberration({})", series.name);
+        let start = series.start;
+        out.push(new_series_like(&series, name, start, aberration));
+    }
+    Ok(Value::SeriesList(out))
+}
+
+static LINEAR_REGRESSION: FunctionDef = FunctionDef {
+    name: "linearRegression",
+    group: "Calculate",
+    description: "The least-squares line through each series' values between startSourceAt \
+                  and endSourceAt (default: the requested range), drawn over the requested \
+                  range.",
+    params: &[
+        SERIES_LIST,
+        Param::new("startSourceAt", ParamType::Date),
+        Param::new("endSourceAt", ParamType::Date),
+    ],
+    aggregator: false,
+    implementation: linear_regression,
+};
+
+fn linear_regression(
+    ev: &mut Evaluator<'_>,
+    ctx: &Context,
+    mut args: Args,
+) -> Result<Value, ApiError> {
+    let list = args.series_list(0)?;
+    let mut source_ctx = ctx.clone();
+    // graphite parses these without the request's `now`: relative times
+    // count from the wall clock
+    let wall_now = crate::http::now_epoch();
+    let date = |i: usize| -> Result<Option<i64>, ApiError> {
+        match args.value(i) {
+            Value::None => Ok(None),
+            Value::Int(t) => Ok(Some(t)),
+            other => Ok(Some(parse_at_time(&other.py_str(), ctx.tz, wall_now)?)),
+        }
+    };
+    if let Some(start) = date(1)? {
+        source_ctx.start = start;
+    }
+    if let Some(end) = date(2)? {
+        source_ctx.end = end;
+    }
+    let sources = ev.evaluate_with(&source_ctx, args.raw()?, args.replacements())?;
+    let window = format!("{}, {}", source_ctx.start, source_ctx.end);
+    let mut out = Vec::with_capacity(list.len());
+    for (source, mut series) in sources.iter().zip(list) {
+        series
+            .tags
+            .insert("linearRegressions".into(), window.clone());
+        let name = format!("linearRegression({}, {window})", series.name);
+        let Some((factor, offset)) = least_squares(&source.points(), source.step, source.start)
+        else {
+            continue;
+        };
+        let values = (0..series.values.len())
+            .map(|i| Some(offset + (series.start + i as i64 * series.step) as f64 * factor))
+            .collect();
+        let start = series.start;
+        out.push(new_series_like(&series, name, start, values));
+    }
+    Ok(Value::SeriesList(out))
+}
+
+/// graphite's `_linearRegressionAnalysis`: `(factor, offset)` of the line
+/// `value = offset + timestamp * factor` fitted to the non-null values by
+/// index, `None` when fewer than two values make it undefined. Index sums
+/// are exact integers, as Python's.
+fn least_squares(values: &[Option<f64>], step: i64, start: i64) -> Option<(f64, f64)> {
+    let mut n: i128 = 0;
+    let mut sum_i: i128 = 0;
+    let mut sum_ii: i128 = 0;
+    let mut sum_v = 0.0;
+    let mut sum_iv = 0.0;
+    for (i, v) in values.iter().enumerate() {
+        if let Some(v) = v {
+            let i = i as i128;
+            n += 1;
+            sum_i += i;
+            sum_ii += i * i;
+            sum_v += v;
+            sum_iv += i as f64 * v;
+        }
+    }
+    let denominator = (n * sum_ii - sum_i * sum_i) as f64;
+    if denominator == 0.0 {
+        return None;
+    }
+    let factor = (n as f64 * sum_iv - sum_i as f64 * sum_v) / denominator / step as f64;
+    let offset =
+        (sum_ii as f64 * sum_v - sum_iv * sum_i as f64) / denominator - factor * start as f64;
+    Some((factor, offset))
+}
+
+static AGGREGATE_LINE: FunctionDef = FunctionDef {
+    name: "aggregateLine",
+    group: "Calculate",
+    description: "A horizontal line per series at an aggregate of its values (func, default \
+                  average): three points over the range, or the series' own points with \
+                  keepStep.",
+    params: &[
+        SERIES_LIST,
+        Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
+        Param::new("keepStep", ParamType::Boolean).default(Lit::Bool(false)),
+    ],
+    aggregator: false,
+    implementation: aggregate_line,
+};
+
+fn aggregate_line(
+    _ev: &mut Evaluator<'_>,
+    ctx: &Context,
+    mut args: Args,
+) -> Result<Value, ApiError> {
+    let list = args.series_list(0)?;
+    let func = super::sorting::agg_func_arg(&args, 1)?;
+    let keep_step = args.bool(2)?;
+    let mut out = Vec::with_capacity(list.len());
+    for s in list {
+        let value = func.apply(&s.points());
+        let name = match value {
+            Some(v) => format!("aggregateLine({}, {})", s.name, format_g(v)),
+            None => format!("aggregateLine({}, None)", s.name),
+        };
+        if keep_step {
+            let values = vec![value; s.values.len()];
+            out.push(s.copy_with(name, s.start, values));
+        } else {
+            let mut line = constant_line(ctx, value);
+            if func == AggFunc::Count {
+                // str() of the int count has no ".0"
+                let shown = value.map_or_else(|| "None".into(), |v| format!("{}", v as i64));
+                line.tags.insert("name".into(), shown);
+            }
+            line.name.clone_from(&name);
+            line.path_expression = name;
+            out.push(line);
+        }
+    }
+    Ok(Value::SeriesList(out))
+}
+
+static IDENTITY: FunctionDef = FunctionDef {
+    name: "identity",
+    group: "Calculate",
+    description: "A series whose value is its own timestamp, every 60 seconds over the range.",
+    params: &[Param::new("name", ParamType::String).required()],
+    aggregator: false,
+    implementation: identity,
+};
+
+fn identity(_ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    let name = args.string(0)?;
+    const STEP: i64 = 60;
+    let count = super::special::generated_points(ctx, STEP)?;
+    let values = (0..count)
+        .map(|i| Some((ctx.start + i as i64 * STEP) as f64))
+        .collect();
+    let mut s = Series::new(
+        name.clone(),
+        ctx.start,
+        ctx.end,
+        STEP,
+        values,
+        ctx.x_files_factor,
+    );
+    s.path_expression = format!("identity(\"{name}\")");
+    Ok(Value::SeriesList(vec![s]))
+}
+
 #[cfg(test)]
 mod tests {
+    use super::least_squares;
     use crate::testing::{eval_one, MemoryRead};
+
+    #[test]
+    fn linear_regression_fits_a_line() {
+        let (factor, offset) =
+            least_squares(&[Some(1.0), None, Some(5.0), Some(7.0)], 10, 100).expect("defined");
+        assert!((factor - 0.2).abs() < 1e-12 && (offset + 19.0).abs() < 1e-9);
+        assert_eq!(least_squares(&[None, Some(1.0)], 10, 0), None);
+        let out = eval_one(&read(), "linearRegression(a.b)", 100, 150);
+        assert_eq!(out[0].name, "linearRegression(a.b, 100, 150)");
+        assert_eq!(out[0].tags["linearRegressions"], "100, 150");
+        assert_eq!(
+            out[0].values,
+            vec![Some(11.0), Some(12.0), Some(13.0), Some(14.0), Some(15.0)]
+        );
+        let out = eval_one(&read(), "linearRegression(a.b, 10, 40)", 100, 120);
+        assert_eq!(out[0].values, vec![Some(11.0), Some(12.0)]);
+    }
+
+    #[test]
+    fn holt_winters_forecast_tracks_a_constant() {
+        let flat: Vec<Option<f64>> = vec![Some(5.0); 40];
+        let (pred, dev) = super::holt_winters_analysis(&flat, 4).unwrap();
+        assert!(pred.iter().all(|p| (p.unwrap() - 5.0).abs() < 1e-9));
+        assert!(dev.iter().all(|d| d.unwrap().abs() < 1e-9));
+        assert!(super::holt_winters_analysis(&flat, 1).is_err());
+    }
+
+    #[test]
+    fn ema_stdev_percentile_and_lines() {
+        let out = eval_one(&read(), "exponentialMovingAverage(a.b, 3)", 100, 130);
+        // seed = mean of 8, 9, 10 (fetched from 70); then 11, 12, 13 with c = 0.5
+        assert_eq!(out[0].name, "exponentialMovingAverage(a.b,3)");
+        assert_eq!(
+            out[0].values,
+            vec![Some(9.0), Some(10.0), Some(11.0), Some(12.0)]
+        );
+        assert_eq!(out[0].start, 110);
+        let out = eval_one(&read(), "stdev(a.b, 2)", 100, 130);
+        assert_eq!(out[0].name, "stdev(a.b,2)");
+        assert_eq!(out[0].values, vec![Some(0.0), Some(0.5), Some(0.5)]);
+        let out = eval_one(&read(), "nPercentile(a.b, 50)", 100, 150);
+        assert_eq!(out[0].name, "nPercentile(a.b, 50)");
+        assert_eq!(out[0].values, vec![Some(13.0); 5]);
+        let out = eval_one(&read(), "aggregateLine(a.b, 'max')", 100, 150);
+        assert_eq!(out[0].name, "aggregateLine(a.b, 15)");
+        assert_eq!(out[0].tags["name"], "15.0");
+        let out = eval_one(&read(), "identity('t')", 0, 150);
+        assert_eq!(out[0].values.len(), 3);
+        assert_eq!(out[0].values[2], Some(120.0));
+    }
 
     fn read() -> MemoryRead {
         let values: Vec<Option<f64>> = (0..20).map(|i| Some(i as f64)).collect();

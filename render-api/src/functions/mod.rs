@@ -25,13 +25,17 @@
 //!    names, [`ParamType`]s, `required`, defaults, `multiple`, options and
 //!    suggestions must match graphite-web 1.1.10 because Grafana's editor
 //!    reads them — and add it (and any alias names) in the file's
-//!    `register` function.
+//!    `register` function. Where graphite's Python signature disagrees
+//!    with its declared params, register the Python one with
+//!    [`Registry::python_signature`] (`/functions` shows it).
 //! 4. Functions that need data over another window (timeShift, moving*,
 //!    holtWinters*) re-evaluate their first argument with
 //!    [`Evaluator::evaluate_with`]`(&new_ctx, args.raw(), args.replacements())`.
 //! 5. Shared machinery lives here: [`normalize`] (LCM step alignment),
-//!    [`AggFunc`] (graphite's aggFuncs), [`xff_ok`], [`format_path_expressions`].
-//!    Add to it rather than copying.
+//!    [`AggFunc`] (graphite's aggFuncs), [`xff_ok`], [`format_path_expressions`],
+//!    [`agg_key`] (node/tag keys of `aliasByNode`, `groupByNode`, ...),
+//!    [`percentile`] (graphite's `_getPercentile`), [`py_round`] and
+//!    [`py_slice`]. Add to it rather than copying.
 //! 6. Test: unit tests next to the function (with [`crate::testing`]) and
 //!    at least two differential cases in `tests/render_diff.rs`.
 
@@ -39,6 +43,11 @@ mod aggfunc;
 mod alias;
 mod calculate;
 pub(crate) mod combine;
+mod filter_data;
+mod filter_series;
+mod graph;
+mod sorting;
+mod special;
 mod transform;
 
 use std::collections::BTreeMap;
@@ -344,7 +353,7 @@ impl FunctionDef {
             .collect();
         PyJson::Dict(vec![
             ("name".into(), name.into()),
-            ("function".into(), self.signature(name).into()),
+            ("function".into(), registry.signature_of(name, self).into()),
             ("description".into(), self.description.into()),
             ("module".into(), "graphite.render.functions".into()),
             ("group".into(), self.group.into()),
@@ -356,12 +365,30 @@ impl FunctionDef {
 /// All functions by name (aliases included).
 pub struct Registry {
     by_name: BTreeMap<&'static str, &'static FunctionDef>,
+    python_args: BTreeMap<&'static str, &'static str>,
 }
 
 impl Registry {
     fn new() -> Registry {
         Registry {
             by_name: BTreeMap::new(),
+            python_args: BTreeMap::new(),
+        }
+    }
+
+    /// Overrides the argument list `/functions` shows in `function` for
+    /// `name` (`"(seriesList, n=1, func='average')"`): graphite prints the
+    /// Python signature, which for a few functions disagrees with their
+    /// declared params (`highest`'s `n` is required but defaults to 1).
+    pub fn python_signature(&mut self, name: &'static str, args: &'static str) {
+        self.python_args.insert(name, args);
+    }
+
+    /// The `function` text `/functions` shows for `def` under `name`.
+    pub fn signature_of(&self, name: &str, def: &FunctionDef) -> String {
+        match self.python_args.get(name) {
+            Some(args) => format!("{name}{args}"),
+            None => def.signature(name),
         }
     }
 
@@ -425,6 +452,11 @@ fn build_registry() -> Registry {
     transform::register(&mut r);
     calculate::register(&mut r);
     alias::register(&mut r);
+    filter_series::register(&mut r);
+    filter_data::register(&mut r);
+    sorting::register(&mut r);
+    graph::register(&mut r);
+    special::register(&mut r);
     r
 }
 
@@ -770,6 +802,32 @@ pub fn xff_ok(non_null: usize, total: usize, x_files_factor: f64) -> bool {
     non_null > 0 && total > 0 && non_null as f64 / total as f64 >= x_files_factor
 }
 
+/// Python's `seq[start:stop]` bounds (`None` = omitted), clamped, as a
+/// range that may be empty.
+pub fn py_slice(len: usize, start: Option<i64>, stop: Option<i64>) -> std::ops::Range<usize> {
+    let len_i = i64::try_from(len).unwrap_or(i64::MAX);
+    let fix = |v: i64| -> usize {
+        let v = if v < 0 {
+            (len_i + v).max(0)
+        } else {
+            v.min(len_i)
+        };
+        v as usize
+    };
+    let lo = start.map(fix).unwrap_or(0);
+    let hi = stop.map(fix).unwrap_or(len);
+    lo..hi.max(lo)
+}
+
+/// Python's `round(x, digits)` for floats: the correctly rounded decimal
+/// (ties to even on the exact binary value), read back as a float.
+pub fn py_round(x: f64, digits: usize) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    format!("{x:.digits$}").parse().unwrap_or(x)
+}
+
 /// graphite's `formatPathExpressions`: the distinct path expressions of the
 /// series in first-seen order, joined by `,` (`sumSeries(a.*,b.*)`).
 pub fn format_path_expressions(series: &[Series]) -> String {
@@ -892,6 +950,39 @@ mod tests {
         )
         .unwrap();
         assert!(grouped["Combine"]["sumSeries"].is_object());
+    }
+
+    #[test]
+    fn agg_key_nodes_tags_and_function_names() {
+        let plain = Series::new("a.b.c", 0, 10, 10, vec![], 0.0);
+        let key = |s: &Series, n: &[Value]| agg_key(s, n).unwrap();
+        assert_eq!(key(&plain, &[Value::Int(1)]), "b");
+        assert_eq!(key(&plain, &[Value::Int(-1), Value::Int(0)]), "c.a");
+        assert_eq!(key(&plain, &[Value::Int(7)]), "");
+        assert_eq!(key(&plain, &[Value::Str("name".into())]), "a.b.c");
+        let tagged = Series::new("disk.used;dc=eu;host=h1", 0, 10, 10, vec![], 0.0);
+        assert_eq!(key(&tagged, &[Value::Int(1)]), "used");
+        assert_eq!(
+            key(
+                &tagged,
+                &[Value::Str("host".into()), Value::Str("dc".into())]
+            ),
+            "h1.eu"
+        );
+        let mut wrapped = plain.clone();
+        wrapped.name = "scale(sumSeries(x.y.z),2)".into();
+        assert_eq!(key(&wrapped, &[Value::Int(2)]), "z");
+    }
+
+    #[test]
+    fn python_rounding_and_slicing() {
+        assert_eq!(py_round(2.675, 2), 2.67);
+        assert_eq!(py_round(0.1234565, 6), 0.123456);
+        assert_eq!(py_round(2.5, 0), 2.0);
+        assert_eq!(py_slice(5, Some(-2), None), 3..5);
+        assert_eq!(py_slice(5, Some(1), Some(-1)), 1..4);
+        assert_eq!(py_slice(5, Some(4), Some(2)), 4..4);
+        assert_eq!(py_slice(5, None, Some(99)), 0..5);
     }
 
     #[test]

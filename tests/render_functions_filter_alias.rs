@@ -1,0 +1,404 @@
+//! Render functions of the Calculate, Filter Series, Filter Data, Sorting,
+//! Alias, Graph and Special groups against graphite-web 1.1.10: the same
+//! `/render` requests over the same Whisper tree (the `rich` fixture:
+//! gaps, mixed steps, negative values, hosts.*.cpu.*, tagged series) sent
+//! to graphite-web and through our router, compared by `render_diff`'s
+//! harness (names, tags and timestamps exact, values within 1e-9). Random
+//! data (randomWalk) is compared by shape only.
+
+use serde_json::Value;
+
+use crate::render_diff::{fixture, render_case, run_cases, Case, Fixture, NOW};
+use crate::util::graphite::{graphite_web, GraphiteRequest};
+use crate::util::references_available;
+
+/// The default window: the last ten minutes (10 s archive).
+const FROM: i64 = NOW - 600;
+
+/// A request for `targets` over `(from, until]` (epoch seconds).
+fn request(targets: &[&str], from: i64, until: i64) -> Case {
+    let (from, until) = (from.to_string(), until.to_string());
+    let mut params: Vec<(&str, &str)> = targets.iter().map(|t| ("target", *t)).collect();
+    params.extend([("from", from.as_str()), ("until", until.as_str())]);
+    render_case(&params)
+}
+
+fn case(target: &str) -> Case {
+    request(&[target], FROM, NOW)
+}
+
+fn window(target: &str, from: i64, until: i64) -> Case {
+    request(&[target], from, until)
+}
+
+fn targets(targets: &[&str]) -> Case {
+    request(targets, FROM, NOW)
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        // Alias
+        case("alias(gaps.sparse, 'sparse')"),
+        case("aliasByNode(hosts.*.cpu.*, 1)"),
+        case("aliasByNode(hosts.*.cpu.*, 1, -1)"),
+        case("aliasByNode(sumSeries(hosts.*.cpu.user), 2)"),
+        case("aliasByNode(seriesByTag('name=disk.used'), 'host', 0)"),
+        case("aliasByNode(a.*, 5)"),
+        case("aliasByTags(seriesByTag('dc=eu'), 'host', 'name')"),
+        case("aliasByTags(seriesByTag('name=disk.used'), 'dc', 1)"),
+        case("aliasByMetric(hosts.web1.cpu.*)"),
+        case("aliasByMetric(movingAverage(a.c, 3))"),
+        case(r"aliasSub(hosts.*.cpu.*, '^hosts\.([^.]+)\.cpu\.(.*)$', '\2 on \1')"),
+        case(r"aliasSub(a.*, '(^.*$)', '\1 A')"),
+        case(r"aliasSub(seriesByTag('dc=us'), 'host=(h\d)', 'server=\1')"),
+        case(r"aliasSub(gaps.*, 'a*', '-')"),
+        case("aliasQuery(hosts.web1.cpu.user, 'user', 'system', '%d system')"),
+        case(r"aliasQuery(a.b, 'a\.b', 'gaps.sparse', 'sparse %.1f')"),
+        case("legendValue(a.*, 'avg', 'max')"),
+        case("legendValue(gaps.sparse, 'last', 'count', 'bogus', 'sumSeries')"),
+        case("legendValue(hosts.web1.cpu.*, 'avg', 'si')"),
+        case("legendValue(steps.s10, 'sum', 'binary')"),
+        case("upper(a.b)"),
+        case("upper(hosts.web1.cpu.user, 0, -1, 99)"),
+        case("lower(upper(a.c), 1)"),
+        // Special
+        case("consolidateBy(a.c, 'max')"),
+        case("consolidateBy(gaps.sparse, 'sum')"),
+        case("cumulative(a.b)"),
+        case("cumulative(gaps.*)"),
+        case("changed(a.b)"),
+        case("changed(gaps.sparse)"),
+        case("constantLine(100)"),
+        case("constantLine(1.5)"),
+        window("constantLine(-3)", FROM, NOW - 1),
+        case("setXFilesFactor(a.c, 0.5)"),
+        case("xFilesFactor(gaps.sparse, 1)"),
+        targets(&["setXFilesFactor(a.b, 0.5)", "constantLine(2)"]),
+        case("cactiStyle(hosts.*.cpu.user)"),
+        case("cactiStyle(gaps.*, 'si')"),
+        case("cactiStyle(steps.s10, 'binary', 'B')"),
+        case("cactiStyle(a.c, units='req')"),
+        case("substr(hosts.web1.cpu.user, 1)"),
+        case("substr(hosts.web1.cpu.user, 1, 3)"),
+        case("substr(movingAverage(a.c, 2), -1)"),
+        case("fallbackSeries(nothing.here, a.b)"),
+        case("fallbackSeries(a.c, a.b)"),
+        case("seriesByTag('name=disk.used')"),
+        case("seriesByTag('dc=eu', 'host!=h2')"),
+        // Graph
+        case("stacked(hosts.*.cpu.user)"),
+        case("stacked(a.*)"),
+        targets(&["stacked(a.b, 's1')", "stacked(a.c, 's1')", "stacked(a.d)"]),
+        case("areaBetween(a.{b,c})"),
+        case("areaBetween(hosts.web1.cpu.*)"),
+        case("alpha(a.c, 0.5)"),
+        case("color(a.b, 'red')"),
+        case("lineWidth(gaps.sparse, 3)"),
+        case("dashed(a.b)"),
+        case("dashed(a.c, 3)"),
+        case("secondYAxis(a.c)"),
+        case("drawAsInfinite(gaps.sparse)"),
+        case("verticalLine('1699999700', 'deploy', 'red')"),
+        case("verticalLine('1699999401', 'first')"),
+        case("verticalLine('1600000000', 'too early')"),
+        case("threshold(10)"),
+        case("threshold(5, 'limit', 'red')"),
+        // Filter Data
+        case("removeAboveValue(a.c, 50)"),
+        case("removeAboveValue(gaps.sparse, -20)"),
+        case("removeBelowValue(a.b, 5)"),
+        case("removeBelowValue(gaps.sparse, -50.5)"),
+        case("removeAbovePercentile(a.c, 50)"),
+        case("removeAbovePercentile(gaps.sparse, 90)"),
+        case("removeBelowPercentile(a.b, 30)"),
+        case("removeBelowPercentile(gaps.*, 50)"),
+        // Sorting
+        case("sortBy(hosts.*.cpu.*)"),
+        case("sortBy(hosts.*.cpu.*, 'max', true)"),
+        case("sortBy(gaps.*, 'last')"),
+        case("sortByName(hosts.*.cpu.*)"),
+        case("sortByName(hosts.*.cpu.*, true, true)"),
+        case("sortByName(seriesByTag('name=disk.used'), reverse=true)"),
+        case("sortByTotal(hosts.*.cpu.*)"),
+        case("sortByTotal(gaps.*)"),
+        case("sortByMaxima(hosts.*.cpu.*)"),
+        case("sortByMaxima(gaps.*)"),
+        case("sortByMinima(hosts.*.cpu.*)"),
+        case("sortByMinima(gaps.*)"),
+        // Filter Series
+        case("filterSeries(hosts.*.cpu.*, 'max', '>', 90)"),
+        case("filterSeries(gaps.*, 'sum', '<=', 0)"),
+        case("filterSeries(gaps.*, 'last', '!=', 0)"),
+        case("maximumAbove(hosts.*.cpu.*, 95)"),
+        case("maximumBelow(gaps.*, 0)"),
+        case("minimumAbove(hosts.*.cpu.*, 0)"),
+        case("minimumBelow(gaps.*, -50)"),
+        case("currentAbove(hosts.*.cpu.*, 50)"),
+        case("currentBelow(gaps.*, 0)"),
+        case("averageAbove(hosts.*.cpu.*, 48)"),
+        case("averageBelow(gaps.*, -40)"),
+        case("highest(hosts.*.cpu.*, 2)"),
+        case("highest(hosts.*.cpu.*, 2, 'max')"),
+        case("lowest(gaps.*, 1)"),
+        case("lowest(hosts.*.cpu.*, 3, 'last')"),
+        case("highestCurrent(hosts.*.cpu.*, 2)"),
+        case("highestCurrent(gaps.*, 1)"),
+        case("highestMax(hosts.*.cpu.*, 1)"),
+        case("highestMax(gaps.*, 2)"),
+        case("highestAverage(gaps.*, 1)"),
+        case("highestAverage(hosts.*.cpu.*, 3)"),
+        case("lowestCurrent(gaps.*, 1)"),
+        case("lowestCurrent(hosts.*.cpu.*, 2)"),
+        case("lowestAverage(hosts.*.cpu.*, 2)"),
+        case("lowestAverage(gaps.*, 2)"),
+        case("averageOutsidePercentile(hosts.*.cpu.*, 80)"),
+        case("averageOutsidePercentile(hosts.*.cpu.*, 30)"),
+        case("removeBetweenPercentile(hosts.*.cpu.*, 70)"),
+        case("removeBetweenPercentile(hosts.*.cpu.*, 95)"),
+        case("limit(hosts.*.cpu.*, 2)"),
+        case("limit(gaps.*, 5)"),
+        case("useSeriesAbove(hosts.*.cpu.user, 90, 'user', 'system')"),
+        case("useSeriesAbove(hosts.*.cpu.system, 50, 'system', 'user')"),
+        case("mostDeviant(hosts.*.cpu.*, 2)"),
+        case("mostDeviant(gaps.*, 2)"),
+        case("exclude(hosts.*.cpu.*, 'web')"),
+        case("exclude(a.*, '[bc]$')"),
+        case("grep(hosts.*.cpu.*, 'user$')"),
+        case("grep(gaps.*, 'sp')"),
+        case("removeEmptySeries(gaps.*)"),
+        case("removeEmptySeries(a.*, 0.9)"),
+        case("unique(a.b, a.*)"),
+        case("unique(hosts.web1.cpu.*, hosts.*.cpu.user)"),
+        // Calculate
+        case("movingAverage(a.c, 5)"),
+        case("movingAverage(gaps.sparse, '1min')"),
+        case("movingAverage(a.b, 3, 0.9)"),
+        case("movingMedian(a.c, 4)"),
+        case("movingMedian(gaps.sparse, '2min')"),
+        case("movingSum(a.b, 3)"),
+        case("movingSum(gaps.sparse, 6)"),
+        case("movingMin(a.c, '30s')"),
+        case("movingMin(hosts.web1.cpu.user, 5)"),
+        case("movingMax(gaps.sparse, 4)"),
+        case("movingMax(steps.s60, 3)"),
+        case("movingWindow(a.c, 5, 'median')"),
+        case("movingWindow(gaps.sparse, '1min', 'avg_zero', 0.5)"),
+        case("exponentialMovingAverage(a.c, 5)"),
+        case("exponentialMovingAverage(gaps.sparse, '1min')"),
+        case("nPercentile(a.c, 50)"),
+        case("nPercentile(gaps.*, 95)"),
+        case("stdev(a.c, 5)"),
+        case("stdev(gaps.sparse, 10, 0.5)"),
+        case("holtWintersForecast(a.b, '20min', '5min')"),
+        case("holtWintersForecast(gaps.sparse, '10min', '2min')"),
+        case("holtWintersForecast(steps.s60)"),
+        case("holtWintersConfidenceBands(a.c, 3, '20min', '5min')"),
+        case("holtWintersConfidenceBands(gaps.sparse, 2, '10min', '3min')"),
+        case("holtWintersConfidenceArea(a.b, 3, '20min', '5min')"),
+        case("holtWintersConfidenceArea(gaps.sparse, 2, '10min', '3min')"),
+        case("holtWintersAberration(a.c, 1, '20min', '5min')"),
+        case("holtWintersAberration(gaps.sparse, 1, '10min', '3min')"),
+        case("linearRegression(a.b)"),
+        case("linearRegression(gaps.sparse)"),
+        case("linearRegression(a.c, '1699999000', '1699999500')"),
+        case("linearRegression(hosts.web1.cpu.user, '1699998000')"),
+        case("aggregateLine(a.c)"),
+        case("aggregateLine(gaps.sparse, 'max', true)"),
+        case("aggregateLine(gaps.empty)"),
+        // edges: out-of-range nodes, tagged names, aggregate variety, pipes,
+        // a day-long window (60 s archive) and mixed steps
+        case("aliasByNode(hosts.*.cpu.*, -7, 0)"),
+        case("aliasByNode(seriesByTag('name=cpu.load'), 'dc', 'host', -1)"),
+        case("aliasByMetric(seriesByTag('dc=us'))"),
+        case(r"aliasSub(a.b, 'b$', '\g<0>\g<0>')"),
+        case("legendValue(seriesByTag('dc=eu'), 'median', 'diff', 'stddev', 'range', 'multiply', 'avg_zero')"),
+        case("cactiStyle(steps.*, 'si')"),
+        case("substr(seriesByTag('name=disk.used'), 0, -1)"),
+        case("highest(hosts.*.cpu.*, 10)"),
+        case("limit(hosts.*.cpu.*, 0)"),
+        case("mostDeviant(hosts.*.cpu.*, -2)"),
+        case("sortByName(seriesByTag('name=~[cd].*'), true)"),
+        case("unique(seriesByTag('dc=eu'), seriesByTag('host=h1'))"),
+        case("changed(seriesByTag('dc=eu'))"),
+        case("filterSeries(hosts.*.cpu.*, 'median', '>=', 48)"),
+        case("removeAbovePercentile(hosts.*.cpu.user, 10)"),
+        case("nPercentile(hosts.*.cpu.*, 99.9)"),
+        case("stdev(hosts.web1.cpu.user, 3)"),
+        case("movingWindow(hosts.web1.cpu.user, 4, 'diff')"),
+        case("movingWindow(a.c, 3, 'count')"),
+        case("movingWindow(a.c, 3, 'range')"),
+        case("movingWindow(a.c, 2, 'multiply')"),
+        case("movingWindow(gaps.sparse, '40s', 'last')"),
+        case("movingWindow(hosts.db1.cpu.*, 5, 'stddev')"),
+        case("exponentialMovingAverage(a.b, 0)"),
+        case("hosts.*.cpu.user|highestMax(1)|aliasByNode(1)"),
+        window("movingAverage(a.c, 5)", NOW - 86_400, NOW),
+        window("movingMax(a.b, '10min')", NOW - 86_400, NOW),
+        window("movingAverage(steps.s10, '5min')", NOW - 7200, NOW),
+        window("sortByTotal(steps.*)", NOW - 7200, NOW),
+        window("holtWintersForecast(steps.s10, '1h', '10min')", NOW - 7200, NOW),
+        window("aggregateLine(steps.*, 'sum')", NOW - 7200, NOW),
+        case("identity('ident')"),
+        window("identity('x.y')", FROM - 1, NOW),
+    ]
+}
+
+/// The cases split in two, each half run by its own graphite-web process.
+fn run_halves(fx: &Fixture, cases: Vec<Case>) {
+    let mut first = cases;
+    let second = first.split_off(first.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| run_cases(fx, "UTC", &first));
+        run_cases(fx, "UTC", &second);
+        if let Err(panic) = other.join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
+}
+
+#[test]
+fn functions_match_graphite_web() {
+    if !references_available() {
+        return;
+    }
+    let fx = fixture();
+    run_halves(&fx, cases());
+}
+
+/// randomWalk's values are random: names, tags and timestamps must match.
+#[test]
+fn random_walk_matches_graphite_web_in_shape() {
+    if !references_available() {
+        return;
+    }
+    let fx = fixture();
+    let targets = ["randomWalk('rw')", "randomWalkFunction('rw.two', 30)"];
+    let requests: Vec<GraphiteRequest> = targets
+        .iter()
+        .map(|t| window(t, FROM - 7, NOW).request)
+        .collect();
+    let theirs = graphite_web(fx.dir.path(), "UTC", serde_json::json!({}), &requests);
+    for (req, theirs) in requests.iter().zip(theirs) {
+        assert_eq!(theirs.status, 200, "{req:?}: {}", theirs.body);
+        let ours = fx.api.handle_blocking(
+            &render_api::http::Method::GET,
+            &req.path,
+            &render_api::http::Params::from_pairs(req.params.clone()),
+            None,
+        );
+        assert_eq!(ours.status, 200);
+        let shape = |body: &[u8]| -> Vec<(Value, Value, Vec<Value>)> {
+            let v: Value = serde_json::from_slice(body).expect("JSON");
+            v.as_array()
+                .expect("a list")
+                .iter()
+                .map(|s| {
+                    let times = s["datapoints"]
+                        .as_array()
+                        .expect("datapoints")
+                        .iter()
+                        .map(|p| p[1].clone())
+                        .collect();
+                    (s["target"].clone(), s["tags"].clone(), times)
+                })
+                .collect()
+        };
+        let expected = shape(theirs.body.as_bytes());
+        assert!(!expected.is_empty() && !expected[0].2.is_empty());
+        assert_eq!(shape(&ours.body), expected, "{req:?}");
+    }
+}
+
+/// graphite-web's `/functions` entry (function signature, group, params)
+/// for every function of these groups, computed by graphite-web's own
+/// `functionInfo` pieces: its view fails under Python 3.11
+/// (`inspect.getargspec` is gone), so the signature is rebuilt the way
+/// `formatargspec` printed it.
+const GRAPHITE_FUNCTION_INFO: &str = r#"
+import inspect, json, os, sys, tempfile, types
+mod = types.ModuleType("ferrograph_fn_settings")
+mod.SECRET_KEY = "test-only"
+mod.STORAGE_DIR = tempfile.mkdtemp()
+mod.LOG_DIR = mod.STORAGE_DIR
+sys.modules[mod.__name__] = mod
+os.environ["GRAPHITE_SETTINGS_MODULE"] = mod.__name__
+os.environ["DJANGO_SETTINGS_MODULE"] = "graphite.settings"
+import django
+django.setup()
+from graphite.functions import SeriesFunctions
+groups = set(sys.argv[1:])
+out = {}
+for name, f in SeriesFunctions().items():
+    if f.group not in groups:
+        continue
+    sig = inspect.signature(f)
+    params = list(sig.parameters.values())[1:]
+    out[name] = {"function": name + str(sig.replace(parameters=params)),
+                 "group": f.group,
+                 "params": [p.toJSON() for p in f.params]}
+print(json.dumps(out).replace("Infinity", '"inf"'))
+"#;
+
+/// The groups this module covers.
+const GROUPS: &[&str] = &[
+    "Calculate",
+    "Filter Series",
+    "Filter Data",
+    "Sorting",
+    "Alias",
+    "Graph",
+    "Special",
+];
+
+/// Functions of these groups ferrograph leaves out (see docs/render-functions-filter-alias.md).
+const LEFT_OUT: &[&str] = &["events"];
+
+#[test]
+fn function_metadata_matches_graphite_web() {
+    if !references_available() {
+        return;
+    }
+    let out = std::process::Command::new(crate::util::ref_python())
+        .arg("-c")
+        .arg(GRAPHITE_FUNCTION_INFO)
+        .args(GROUPS)
+        .output()
+        .expect("run the reference python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: serde_json::Map<String, Value> =
+        serde_json::from_slice(&out.stdout).expect("graphite's function info");
+    let mut failures = Vec::new();
+    for (name, expected) in &theirs {
+        if LEFT_OUT.contains(&name.as_str()) {
+            assert!(render_api::functions::registry().get(name).is_none());
+            continue;
+        }
+        let Some(text) = render_api::functions::function_json_text(name, false) else {
+            failures.push(format!("{name}: not registered"));
+            continue;
+        };
+        let ours: Value = serde_json::from_str(&text.replace("1e9999", "\"inf\"")).expect("JSON");
+        for key in ["function", "group", "params"] {
+            if ours[key] != expected[key] {
+                failures.push(format!(
+                    "{name}.{key}:\n  graphite {}\n  ours     {}",
+                    expected[key], ours[key]
+                ));
+            }
+        }
+    }
+    // and nothing of these groups that graphite-web lacks
+    for (name, def) in render_api::functions::registry().iter() {
+        if GROUPS.contains(&def.group) && !theirs.contains_key(name) {
+            failures.push(format!(
+                "{name}: not a graphite-web function of {}",
+                def.group
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
