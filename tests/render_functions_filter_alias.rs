@@ -309,36 +309,6 @@ fn random_walk_matches_graphite_web_in_shape() {
     }
 }
 
-/// graphite-web's `/functions` entry (function signature, group, params)
-/// for every function of these groups, computed by graphite-web's own
-/// `functionInfo` pieces: its view fails under Python 3.11
-/// (`inspect.getargspec` is gone), so the signature is rebuilt the way
-/// `formatargspec` printed it.
-const GRAPHITE_FUNCTION_INFO: &str = r#"
-import inspect, json, os, sys, tempfile, types
-mod = types.ModuleType("ferrograph_fn_settings")
-mod.SECRET_KEY = "test-only"
-mod.STORAGE_DIR = tempfile.mkdtemp()
-mod.LOG_DIR = mod.STORAGE_DIR
-sys.modules[mod.__name__] = mod
-os.environ["GRAPHITE_SETTINGS_MODULE"] = mod.__name__
-os.environ["DJANGO_SETTINGS_MODULE"] = "graphite.settings"
-import django
-django.setup()
-from graphite.functions import SeriesFunctions
-groups = set(sys.argv[1:])
-out = {}
-for name, f in SeriesFunctions().items():
-    if f.group not in groups:
-        continue
-    sig = inspect.signature(f)
-    params = list(sig.parameters.values())[1:]
-    out[name] = {"function": name + str(sig.replace(parameters=params)),
-                 "group": f.group,
-                 "params": [p.toJSON() for p in f.params]}
-print(json.dumps(out).replace("Infinity", '"inf"'))
-"#;
-
 /// The groups this module covers.
 const GROUPS: &[&str] = &[
     "Calculate",
@@ -350,55 +320,49 @@ const GROUPS: &[&str] = &[
     "Special",
 ];
 
-/// Functions of these groups ferrograph leaves out (see docs/render-functions-filter-alias.md).
+/// Functions of these groups ferrograph leaves out (see
+/// docs/render-functions-filter.md).
 const LEFT_OUT: &[&str] = &["events"];
 
+/// Every graphite-web function of these groups is registered, except the
+/// ones left out on purpose (their metadata is compared with graphite's by
+/// `render_diff::functions_metadata_matches_graphite`).
 #[test]
-fn function_metadata_matches_graphite_web() {
+fn every_function_of_the_groups_is_registered() {
     if !references_available() {
         return;
     }
     let out = std::process::Command::new(crate::util::ref_python())
-        .arg("-c")
-        .arg(GRAPHITE_FUNCTION_INFO)
-        .args(GROUPS)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/refs/graphite_functions.py"
+        ))
         .output()
-        .expect("run the reference python");
+        .expect("run graphite_functions.py");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let theirs: serde_json::Map<String, Value> =
-        serde_json::from_slice(&out.stdout).expect("graphite's function info");
-    let mut failures = Vec::new();
-    for (name, expected) in &theirs {
-        if LEFT_OUT.contains(&name.as_str()) {
-            assert!(render_api::functions::registry().get(name).is_none());
+    let text = String::from_utf8_lossy(&out.stdout).replace("1e9999", "\"1e9999\"");
+    let theirs: serde_json::Map<String, Value> = serde_json::from_str(&text).expect("JSON");
+    let registry = render_api::functions::registry();
+    let mut missing = Vec::new();
+    let mut covered = 0;
+    for (name, info) in &theirs {
+        if !GROUPS.contains(&info["group"].as_str().unwrap_or("")) {
             continue;
         }
-        let Some(text) = render_api::functions::function_json_text(name, false) else {
-            failures.push(format!("{name}: not registered"));
-            continue;
-        };
-        let ours: Value = serde_json::from_str(&text.replace("1e9999", "\"inf\"")).expect("JSON");
-        for key in ["function", "group", "params"] {
-            if ours[key] != expected[key] {
-                failures.push(format!(
-                    "{name}.{key}:\n  graphite {}\n  ours     {}",
-                    expected[key], ours[key]
-                ));
-            }
+        covered += 1;
+        match (
+            registry.get(name).is_some(),
+            LEFT_OUT.contains(&name.as_str()),
+        ) {
+            (false, false) => missing.push(format!("{name}: not registered")),
+            (true, true) => missing.push(format!("{name}: registered but documented as left out")),
+            _ => {}
         }
     }
-    // and nothing of these groups that graphite-web lacks
-    for (name, def) in render_api::functions::registry().iter() {
-        if GROUPS.contains(&def.group) && !theirs.contains_key(name) {
-            failures.push(format!(
-                "{name}: not a graphite-web function of {}",
-                def.group
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(covered >= 80, "only {covered} functions in these groups?");
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
 }
