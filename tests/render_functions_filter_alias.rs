@@ -31,6 +31,28 @@ fn window(target: &str, from: i64, until: i64) -> Case {
     request(&[target], from, until)
 }
 
+/// `target` over the default window with `maxDataPoints`.
+fn max_points(target: &str, points: &str) -> Case {
+    let (from, until) = (FROM.to_string(), NOW.to_string());
+    render_case(&[
+        ("target", target),
+        ("from", &from),
+        ("until", &until),
+        ("maxDataPoints", points),
+    ])
+}
+
+/// `target` over the last hour with the request time zone `tz`.
+fn with_tz(target: &str, tz: &str) -> Case {
+    let (from, until) = ((NOW - 3600).to_string(), NOW.to_string());
+    render_case(&[
+        ("target", target),
+        ("from", &from),
+        ("until", &until),
+        ("tz", tz),
+    ])
+}
+
 fn targets(targets: &[&str]) -> Case {
     request(targets, FROM, NOW)
 }
@@ -238,8 +260,26 @@ fn cases() -> Vec<Case> {
         window("sortByTotal(steps.*)", NOW - 7200, NOW),
         window("holtWintersForecast(steps.s10, '1h', '10min')", NOW - 7200, NOW),
         window("aggregateLine(steps.*, 'sum')", NOW - 7200, NOW),
+        // nested in and around other functions, as dashboards write them
+        case("aliasByNode(movingAverage(consolidateBy(hosts.*.cpu.user, 'max'), '1min'), 1)"),
+        case("sumSeries(stacked(hosts.*.cpu.user))"),
+        case("highestAverage(movingAverage(hosts.*.cpu.*, 6), 2)"),
+        case("aliasByNode(groupByNode(hosts.*.cpu.*, 1, 'sum'), 0)"),
+        case("sortByMaxima(scale(hosts.*.cpu.system, -1))"),
+        case("legendValue(sumSeries(hosts.*.cpu.user), 'avg', 'last')"),
+        case("aliasSub(sumSeries(seriesByTag('name=disk.used')), '^sumSeries\\((.*)\\)$', 'total of \\1')"),
+        case("removeBelowValue(diffSeries(hosts.web1.cpu.user, hosts.web2.cpu.user), 0)"),
         case("identity('ident')"),
         window("identity('x.y')", FROM - 1, NOW),
+        // consolidation settings seen through maxDataPoints
+        max_points("consolidateBy(a.c, 'max')", "7"),
+        max_points("consolidateBy(gaps.sparse, 'sum')", "9"),
+        max_points("cumulative(hosts.web1.cpu.user)", "5"),
+        max_points("setXFilesFactor(gaps.sparse, 0.5)", "12"),
+        max_points("consolidateBy(a.c, 'first')", "1"),
+        // times in the request's zone
+        with_tz("verticalLine('22:00_20231114', 'ten pm')", "UTC"),
+        with_tz("identity('t')", "Europe/Berlin"),
     ]
 }
 
