@@ -1,50 +1,27 @@
 //! graphite-web's "Combine" and "Transform" render functions against the real
-//! graphite-web 1.1.10: the same targets over the same Whisper tree (the
-//! `rich` fixture: gaps, 10 s and 60 s steps, counters with resets, negative
-//! values, hosts.*.cpu.*, tagged series) evaluated by graphite-web's
-//! `/render?format=json` and by the render-api crate in-process. Names, tags
-//! and timestamps must match exactly, values within 1e-9 relative.
+//! graphite-web 1.1.10, through the shared differential harness of
+//! `render_diff` (same requests to graphite-web's views and to our router;
+//! names, tags and timestamps exact, values within 1e-9 relative).
 //!
-//! All cases run in one graphite-web process (one batch); the ferrograph
-//! side evaluates each case through storage's read-only `WhisperTree`.
+//! Fixtures: the `rich` tree (gaps, 10 s and 60 s steps, counters with
+//! resets, negative values, hosts.*.cpu.*, tagged series) ending at
+//! `render_diff::NOW`, and the same tree ending just after a DST change in
+//! America/New_York, rendered with that server time zone, for the
+//! calendar-aligned functions. One graphite-web batch per test.
 
-use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::Command;
 
-use render_api::{parse_target, Context, Evaluator, Limits, Series};
-use serde_json::{json, Value};
-use storage::{ReadLimits, WhisperTree};
+use serde_json::Value;
 
-use crate::util::graphite::{graphite_web, register_rich_tags, whisper_fixture, GraphiteRequest};
-use crate::util::references_available;
+use crate::render_diff::{fixture, render_case, run_cases, Case, Fixture};
+use crate::util::graphite::whisper_fixture;
+use crate::util::{ref_python, references_available};
 
-/// The fixture's last point.
-const NOW: i64 = 1_700_000_000;
-
-/// One request: targets over `(NOW + from, NOW + until]`, optional tz.
-struct Case {
-    targets: Vec<String>,
-    from: i64,
-    until: i64,
-    tz: &'static str,
-}
-
-fn case(target: &str) -> Case {
-    Case {
-        targets: vec![target.to_string()],
-        from: -1800,
-        until: 0,
-        tz: "UTC",
-    }
-}
-
-fn case_in(target: &str, from: i64, until: i64) -> Case {
-    Case {
-        targets: vec![target.to_string()],
-        from,
-        until,
-        tz: "UTC",
-    }
+/// `target` over `(from, until]` (graphite time specs, relative to the
+/// fixture's `now`).
+fn window(target: &str, from: &str, until: &str) -> Case {
+    render_case(&[("target", target), ("from", from), ("until", until)])
 }
 
 /// The Combine group: at least two cases per function, one over gaps.
@@ -156,7 +133,7 @@ fn combine_cases() -> Vec<Case> {
         "applyByNode(group(a.c, gaps.sparse), 0, 'maxSeries(%.*)', 'max.%')",
     ]
     .iter()
-    .map(|t| case(t))
+    .map(|t| window(t, "-30min", "now"))
     .collect();
     // mixed steps: the 10 s series consolidates into the 60 s one's buckets
     for t in [
@@ -171,7 +148,7 @@ fn combine_cases() -> Vec<Case> {
         "countSeries(steps.*)",
         "powSeries(steps.s60, steps.s10)",
     ] {
-        cases.push(case_in(t, -4 * 3600, -3000));
+        cases.push(window(t, "-4h", "-50min"));
     }
     // graphite-web rejects these with a 400; so must we
     for t in [
@@ -184,183 +161,221 @@ fn combine_cases() -> Vec<Case> {
         "weightedAverage(a.*, hosts.*.cpu.*)",
         "groupByTags(seriesByTag('name=disk.used'), 'sum')",
     ] {
-        cases.push(case(t));
+        cases.push(window(t, "-30min", "now"));
     }
     cases
 }
 
-fn render_request(c: &Case) -> GraphiteRequest {
-    let from = (NOW + c.from).to_string();
-    let until = (NOW + c.until).to_string();
-    let now = NOW.to_string();
-    let mut params: Vec<(&str, &str)> = vec![
-        ("format", "json"),
-        ("from", &from),
-        ("until", &until),
-        ("now", &now),
-        ("tz", c.tz),
-    ];
-    for t in &c.targets {
-        params.push(("target", t));
+/// The Transform group: at least two cases per function, one over gaps.
+fn transform_cases() -> Vec<Case> {
+    let mut cases: Vec<Case> = [
+        "scale(a.c, 0.5)",
+        "scale(gaps.sparse, -3)",
+        "scaleToSeconds(counters.wrap, 60)",
+        "scaleToSeconds(gaps.sparse, 1)",
+        "scaleToSeconds(x.y.z, 7.5)",
+        "exp(x.y.z)",
+        "exp(scale(gaps.sparse, 0.01))",
+        "add(a.c, 10)",
+        "add(gaps.sparse, -2.5)",
+        "sigmoid(gaps.sparse)",
+        "sigmoid(scale(a.b, 0.1))",
+        "logit(scale(a.b, 0.1))",
+        "logit(gaps.sparse)",
+        "pow(a.b, 2)",
+        "pow(gaps.sparse, 0.5)",
+        "pow(x.y.z, -1.5)",
+        "squareRoot(gaps.sparse)",
+        "squareRoot(a.c)",
+        "invert(a.b)",
+        "invert(gaps.sparse)",
+        "absolute(gaps.sparse)",
+        "absolute(offset(a.b, -5))",
+        "offset(a.c, 5)",
+        "offset(gaps.sparse, -0.5)",
+        "offsetToZero(gaps.sparse)",
+        "offsetToZero(a.c)",
+        "offsetToZero(gaps.empty)",
+        "round(scale(x.y.z, 0.3))",
+        "round(scale(x.y.z, 0.3), 1)",
+        "round(scale(gaps.sparse, 1.55), -1)",
+        "round(scale(a.c, 0.125), 2)",
+        "log(a.c)",
+        "log(gaps.sparse, 2)",
+        "log(x.y.z, 3)",
+        "minMax(a.c)",
+        "minMax(gaps.sparse)",
+        "minMax(a.d)",
+        "isNonNull(a.c)",
+        "isNonNull(gaps.*)",
+        "transformNull(a.c)",
+        "transformNull(gaps.sparse, -1)",
+        "transformNull(gaps.sparse, 0, a.c)",
+        "transformNull(gaps.*, 5, gaps.empty)",
+        "transformNull(gaps.sparse, 2.5, group(a.c, gaps.sparse))",
+        "keepLastValue(gaps.sparse)",
+        "keepLastValue(gaps.sparse, 3)",
+        "keepLastValue(a.c, 1)",
+        "keepLastValue(gaps.empty)",
+        "interpolate(gaps.sparse)",
+        "interpolate(gaps.sparse, 3)",
+        "interpolate(a.c)",
+        "derivative(counters.wrap)",
+        "derivative(a.c)",
+        "derivative(gaps.sparse)",
+        "nonNegativeDerivative(counters.wrap)",
+        "nonNegativeDerivative(a.c)",
+        "nonNegativeDerivative(counters.wrap, 400)",
+        "nonNegativeDerivative(counters.wrap, 300)",
+        "nonNegativeDerivative(counters.wrap, None, 0)",
+        "nonNegativeDerivative(counters.wrap, 500, 7)",
+        "perSecond(counters.wrap)",
+        "perSecond(a.c)",
+        "perSecond(counters.wrap, 343)",
+        "perSecond(x.y.z)",
+        "delay(a.c, 3)",
+        "delay(a.c, -2)",
+        "delay(a.b, 0)",
+        "delay(gaps.sparse, 500)",
+        "integral(a.c)",
+        "integral(gaps.sparse)",
+        "integralByInterval(a.b, '5min')",
+        "integralByInterval(gaps.sparse, '2min')",
+        "compressPeriodicGaps(gaps.sparse)",
+        "compressPeriodicGaps(a.c)",
+        "compressPeriodicGaps(hosts.web1.cpu.user)",
+        "summarize(a.c, '1min')",
+        "summarize(gaps.sparse, '5min', 'avg')",
+        "summarize(a.b, '7min', 'max', true)",
+        "summarize(counters.wrap, '1h', 'last')",
+        "summarize(a.c, '2min', 'median')",
+        "summarize(gaps.sparse, '90s', 'avg_zero')",
+        "summarize(gaps.sparse, '1min', 'count', true)",
+        "summarize(a.c, '45s', 'multiply')",
+        "summarize(gaps.empty, '1min')",
+        "smartSummarize(a.c, '1min')",
+        "smartSummarize(gaps.sparse, '7min', 'avg')",
+        "smartSummarize(a.b, '10min', 'max', 'hours')",
+        "smartSummarize(gaps.sparse, '5min', 'sum', 'minutes')",
+        "smartSummarize(a.c, '3min', 'last', true)",
+        "hitcount(a.c, '1min')",
+        "hitcount(gaps.sparse, '7min')",
+        "hitcount(a.b, '5min', true)",
+        "hitcount(gaps.sparse, '45s', true)",
+        "timeShift(a.c, '5min')",
+        "timeShift(gaps.sparse, '-7min')",
+        "timeShift(a.b, '+2min')",
+        "timeShift(a.c, '5min', false)",
+        "timeShift(sumSeries(hosts.*.cpu.user), '10min')",
+        "a.c|timeShift('1min')|scale(2)",
+        "timeStack(a.c, '5min', 0, 3)",
+        "timeStack(gaps.sparse, '1min', 1, 3)",
+        "timeSlice(a.c, '1699999000', '1699999500')",
+        "timeSlice(gaps.sparse, '22:00_20231114', '20231115')",
+        "timeSlice(group(a.b, a.c), '21:45 20231114', '22:05 20231114')",
+        "time('the.time')",
+        "timeFunction('t;x=y', 45)",
+        "sin('the.sine')",
+        "sinFunction('s', 3, 25)",
+    ]
+    .iter()
+    .map(|t| window(t, "-30min", "now"))
+    .collect();
+    // the 1-minute archive and mixed steps
+    for t in [
+        "summarize(steps.s60, '1h', 'sum')",
+        "summarize(steps.s10, '15min', 'avg', true)",
+        "hitcount(steps.s60, '1h', true)",
+        "smartSummarize(steps.s10, '1h', 'max', 'days')",
+        "perSecond(steps.s60)",
+        "integralByInterval(steps.s60, '1h')",
+        "timeShift(steps.s60, '1d')",
+        "timeStack(steps.s60, '1h', 0, 4)",
+        "keepLastValue(gaps.sparse)",
+        "derivative(gaps.sparse)",
+    ] {
+        cases.push(window(t, "-20h", "-2h"));
     }
-    GraphiteRequest::get("/render/", &params)
+    // graphite-web rejects these; so must we
+    for t in [
+        "summarize(a.b, '1min', 'bogus')",
+        "summarize(a.b, '1min', 'sumSeries')",
+        "smartSummarize(a.b, '1min', 'bogus')",
+    ] {
+        cases.push(window(t, "-30min", "now"));
+    }
+    cases
 }
 
-/// What graphite-web's JSON renderer shows of our series.
-fn ours(tree: &WhisperTree, c: &Case) -> Result<Vec<Value>, String> {
-    let mut ctx = Context::new(NOW + c.from, NOW + c.until);
-    ctx.now = NOW;
-    ctx.tz = c.tz.parse().map_err(|e| format!("tz {}: {e}", c.tz))?;
-    let mut exprs = Vec::new();
-    for t in &c.targets {
-        exprs.push(parse_target(t).map_err(|e| e.to_string())?);
-    }
-    let mut ev = Evaluator::new(tree, Limits::default());
-    let series = ev
-        .evaluate_targets(&ctx, &exprs)
-        .map_err(|e| e.to_string())?;
-    // graphite's renderViewJson: `if any(data)`, empty lists render nothing
-    if series.iter().all(|s| s.values.is_empty()) {
-        return Ok(Vec::new());
-    }
-    Ok(series.iter().map(series_json).collect())
-}
+/// 2023-11-05 12:00 UTC: six hours after New York left daylight saving time.
+const DST_NOW: i64 = 1_699_185_600;
 
-fn series_json(s: &Series) -> Value {
-    let points: Vec<Value> = s
-        .datapoints()
-        .into_iter()
-        .map(|(v, t)| json!([v, t]))
-        .collect();
-    let tags: BTreeMap<&str, &str> = s
-        .tags
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    json!({"target": s.name, "tags": tags, "datapoints": points})
-}
-
-fn close(a: f64, b: f64) -> bool {
-    a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
-}
-
-/// Differences between graphite's and our JSON series lists (empty: equal).
-fn diff(expected: &[Value], actual: &[Value]) -> Vec<String> {
-    let mut out = Vec::new();
-    if expected.len() != actual.len() {
-        let names = |l: &[Value]| {
-            l.iter()
-                .map(|s| s["target"].to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        out.push(format!(
-            "{} series expected [{}], got {} [{}]",
-            expected.len(),
-            names(expected),
-            actual.len(),
-            names(actual)
-        ));
-        return out;
+/// Calendar alignment and DST handling in America/New_York, over a fixture
+/// that ends just after the change.
+fn dst_cases() -> Vec<Case> {
+    let now = DST_NOW.to_string();
+    let mut cases = Vec::new();
+    for (target, from, until) in [
+        (
+            "smartSummarize(steps.s60, '1h', 'sum', 'days')",
+            "-20h",
+            "now",
+        ),
+        (
+            "smartSummarize(steps.s60, '6h', 'avg', 'hours')",
+            "-20h",
+            "now",
+        ),
+        (
+            "smartSummarize(steps.s10, '1d', 'max', 'weeks')",
+            "-20h",
+            "now",
+        ),
+        (
+            "smartSummarize(steps.s10, '1d', 'max', 'weeks3')",
+            "-20h",
+            "now",
+        ),
+        (
+            "smartSummarize(steps.s60, '1d', 'sum', 'months')",
+            "-20h",
+            "now",
+        ),
+        (
+            "smartSummarize(steps.s60, '1d', 'sum', 'years')",
+            "-20h",
+            "now",
+        ),
+        ("hitcount(steps.s60, '1d', true)", "-20h", "now"),
+        ("hitcount(steps.s60, '3h', true)", "-20h", "now"),
+        ("hitcount(steps.s60, '5min', true)", "-3h", "now"),
+        ("summarize(steps.s60, '1d')", "-20h", "now"),
+        // the aligned midnight takes the start's UTC offset (EST), not its own (EDT)
+        (
+            "smartSummarize(steps.s60, '1h', 'sum', 'days')",
+            "-5h",
+            "now",
+        ),
+        ("hitcount(steps.s60, '1d', true)", "-5h", "now"),
+        // whole windows on different sides of the change: alignDST moves an hour
+        ("timeShift(steps.s60, '7h', true, true)", "-3h", "now"),
+        ("timeShift(steps.s60, '7h', false, true)", "-3h", "now"),
+        ("timeShift(steps.s60, '7h')", "-3h", "now"),
+        ("timeShift(steps.s60, '+14h', false, true)", "-20h", "-14h"),
+        ("timeShift(steps.s60, '5h', true, true)", "-3h", "now"),
+        ("time('t', 3600)", "-20h", "now"),
+        ("sin('s', 5, 600)", "-20h", "now"),
+        ("integralByInterval(steps.s60, '1d')", "-20h", "now"),
+    ] {
+        cases.push(render_case(&[
+            ("target", target),
+            ("from", from),
+            ("until", until),
+            ("now", &now),
+            ("tz", "America/New_York"),
+        ]));
     }
-    for (e, a) in expected.iter().zip(actual) {
-        let name = e["target"].as_str().unwrap_or("?");
-        if e["target"] != a["target"] {
-            out.push(format!(
-                "name: expected {}, got {}",
-                e["target"], a["target"]
-            ));
-        }
-        if e["tags"] != a["tags"] {
-            out.push(format!(
-                "{name}: tags expected {}, got {}",
-                e["tags"], a["tags"]
-            ));
-        }
-        let (ep, ap) = (
-            e["datapoints"].as_array().cloned().unwrap_or_default(),
-            a["datapoints"].as_array().cloned().unwrap_or_default(),
-        );
-        if ep.len() != ap.len() {
-            out.push(format!(
-                "{name}: {} points expected, got {} (first {:?} vs {:?}, last {:?} vs {:?})",
-                ep.len(),
-                ap.len(),
-                ep.first(),
-                ap.first(),
-                ep.last(),
-                ap.last()
-            ));
-            continue;
-        }
-        let mut bad = 0;
-        for (x, y) in ep.iter().zip(&ap) {
-            let same_time = x[1].as_i64() == y[1].as_i64();
-            let same_value = match (x[0].as_f64(), y[0].as_f64()) {
-                (None, None) => x[0].is_null() && y[0].is_null(),
-                (Some(p), Some(q)) => close(p, q),
-                _ => false,
-            };
-            if !(same_time && same_value) {
-                if bad < 3 {
-                    out.push(format!("{name}: point expected {x}, got {y}"));
-                }
-                bad += 1;
-            }
-        }
-        if bad > 3 {
-            out.push(format!("{name}: {bad} points differ in all"));
-        }
-    }
-    out
-}
-
-/// Runs every case through graphite-web (one batch) and through the
-/// render-api, and returns the failures.
-fn run_cases(dir: &Path, cases: &[Case]) -> Vec<String> {
-    let mut requests = vec![register_rich_tags()];
-    requests.extend(cases.iter().map(render_request));
-    let answers = graphite_web(dir, "UTC", json!({}), &requests);
-    assert_eq!(answers.len(), requests.len());
-    assert_eq!(
-        answers[0].status, 200,
-        "tag registration: {}",
-        answers[0].body
-    );
-    let tree = WhisperTree::open(dir, ReadLimits::default()).expect("open the fixture");
-    let mut failures = Vec::new();
-    for (c, answer) in cases.iter().zip(&answers[1..]) {
-        let label = format!(
-            "{} over ({:+}, {:+}]",
-            c.targets.join(" & "),
-            c.from,
-            c.until
-        );
-        let ours = ours(&tree, c);
-        match (answer.status, ours) {
-            (200, Ok(actual)) => {
-                let expected: Vec<Value> = match serde_json::from_str(&answer.body) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        failures.push(format!("{label}: graphite body is not JSON: {e}"));
-                        continue;
-                    }
-                };
-                let d = diff(&expected, &actual);
-                if !d.is_empty() {
-                    failures.push(format!("{label}:\n    {}", d.join("\n    ")));
-                }
-            }
-            (200, Err(e)) => failures.push(format!("{label}: graphite answered, we failed: {e}")),
-            (status, Ok(actual)) => failures.push(format!(
-                "{label}: graphite failed with {status} ({}), we answered {} series",
-                answer.body.lines().next().unwrap_or_default(),
-                actual.len()
-            )),
-            (_, Err(_)) => {}
-        }
-    }
-    failures
+    cases
 }
 
 #[test]
@@ -368,15 +383,93 @@ fn combine_functions_match_graphite_web() {
     if !references_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    whisper_fixture(dir.path(), "rich", NOW, None);
-    let cases = combine_cases();
-    let failures = run_cases(dir.path(), &cases);
+    run_cases(&fixture(), "UTC", &combine_cases());
+}
+
+#[test]
+fn transform_functions_match_graphite_web() {
+    if !references_available() {
+        return;
+    }
+    run_cases(&fixture(), "UTC", &transform_cases());
+}
+
+#[test]
+fn calendar_alignment_matches_graphite_web_across_dst() {
+    if !references_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    whisper_fixture(dir.path(), "rich", DST_NOW, None);
+    let read = storage::open_read_only(dir.path(), Default::default()).expect("open fixture");
+    let api = render_api::router(read, render_api::RenderSettings::default());
+    let fx = Fixture { dir, api };
+    run_cases(&fx, "America/New_York", &dst_cases());
+}
+
+/// JSON text with graphite's `1e9999` (infinite defaults) made parseable.
+fn parse_functions_json(text: &str) -> Value {
+    serde_json::from_str(&text.replace("1e9999", "\"inf\"")).expect("function metadata JSON")
+}
+
+/// `/functions` metadata of every Combine and Transform function (names and
+/// aliases, group, signature, parameters with types, defaults, options and
+/// suggestions: what Grafana's function editor reads) equals graphite-web's.
+#[test]
+fn function_metadata_matches_graphite_web() {
+    if !references_available() {
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/refs/function_params.py");
+    let out = Command::new(ref_python())
+        .arg(script)
+        .output()
+        .expect("run function_params.py with the reference python");
+    assert!(
+        out.status.success(),
+        "function_params.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = parse_functions_json(&String::from_utf8_lossy(&out.stdout));
+    let theirs = theirs.as_object().expect("an object by name");
+    let ours = parse_functions_json(&render_api::functions::functions_json_text(
+        false, None, false,
+    ));
+    let ours = ours.as_object().expect("an object by name");
+    let mine = |group: &Value| matches!(group.as_str(), Some("Combine" | "Transform"));
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (name, info) in theirs.iter().filter(|(_, i)| mine(&i["group"])) {
+        checked += 1;
+        let Some(our) = ours.get(name) else {
+            failures.push(format!("{name}: missing"));
+            continue;
+        };
+        for key in ["group", "function", "params"] {
+            if our[key] != info[key] {
+                failures.push(format!(
+                    "{name}.{key}:\n  graphite {}\n  ours     {}",
+                    info[key], our[key]
+                ));
+            }
+        }
+    }
+    for (name, info) in ours.iter().filter(|(_, i)| mine(&i["group"])) {
+        if !theirs.get(name).is_some_and(|t| mine(&t["group"])) {
+            failures.push(format!(
+                "{name}: not a {} function in graphite-web",
+                info["group"]
+            ));
+        }
+    }
+    assert!(
+        checked >= 70,
+        "only {checked} graphite-web functions in the two groups"
+    );
     assert!(
         failures.is_empty(),
-        "{} of {} cases differ from graphite-web:\n{}",
+        "{} metadata differences:\n{}",
         failures.len(),
-        cases.len(),
         failures.join("\n")
     );
 }

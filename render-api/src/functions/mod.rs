@@ -142,6 +142,9 @@ pub enum Lit {
     Bool(bool),
     /// Positive infinity (`1e9999` in JSON, `inf` in signatures).
     Inf,
+    /// Python's `None` (`null` in JSON), e.g. among smartSummarize's
+    /// `alignTo` options.
+    None,
 }
 
 impl Lit {
@@ -152,6 +155,7 @@ impl Lit {
             Lit::Str(s) => Value::Str(s.to_string()),
             Lit::Bool(b) => Value::Bool(b),
             Lit::Inf => Value::Float(f64::INFINITY),
+            Lit::None => Value::None,
         }
     }
 
@@ -163,6 +167,7 @@ impl Lit {
             Lit::Str(s) => PyJson::Str(s.to_string()),
             Lit::Bool(b) => PyJson::Bool(b),
             Lit::Inf => PyJson::Float(f64::INFINITY),
+            Lit::None => PyJson::Null,
         }
     }
 
@@ -175,6 +180,7 @@ impl Lit {
             Lit::Bool(true) => "True".into(),
             Lit::Bool(false) => "False".into(),
             Lit::Inf => "inf".into(),
+            Lit::None => "None".into(),
         }
     }
 }
