@@ -13,12 +13,17 @@ mod aggregate_flush;
 /// Render API: target parsing, evaluation of sumSeries, JSON encoding.
 mod render_eval;
 
+/// Render functions of the Combine and Transform groups over 1,000 series.
+mod render_functions;
+
 criterion_group!(
     benches,
     statsd_parse::parse,
     aggregate_flush::aggregate_and_flush,
     render_eval::parse,
     render_eval::evaluate,
-    render_eval::encode
+    render_eval::encode,
+    render_functions::combine,
+    render_functions::transform
 );
 criterion_main!(benches);

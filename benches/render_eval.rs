@@ -39,7 +39,7 @@ pub fn parse(c: &mut Criterion) {
 }
 
 /// Series held in memory, answered with Whisper's window rules.
-struct Memory {
+pub(crate) struct Memory {
     series: Vec<FetchedSeries>,
 }
 
@@ -90,10 +90,10 @@ impl Read for Memory {
     }
 }
 
-const POINTS: usize = 8640; // one day at 10 s
-const START: i64 = 1_699_913_610;
+pub(crate) const POINTS: usize = 8640; // one day at 10 s
+pub(crate) const START: i64 = 1_699_913_610;
 
-fn memory(count: usize) -> Memory {
+pub(crate) fn memory(count: usize) -> Memory {
     Memory {
         series: (0..count)
             .map(|m| FetchedSeries {

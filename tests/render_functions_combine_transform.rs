@@ -412,22 +412,25 @@ fn parse_functions_json(text: &str) -> Value {
     serde_json::from_str(&text.replace("1e9999", "\"inf\"")).expect("function metadata JSON")
 }
 
-/// `/functions` metadata of every Combine and Transform function (names and
-/// aliases, group, signature, parameters with types, defaults, options and
-/// suggestions: what Grafana's function editor reads) equals graphite-web's.
+/// Every Combine and Transform function of graphite-web is registered here,
+/// in the same group, with the same `/functions` metadata (signature,
+/// parameters with types, defaults, options and suggestions: what Grafana's
+/// function editor reads) — `aggOrSeriesFunc` options included, which list
+/// the aggregators these two groups provide. (`render_diff` checks the
+/// metadata of every registered function; this adds completeness.)
 #[test]
 fn function_metadata_matches_graphite_web() {
     if !references_available() {
         return;
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/refs/function_params.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/refs/graphite_functions.py");
     let out = Command::new(ref_python())
         .arg(script)
         .output()
-        .expect("run function_params.py with the reference python");
+        .expect("run graphite_functions.py with the reference python");
     assert!(
         out.status.success(),
-        "function_params.py failed:\n{}",
+        "graphite_functions.py failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let theirs = parse_functions_json(&String::from_utf8_lossy(&out.stdout));

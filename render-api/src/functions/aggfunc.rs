@@ -163,11 +163,6 @@ pub fn safe_pow(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-/// graphite's `safeSum` of a row: `None` when every value is null.
-pub fn safe_sum(row: &[Option<f64>]) -> Option<f64> {
-    AggFunc::Sum.apply(row)
-}
-
 /// graphite's `_getPercentile` (the NIST rank method): the `n`-th
 /// percentile of the non-null values, an actual value unless
 /// `interpolate`; `Ok(None)` when there is no value. `Err` where graphite's

@@ -20,7 +20,7 @@ use crate::pyfmt::format_g;
 use crate::series::{tags_from_name, Series};
 use crate::target::parse_target;
 
-use super::aggfunc::{safe_div, safe_mul, safe_pow, safe_sum};
+use super::aggfunc::{safe_div, safe_mul, safe_pow};
 use super::{
     agg_key, format_path_expressions, normalize, normalize_refs, percentile, py_index, registry,
     xff_ok, AggFunc, Args, FunctionDef, Lit, Param, ParamType, Registry,
@@ -358,6 +358,22 @@ pub(crate) fn aggregate_series(
     let mut out = Series::new(name, start, end, step, values, xff);
     out.tags = tags;
     out
+}
+
+/// graphite's `[safeSum(row) for row in izip_longest(*columns)]`, added up
+/// column by column: each row still sums left to right from 0, so the
+/// results are bit-identical, without building rows.
+fn row_sums(columns: &[&[Option<f64>]]) -> Vec<Option<f64>> {
+    let len = columns.iter().map(|c| c.len()).max().unwrap_or(0);
+    let mut sums: Vec<Option<f64>> = vec![None; len];
+    for column in columns {
+        for (sum, v) in sums.iter_mut().zip(column.iter()) {
+            if let Some(x) = v {
+                *sum = Some(sum.unwrap_or(0.0) + x);
+            }
+        }
+    }
+    sums
 }
 
 /// Rows of several value columns, padded with nulls to the longest
@@ -845,7 +861,7 @@ fn as_percent(_ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<
             let columns: Vec<_> = list.iter().map(|s| s.points().into_owned()).collect();
             let refs: Vec<&[Option<f64>]> = columns.iter().map(Vec::as_slice).collect();
             (
-                rows(&refs).map(|row| safe_sum(&row)).collect(),
+                row_sums(&refs),
                 format!("sumSeries({})", format_path_expressions(&list)),
             )
         }
@@ -923,7 +939,7 @@ fn sum_group(group: &mut [Series], xff: f64) -> (Series, (i64, i64, i64)) {
     let window = normalize_refs(&mut refs).unwrap_or((0, 0, 0));
     let columns: Vec<_> = group.iter().map(|s| s.points().into_owned()).collect();
     let refs: Vec<&[Option<f64>]> = columns.iter().map(Vec::as_slice).collect();
-    let values = rows(&refs).map(|row| safe_sum(&row)).collect();
+    let values = row_sums(&refs);
     let (start, end, step) = window;
     (Series::new(name, start, end, step, values, xff), window)
 }
@@ -1341,11 +1357,12 @@ fn apply_callback(
     callback: &str,
     members: Vec<Series>,
 ) -> Result<Series, ApiError> {
-    let result =
-        match call_series_function(ev, ctx, callback, vec![Value::SeriesList(members.clone())])? {
-            Some(result) => result,
-            None => aggregate_lists(ctx, vec![members], callback, None)?,
-        };
+    let result = if registry().get(callback).is_some() {
+        call_series_function(ev, ctx, callback, vec![Value::SeriesList(members)])?
+            .unwrap_or_default()
+    } else {
+        aggregate_lists(ctx, vec![members], callback, None)?
+    };
     result
         .into_iter()
         .next()

@@ -119,6 +119,11 @@ fn percent_d(args: &Args, x: f64) -> Result<String, ApiError> {
     Ok(format!("{}", x.trunc() as i64))
 }
 
+/// 10⁰ … 10¹⁵, all exact in binary64.
+const POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
 /// Python's `round(x, ndigits)` of a float: the exact binary value rounded
 /// to `ndigits` decimals, ties to even.
 pub(crate) fn py_round(x: f64, ndigits: i64) -> f64 {
@@ -127,6 +132,20 @@ pub(crate) fn py_round(x: f64, ndigits: i64) -> f64 {
     }
     if ndigits > 308 {
         return x;
+    }
+    if (0..POWERS_OF_TEN.len() as i64).contains(&ndigits) {
+        // Fast path: away from a tie, the nearest integer to x·10ⁿ (computed
+        // with at most a few ulps of error) is the exactly rounded decimal,
+        // and dividing it by the exact 10ⁿ is correctly rounded.
+        let p = POWERS_OF_TEN[ndigits as usize];
+        let y = x * p;
+        if y.abs() < 4_503_599_627_370_496.0 {
+            let r = y.round();
+            let margin = y.abs() * 8.0 * f64::EPSILON + f64::MIN_POSITIVE;
+            if ((y - r).abs() - 0.5).abs() > margin {
+                return r / p;
+            }
+        }
     }
     if ndigits >= 0 {
         // Rust's fixed-precision formatting is exact with ties to even, as
@@ -1838,6 +1857,23 @@ mod tests {
             out[0].values,
             vec![Some(0.5833333333333334), None, Some(0.0), Some(1.0)]
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn python_round_fast_path_is_exact(x in proptest::num::f64::NORMAL, n in 0i64..16) {
+            let exact: f64 = format!("{:.*}", n as usize, x).parse().unwrap();
+            proptest::prop_assert_eq!(py_round(x, n).to_bits(), exact.to_bits());
+        }
+
+        #[test]
+        fn python_round_near_ties_is_exact(units in -10_000_000i64..10_000_000, n in 0i64..8) {
+            // decimal ties like 0.0000125 are not exact in binary: the exact
+            // path decides, and the fast path must not get in its way
+            let x = (units as f64 + 0.5) / POWERS_OF_TEN[n as usize];
+            let exact: f64 = format!("{:.*}", n as usize, x).parse().unwrap();
+            proptest::prop_assert_eq!(py_round(x, n).to_bits(), exact.to_bits());
+        }
     }
 
     #[test]
