@@ -40,6 +40,8 @@ pub enum Command {
     Statsd(crate::statsd_cmd::StatsdArgs),
     /// StatsD load generator over loopback UDP: sent vs received vs kernel drops.
     BenchUdp(crate::bench_udp::BenchUdpArgs),
+    /// Run a carbon-cache drop-in: carbon plaintext/pickle in, Whisper files out.
+    Carbon(crate::carbon_cmd::CarbonArgs),
 }
 
 /// Runs the chosen subcommand to completion.
@@ -58,5 +60,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Statsd(args) => crate::statsd_cmd::run(args),
         Command::BenchUdp(args) => crate::bench_udp::run(args),
+        Command::Carbon(args) => crate::carbon_cmd::run(args),
     }
 }

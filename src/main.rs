@@ -2,6 +2,7 @@
 //! together. It holds no pipeline logic of its own.
 
 mod bench_udp;
+mod carbon_cmd;
 mod cli;
 mod config;
 mod logging;

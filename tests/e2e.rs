@@ -42,3 +42,6 @@ mod render_grafana;
 
 /// Calculate, Filter, Sorting, Alias, Graph and Special render functions against graphite-web.
 mod render_functions_filter_alias;
+
+/// `ferrograph carbon` end to end: protocols, SIGTERM drain, kill -9.
+mod carbon_receivers;

@@ -36,6 +36,7 @@
 
 pub mod api;
 pub mod cache;
+pub mod carbon;
 pub mod config;
 pub mod finder;
 pub mod glob;

@@ -282,6 +282,10 @@ impl Store {
         if let Some((tx, handle)) = self.self_metrics.take() {
             let _ = tx.send(());
             let _ = handle.join();
+            // the final counters, drained with everything else
+            if let Some((prefix, _)) = &self.inner.settings.self_metrics {
+                self.inner.write_self_metrics(prefix);
+            }
         }
         self.inner.accepting.store(false, Ordering::SeqCst);
         self.inner.stopping.store(true, Ordering::SeqCst);
