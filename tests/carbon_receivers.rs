@@ -221,7 +221,15 @@ fn kill_9_mid_load_leaves_valid_files_and_a_clean_restart() {
     let data = dir.path().join("data");
     assert!(wait_until(Duration::from_secs(20), || {
         std::fs::read_dir(data.join("load"))
-            .map(|r| r.count() > 50)
+            .map(|r| {
+                r.flatten()
+                    .filter(|e| {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        !n.starts_with('.') && n.ends_with(".wsp")
+                    })
+                    .count()
+                    > 50
+            })
             .unwrap_or(false)
     }));
     d.child.0.kill().unwrap();
@@ -229,12 +237,23 @@ fn kill_9_mid_load_leaves_valid_files_and_a_clean_restart() {
     let _ = sender.join();
     let v = verify(&data, &[]);
     assert!(v["files"].as_u64().unwrap() > 50, "{v}");
+    let leftovers = data.join("load");
     assert!(
         v["bad"].as_array().unwrap().is_empty(),
         "every file passes whisper.info: {v}"
     );
-    // and the daemon starts again on the same directory and stops cleanly
+    // and the daemon starts again on the same directory (removing temporary
+    // files of interrupted creates) and stops cleanly
     let mut again = start(dir.path());
+    let hidden = std::fs::read_dir(&leftovers)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .count();
+    assert_eq!(
+        hidden, 0,
+        "temporary files of interrupted creates are removed"
+    );
     let status = again
         .child
         .terminate(Duration::from_secs(30))

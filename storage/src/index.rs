@@ -37,13 +37,23 @@ impl MetricIndex {
     /// Walks `root` and indexes every `NAME.wsp` file and directory below it.
     /// Returns the number of series found.
     pub fn build(root: &Path) -> std::io::Result<(MetricIndex, usize)> {
+        let (index, count, _) = Self::build_collecting_temp_files(root)?;
+        Ok((index, count))
+    }
+
+    /// Like [`MetricIndex::build`], also returning the hidden `.*.tmp` files
+    /// interrupted creates and resizes left behind.
+    pub fn build_collecting_temp_files(
+        root: &Path,
+    ) -> std::io::Result<(MetricIndex, usize, Vec<std::path::PathBuf>)> {
         let index = MetricIndex::new();
         let mut count = 0;
+        let mut temp = Vec::new();
         {
             let mut tree = index.root.write().unwrap_or_else(|e| e.into_inner());
-            walk(root, &mut tree, &mut count, 0)?;
+            walk(root, &mut tree, &mut count, &mut temp, 0)?;
         }
-        Ok((index, count))
+        Ok((index, count, temp))
     }
 
     /// Adds a series by its dotted components; returns true if it was new.
@@ -95,7 +105,13 @@ impl MetricIndex {
     }
 }
 
-fn walk(dir: &Path, node: &mut Node, count: &mut usize, depth: usize) -> std::io::Result<()> {
+fn walk(
+    dir: &Path,
+    node: &mut Node,
+    count: &mut usize,
+    temp: &mut Vec<std::path::PathBuf>,
+    depth: usize,
+) -> std::io::Result<()> {
     if depth > 64 {
         return Ok(());
     }
@@ -118,7 +134,9 @@ fn walk(dir: &Path, node: &mut Node, count: &mut usize, depth: usize) -> std::io
         if is_dir {
             let child = node.children.entry(name.as_str().into()).or_default();
             child.is_branch = true;
-            walk(&entry.path(), child, count, depth + 1)?;
+            walk(&entry.path(), child, count, temp, depth + 1)?;
+        } else if name.starts_with('.') && name.ends_with(".tmp") && name.contains(".wsp.") {
+            temp.push(entry.path());
         } else if let Some(stem) = name.strip_suffix(".wsp") {
             if !stem.is_empty() && !stem.contains('.') {
                 node.children.entry(stem.into()).or_default().is_leaf = true;

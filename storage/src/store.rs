@@ -165,7 +165,16 @@ impl Store {
     pub fn open(settings: StoreSettings) -> std::io::Result<Store> {
         std::fs::create_dir_all(&settings.data_dir)?;
         let started = Instant::now();
-        let (index, series) = MetricIndex::build(&settings.data_dir)?;
+        let (index, series, temp) = MetricIndex::build_collecting_temp_files(&settings.data_dir)?;
+        for t in &temp {
+            let _ = std::fs::remove_file(t);
+        }
+        if !temp.is_empty() {
+            tracing::info!(
+                files = temp.len(),
+                "removed temporary files of interrupted creates"
+            );
+        }
         let tags = TagIndex::new();
         index_dot_files(&settings.data_dir, &tags);
         if let Ok(list) =
