@@ -7,8 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
-use storage::carbon::{CarbonConfig, Receivers};
-use storage::{StorageConfig, Store};
+use storage::carbon::Receivers;
+use storage::Store;
+
+use crate::config::Loaded;
 
 /// Arguments of `ferrograph carbon`.
 #[derive(Debug, Args)]
@@ -21,49 +23,10 @@ pub struct CarbonArgs {
     pub data_dir: PathBuf,
 }
 
-/// The two sections this command reads, each decoded over its defaults.
-#[derive(Debug, Default, serde::Deserialize)]
-struct Sections {
-    #[serde(default)]
-    carbon: CarbonConfig,
-    #[serde(default)]
-    storage: StorageConfig,
-}
-
-fn load(path: Option<&PathBuf>) -> anyhow::Result<(Sections, Option<PathBuf>)> {
-    let Some(path) = path else {
-        return Ok((Sections::default(), None));
-    };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let value: toml::Value =
-        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let section = |name: &str| value.get(name).cloned();
-    let carbon = match section("carbon") {
-        Some(v) => v
-            .try_into()
-            .with_context(|| format!("{}: section [carbon]", path.display()))?,
-        None => CarbonConfig::default(),
-    };
-    let storage = match section("storage") {
-        Some(v) => v
-            .try_into()
-            .with_context(|| format!("{}: section [storage]", path.display()))?,
-        None => StorageConfig::default(),
-    };
-    Ok((
-        Sections { carbon, storage },
-        path.parent().map(PathBuf::from),
-    ))
-}
-
 /// Runs until SIGTERM or SIGINT.
 pub fn run(args: CarbonArgs) -> anyhow::Result<()> {
-    let (sections, config_dir) = load(args.config.as_ref())?;
-    let settings = sections
-        .storage
-        .validate(args.data_dir.clone(), config_dir.as_deref())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let loaded = Loaded::from_option(args.config.as_deref())?;
+    let settings = loaded.storage(&args.data_dir)?;
     for w in settings
         .schemas
         .warnings
@@ -74,7 +37,7 @@ pub fn run(args: CarbonArgs) -> anyhow::Result<()> {
     }
     let store = Store::open(settings)
         .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
-    let receivers = Receivers::start(&sections.carbon, store.ingest_handle())?;
+    let receivers = Receivers::start(&loaded.config.carbon, store.ingest_handle())?;
     store.add_stats_source(receivers.stats_source());
     let addrs = receivers.local_addrs();
     tracing::info!(

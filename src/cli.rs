@@ -42,6 +42,8 @@ pub enum Command {
     BenchUdp(crate::bench_udp::BenchUdpArgs),
     /// Run a carbon-cache drop-in: carbon plaintext/pickle in, Whisper files out.
     Carbon(crate::carbon_cmd::CarbonArgs),
+    /// The classic whisper-*.py tools: info, dump, fetch, create, update, resize, merge, fill, set-aggregation.
+    Whisper(crate::whisper_cmd::WhisperArgs),
 }
 
 /// Runs the chosen subcommand to completion.
@@ -61,5 +63,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Statsd(args) => crate::statsd_cmd::run(args),
         Command::BenchUdp(args) => crate::bench_udp::run(args),
         Command::Carbon(args) => crate::carbon_cmd::run(args),
+        Command::Whisper(args) => crate::whisper_cmd::run(args),
     }
 }

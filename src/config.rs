@@ -2,9 +2,10 @@
 //! and keys refused with the file, section and key named.
 //!
 //! `[statsd]` is decoded into [`aggregator::RawConfig`] and validated by
-//! the aggregator crate. Sections owned by other stages are listed here as
-//! they land; until then `carbon`, `storage` and `render` are accepted as
-//! opaque tables so the shipped example validates.
+//! the aggregator crate; `[carbon]` and `[storage]` into the storage crate's
+//! `CarbonConfig` and `StorageConfig`. Sections owned by other stages are
+//! listed here as they land; until then they are accepted as opaque tables
+//! so the shipped example validates.
 
 use std::path::{Path, PathBuf};
 
@@ -17,8 +18,8 @@ use serde::Deserialize;
 pub struct FileConfig {
     /// StatsD listeners, aggregation and flush (the aggregator crate).
     pub statsd: aggregator::RawConfig,
-    /// carbon receivers (owned by the storage part; typed when it lands).
-    pub carbon: Option<toml::Table>,
+    /// carbon receivers (the storage crate).
+    pub carbon: storage::carbon::CarbonConfig,
     /// Whisper storage: schemas, cache, writers, self-metrics.
     pub storage: storage::StorageConfig,
     /// Render API: listen address, time zone, limits.
@@ -116,6 +117,18 @@ impl Loaded {
         self.statsd()?;
         self.storage(Path::new("data"))?;
         self.render()?;
+        for (key, addr) in [
+            ("plaintext", &self.config.carbon.plaintext),
+            ("pickle", &self.config.carbon.pickle),
+            ("udp", &self.config.carbon.udp),
+        ] {
+            if !addr.is_empty() && !addr.contains(':') {
+                anyhow::bail!(
+                    "{}: [carbon] {key} = {addr:?} is not \"host:port\"",
+                    self.origin()
+                );
+            }
+        }
         Ok(())
     }
 }

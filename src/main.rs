@@ -11,6 +11,7 @@ mod selfstats;
 mod serve_cmd;
 mod statsd_cmd;
 mod web_cmd;
+mod whisper_cmd;
 
 use clap::Parser;
 

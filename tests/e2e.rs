@@ -45,3 +45,6 @@ mod render_functions_filter_alias;
 
 /// `ferrograph carbon` end to end: protocols, SIGTERM drain, kill -9.
 mod carbon_receivers;
+
+/// `ferrograph whisper ...` against the classic whisper-*.py tools.
+mod whisper_tools;

@@ -44,6 +44,7 @@ pub mod index;
 mod read;
 pub mod schema;
 mod store;
+pub mod sys;
 pub mod tagged;
 pub mod tags;
 pub mod whisper;

@@ -357,6 +357,22 @@ impl WhisperFile {
         Ok(old)
     }
 
+    /// whisper's `merge`: writes `src`'s points into this file (same archive
+    /// layout), archive by archive, with propagation.
+    pub fn merge_from(
+        &mut self,
+        src: &WhisperFile,
+        header: &Header,
+        time_from: Option<i64>,
+        time_to: Option<i64>,
+        now: i64,
+    ) -> Result<(), WhisperError> {
+        let src_header = src.header().clone();
+        let src_bytes = src.bytes();
+        let (buf, _) = self.split_mut()?;
+        ops::merge(src_bytes, &src_header, buf, header, time_from, time_to, now)
+    }
+
     /// Writes dirty pages back to the file (msync) and waits.
     pub fn flush(&self) -> Result<(), WhisperError> {
         match &self.map {

@@ -388,3 +388,47 @@ pub fn archive_fetch(buf: &[u8], archive: &ArchiveInfo, from: i64, until: i64) -
         values,
     }
 }
+
+/// whisper's `merge(from, to, time_from, time_to, now)`: for every archive
+/// (shortest retention first) the source's points over the window are
+/// written into the destination's same archive with `archive_update_many`
+/// (including propagation). Both files must have the same archives.
+pub fn merge(
+    src: &[u8],
+    src_header: &Header,
+    dst: &mut [u8],
+    dst_header: &Header,
+    time_from: Option<i64>,
+    time_to: Option<i64>,
+    now: i64,
+) -> Result<(), WhisperError> {
+    let until = time_to.unwrap_or(now);
+    let from = time_from.unwrap_or(0);
+    if until < from {
+        return Err(WhisperError::InvalidConfiguration(
+            "time_to must be >= time_from".into(),
+        ));
+    }
+    let mut order: Vec<usize> = (0..src_header.archives.len()).collect();
+    order.sort_by_key(|&i| src_header.archives[i].retention());
+    for i in order {
+        let archive = &src_header.archives[i];
+        let retention = archive.retention() as i64;
+        let archive_from = from.max(now - retention);
+        if until < now - retention {
+            continue;
+        }
+        let fetched = archive_fetch(src, archive, archive_from, until);
+        let points: Vec<(i64, f64)> = fetched
+            .values
+            .iter()
+            .enumerate()
+            .filter_map(|(k, v)| v.map(|v| (fetched.start + k as i64 * fetched.step, v)))
+            .collect();
+        if points.is_empty() {
+            continue;
+        }
+        archive_update_many(dst, dst_header, i, &points)?;
+    }
+    Ok(())
+}

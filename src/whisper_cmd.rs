@@ -1,0 +1,988 @@
+//! `ferrograph whisper info|dump|fetch|create|update|resize|merge|fill|set-aggregation`:
+//! the classic `whisper-*.py` tools, same positional arguments, options and
+//! output, so existing scripts keep working. Errors go to stderr as
+//! `[ERROR] ...` with exit status 1, as the tools do.
+//!
+//! `now` is the wall clock, as in the tools; `FERROGRAPH_WHISPER_NOW` (epoch
+//! seconds) pins it for reproducible runs.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use storage::whisper::ops;
+use storage::whisper::retention::{parse_retention_def, RetentionSyntax};
+use storage::whisper::rollup::aggregate_window;
+use storage::whisper::{self, AggregationMethod, Allocation, Header, WhisperError, WhisperFile};
+
+/// The whisper tools.
+#[derive(Debug, Args)]
+pub struct WhisperArgs {
+    #[command(subcommand)]
+    tool: Tool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Tool {
+    /// whisper-info.py: path [field] [--json]
+    Info {
+        path: PathBuf,
+        field: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// whisper-dump.py: path [--pretty] [-t FORMAT] [-r]
+    Dump {
+        path: PathBuf,
+        #[arg(long)]
+        pretty: bool,
+        #[arg(short = 't', long = "time-format")]
+        time_format: Option<String>,
+        #[arg(short = 'r', long)]
+        raw: bool,
+    },
+    /// whisper-fetch.py: path [--from T] [--until T] [--json] [--pretty] [-t FORMAT] [--drop nulls|zeroes|empty]
+    Fetch {
+        path: PathBuf,
+        #[arg(long = "from", allow_hyphen_values = true)]
+        from: Option<i64>,
+        #[arg(long, allow_hyphen_values = true)]
+        until: Option<i64>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        pretty: bool,
+        #[arg(short = 't', long = "time-format")]
+        time_format: Option<String>,
+        #[arg(long, value_parser = ["nulls", "zeroes", "empty"])]
+        drop: Option<String>,
+    },
+    /// whisper-create.py: path precision:retention... [--xFilesFactor X] [--aggregationMethod M] [--overwrite] [--estimate] [--sparse] [--fallocate]
+    Create {
+        /// The file (with --estimate: the first retention).
+        path: String,
+        retentions: Vec<String>,
+        #[arg(long = "xFilesFactor", default_value_t = 0.5)]
+        x_files_factor: f64,
+        #[arg(long = "aggregationMethod", default_value = "average")]
+        aggregation_method: String,
+        #[arg(long)]
+        overwrite: bool,
+        #[arg(long)]
+        estimate: bool,
+        #[arg(long)]
+        sparse: bool,
+        #[arg(long)]
+        fallocate: bool,
+    },
+    /// whisper-update.py: path [timestamp:value]... (stdin when none; N: = now)
+    Update {
+        path: PathBuf,
+        #[arg(allow_hyphen_values = true)]
+        points: Vec<String>,
+    },
+    /// whisper-resize.py: path precision:retention... [--xFilesFactor X] [--aggregationMethod M] [--force] [--newfile F] [--nobackup] [--aggregate]
+    Resize {
+        path: PathBuf,
+        retentions: Vec<String>,
+        #[arg(long = "xFilesFactor")]
+        x_files_factor: Option<f64>,
+        #[arg(long = "aggregationMethod")]
+        aggregation_method: Option<String>,
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        newfile: Option<PathBuf>,
+        #[arg(long)]
+        nobackup: bool,
+        #[arg(long)]
+        aggregate: bool,
+    },
+    /// whisper-merge.py: from_path to_path [--from T] [--until T]
+    Merge {
+        from_path: PathBuf,
+        to_path: PathBuf,
+        #[arg(long = "from", allow_hyphen_values = true)]
+        from: Option<i64>,
+        #[arg(long, allow_hyphen_values = true)]
+        until: Option<i64>,
+    },
+    /// whisper-fill.py: src dst [--lock]
+    Fill {
+        src: PathBuf,
+        dst: PathBuf,
+        #[arg(long)]
+        lock: bool,
+    },
+    /// whisper-set-aggregation-method.py: path method [xFilesFactor]
+    SetAggregation {
+        path: PathBuf,
+        method: String,
+        x_files_factor: Option<String>,
+    },
+}
+
+/// A tool failure: the message is printed as the tools print it.
+struct Fail(String);
+
+impl From<WhisperError> for Fail {
+    fn from(e: WhisperError) -> Self {
+        Fail(format!("[ERROR] {}", tool_message(&e)))
+    }
+}
+
+/// whisper's own exception text (`str(exc)`).
+fn tool_message(e: &WhisperError) -> String {
+    match e {
+        WhisperError::TimestampNotCovered { .. } => {
+            "Timestamp not covered by any archives in this database.".into()
+        }
+        WhisperError::Io { path, source, .. } => {
+            format!(
+                "[Errno {}] {}: '{}'",
+                source.raw_os_error().unwrap_or(0),
+                io_text(source),
+                path.display()
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+fn io_text(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "No such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Runs one tool; prints its output; exit status as the tool's.
+pub fn run(args: WhisperArgs) -> anyhow::Result<()> {
+    let mut out = String::new();
+    let result = dispatch(args.tool, &mut out);
+    print!("{out}");
+    match result {
+        Ok(()) => Ok(()),
+        Err(Fail(msg)) => {
+            eprintln!("{msg}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn now() -> i64 {
+    if let Some(n) = std::env::var("FERROGRAPH_WHISPER_NOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn method(name: &str) -> Result<AggregationMethod, Fail> {
+    AggregationMethod::from_name(name)
+        .ok_or_else(|| Fail(format!("[ERROR] Unrecognized aggregation method: {name}")))
+}
+
+fn retentions(defs: &[String]) -> Result<Vec<(u32, u32)>, Fail> {
+    defs.iter()
+        .map(|d| parse_retention_def(d, RetentionSyntax::Whisper).map_err(Fail::from))
+        .collect()
+}
+
+fn dispatch(tool: Tool, out: &mut String) -> Result<(), Fail> {
+    match tool {
+        Tool::Info { path, field, json } => info(&path, field.as_deref(), json, out),
+        Tool::Dump {
+            path,
+            pretty,
+            time_format,
+            raw,
+        } => dump(&path, pretty, time_format.as_deref(), raw, out),
+        Tool::Fetch {
+            path,
+            from,
+            until,
+            json,
+            pretty,
+            time_format,
+            drop,
+        } => {
+            let n = now();
+            fetch(
+                &path,
+                from.unwrap_or(n - 86_400),
+                until.unwrap_or(n),
+                n,
+                json,
+                pretty,
+                time_format.as_deref(),
+                drop.as_deref(),
+                out,
+            )
+        }
+        Tool::Create {
+            path,
+            retentions: defs,
+            x_files_factor,
+            aggregation_method,
+            overwrite,
+            estimate,
+            sparse,
+            fallocate,
+        } => {
+            if estimate {
+                let mut all = vec![path];
+                all.extend(defs);
+                return estimate_size(&all, out);
+            }
+            if defs.is_empty() {
+                return Err(Fail("usage: ferrograph whisper create path timePerPoint:timeToStore [timePerPoint:timeToStore]*".into()));
+            }
+            let archives = retentions(&defs)?;
+            let path = PathBuf::from(path);
+            if path.exists() && overwrite {
+                let _ = writeln!(out, "Overwriting existing file: {}", path.display());
+                std::fs::remove_file(&path).map_err(|e| Fail(format!("[ERROR] {e}")))?;
+            }
+            let allocation = if fallocate {
+                Allocation::Fallocate
+            } else if sparse {
+                Allocation::Sparse
+            } else {
+                Allocation::Zeroed
+            };
+            whisper::create(
+                &path,
+                &archives,
+                x_files_factor,
+                method(&aggregation_method)?,
+                allocation,
+            )?;
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let _ = writeln!(out, "Created: {} ({size} bytes)", path.display());
+            Ok(())
+        }
+        Tool::Update { path, points } => update(&path, points),
+        Tool::Resize {
+            path,
+            retentions: defs,
+            x_files_factor,
+            aggregation_method,
+            force: _,
+            newfile,
+            nobackup,
+            aggregate,
+        } => resize(
+            &path,
+            &defs,
+            x_files_factor,
+            aggregation_method.as_deref(),
+            newfile,
+            nobackup,
+            aggregate,
+            out,
+        ),
+        Tool::Merge {
+            from_path,
+            to_path,
+            from,
+            until,
+        } => merge(&from_path, &to_path, from, until),
+        Tool::Fill { src, dst, lock: _ } => fill_archives(&src, &dst, now()),
+        Tool::SetAggregation {
+            path,
+            method: m,
+            x_files_factor,
+        } => {
+            let m = method(&m)?;
+            let xff =
+                match x_files_factor {
+                    None => None,
+                    Some(t) => Some(t.trim().parse::<f64>().map_err(|_| {
+                        Fail(format!("[ERROR] Invalid xFilesFactor {t}, not a float"))
+                    })?),
+                };
+            let mut file = match WhisperFile::open_rw(&path) {
+                Ok(f) => f,
+                Err(WhisperError::Io { .. }) => {
+                    return Err(Fail(format!(
+                        "[ERROR] File '{}' does not exist!\n",
+                        path.display()
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let (old, _) = file.set_aggregation(Some(m), xff)?;
+            file.flush()?;
+            let _ = writeln!(
+                out,
+                "Updated aggregation method: {} ({} -> {})",
+                path.display(),
+                old.name(),
+                m.name()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Python's `repr(float)`.
+pub fn py_repr(v: f64) -> String {
+    if v.is_nan() {
+        return "nan".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let sci = format!("{v:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let negative = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let sign = if negative { "-" } else { "" };
+    if !(-5..16).contains(&exp) {
+        let (first, rest) = digits.split_at(1);
+        let mant = if rest.is_empty() {
+            first.to_string()
+        } else {
+            format!("{first}.{rest}")
+        };
+        return format!(
+            "{sign}{mant}e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        );
+    }
+    let point = exp + 1;
+    let body = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
+    } else {
+        let (a, b) = digits.split_at(point as usize);
+        format!("{a}.{b}")
+    };
+    format!("{sign}{body}")
+}
+
+/// Python's `'%.{precision}g' % v`.
+pub fn py_g(v: f64, precision: usize) -> String {
+    if v.is_nan() {
+        return "nan".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let p = precision.max(1);
+    let sci = format!("{:.*e}", p - 1, v);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let strip = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if exp < -4 || exp >= p as i32 {
+        format!(
+            "{}e{}{:02}",
+            strip(mantissa),
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        )
+    } else {
+        strip(&format!("{:.*}", (p as i32 - 1 - exp).max(0) as usize, v))
+    }
+}
+
+fn py_list(values: &[Option<f64>]) -> String {
+    let items: Vec<String> = values
+        .iter()
+        .map(|v| v.map(py_repr).unwrap_or_else(|| "None".into()))
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn local_time(t: i64, format: Option<&str>) -> String {
+    storage::sys::local_time(t, format)
+}
+
+fn info(path: &Path, field: Option<&str>, json: bool, out: &mut String) -> Result<(), Fail> {
+    let h = whisper::info(path).map_err(|e| match e {
+        WhisperError::Io { .. } => Fail(format!("[ERROR] {}", tool_message(&e))),
+        other => other.into(),
+    })?;
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let xff = py_repr(f64::from(h.x_files_factor));
+    let archive_fields = |a: &whisper::ArchiveInfo| {
+        vec![
+            ("offset", a.offset.to_string()),
+            ("secondsPerPoint", a.seconds_per_point.to_string()),
+            ("points", a.points.to_string()),
+            ("retention", a.retention().to_string()),
+            ("size", a.size().to_string()),
+        ]
+    };
+    if let Some(field) = field {
+        let value = match field {
+            "aggregationMethod" => h.aggregation.name().to_string(),
+            "maxRetention" => h.max_retention.to_string(),
+            "xFilesFactor" => xff,
+            "fileSize" => size.to_string(),
+            "archives" => {
+                let items: Vec<String> = h
+                    .archives
+                    .iter()
+                    .map(|a| {
+                        let kv: Vec<String> = archive_fields(a)
+                            .into_iter()
+                            .map(|(k, v)| format!("'{k}': {v}"))
+                            .collect();
+                        format!("{{{}}}", kv.join(", "))
+                    })
+                    .collect();
+                format!("[{}]", items.join(", "))
+            }
+            _ => {
+                let _ = writeln!(out, "Unknown field \"{field}\". Valid fields are aggregationMethod,maxRetention,xFilesFactor,archives,fileSize");
+                return Err(Fail(String::new()));
+            }
+        };
+        let _ = writeln!(out, "{value}");
+        return Ok(());
+    }
+    if json {
+        let mut s = String::from("{\n");
+        let _ = writeln!(s, "  \"aggregationMethod\": \"{}\",", h.aggregation.name());
+        let _ = writeln!(s, "  \"maxRetention\": {},", h.max_retention);
+        let _ = writeln!(s, "  \"xFilesFactor\": {xff},");
+        s.push_str("  \"archives\": [\n");
+        for (i, a) in h.archives.iter().enumerate() {
+            s.push_str("    {\n");
+            let fields = archive_fields(a);
+            for (j, (k, v)) in fields.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "      \"{k}\": {v}{}",
+                    if j + 1 < fields.len() { "," } else { "" }
+                );
+            }
+            let _ = writeln!(
+                s,
+                "    }}{}",
+                if i + 1 < h.archives.len() { "," } else { "" }
+            );
+        }
+        s.push_str("  ],\n");
+        let _ = writeln!(s, "  \"fileSize\": {size}");
+        s.push('}');
+        let _ = writeln!(out, "{s}");
+        return Ok(());
+    }
+    let _ = writeln!(out, "aggregationMethod: {}", h.aggregation.name());
+    let _ = writeln!(out, "maxRetention: {}", h.max_retention);
+    let _ = writeln!(out, "xFilesFactor: {xff}");
+    let _ = writeln!(out, "fileSize: {size}");
+    out.push('\n');
+    for (i, a) in h.archives.iter().enumerate() {
+        let _ = writeln!(out, "Archive {i}");
+        for (k, v) in archive_fields(a) {
+            let _ = writeln!(out, "{k}: {v}");
+        }
+        out.push('\n');
+    }
+    Ok(())
+}
+
+fn dump(
+    path: &Path,
+    pretty: bool,
+    time_format: Option<&str>,
+    raw: bool,
+    out: &mut String,
+) -> Result<(), Fail> {
+    if !path.exists() {
+        return Err(Fail(format!(
+            "[ERROR] File \"{}\" does not exist!",
+            path.display()
+        )));
+    }
+    let file = WhisperFile::open(path)?;
+    let h = file.header();
+    if !raw {
+        out.push_str("Meta data:\n");
+        let _ = writeln!(out, "  aggregation method: {}", h.aggregation.name());
+        let _ = writeln!(out, "  max retention: {}", h.max_retention);
+        let _ = writeln!(
+            out,
+            "  xFilesFactor: {}",
+            py_g(f64::from(h.x_files_factor), 6)
+        );
+        out.push('\n');
+        for (i, a) in h.archives.iter().enumerate() {
+            let _ = writeln!(out, "Archive {i} info:");
+            let _ = writeln!(out, "  offset: {}", a.offset);
+            let _ = writeln!(out, "  seconds per point: {}", a.seconds_per_point);
+            let _ = writeln!(out, "  points: {}", a.points);
+            let _ = writeln!(out, "  retention: {}", a.retention());
+            let _ = writeln!(out, "  size: {}", a.size());
+            out.push('\n');
+        }
+    }
+    let bytes = file.bytes();
+    for (i, a) in h.archives.iter().enumerate() {
+        if !raw {
+            let _ = writeln!(out, "Archive {i} data:");
+        }
+        for p in 0..a.points as usize {
+            let (ts, v) = whisper::format::read_point(
+                bytes,
+                a.offset as usize + p * whisper::format::POINT_SIZE,
+            );
+            if raw {
+                let _ = writeln!(out, "{ts}:{}", py_g(v, 35));
+            } else {
+                let timestr = if pretty {
+                    local_time(i64::from(ts), time_format)
+                } else {
+                    ts.to_string()
+                };
+                let _ = writeln!(out, "{p}: {timestr}, {:>10}", py_g(v, 35));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fetch(
+    path: &Path,
+    from: i64,
+    until: i64,
+    now: i64,
+    json: bool,
+    pretty: bool,
+    time_format: Option<&str>,
+    drop: Option<&str>,
+    out: &mut String,
+) -> Result<(), Fail> {
+    let file =
+        WhisperFile::open(path).map_err(|e| Fail(format!("[ERROR] {}", tool_message(&e))))?;
+    let Some(f) = file.fetch(from, until, now, None)? else {
+        return Err(Fail("No data in selected timerange".into()));
+    };
+    let mut values = f.values.clone();
+    match drop {
+        Some("nulls") => values.retain(Option::is_some),
+        Some("zeroes") => values.retain(|v| *v != Some(0.0)),
+        Some("empty") => values.retain(|v| v.is_some() && *v != Some(0.0)),
+        _ => {}
+    }
+    if json {
+        let list = py_list(&values).replace("None", "null");
+        let _ = writeln!(
+            out,
+            "{{\n    \"start\" : {},\n    \"end\" : {},\n    \"step\" : {},\n    \"values\" : {list}\n  }}",
+            f.start, f.end, f.step
+        );
+        return Ok(());
+    }
+    let mut t = f.start;
+    for v in values {
+        let timestr = if pretty {
+            local_time(t, time_format)
+        } else {
+            t.to_string()
+        };
+        let valuestr = match v {
+            None => "None".to_string(),
+            Some(x) if x.is_nan() => "nan".into(),
+            Some(x) if x.is_infinite() => {
+                if x > 0.0 {
+                    "inf".into()
+                } else {
+                    "-inf".into()
+                }
+            }
+            Some(x) => format!("{x:.6}"),
+        };
+        let _ = writeln!(out, "{timestr}\t{valuestr}");
+        t += f.step;
+    }
+    Ok(())
+}
+
+fn byte_format(mut num: f64) -> String {
+    for unit in ["bytes", "KB", "MB"] {
+        if num < 1024.0 {
+            return format!("{num:.3}{unit}");
+        }
+        num /= 1024.0;
+    }
+    format!("{num:.3}GB")
+}
+
+fn estimate_size(defs: &[String], out: &mut String) -> Result<(), Fail> {
+    let defs: Vec<String> = if defs.len() == 1 && defs[0].find(',').is_some_and(|i| i > 0) {
+        defs[0].split(',').map(str::to_string).collect()
+    } else {
+        defs.to_vec()
+    };
+    let mut total_points = 0u64;
+    for (i, d) in defs.iter().enumerate() {
+        let (precision, points) = parse_retention_def(d, RetentionSyntax::Whisper)?;
+        let _ = writeln!(
+            out,
+            "Archive {i}: {points} points of {precision}s precision"
+        );
+        total_points += u64::from(points);
+    }
+    let size = 16 + defs.len() as u64 * 12 + total_points * 12;
+    let disk = size.div_ceil(4096) * 4096;
+    let _ = writeln!(
+        out,
+        "\nEstimated Whisper DB Size: {} ({disk} bytes on disk with 4k blocks)\n",
+        byte_format(size as f64)
+    );
+    for x in [1u64, 5, 10, 50, 100, 500] {
+        let _ = writeln!(
+            out,
+            "Estimated storage requirement for {x}k metrics: {}",
+            byte_format((x * 1000 * disk) as f64)
+        );
+    }
+    Ok(())
+}
+
+fn update(path: &Path, points: Vec<String>) -> Result<(), Fail> {
+    let n = now();
+    let lines: Vec<String> = if points.is_empty() {
+        std::io::stdin().lines().map_while(Result::ok).collect()
+    } else {
+        points
+    };
+    let mut parsed = Vec::with_capacity(lines.len());
+    for l in &lines {
+        let l = l.replace("N:", &format!("{n}:"));
+        let mut parts = l.trim_end_matches('\n').split(':');
+        let (Some(t), Some(v), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(Fail(format!(
+                "[ERROR] invalid point {l:?}: expected timestamp:value"
+            )));
+        };
+        let t: i64 = t
+            .trim()
+            .parse()
+            .map_err(|_| Fail(format!("[ERROR] invalid timestamp {t:?}")))?;
+        let v = storage::carbon::plaintext::py_float(v)
+            .ok_or_else(|| Fail(format!("[ERROR] could not convert string to float: {v:?}")))?;
+        parsed.push((t, v));
+    }
+    let mut file =
+        WhisperFile::open_rw(path).map_err(|e| Fail(format!("[ERROR] {}", tool_message(&e))))?;
+    if parsed.len() == 1 {
+        file.update(parsed[0].1, parsed[0].0, n)?;
+    } else {
+        file.update_many(&parsed, n)?;
+    }
+    file.flush()?;
+    Ok(())
+}
+
+fn points_of(f: &ops::Fetched) -> Vec<(i64, f64)> {
+    f.values
+        .iter()
+        .enumerate()
+        .filter_map(|(k, v)| v.map(|v| (f.start + k as i64 * f.step, v)))
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn resize(
+    path: &Path,
+    defs: &[String],
+    xff: Option<f64>,
+    aggregation: Option<&str>,
+    newfile: Option<PathBuf>,
+    nobackup: bool,
+    aggregate: bool,
+    out: &mut String,
+) -> Result<(), Fail> {
+    if defs.is_empty() {
+        return Err(Fail("usage: ferrograph whisper resize path timePerPoint:timeToStore [timePerPoint:timeToStore]*".into()));
+    }
+    if !path.exists() {
+        return Err(Fail(format!(
+            "[ERROR] File '{}' does not exist!\n",
+            path.display()
+        )));
+    }
+    let now = now();
+    let old = WhisperFile::open(path)?;
+    let h = old.header().clone();
+    let new_archives = retentions(defs)?;
+    let xff = xff.unwrap_or(f64::from(h.x_files_factor));
+    let method = match aggregation {
+        Some(m) => method(m)?,
+        None => h.aggregation,
+    };
+    out.push_str("Retrieving all data from the archives\n");
+    let mut old_archives = h.archives.clone();
+    old_archives.sort_by_key(|a| std::cmp::Reverse(a.seconds_per_point));
+    let mut data = Vec::new();
+    for a in &old_archives {
+        let from = now - a.retention() as i64 + i64::from(a.seconds_per_point);
+        let f = old.fetch(from, now, now, None)?.unwrap_or(ops::Fetched {
+            start: from,
+            end: from,
+            step: 1,
+            values: Vec::new(),
+        });
+        data.push(f);
+    }
+    drop(old);
+    let (target, is_tmp) = match &newfile {
+        Some(p) => (p.clone(), false),
+        None => {
+            let mut t = path.as_os_str().to_owned();
+            t.push(".tmp");
+            let t = PathBuf::from(t);
+            if t.exists() {
+                let _ = writeln!(
+                    out,
+                    "Removing previous temporary database file: {}",
+                    t.display()
+                );
+                let _ = std::fs::remove_file(&t);
+            }
+            (t, true)
+        }
+    };
+    let _ = writeln!(out, "Creating new whisper database: {}", target.display());
+    // the temporary file is sparse, as whisper-resize creates it
+    whisper::create(&target, &new_archives, xff, method, Allocation::Sparse)?;
+    let size = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
+    let _ = writeln!(out, "Created: {} ({size} bytes)", target.display());
+    let mut new = WhisperFile::open_rw(&target)?;
+    if aggregate {
+        out.push_str("Migrating data with aggregation...\n");
+        // old archives finest first, newest first within each, then
+        // chronological: whisper-resize's merged timeline
+        let mut by_finest: Vec<&ops::Fetched> = data.iter().collect();
+        by_finest.reverse();
+        let mut all: Vec<(i64, Option<f64>)> = Vec::new();
+        for f in by_finest {
+            let mut pts: Vec<(i64, Option<f64>)> = (0..f.values.len())
+                .map(|k| (f.start + k as i64 * f.step, f.values[k]))
+                .filter(|(t, _)| *t < f.end)
+                .collect();
+            pts.reverse();
+            if let Some(&(last, _)) = all.last() {
+                let slice_end = pts.iter().position(|(t, _)| *t < last).unwrap_or(0);
+                all.extend_from_slice(&pts[slice_end..]);
+            } else {
+                all.extend(pts);
+            }
+        }
+        all.reverse();
+        let ts: Vec<i64> = all.iter().map(|p| p.0).collect();
+        let _ = writeln!(
+            out,
+            "oldtimestamps: [{}]",
+            ts.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+        );
+        let header: Header = new.header().clone();
+        for a in &header.archives {
+            let step = i64::from(a.seconds_per_point);
+            let from = now - a.retention() as i64 + now.rem_euclid(step);
+            let until = now + now.rem_euclid(step) + step;
+            let _ = writeln!(out, "({from},{until},{step})");
+            let _ = writeln!(
+                out,
+                "timepoints_to_update: range({from}, {until}{})",
+                if step == 1 {
+                    String::new()
+                } else {
+                    format!(", {step}")
+                }
+            );
+            let mut points = Vec::new();
+            let mut left_t = from;
+            while left_t + step < until {
+                let right_t = left_t + step;
+                let lefti = ts.partition_point(|&t| t < left_t);
+                let righti = lefti + ts[lefti..].partition_point(|&t| t < right_t);
+                let window: Vec<Option<f64>> = all[lefti..righti].iter().map(|p| p.1).collect();
+                if !window.is_empty() {
+                    if let Some(v) = aggregate_window(method, xff, &window) {
+                        points.push((left_t, v));
+                    }
+                }
+                left_t = right_t;
+            }
+            new.update_many(&points, now)?;
+        }
+    } else {
+        out.push_str("Migrating data without aggregation...\n");
+        for f in &data {
+            new.update_many(&points_of(f), now)?;
+        }
+    }
+    new.flush()?;
+    drop(new);
+    if !is_tmp {
+        return Ok(());
+    }
+    let mut backup = path.as_os_str().to_owned();
+    backup.push(".bak");
+    let backup = PathBuf::from(backup);
+    let _ = writeln!(out, "Renaming old database to: {}", backup.display());
+    // keep the original reachable under its name until the new file
+    // atomically replaces it
+    let _ = std::fs::remove_file(&backup);
+    std::fs::hard_link(path, &backup).map_err(|e| Fail(format!("[ERROR] {e}")))?;
+    let _ = writeln!(out, "Renaming new database to: {}", path.display());
+    if let Err(e) = std::fs::rename(&target, path) {
+        let _ = writeln!(out, "{e}\n\nOperation failed, restoring backup");
+        return Err(Fail(String::new()));
+    }
+    if nobackup {
+        let _ = writeln!(out, "Unlinking backup: {}", backup.display());
+        let _ = std::fs::remove_file(&backup);
+    }
+    Ok(())
+}
+
+fn merge(
+    from_path: &Path,
+    to_path: &Path,
+    from: Option<i64>,
+    until: Option<i64>,
+) -> Result<(), Fail> {
+    for p in [from_path, to_path] {
+        if !p.exists() {
+            return Err(Fail(format!(
+                "[ERROR] File \"{}\" does not exist!",
+                p.display()
+            )));
+        }
+    }
+    let src = WhisperFile::open(from_path)?;
+    let mut dst = WhisperFile::open_rw(to_path)?;
+    if src.header().archives != dst.header().archives {
+        return Err(WhisperError::ArchivesUnalike {
+            from: from_path.to_path_buf(),
+            to: to_path.to_path_buf(),
+        }
+        .into());
+    }
+    let dst_header = dst.header().clone();
+    dst.merge_from(&src, &dst_header, from, until, now())?;
+    dst.flush()?;
+    Ok(())
+}
+
+/// whisper-fill's `fill`: copy `src` points in `(tstart, tstop]` into `dst`,
+/// finest archive first, walking back in time.
+fn fill(
+    src: &WhisperFile,
+    dst: &mut WhisperFile,
+    tstart: i64,
+    mut tstop: i64,
+    now: i64,
+) -> Result<(), Fail> {
+    let h = src.header().clone();
+    let src_time = now - i64::from(h.max_retention);
+    if tstart < src_time && tstop < src_time {
+        return Ok(());
+    }
+    let mut archives = h.archives.clone();
+    archives.sort_by_key(|a| a.retention());
+    for a in &archives {
+        let rtime = now - a.retention() as i64;
+        if tstop <= rtime {
+            continue;
+        }
+        let from = if rtime > tstart { rtime } else { tstart };
+        if let Some(f) = src.fetch(from, tstop, now, None)? {
+            dst.update_many(&points_of(&f), now)?;
+        }
+        tstop = from;
+        if tstart == tstop {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn fill_archives(src_path: &Path, dst_path: &Path, now: i64) -> Result<(), Fail> {
+    let src = WhisperFile::open(src_path)?;
+    let mut dst = WhisperFile::open_rw(dst_path)?;
+    let mut archives = dst.header().archives.clone();
+    archives.sort_by_key(|a| a.retention());
+    let mut start_from = now;
+    for a in &archives {
+        let from = now - a.retention() as i64;
+        if from >= start_from {
+            continue;
+        }
+        let Some(f) = dst.fetch(from, start_from, now, None)? else {
+            start_from = from;
+            continue;
+        };
+        let (mut start, end, step) = (f.start, f.end, f.step);
+        let mut gapstart: Option<i64> = None;
+        for v in &f.values {
+            // whisper-fill tests truthiness: a 0.0 counts as a gap too
+            let present = matches!(v, Some(x) if *x != 0.0);
+            let open = gapstart.filter(|g| *g != 0);
+            if !present && open.is_none() {
+                gapstart = Some(start);
+            } else if present && open.is_some() {
+                let g = open.unwrap_or(start);
+                if start - g > i64::from(a.seconds_per_point) {
+                    fill(&src, &mut dst, g - step, start, now)?;
+                }
+                gapstart = None;
+            } else if let Some(g) = open {
+                if start == end - step {
+                    fill(&src, &mut dst, g - step, start, now)?;
+                }
+            }
+            start += step;
+        }
+        start_from = from;
+    }
+    dst.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_float_formats() {
+        assert_eq!(py_repr(0.5), "0.5");
+        assert_eq!(py_repr(1.0), "1.0");
+        assert_eq!(py_repr(f64::from(0.1f32)), "0.10000000149011612");
+        assert_eq!(py_repr(1e16), "1e+16");
+        assert_eq!(py_repr(1e15), "1000000000000000.0");
+        assert_eq!(py_repr(0.0001), "0.0001");
+        assert_eq!(py_repr(0.00001), "1e-05");
+        assert_eq!(py_repr(-2.5e-7), "-2.5e-07");
+        assert_eq!(py_g(0.5, 6), "0.5");
+        assert_eq!(py_g(0.0, 35), "0");
+        assert_eq!(py_g(0.1, 35), "0.10000000000000000555111512312578270");
+        assert_eq!(py_g(1e20, 6), "1e+20");
+        assert_eq!(py_g(123456.0, 6), "123456");
+        assert_eq!(py_g(1234567.0, 6), "1.23457e+06");
+    }
+}
