@@ -15,6 +15,8 @@ mod render_eval;
 
 /// Render functions of the Combine and Transform groups over 1,000 series.
 mod render_functions;
+/// Storage: points/s through cache+writers vs Python whisper, fetch latency.
+mod storage_write;
 
 criterion_group!(
     benches,
@@ -25,5 +27,6 @@ criterion_group!(
     render_eval::encode,
     render_functions::combine,
     render_functions::transform
+    storage_write::bench
 );
 criterion_main!(benches);

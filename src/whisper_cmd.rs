@@ -346,7 +346,7 @@ pub fn py_repr(v: f64) -> String {
     let negative = mantissa.starts_with('-');
     let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
     let sign = if negative { "-" } else { "" };
-    if !(-5..16).contains(&exp) {
+    if !(-4..16).contains(&exp) {
         let (first, rest) = digits.split_at(1);
         let mant = if rest.is_empty() {
             first.to_string()
@@ -980,7 +980,7 @@ mod tests {
         assert_eq!(py_repr(-2.5e-7), "-2.5e-07");
         assert_eq!(py_g(0.5, 6), "0.5");
         assert_eq!(py_g(0.0, 35), "0");
-        assert_eq!(py_g(0.1, 35), "0.10000000000000000555111512312578270");
+        assert_eq!(py_g(0.1, 35), "0.1000000000000000055511151231257827");
         assert_eq!(py_g(1e20, 6), "1e+20");
         assert_eq!(py_g(123456.0, 6), "123456");
         assert_eq!(py_g(1234567.0, 6), "1.23457e+06");
