@@ -26,7 +26,7 @@ criterion_group!(
     render_eval::evaluate,
     render_eval::encode,
     render_functions::combine,
-    render_functions::transform
+    render_functions::transform,
     storage_write::bench
 );
 criterion_main!(benches);
