@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
+use storage::carbon::Receivers;
 use storage::Store;
 
 use crate::config::Loaded;
@@ -32,6 +33,12 @@ pub struct Addrs {
     pub statsd_tcp: Option<SocketAddr>,
     /// StatsD admin console.
     pub statsd_admin: Option<SocketAddr>,
+    /// carbon plaintext over TCP.
+    pub carbon_plaintext: Option<SocketAddr>,
+    /// carbon pickle over TCP.
+    pub carbon_pickle: Option<SocketAddr>,
+    /// carbon plaintext over UDP.
+    pub carbon_udp: Option<SocketAddr>,
     /// The graphite-web compatible HTTP API.
     pub http: Option<SocketAddr>,
     /// The data directory.
@@ -88,6 +95,7 @@ impl HttpServer {
 pub struct Pipeline {
     store: Store,
     aggregator: Option<aggregator::Running>,
+    carbon: Option<Receivers>,
     http: Option<HttpServer>,
     addrs: Addrs,
 }
@@ -106,6 +114,14 @@ impl Pipeline {
             statsd.state_file = Some(data_dir.join("statsd.state"));
         }
         let store_settings = loaded.storage(data_dir)?;
+        for problem in store_settings
+            .schemas
+            .warnings
+            .iter()
+            .chain(&store_settings.aggregation.warnings)
+        {
+            tracing::warn!("{problem}");
+        }
         let render_settings = loaded.render()?;
 
         let store = Store::open(store_settings)
@@ -154,9 +170,31 @@ impl Pipeline {
             None
         };
 
+        let carbon_config = &loaded.config.carbon;
+        let carbon_enabled = [
+            &carbon_config.plaintext,
+            &carbon_config.pickle,
+            &carbon_config.udp,
+        ]
+        .iter()
+        .any(|a| !a.is_empty());
+        let carbon = if carbon_enabled {
+            let receivers = Receivers::start(carbon_config, store.ingest_handle())
+                .context("starting the carbon receivers")?;
+            store.add_stats_source(receivers.stats_source());
+            let a = receivers.local_addrs();
+            addrs.carbon_plaintext = a.plaintext;
+            addrs.carbon_pickle = a.pickle;
+            addrs.carbon_udp = a.udp;
+            Some(receivers)
+        } else {
+            None
+        };
+
         Ok(Pipeline {
             store,
             aggregator,
+            carbon,
             http,
             addrs,
         })
@@ -172,9 +210,14 @@ impl Pipeline {
         let Pipeline {
             store,
             aggregator,
+            carbon,
             http,
             ..
         } = self;
+        if let Some(receivers) = carbon {
+            tracing::info!("stopping the carbon receivers");
+            receivers.shutdown();
+        }
         if let Some(running) = aggregator {
             tracing::info!("stopping StatsD: listeners, then the open interval");
             running.shutdown();
@@ -243,7 +286,8 @@ mod tests {
         std::fs::write(
             &config,
             "[statsd]\nudp = \"127.0.0.1:0\"\ntcp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
-             flush_interval = \"1s\"\n[render]\nhttp = \"127.0.0.1:0\"\n",
+             flush_interval = \"1s\"\n[render]\nhttp = \"127.0.0.1:0\"\n\
+             [carbon]\nplaintext = \"127.0.0.1:0\"\npickle = \"127.0.0.1:0\"\nudp = \"127.0.0.1:0\"\n",
         )
         .expect("write config");
         let loaded = Loaded::from_file(&config).expect("config");

@@ -37,6 +37,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         statsd_udp = ?addrs.statsd_udp,
         statsd_tcp = ?addrs.statsd_tcp,
         statsd_admin = ?addrs.statsd_admin,
+        carbon_plaintext = ?addrs.carbon_plaintext,
+        carbon_pickle = ?addrs.carbon_pickle,
+        carbon_udp = ?addrs.carbon_udp,
         http = ?addrs.http,
         "ferrograph serve listening"
     );

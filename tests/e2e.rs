@@ -48,3 +48,6 @@ mod carbon_receivers;
 
 /// `ferrograph whisper ...` against the classic whisper-*.py tools.
 mod whisper_tools;
+
+/// carbon plaintext and pickle through `ferrograph serve`.
+mod pipeline_carbon;

@@ -27,6 +27,12 @@ pub struct Serve {
     pub statsd_tcp: Option<SocketAddr>,
     /// Bound HTTP address.
     pub http: Option<SocketAddr>,
+    /// Bound carbon plaintext TCP address.
+    pub carbon_plaintext: Option<SocketAddr>,
+    /// Bound carbon pickle address.
+    pub carbon_pickle: Option<SocketAddr>,
+    /// Bound carbon plaintext UDP address.
+    pub carbon_udp: Option<SocketAddr>,
     /// Every other address the daemon printed, by name.
     pub addrs: Value,
     /// The data directory.
@@ -88,6 +94,9 @@ impl Serve {
             statsd_udp: addr(&addrs, "statsd_udp"),
             statsd_tcp: addr(&addrs, "statsd_tcp"),
             http: addr(&addrs, "http"),
+            carbon_plaintext: addr(&addrs, "carbon_plaintext"),
+            carbon_pickle: addr(&addrs, "carbon_pickle"),
+            carbon_udp: addr(&addrs, "carbon_udp"),
             addrs,
             data_dir: data_dir.to_path_buf(),
             stderr,
