@@ -37,7 +37,11 @@ pub fn run(args: CarbonArgs) -> anyhow::Result<()> {
     }
     let store = Store::open(settings)
         .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
-    let receivers = Receivers::start(&loaded.config.carbon, store.ingest_handle())?;
+    let receivers = Receivers::start_with_backpressure(
+        &loaded.config.carbon,
+        store.ingest_handle(),
+        store.backpressure_handle(),
+    )?;
     store.add_stats_source(receivers.stats_source());
     let addrs = receivers.local_addrs();
     tracing::info!(

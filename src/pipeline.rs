@@ -179,8 +179,12 @@ impl Pipeline {
         .iter()
         .any(|a| !a.is_empty());
         let carbon = if carbon_enabled {
-            let receivers = Receivers::start(carbon_config, store.ingest_handle())
-                .context("starting the carbon receivers")?;
+            let receivers = Receivers::start_with_backpressure(
+                carbon_config,
+                store.ingest_handle(),
+                store.backpressure_handle(),
+            )
+            .context("starting the carbon receivers")?;
             store.add_stats_source(receivers.stats_source());
             let a = receivers.local_addrs();
             addrs.carbon_plaintext = a.plaintext;

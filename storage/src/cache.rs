@@ -118,6 +118,60 @@ impl Cache {
         refused
     }
 
+    /// Reserves room for up to `n` new points and returns how many slots
+    /// were granted (0 when full). Flow-controlled producers reserve before
+    /// they add, so a batch is taken whole or in part but never refused
+    /// after the fact; what was not granted stays with the producer.
+    pub fn reserve(&self, n: usize) -> usize {
+        let mut granted = 0;
+        let _ = self
+            .size
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |size| {
+                granted = n.min(self.max_points.saturating_sub(size));
+                Some(size + granted)
+            });
+        granted
+    }
+
+    /// Gives back reserved slots that were not used (a point replacing a
+    /// cached timestamp does not grow the cache).
+    pub fn release(&self, n: usize) {
+        if n > 0 {
+            self.size.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds points whose room was taken with [`Cache::reserve`]; returns how
+    /// many grew the cache (the caller releases the rest of its
+    /// reservation). `points` must all belong to `shard`.
+    pub fn add_reserved(
+        &self,
+        shard: usize,
+        points: impl IntoIterator<Item = (String, i64, f64)>,
+    ) -> usize {
+        let mut grew = 0;
+        {
+            let mut s = self.lock(shard);
+            for (name, ts, value) in points {
+                match s.queued.get_mut(&name) {
+                    Some(list) => {
+                        if upsert(list, ts, value) {
+                            grew += 1;
+                        }
+                    }
+                    None => {
+                        s.queued.insert(name, vec![(ts, value)]);
+                        grew += 1;
+                    }
+                }
+            }
+        }
+        if grew > 0 {
+            self.notify();
+        }
+        grew
+    }
+
     /// Wakes writers waiting for work.
     pub fn notify(&self) {
         let (lock, cv) = &self.wake;
@@ -261,6 +315,31 @@ mod tests {
         );
         assert_eq!(c.size(), 3);
         assert_eq!(c.get("a"), vec![(10, 2.0), (20, 9.0), (30, 1.0)]);
+    }
+
+    #[test]
+    fn reservations_never_exceed_the_limit() {
+        let c = Cache::new(2, 5);
+        let s = c.shard_of("r");
+        assert_eq!(c.reserve(3), 3);
+        let grew = c.add_reserved(
+            s,
+            [
+                ("r".to_string(), 10, 1.0),
+                ("r".into(), 10, 2.0),
+                ("r".into(), 20, 3.0),
+            ],
+        );
+        assert_eq!(grew, 2);
+        c.release(3 - grew);
+        assert_eq!(c.size(), 2);
+        assert_eq!(c.reserve(10), 3);
+        assert_eq!(c.reserve(1), 0);
+        // a plain add sees the reservation and refuses
+        assert_eq!(c.add(s, [("q".to_string(), 1, 1.0)]), 1);
+        c.release(3);
+        assert_eq!(c.size(), 2);
+        assert_eq!(c.get("r"), vec![(10, 2.0), (20, 3.0)]);
     }
 
     #[test]

@@ -15,6 +15,9 @@
 //!   an existing directory.
 //!
 //! The two traits and their data types in [`api`] are the crate's boundary.
+//! Producers that can wait (the carbon TCP receivers) also use
+//! [`Backpressure`] ([`flow`]): the store takes what fits in its cache and
+//! hands the rest back instead of dropping it.
 //!
 //! ```
 //! use storage::{FetchRange, Read, WhisperTree};
@@ -39,6 +42,7 @@ pub mod cache;
 pub mod carbon;
 pub mod config;
 pub mod finder;
+pub mod flow;
 pub mod glob;
 pub mod index;
 mod read;
@@ -54,6 +58,7 @@ pub use api::{
     ReadError, TagExpr, TagOp, Timestamp,
 };
 pub use config::{StorageConfig, StoreSettings};
+pub use flow::{Backpressure, Offered};
 pub use read::{ReadLimits, WhisperTree};
 pub use store::{merge_cached, StatsSource, Store, StoreStats};
 

@@ -28,6 +28,7 @@ use crate::api::{
 };
 use crate::cache::Cache;
 use crate::config::StoreSettings;
+use crate::flow::{Backpressure, Offered};
 use crate::glob::Glob;
 use crate::index::MetricIndex;
 use crate::read::{check_name, index_dot_files, parallel_fetch, read_error, to_series};
@@ -78,6 +79,7 @@ struct Inner {
     creates: Mutex<TokenBucket>,
     accepting: AtomicBool,
     stopping: AtomicBool,
+    writers_paused: AtomicBool,
     tag_list: Mutex<()>,
     sources: Mutex<Vec<StatsSource>>,
     last_error_log: Mutex<Option<Instant>>,
@@ -121,6 +123,15 @@ fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// The stored name and index components of a point the store can take, or
+/// `None` (NaN, a timestamp outside whisper's u32 field, a bad name).
+fn valid(p: &MetricPoint) -> Option<(String, Vec<String>)> {
+    if p.value.is_nan() || !(0..=i64::from(u32::MAX)).contains(&p.timestamp) {
+        return None;
+    }
+    normalize(&p.name).ok()
 }
 
 /// What a name is stored as: `(canonical name, index components)`, or why
@@ -204,6 +215,7 @@ impl Store {
             }),
             accepting: AtomicBool::new(true),
             stopping: AtomicBool::new(false),
+            writers_paused: AtomicBool::new(false),
             tag_list: Mutex::new(()),
             sources: Mutex::new(Vec::new()),
             last_error_log: Mutex::new(None),
@@ -242,6 +254,21 @@ impl Store {
     /// The handle producers write through.
     pub fn ingest_handle(&self) -> Arc<dyn Ingest> {
         Arc::clone(&self.inner) as Arc<dyn Ingest>
+    }
+
+    /// The handle producers that can wait (TCP receivers) offer points
+    /// through: what does not fit in the cache is handed back, not dropped.
+    pub fn backpressure_handle(&self) -> Arc<dyn Backpressure> {
+        Arc::clone(&self.inner) as Arc<dyn Backpressure>
+    }
+
+    /// Holds the writers (points accumulate in the cache up to its limit) or
+    /// lets them go again: for maintenance windows such as a file-system
+    /// snapshot, and for tests of what happens when the cache fills.
+    /// Shutdown drains the cache even while paused.
+    pub fn pause_writers(&self, paused: bool) {
+        self.inner.writers_paused.store(paused, Ordering::SeqCst);
+        self.inner.cache.notify();
     }
 
     /// The handle the render API reads through.
@@ -375,23 +402,11 @@ impl Inner {
             .fetch_add(n as u64, Ordering::Relaxed);
         let mut by_shard: HashMap<usize, Vec<(String, i64, f64)>> = HashMap::new();
         for p in points {
-            if p.value.is_nan() || !(0..=i64::from(u32::MAX)).contains(&p.timestamp) {
+            let Some((name, comps)) = valid(&p) else {
                 report.rejected += 1;
                 continue;
-            }
-            let name = match normalize(&p.name) {
-                Ok((name, comps)) => {
-                    let refs: Vec<&str> = comps.iter().map(String::as_str).collect();
-                    if self.index.insert(&refs) && is_tagged(&name) {
-                        let _ = self.tags.add(&name);
-                    }
-                    name
-                }
-                Err(_) => {
-                    report.rejected += 1;
-                    continue;
-                }
             };
+            self.index_name(&name, &comps);
             by_shard
                 .entry(self.cache.shard_of(&name))
                 .or_default()
@@ -419,6 +434,55 @@ impl Inner {
             });
         }
         report
+    }
+
+    fn index_name(&self, name: &str, comps: &[String]) {
+        let refs: Vec<&str> = comps.iter().map(String::as_str).collect();
+        if self.index.insert(&refs) && is_tagged(name) {
+            let _ = self.tags.add(name);
+        }
+    }
+
+    /// [`Backpressure::offer`]: like [`Inner::accept`], but room is reserved
+    /// first and the points beyond it are handed back instead of refused.
+    fn offer_points(&self, points: Vec<MetricPoint>) -> Offered {
+        let mut out = Offered::default();
+        let mut valid_points = Vec::with_capacity(points.len());
+        for p in points {
+            match valid(&p) {
+                Some((name, comps)) => valid_points.push((name, comps, p.timestamp, p.value)),
+                None => out.report.rejected += 1,
+            }
+        }
+        let granted = self.cache.reserve(valid_points.len());
+        let rest = valid_points.split_off(granted);
+        let mut by_shard: HashMap<usize, Vec<(String, i64, f64)>> = HashMap::new();
+        for (name, comps, ts, value) in valid_points {
+            self.index_name(&name, &comps);
+            by_shard
+                .entry(self.cache.shard_of(&name))
+                .or_default()
+                .push((name, ts, value));
+        }
+        let mut grew = 0;
+        for (shard, batch) in by_shard {
+            grew += self.cache.add_reserved(shard, batch);
+        }
+        self.cache.release(granted - grew);
+        out.report.accepted = granted;
+        out.rest = rest
+            .into_iter()
+            .map(|(name, _, ts, value)| MetricPoint::new(name, ts, value))
+            .collect();
+        // handed-back points are counted when they are finally taken
+        self.stats.points_received.fetch_add(
+            (out.report.accepted + out.report.rejected) as u64,
+            Ordering::Relaxed,
+        );
+        self.stats
+            .points_rejected
+            .fetch_add(out.report.rejected as u64, Ordering::Relaxed);
+        out
     }
 
     /// Runs `log` at most once every 10 seconds.
@@ -626,6 +690,15 @@ impl Ingest for Inner {
             return Err(IngestError::ShuttingDown);
         }
         Ok(self.accept(points))
+    }
+}
+
+impl Backpressure for Inner {
+    fn offer(&self, points: Vec<MetricPoint>) -> Result<Offered, IngestError> {
+        if !self.accepting.load(Ordering::Relaxed) {
+            return Err(IngestError::ShuttingDown);
+        }
+        Ok(self.offer_points(points))
     }
 }
 
@@ -852,6 +925,10 @@ fn writer_loop(inner: &Inner, writer: usize) {
     let mut fruitless_drain_passes = 0;
     loop {
         let stopping = inner.stopping.load(Ordering::SeqCst);
+        if !stopping && inner.writers_paused.load(Ordering::SeqCst) {
+            inner.cache.wait(Duration::from_millis(50));
+            continue;
+        }
         let mut work: Vec<(usize, String, usize)> = shards
             .iter()
             .flat_map(|&s| {

@@ -15,6 +15,7 @@ use super::pickle::{self, Element};
 use super::plaintext::{self, excerpt, Parsed};
 use super::CarbonConfig;
 use crate::api::{Ingest, MetricPoint};
+use crate::flow::Backpressure;
 use crate::store::StatsSource;
 
 /// Where the receivers listen (after binding, so port 0 is resolved).
@@ -53,6 +54,9 @@ pub struct ReceiverStats {
     pub overflow: AtomicU64,
     /// TCP connections accepted.
     pub connections: AtomicU64,
+    /// Times a TCP connection stopped reading because the cache was full
+    /// (flow control).
+    pub flow_control_pauses: AtomicU64,
 }
 
 impl ReceiverStats {
@@ -74,6 +78,10 @@ impl ReceiverStats {
             ("receivers.rejected".into(), g(&self.rejected)),
             ("receivers.overflow".into(), g(&self.overflow)),
             ("receivers.connections".into(), g(&self.connections)),
+            (
+                "receivers.flowControlPauses".into(),
+                g(&self.flow_control_pauses),
+            ),
         ]
     }
 }
@@ -107,8 +115,16 @@ impl RateLimitedLog {
     }
 }
 
+/// How long a connection still waits for room after the stop signal
+/// without any point being taken before it gives up (and counts the rest
+/// as overflow), so a stalled disk cannot hang shutdown forever.
+const STOP_WAIT_WITHOUT_PROGRESS: Duration = Duration::from_secs(10);
+
 struct Shared {
     ingest: Arc<dyn Ingest>,
+    /// Set when TCP receivers pause instead of dropping (flow control).
+    flow: Option<Arc<dyn Backpressure>>,
+    flow_log: RateLimitedLog,
     stats: Arc<ReceiverStats>,
     bad_line_log: RateLimitedLog,
     bad_pickle_log: RateLimitedLog,
@@ -136,6 +152,75 @@ impl Shared {
                 self.bad_line_log
                     .log(|_| tracing::warn!(error = %e, points = n, "store refused points"));
             }
+        }
+    }
+
+    /// Forwards points read from a TCP connection. With flow control, what
+    /// does not fit in the cache is offered again until it does; meanwhile
+    /// the connection reads nothing, so the kernel's receive buffer fills
+    /// and the sender's TCP window closes: back pressure, nothing lost.
+    async fn forward_tcp(
+        &self,
+        points: Vec<MetricPoint>,
+        peer: &SocketAddr,
+        stopped: &watch::Receiver<bool>,
+    ) {
+        let Some(flow) = &self.flow else {
+            return self.forward(points);
+        };
+        let mut rest = points;
+        let mut last_progress = Instant::now();
+        let mut paused = false;
+        let mut backoff = Duration::from_millis(1);
+        while !rest.is_empty() {
+            let n = rest.len();
+            match flow.offer(rest) {
+                Ok(o) => {
+                    let taken = o.report.accepted + o.report.rejected;
+                    self.stats.points.fetch_add(taken as u64, Ordering::Relaxed);
+                    self.stats
+                        .rejected
+                        .fetch_add(o.report.rejected as u64, Ordering::Relaxed);
+                    rest = o.rest;
+                    if taken > 0 {
+                        last_progress = Instant::now();
+                        backoff = Duration::from_millis(1);
+                    }
+                }
+                Err(e) => {
+                    self.stats.points.fetch_add(n as u64, Ordering::Relaxed);
+                    self.stats.overflow.fetch_add(n as u64, Ordering::Relaxed);
+                    self.bad_line_log
+                        .log(|_| tracing::warn!(error = %e, points = n, "store refused points"));
+                    return;
+                }
+            }
+            if rest.is_empty() {
+                break;
+            }
+            if !paused {
+                paused = true;
+                self.stats
+                    .flow_control_pauses
+                    .fetch_add(1, Ordering::Relaxed);
+                self.flow_log.log(|suppressed| {
+                    tracing::warn!(%peer, suppressed, "cache full: carbon TCP receivers paused until the writers make room (flow control)")
+                });
+            }
+            if *stopped.borrow() && last_progress.elapsed() >= STOP_WAIT_WITHOUT_PROGRESS {
+                // shutting down and the writers make no room: count the
+                // rest as overflow rather than hang
+                let left = std::mem::take(&mut rest);
+                self.stats
+                    .points
+                    .fetch_add(left.len() as u64, Ordering::Relaxed);
+                self.stats
+                    .overflow
+                    .fetch_add(left.len() as u64, Ordering::Relaxed);
+                break;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(50));
         }
     }
 
@@ -199,8 +284,30 @@ fn parse_addr(key: &str, text: &str) -> std::io::Result<Option<SocketAddr>> {
 
 impl Receivers {
     /// Binds every configured listener (errors name the key and address) and
-    /// starts serving into `ingest`.
+    /// starts serving into `ingest`. Nothing pushes back: a full cache
+    /// refuses points and they are counted (`receivers.overflow`); see
+    /// [`Receivers::start_with_backpressure`].
     pub fn start(cfg: &CarbonConfig, ingest: Arc<dyn Ingest>) -> std::io::Result<Receivers> {
+        Self::start_inner(cfg, ingest, None)
+    }
+
+    /// Like [`Receivers::start`], but with `cfg.flow_control` the TCP
+    /// receivers offer points through `flow` and stop reading while it has
+    /// no room; UDP still goes through `ingest` (drops and counts).
+    pub fn start_with_backpressure(
+        cfg: &CarbonConfig,
+        ingest: Arc<dyn Ingest>,
+        flow: Arc<dyn Backpressure>,
+    ) -> std::io::Result<Receivers> {
+        let flow = cfg.flow_control.then_some(flow);
+        Self::start_inner(cfg, ingest, flow)
+    }
+
+    fn start_inner(
+        cfg: &CarbonConfig,
+        ingest: Arc<dyn Ingest>,
+        flow: Option<Arc<dyn Backpressure>>,
+    ) -> std::io::Result<Receivers> {
         let bind_err = |key: &str, addr: SocketAddr, e: std::io::Error| {
             std::io::Error::new(
                 e.kind(),
@@ -232,6 +339,8 @@ impl Receivers {
         let stats = Arc::new(ReceiverStats::default());
         let shared = Arc::new(Shared {
             ingest,
+            flow,
+            flow_log: RateLimitedLog::new(),
             stats: Arc::clone(&stats),
             bad_line_log: RateLimitedLog::new(),
             bad_pickle_log: RateLimitedLog::new(),
@@ -416,13 +525,13 @@ async fn line_connection(
             pending.clear();
             skipping = true;
         }
-        shared.forward(points);
+        shared.forward_tcp(points, &peer, &stopped).await;
     }
     // a last line without its newline still counts at EOF
     if !pending.is_empty() && !skipping {
         let mut points = Vec::new();
         shared.lines(&pending, &peer, &mut points);
-        shared.forward(points);
+        shared.forward_tcp(points, &peer, &stopped).await;
     }
 }
 
@@ -449,7 +558,8 @@ async fn pickle_connection(
                 break;
             }
             let message: Vec<u8> = buf.drain(..4 + len).skip(4).collect();
-            handle_pickle(&message, &peer, &shared);
+            let points = handle_pickle(&message, &peer, &shared);
+            shared.forward_tcp(points, &peer, &stopped).await;
         }
         match read_some(&mut stream, &mut chunk, &mut stopped).await {
             Some(n) => buf.extend_from_slice(&chunk[..n]),
@@ -464,14 +574,16 @@ async fn pickle_connection(
     }
 }
 
-fn handle_pickle(message: &[u8], peer: &SocketAddr, shared: &Shared) {
+/// Decodes one pickle message into the points to forward (counting what is
+/// refused).
+fn handle_pickle(message: &[u8], peer: &SocketAddr, shared: &Shared) -> Vec<MetricPoint> {
     shared.stats.pickle_messages.fetch_add(1, Ordering::Relaxed);
     let elements = match pickle::parse_message(message) {
         Ok(e) => e,
         Err(e) => {
             shared.stats.bad_pickles.fetch_add(1, Ordering::Relaxed);
             shared.bad_pickle_log.log(|suppressed| tracing::warn!(%peer, error = %e, suppressed, "invalid pickle ignored"));
-            return;
+            return Vec::new();
         }
     };
     let now = unix_now();
@@ -502,7 +614,7 @@ fn handle_pickle(message: &[u8], peer: &SocketAddr, shared: &Shared) {
             }
         }
     }
-    shared.forward(points);
+    points
 }
 
 async fn udp_loop(socket: UdpSocket, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {

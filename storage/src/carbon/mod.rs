@@ -28,6 +28,10 @@ pub struct CarbonConfig {
     /// Largest pickle message accepted (bytes); a larger length prefix drops
     /// the connection, as carbon does.
     pub max_pickle_length: usize,
+    /// carbon's `USE_FLOW_CONTROL`: while the cache is full, TCP receivers
+    /// stop reading (the senders' TCP windows close) instead of dropping.
+    /// UDP cannot push back: it still drops and counts.
+    pub flow_control: bool,
 }
 
 impl Default for CarbonConfig {
@@ -37,6 +41,7 @@ impl Default for CarbonConfig {
             pickle: "0.0.0.0:2004".into(),
             udp: String::new(),
             max_pickle_length: 1 << 20,
+            flow_control: true,
         }
     }
 }
