@@ -113,6 +113,11 @@ impl Pipeline {
         if !loaded.sets("statsd", "state_file") {
             statsd.state_file = Some(data_dir.join("statsd.state"));
         }
+        // Storage sorts tags: keys differing only in tag order must aggregate
+        // together, or their points overwrite each other in one slot.
+        if !loaded.sets("statsd", "canonicalize_tags") {
+            statsd.parse.canonicalize_tags = true;
+        }
         let store_settings = loaded.storage(data_dir)?;
         for problem in store_settings
             .schemas

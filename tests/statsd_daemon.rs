@@ -35,8 +35,16 @@ fn sigterm_flushes_the_open_interval() {
         status.is_some_and(|s| s.success()),
         "exit status {status:?}"
     );
-    let lines = capture.lines.lock().unwrap().clone();
-    let value = |n: &str| lines.iter().find(|l| l.name == n).map(|l| l.value.clone());
+    // The daemon has delivered before exiting; the capture thread may still
+    // be reading the socket.
+    let value = |n: &str| {
+        let lines = capture.lines.lock().unwrap();
+        lines.iter().find(|l| l.name == n).map(|l| l.value.clone())
+    };
+    util::wait_until(Duration::from_secs(5), || {
+        value("stats_counts.shutdown.count").is_some()
+            && value("stats.gauges.shutdown.gauge").is_some()
+    });
     assert_eq!(value("stats_counts.shutdown.count").as_deref(), Some("7"));
     assert_eq!(value("stats.gauges.shutdown.gauge").as_deref(), Some("3"));
 }

@@ -191,6 +191,16 @@ fn default_cases() -> Vec<Case> {
         tcp("tcp_high_bit_bytes", &[b"t68\xc3\xa9:1|c\n"]),
         udp("counter_and_timer_same_key", &[b"t69:1|c", b"t69:2|ms"]),
         udp("rate_exponent_zero", &[b"t70:1|c|@1e0"]),
+        // canonicalize_tags is off by default: tag order and bare tags
+        // stay as sent, two keys, as the reference.
+        udp(
+            "tag_order_kept_as_sent",
+            &[
+                b"t71:1|c|#b:2,a:1",
+                b"t71:2|c|#a:1,b:2",
+                b"t71:4|c|#a:1,bare",
+            ],
+        ),
     ]
 }
 
@@ -542,15 +552,7 @@ fn documented_differences() {
         cases,
         received_key: "stats_counts.statsd.metrics_received",
     };
-    let flushes = run_one(&run, |dir, cap| {
-        start_ferrograph(
-            dir,
-            &format!(
-                "flush_interval = \"{FLUSH_MS}ms\"\ngraphite = \"{}\"\n{}\n",
-                cap.addr, run.toml
-            ),
-        )
-    });
+    let flushes = run_ferrograph(&run);
     let got: BTreeMap<String, String> = flushes[0]
         .iter()
         .filter(|(n, _)| n.contains(".d0") || n.contains("bad_lines"))
@@ -584,6 +586,83 @@ fn documented_differences() {
         "{}",
         util::mismatch(
             "documented differences",
+            &render(std::slice::from_ref(&want)),
+            &render(std::slice::from_ref(&got))
+        )
+    );
+}
+
+/// A run against ferrograph alone.
+fn run_ferrograph(run: &Run) -> Vec<Flush> {
+    run_one(run, |dir, cap| {
+        start_ferrograph(
+            dir,
+            &format!(
+                "flush_interval = \"{FLUSH_MS}ms\"\ngraphite = \"{}\"\n{}\n",
+                cap.addr, run.toml
+            ),
+        )
+    })
+}
+
+/// `canonicalize_tags = true` (ours, off by default): differently ordered
+/// tags aggregate into one key in Graphite's canonical order, bare tags are
+/// named `unnamed`, a repeated tag keeps its last value, and a tag list
+/// Graphite refuses is left as sent (docs/statsd.md, "Tag
+/// canonicalisation"). The same packets with the option off are in the
+/// differential run (`tag_order_kept_as_sent`).
+#[test]
+fn canonicalize_tags_option() {
+    let run = Run {
+        name: "canonicalize-tags",
+        etsy: json!({}),
+        toml: "canonicalize_tags = true\ndelete_idle_stats = true".into(),
+        tcp: false,
+        flushes: 1,
+        cases: vec![
+            udp(
+                "reordered_tags_aggregate_together",
+                &[b"c01:1|c|#b:2,a:1", b"c01:2|c|#a:1,b:2", b"c01;b=2;a=1:4|c"],
+            ),
+            udp(
+                "reordered_timer_tags",
+                &[b"c02:5|ms|#z:1,y:2", b"c02:7|ms|#y:2,z:1"],
+            ),
+            udp("bare_tag_named", &[b"c03:1|c|#env:prod,canary"]),
+            udp("repeated_tag_last_wins", &[b"c04:1|c|#k:v,k:w"]),
+            udp("invalid_tags_left_alone", &[b"c05:1|c|#b:,a:1"]),
+        ],
+        received_key: "stats_counts.statsd.metrics_received",
+    };
+    let flushes = run_ferrograph(&run);
+    let got: BTreeMap<String, String> = flushes[0]
+        .iter()
+        .filter(|(n, _)| {
+            n.contains(".c0")
+                && (n.starts_with("stats_counts.")
+                    || n.contains(".count;")
+                    || n.contains(".sum;")
+                    || n.contains(".upper;"))
+        })
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    let want: BTreeMap<String, String> = [
+        ("stats_counts.c01;a=1;b=2", "7"),
+        ("stats.timers.c02.count;y=2;z=1", "2"),
+        ("stats.timers.c02.sum;y=2;z=1", "12"),
+        ("stats.timers.c02.upper;y=2;z=1", "7"),
+        ("stats_counts.c03;env=prod;unnamed=canary", "1"),
+        ("stats_counts.c04;k=w", "1"),
+        ("stats_counts.c05;b=;a=1", "1"),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
+    assert!(
+        got == want,
+        "{}",
+        util::mismatch(
+            "canonicalize_tags = true",
             &render(std::slice::from_ref(&want)),
             &render(std::slice::from_ref(&got))
         )

@@ -74,6 +74,9 @@ pub struct RawConfig {
     pub histogram: Vec<RawHistogram>,
     /// Ours: treat `h` and `d` as timers (the reference sums them).
     pub hd_as_timers: bool,
+    /// Ours: sort a key's tags as Graphite does before aggregating (the
+    /// reference keeps them as sent).
+    pub canonicalize_tags: bool,
     /// Ours: flush at wall-clock multiples of the interval.
     pub align_flush: bool,
     /// Ours: file that keeps the open interval across a restart ("" = off).
@@ -153,6 +156,7 @@ impl Default for RawConfig {
             calculated_timer_metrics: Vec::new(),
             histogram: Vec::new(),
             hd_as_timers: false,
+            canonicalize_tags: false,
             align_flush: false,
             state_file: String::new(),
             udp_threads: 0,
@@ -464,6 +468,7 @@ impl RawConfig {
             parse: ParseOptions {
                 sanitize: self.key_name_sanitize,
                 hd_as_timers: self.hd_as_timers,
+                canonicalize_tags: self.canonicalize_tags,
             },
             calculated_timer_metrics,
             histogram,
@@ -525,6 +530,10 @@ impl Settings {
             ("prefix_stats", self.prefix_stats.clone()),
             ("flush_counts", self.flush_counts.to_string()),
             ("key_name_sanitize", self.parse.sanitize.to_string()),
+            (
+                "canonicalize_tags",
+                self.parse.canonicalize_tags.to_string(),
+            ),
             ("align_flush", self.align_flush.to_string()),
             (
                 "state_file",

@@ -11,7 +11,9 @@
 //! * [`listen`] frames datagrams and TCP streams into packets (UDP with
 //!   SO_REUSEPORT sockets and `recvmmsg`), and serves the admin console.
 //! * [`statsd`] is the pure parser: a line becomes a key and [`Sample`]s or
-//!   [`ParseError`]s, exactly as Etsy StatsD 0.9.0 reads it.
+//!   [`ParseError`]s, exactly as Etsy StatsD 0.9.0 reads it; with
+//!   `canonicalize_tags` the key's tags are then sorted as Graphite sorts
+//!   them ([`tags`]).
 //! * [`bucket`] holds one interval per key, sharded by key hash.
 //! * [`flush`] turns an interval into points with the reference's names and
 //!   values; [`Aggregator::start`] runs the schedule and hands every flush
@@ -65,6 +67,7 @@ pub mod sample;
 mod server;
 pub mod stats;
 pub mod statsd;
+pub mod tags;
 pub mod time;
 
 pub use config::{RawConfig, Settings};

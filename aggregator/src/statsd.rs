@@ -25,6 +25,10 @@ pub struct ParseOptions {
     /// Treat `h` and `d` as timers instead of counters (the reference sums
     /// them as counters; off by default).
     pub hd_as_timers: bool,
+    /// Put the key's tags in Graphite's canonical form (sorted, bare tags
+    /// named, see [`crate::tags`]); off by default (the reference keeps
+    /// them as sent).
+    pub canonicalize_tags: bool,
 }
 
 impl Default for ParseOptions {
@@ -32,6 +36,7 @@ impl Default for ParseOptions {
         ParseOptions {
             sanitize: true,
             hd_as_timers: false,
+            canonicalize_tags: false,
         }
     }
 }
@@ -78,6 +83,14 @@ pub fn parse_line<'a>(line: &'a str, options: &ParseOptions) -> Line<'a> {
         match key {
             Cow::Borrowed(k) => sanitize_key(k),
             Cow::Owned(k) => Cow::Owned(sanitize_key(&k).into_owned()),
+        }
+    } else {
+        key
+    };
+    let key = if options.canonicalize_tags {
+        match crate::tags::canonical_key(&key) {
+            Some(canonical) => Cow::Owned(canonical),
+            None => key,
         }
     } else {
         key
@@ -360,6 +373,7 @@ mod tests {
         let opts = ParseOptions {
             sanitize: false,
             hd_as_timers: true,
+            canonicalize_tags: false,
         };
         let l = parse_line("a b/c:1|h|#k:v", &opts);
         assert_eq!(l.key, "a b/c;k=v");
@@ -373,6 +387,29 @@ mod tests {
     }
 
     #[test]
+    fn canonical_tags_option() {
+        let opts = ParseOptions {
+            canonicalize_tags: true,
+            ..ParseOptions::default()
+        };
+        for (line, key) in [
+            ("x:1|c|#b:2,a:1", "x;a=1;b=2"),
+            ("x;b=2;a=1:1|c", "x;a=1;b=2"),
+            ("x:1|c|#env:prod,canary", "x;env=prod;unnamed=canary"),
+            ("x:1|c|#k:v,k:w", "x;k=w"),
+            ("x:1|c|#b:,a:1", "x;b=;a=1"),
+            ("x:1|c", "x"),
+        ] {
+            assert_eq!(parse_line(line, &opts).key, key, "{line}");
+        }
+        // off (the default): as the reference
+        assert_eq!(
+            parse_line("x:1|c|#b:2,a:1", &ParseOptions::default()).key,
+            "x;b=2;a=1"
+        );
+    }
+
+    #[test]
     fn lines_skip_empty_and_keep_cr() {
         let got: Vec<&str> = lines("a:1|c\r\n\nb:2|c\n").collect();
         assert_eq!(got, vec!["a:1|c\r", "b:2|c"]);
@@ -382,7 +419,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
             let text = String::from_utf8_lossy(&bytes);
-            for opts in [ParseOptions::default(), ParseOptions { sanitize: false, hd_as_timers: true }] {
+            for opts in [ParseOptions::default(), ParseOptions { sanitize: false, hd_as_timers: true, canonicalize_tags: true }] {
                 for line in lines(&text) {
                     let l = parse_line(line, &opts);
                     for s in l.samples() {
