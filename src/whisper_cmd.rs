@@ -5,11 +5,24 @@
 //!
 //! `now` is the wall clock, as in the tools; `FERROGRAPH_WHISPER_NOW` (epoch
 //! seconds) pins it for reproducible runs.
+//!
+//! Beyond the classic tools: `resize`, `set-aggregation`, `merge` and `fill`
+//! take `--recursive` to work on every `.wsp` under a directory (merge and
+//! fill pair files by their path relative to the two directories). Each
+//! file prints the classic output; a failing file is reported on stderr with
+//! its path and the others go on; the exit status is 1 if any failed.
+//! Progress bars go to stderr, only when it is a terminal and `--quiet` is
+//! not given, so stdout is always exactly the classic output: one over the
+//! files of a recursive run, and one over the archives of a single long
+//! resize or fill (shown once it has run for a second).
 
 use std::fmt::Write as _;
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use storage::whisper::ops;
 use storage::whisper::retention::{parse_retention_def, RetentionSyntax};
 use storage::whisper::rollup::aggregate_window;
@@ -18,11 +31,14 @@ use storage::whisper::{self, AggregationMethod, Allocation, Header, WhisperError
 /// The whisper tools.
 #[derive(Debug, Args)]
 pub struct WhisperArgs {
+    /// No progress bars (they only ever appear when stderr is a terminal).
+    #[arg(long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     tool: Tool,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Clone, Debug, Subcommand)]
 enum Tool {
     /// whisper-info.py: path [field] [--json]
     Info {
@@ -97,6 +113,9 @@ enum Tool {
         nobackup: bool,
         #[arg(long)]
         aggregate: bool,
+        /// PATH is a directory: resize every .wsp file under it.
+        #[arg(long)]
+        recursive: bool,
     },
     /// whisper-merge.py: from_path to_path [--from T] [--until T]
     Merge {
@@ -106,6 +125,10 @@ enum Tool {
         from: Option<i64>,
         #[arg(long, allow_hyphen_values = true)]
         until: Option<i64>,
+        /// Both paths are directories: merge every .wsp under from_path
+        /// into the file at the same relative path under to_path.
+        #[arg(long)]
+        recursive: bool,
     },
     /// whisper-fill.py: src dst [--lock]
     Fill {
@@ -113,12 +136,19 @@ enum Tool {
         dst: PathBuf,
         #[arg(long)]
         lock: bool,
+        /// Both paths are directories: fill every .wsp under dst from the
+        /// file at the same relative path under src.
+        #[arg(long)]
+        recursive: bool,
     },
     /// whisper-set-aggregation-method.py: path method [xFilesFactor]
     SetAggregation {
         path: PathBuf,
         method: String,
         x_files_factor: Option<String>,
+        /// PATH is a directory: change every .wsp file under it.
+        #[arg(long)]
+        recursive: bool,
     },
 }
 
@@ -159,8 +189,14 @@ fn io_text(e: &std::io::Error) -> String {
 
 /// Runs one tool; prints its output; exit status as the tool's.
 pub fn run(args: WhisperArgs) -> anyhow::Result<()> {
+    let bars = !args.quiet && std::io::stderr().is_terminal();
+    if let Some(pairs) = recursive_job(&args.tool) {
+        return run_tree(args.tool, pairs, bars);
+    }
     let mut out = String::new();
-    let result = dispatch(args.tool, &mut out);
+    let progress = Progress::delayed(bars);
+    let result = dispatch(args.tool, &mut out, &progress);
+    progress.finish();
     print!("{out}");
     match result {
         Ok(()) => Ok(()),
@@ -169,6 +205,269 @@ pub fn run(args: WhisperArgs) -> anyhow::Result<()> {
             std::process::exit(1);
         }
     }
+}
+
+/// A progress bar on stderr, or nothing (not a terminal, `--quiet`).
+struct Progress {
+    bar: Option<ProgressBar>,
+    /// Shown only once the operation has run this long.
+    show_after: Option<(Instant, Duration)>,
+}
+
+impl Progress {
+    fn hidden() -> Progress {
+        Progress {
+            bar: None,
+            show_after: None,
+        }
+    }
+
+    /// A bar over `total` files, drawn at once.
+    fn files(enabled: bool, total: u64) -> Progress {
+        if !enabled {
+            return Progress::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} files, {eta} left  {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Progress {
+            bar: Some(bar),
+            show_after: None,
+        }
+    }
+
+    /// A bar over the steps of one operation, drawn only if it takes more
+    /// than a second (a quick run prints nothing extra).
+    fn delayed(enabled: bool) -> Progress {
+        if !enabled {
+            return Progress::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Progress {
+            bar: Some(bar),
+            show_after: Some((Instant::now(), Duration::from_secs(1))),
+        }
+    }
+
+    fn reveal_if_due(&self) {
+        if let (Some(bar), Some((start, after))) = (&self.bar, self.show_after) {
+            if bar.is_hidden() && start.elapsed() >= after {
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+            }
+        }
+    }
+
+    fn set_length(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(n);
+        }
+    }
+
+    /// Starts the next step, named `what`.
+    fn step(&self, what: &str) {
+        if let Some(bar) = &self.bar {
+            self.reveal_if_due();
+            bar.set_message(what.to_string());
+        }
+    }
+
+    fn inc(&self) {
+        if let Some(bar) = &self.bar {
+            self.reveal_if_due();
+            bar.inc(1);
+        }
+    }
+
+    /// Runs `f` (which prints) with the bar out of the way.
+    fn suspend(&self, f: impl FnOnce()) {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// For a tool given `--recursive`: the `(path, second path)` pairs it works
+/// on (the second only for merge and fill), or the error that stops it.
+type Job = Result<Vec<(PathBuf, Option<PathBuf>)>, Fail>;
+
+fn recursive_job(tool: &Tool) -> Option<Job> {
+    match tool {
+        Tool::Resize {
+            path,
+            recursive: true,
+            newfile,
+            ..
+        } => Some(if newfile.is_some() {
+            Err(Fail(
+                "[ERROR] --newfile cannot be combined with --recursive".into(),
+            ))
+        } else {
+            whisper_files(path).map(|files| files.into_iter().map(|f| (f, None)).collect())
+        }),
+        Tool::SetAggregation {
+            path,
+            recursive: true,
+            ..
+        } => Some(whisper_files(path).map(|files| files.into_iter().map(|f| (f, None)).collect())),
+        // merge writes into to_path: the files under from_path lead
+        Tool::Merge {
+            from_path,
+            to_path,
+            recursive: true,
+            ..
+        } => Some(paired(from_path, to_path, from_path)),
+        // fill writes into dst: the files under dst lead
+        Tool::Fill {
+            src,
+            dst,
+            recursive: true,
+            ..
+        } => Some(paired(src, dst, dst)),
+        _ => None,
+    }
+}
+
+/// `(a/rel, b/rel)` for every `.wsp` at `rel` under `lead` (one of a, b).
+fn paired(a: &Path, b: &Path, lead: &Path) -> Job {
+    if !b.is_dir() {
+        return Err(Fail(format!(
+            "[ERROR] '{}' is not a directory",
+            b.display()
+        )));
+    }
+    let files = whisper_files(lead)?;
+    Ok(files
+        .into_iter()
+        .map(|f| {
+            let rel = f.strip_prefix(lead).unwrap_or(&f).to_path_buf();
+            (a.join(&rel), Some(b.join(rel)))
+        })
+        .collect())
+}
+
+/// Every `*.wsp` under `dir` (not hidden files: those are temporary files of
+/// creates in progress), sorted; symlinked directories are not followed.
+fn whisper_files(dir: &Path) -> Result<Vec<PathBuf>, Fail> {
+    if !dir.is_dir() {
+        return Err(Fail(format!(
+            "[ERROR] '{}' is not a directory",
+            dir.display()
+        )));
+    }
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let entries = std::fs::read_dir(&d)
+            .map_err(|e| Fail(format!("[ERROR] cannot read '{}': {e}", d.display())))?;
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| Fail(format!("[ERROR] cannot read '{}': {e}", d.display())))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            if is_dir {
+                pending.push(path);
+            } else if name.ends_with(".wsp") && path.is_file() {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Runs the tool on every file of a recursive job: classic output per file
+/// on stdout, failures on stderr with the path; exit status 1 if any failed.
+fn run_tree(tool: Tool, job: Job, bars: bool) -> anyhow::Result<()> {
+    let pairs = match job {
+        Ok(p) => p,
+        Err(Fail(msg)) => {
+            eprintln!("{msg}");
+            std::process::exit(1);
+        }
+    };
+    let progress = Progress::files(bars, pairs.len() as u64);
+    let mut failed = 0usize;
+    for (path, second) in &pairs {
+        progress.step(&path.display().to_string());
+        let one = single(&tool, path, second.as_deref());
+        let mut out = String::new();
+        let result = dispatch(one, &mut out, &Progress::hidden());
+        progress.suspend(|| {
+            print!("{out}");
+            if let Err(Fail(msg)) = &result {
+                failed += 1;
+                let msg = msg.trim_end();
+                if msg.is_empty() {
+                    eprintln!("{}: failed", path.display());
+                } else {
+                    eprintln!("{}: {msg}", path.display());
+                }
+            }
+        });
+        progress.inc();
+    }
+    progress.finish();
+    if failed > 0 {
+        eprintln!("[ERROR] {failed} of {} files failed", pairs.len());
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// The single-file form of a recursive tool for one file (pair).
+fn single(tool: &Tool, path: &Path, second: Option<&Path>) -> Tool {
+    let mut one = tool.clone();
+    match &mut one {
+        Tool::Resize {
+            path: p, recursive, ..
+        }
+        | Tool::SetAggregation {
+            path: p, recursive, ..
+        } => {
+            *p = path.to_path_buf();
+            *recursive = false;
+        }
+        Tool::Merge {
+            from_path,
+            to_path,
+            recursive,
+            ..
+        } => {
+            *from_path = path.to_path_buf();
+            *to_path = second.unwrap_or(path).to_path_buf();
+            *recursive = false;
+        }
+        Tool::Fill {
+            src,
+            dst,
+            recursive,
+            ..
+        } => {
+            *src = path.to_path_buf();
+            *dst = second.unwrap_or(path).to_path_buf();
+            *recursive = false;
+        }
+        _ => {}
+    }
+    one
 }
 
 fn now() -> i64 {
@@ -195,7 +494,7 @@ fn retentions(defs: &[String]) -> Result<Vec<(u32, u32)>, Fail> {
         .collect()
 }
 
-fn dispatch(tool: Tool, out: &mut String) -> Result<(), Fail> {
+fn dispatch(tool: Tool, out: &mut String, progress: &Progress) -> Result<(), Fail> {
     match tool {
         Tool::Info { path, field, json } => info(&path, field.as_deref(), json, out),
         Tool::Dump {
@@ -278,6 +577,7 @@ fn dispatch(tool: Tool, out: &mut String) -> Result<(), Fail> {
             newfile,
             nobackup,
             aggregate,
+            recursive: _,
         } => resize(
             &path,
             &defs,
@@ -287,18 +587,26 @@ fn dispatch(tool: Tool, out: &mut String) -> Result<(), Fail> {
             nobackup,
             aggregate,
             out,
+            progress,
         ),
         Tool::Merge {
             from_path,
             to_path,
             from,
             until,
+            recursive: _,
         } => merge(&from_path, &to_path, from, until),
-        Tool::Fill { src, dst, lock: _ } => fill_archives(&src, &dst, now()),
+        Tool::Fill {
+            src,
+            dst,
+            lock: _,
+            recursive: _,
+        } => fill_archives(&src, &dst, now(), progress),
         Tool::SetAggregation {
             path,
             method: m,
             x_files_factor,
+            recursive: _,
         } => {
             let m = method(&m)?;
             let xff =
@@ -714,6 +1022,7 @@ fn resize(
     nobackup: bool,
     aggregate: bool,
     out: &mut String,
+    progress: &Progress,
 ) -> Result<(), Fail> {
     if defs.is_empty() {
         return Err(Fail("usage: ferrograph whisper resize path timePerPoint:timeToStore [timePerPoint:timeToStore]*".into()));
@@ -736,8 +1045,16 @@ fn resize(
     out.push_str("Retrieving all data from the archives\n");
     let mut old_archives = h.archives.clone();
     old_archives.sort_by_key(|a| std::cmp::Reverse(a.seconds_per_point));
+    // one step per archive read and per archive written
+    let writes = if aggregate {
+        new_archives.len()
+    } else {
+        old_archives.len()
+    };
+    progress.set_length((old_archives.len() + writes) as u64);
     let mut data = Vec::new();
     for a in &old_archives {
+        progress.step(&format!("reading {}s archive", a.seconds_per_point));
         let from = now - a.retention() as i64 + i64::from(a.seconds_per_point);
         let f = old.fetch(from, now, now, None)?.unwrap_or(ops::Fetched {
             start: from,
@@ -746,6 +1063,7 @@ fn resize(
             values: Vec::new(),
         });
         data.push(f);
+        progress.inc();
     }
     drop(old);
     let (target, is_tmp) = match &newfile {
@@ -801,6 +1119,7 @@ fn resize(
         let header: Header = new.header().clone();
         for a in &header.archives {
             let step = i64::from(a.seconds_per_point);
+            progress.step(&format!("writing {step}s archive"));
             let from = now - a.retention() as i64 + now.rem_euclid(step);
             let until = now + now.rem_euclid(step) + step;
             let _ = writeln!(out, "({from},{until},{step})");
@@ -828,11 +1147,14 @@ fn resize(
                 left_t = right_t;
             }
             new.update_many(&points, now)?;
+            progress.inc();
         }
     } else {
         out.push_str("Migrating data without aggregation...\n");
         for f in &data {
+            progress.step(&format!("writing {}s data", f.step));
             new.update_many(&points_of(f), now)?;
+            progress.inc();
         }
     }
     new.flush()?;
@@ -922,13 +1244,24 @@ fn fill(
     Ok(())
 }
 
-fn fill_archives(src_path: &Path, dst_path: &Path, now: i64) -> Result<(), Fail> {
+fn fill_archives(
+    src_path: &Path,
+    dst_path: &Path,
+    now: i64,
+    progress: &Progress,
+) -> Result<(), Fail> {
     let src = WhisperFile::open(src_path)?;
     let mut dst = WhisperFile::open_rw(dst_path)?;
     let mut archives = dst.header().archives.clone();
     archives.sort_by_key(|a| a.retention());
+    progress.set_length(archives.len() as u64);
     let mut start_from = now;
     for a in &archives {
+        progress.inc();
+        progress.step(&format!(
+            "filling gaps of the {}s archive",
+            a.seconds_per_point
+        ));
         let from = now - a.retention() as i64;
         if from >= start_from {
             continue;

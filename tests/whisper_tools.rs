@@ -294,3 +294,172 @@ fn tools_match_the_classic_whisper_scripts() {
         p.failures.join("\n")
     );
 }
+
+/// Copies every regular file under `from` to the same place under `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// `--recursive` runs the classic tool on every `.wsp` under a directory:
+/// stdout is the classic scripts' output for each file in path order, every
+/// file ends byte-identical to what the real script makes of it, and a
+/// corrupt file is reported with its path without stopping the others.
+#[test]
+fn recursive_tools_process_every_file_like_the_classic_scripts() {
+    if !references_available() {
+        return;
+    }
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    // the same tree twice: "tree" and its twin "other" (merge/fill sources)
+    let good = [
+        "tree/a.wsp",
+        "tree/x/one.wsp",
+        "tree/x/y/two.wsp",
+        "tree/z/three.wsp",
+    ];
+    for dir in ["tree/x/y", "tree/z", "other/x/y", "other/z"] {
+        std::fs::create_dir_all(a.path().join(dir)).unwrap();
+    }
+    for (i, f) in good.iter().enumerate() {
+        for (root, shift) in [("tree", 0), ("other", 7)] {
+            let f = f.replacen("tree", root, 1);
+            let r = ours(a.path(), "create", &[&f, "10s:2h", "1m:1d"]);
+            assert_eq!(r.code, Some(0), "{}", r.stderr);
+            // gaps every third slot, different in the two trees
+            let points: Vec<String> = (0..500)
+                .filter(|k| (k + i + shift) % 3 != 0)
+                .map(|k| format!("{}:{}", NOW - 5_000 + k as i64 * 10, k + shift))
+                .collect();
+            let mut args = vec![f.as_str()];
+            args.extend(points.iter().map(String::as_str));
+            let r = ours(a.path(), "update", &args);
+            assert_eq!(r.code, Some(0), "{}", r.stderr);
+        }
+    }
+    std::fs::write(a.path().join("tree/x/broken.wsp"), b"not whisper").unwrap();
+    std::fs::write(a.path().join("tree/x/notes.txt"), b"not a series").unwrap();
+    std::fs::write(a.path().join("tree/.hidden.wsp"), b"a create in progress").unwrap();
+    copy_tree(a.path(), b.path());
+
+    let mut failures = Vec::new();
+    let mut compare = |what: &str, ours_run: Run, theirs_runs: Vec<Run>, files: &[String]| {
+        let expected: String = theirs_runs.iter().map(|r| r.stdout.as_str()).collect();
+        if ours_run.stdout != expected {
+            failures.push(mismatch(
+                &format!("{what}: stdout"),
+                &expected,
+                &ours_run.stdout,
+            ));
+        }
+        for r in &theirs_runs {
+            assert_eq!(r.code, Some(0), "{what}: reference failed: {}", r.stderr);
+        }
+        for f in files {
+            if std::fs::read(a.path().join(f)).ok() != std::fs::read(b.path().join(f)).ok() {
+                failures.push(format!("{what}: {f} differs from the real script's"));
+            }
+        }
+        ours_run
+    };
+    let broken = "tree/x/broken.wsp";
+    let expect_broken = |what: &str, r: &Run| {
+        assert_eq!(r.code, Some(1), "{what}: exit status with a corrupt file");
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.starts_with(&format!("{broken}: "))),
+            "{what}: the corrupt file is named on stderr: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("[ERROR] 1 of 5 files failed"),
+            "{what}: summary on stderr: {}",
+            r.stderr
+        );
+    };
+    let files: Vec<String> = good.iter().map(|f| f.to_string()).collect();
+    let mut sorted = files.clone();
+    sorted.sort();
+
+    // set-aggregation over the tree
+    let r = ours(
+        a.path(),
+        "set-aggregation",
+        &["tree", "max", "0.25", "--recursive"],
+    );
+    let refs = sorted
+        .iter()
+        .map(|f| {
+            theirs(
+                b.path(),
+                "whisper-set-aggregation-method.py",
+                &[f, "max", "0.25"],
+            )
+        })
+        .collect();
+    let r = compare("set-aggregation --recursive", r, refs, &files);
+    expect_broken("set-aggregation", &r);
+
+    // merge other/ into tree/ (the files under other/ lead)
+    let r = ours(a.path(), "merge", &["other", "tree", "--recursive"]);
+    let refs = sorted
+        .iter()
+        .map(|f| {
+            let src = f.replacen("tree", "other", 1);
+            theirs(b.path(), "whisper-merge.py", &[&src, f])
+        })
+        .collect();
+    let r = compare("merge --recursive", r, refs, &files);
+    assert_eq!(r.code, Some(0), "merge: {}", r.stderr);
+
+    // fill the gaps of other/ from tree/ (the files under other/ lead)
+    let r = ours(a.path(), "fill", &["tree", "other", "--recursive"]);
+    let others: Vec<String> = sorted
+        .iter()
+        .map(|f| f.replacen("tree", "other", 1))
+        .collect();
+    let refs = sorted
+        .iter()
+        .zip(&others)
+        .map(|(src, dst)| theirs(b.path(), "whisper-fill.py", &[src, dst]))
+        .collect();
+    let r = compare("fill --recursive", r, refs, &others);
+    assert_eq!(r.code, Some(0), "fill: {}", r.stderr);
+
+    // resize, last: it changes every good file's layout
+    let args = ["1m:2h", "10m:2d", "--aggregate", "--nobackup"];
+    let mut mine = vec!["tree", "--recursive"];
+    mine.extend(args);
+    let r = ours(a.path(), "resize", &mine);
+    let refs = sorted
+        .iter()
+        .map(|f| {
+            let mut theirs_args = vec![f.as_str()];
+            theirs_args.extend(args);
+            theirs(b.path(), "whisper-resize.py", &theirs_args)
+        })
+        .collect();
+    let r = compare("resize --recursive", r, refs, &files);
+    expect_broken("resize", &r);
+
+    // the skipped files are untouched
+    assert_eq!(
+        std::fs::read(a.path().join("tree/x/notes.txt")).unwrap(),
+        b"not a series"
+    );
+    assert_eq!(
+        std::fs::read(a.path().join("tree/.hidden.wsp")).unwrap(),
+        b"a create in progress"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
