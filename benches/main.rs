@@ -15,6 +15,8 @@ mod render_eval;
 
 /// Render functions of the Combine and Transform groups over 1,000 series.
 mod render_functions;
+/// Storage: the read path, fetching 1,000 series of one day at 10 s.
+mod storage_read;
 /// Storage: points/s through cache+writers vs Python whisper, fetch latency.
 mod storage_write;
 
@@ -27,6 +29,7 @@ criterion_group!(
     render_eval::encode,
     render_functions::combine,
     render_functions::transform,
-    storage_write::bench
+    storage_write::bench,
+    storage_read::bench
 );
 criterion_main!(benches);

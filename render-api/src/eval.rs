@@ -438,6 +438,8 @@ impl<'r> Evaluator<'r> {
         let (mut start, mut end) = (i64::MAX, i64::MIN);
         let mut tags: Option<std::collections::BTreeMap<String, String>> = None;
         let mut expressions: Vec<&str> = Vec::new();
+        // Reused by every chunk: storage decodes into the same buffers.
+        let mut buffers = Vec::with_capacity(CHUNK);
         for pattern in &patterns {
             let mut paths: Vec<String> = self
                 .read
@@ -457,12 +459,8 @@ impl<'r> Evaluator<'r> {
             }
             for chunk in paths.chunks(CHUNK) {
                 self.check_deadline()?;
-                let mut fetched: Vec<_> = self
-                    .read
-                    .fetch_many(chunk, range)?
-                    .into_iter()
-                    .flatten()
-                    .collect();
+                self.read.fetch_many_into(chunk, range, &mut buffers)?;
+                let mut fetched: Vec<&storage::FetchedSeries> = buffers.iter().flatten().collect();
                 fetched.sort_by(|a, b| a.path.cmp(&b.path));
                 for f in fetched {
                     if *step.get_or_insert(f.step) != f.step {

@@ -240,6 +240,20 @@ pub trait Read: Send + Sync {
         paths.iter().map(|p| self.fetch(p, range)).collect()
     }
 
+    /// [`Read::fetch_many`] into `out` (resized to `paths.len()`), reusing
+    /// the value buffers of the series already there: a caller fetching
+    /// many series in chunks (a streamed `sumSeries`) allocates them once
+    /// instead of once per chunk.
+    fn fetch_many_into(
+        &self,
+        paths: &[String],
+        range: FetchRange,
+        out: &mut Vec<Option<FetchedSeries>>,
+    ) -> Result<(), ReadError> {
+        *out = self.fetch_many(paths, range)?;
+        Ok(())
+    }
+
     /// Canonical names of the tagged series matching every expression.
     fn find_tagged(&self, exprs: &[TagExpr]) -> Result<Vec<String>, ReadError>;
 

@@ -1,7 +1,8 @@
 //! Read-only [`Read`] over an existing Whisper tree (what `ferrograph web
 //! --data-dir DIR` serves): find walks the directories on every call, so
 //! files written meanwhile by another process (carbon-cache, ferrograph
-//! carbon) are visible at once; fetch maps the file and runs whisper's fetch.
+//! carbon) are visible at once; fetch reads the slots it needs with positioned reads
+//! ([`WhisperReader`]) and runs whisper's fetch.
 //!
 //! Tagged series are found under `_tagged/` in both the hash and the `_DOT_`
 //! file-name forms. The tag index starts with every `_DOT_`-form file (their
@@ -17,7 +18,7 @@ use crate::finder::find_on_disk;
 use crate::glob::Glob;
 use crate::tagged::{self, candidate_files, canonicalize, is_tagged, TAGGED_DIR};
 use crate::tags::TagIndex;
-use crate::whisper::{ops::Fetched, WhisperError, WhisperFile};
+use crate::whisper::{ops::Fetched, WhisperError, WhisperReader};
 
 /// Limits of a read handle.
 #[derive(Clone, Copy, Debug)]
@@ -52,9 +53,9 @@ pub(crate) fn read_error(e: WhisperError) -> ReadError {
 }
 
 /// Opens the first existing candidate file of `name` under `root`.
-pub(crate) fn open_series(root: &Path, name: &str) -> Result<Option<WhisperFile>, WhisperError> {
+pub(crate) fn open_series(root: &Path, name: &str) -> Result<Option<WhisperReader>, WhisperError> {
     for file in candidate_files(root, name) {
-        match WhisperFile::open(&file) {
+        match WhisperReader::open(&file) {
             Ok(f) => return Ok(Some(f)),
             Err(WhisperError::Io { ref source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
@@ -106,6 +107,29 @@ impl WhisperTree {
     /// The data directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    fn fetch_reusing(
+        &self,
+        path: &str,
+        range: FetchRange,
+        previous: Option<FetchedSeries>,
+    ) -> Result<Option<FetchedSeries>, ReadError> {
+        check_name(path)?;
+        let name = canonicalize(path);
+        let Some(file) = open_series(&self.root, &name).map_err(read_error)? else {
+            return Ok(None);
+        };
+        let fetched = file
+            .fetch_into(
+                range.from,
+                range.until,
+                range.now,
+                None,
+                recycled_values(previous),
+            )
+            .map_err(read_error)?;
+        Ok(fetched.map(|f| to_series(&name, f)))
     }
 }
 
@@ -163,15 +187,7 @@ impl Read for WhisperTree {
     }
 
     fn fetch(&self, path: &str, range: FetchRange) -> Result<Option<FetchedSeries>, ReadError> {
-        check_name(path)?;
-        let name = canonicalize(path);
-        let Some(file) = open_series(&self.root, &name).map_err(read_error)? else {
-            return Ok(None);
-        };
-        let fetched = file
-            .fetch(range.from, range.until, range.now, None)
-            .map_err(read_error)?;
-        Ok(fetched.map(|f| to_series(&name, f)))
+        self.fetch_reusing(path, range, None)
     }
 
     fn fetch_many(
@@ -179,7 +195,20 @@ impl Read for WhisperTree {
         paths: &[String],
         range: FetchRange,
     ) -> Result<Vec<Option<FetchedSeries>>, ReadError> {
-        parallel_fetch(paths, |p| self.fetch(p, range))
+        let mut out = Vec::new();
+        self.fetch_many_into(paths, range, &mut out)?;
+        Ok(out)
+    }
+
+    fn fetch_many_into(
+        &self,
+        paths: &[String],
+        range: FetchRange,
+        out: &mut Vec<Option<FetchedSeries>>,
+    ) -> Result<(), ReadError> {
+        parallel_fetch_into(paths, out, |p, previous| {
+            self.fetch_reusing(p, range, previous)
+        })
     }
 
     fn find_tagged(&self, exprs: &[TagExpr]) -> Result<Vec<String>, ReadError> {
@@ -203,36 +232,44 @@ impl Read for WhisperTree {
     }
 }
 
-/// Fetches many series on up to two threads (the machine class we target has
-/// two cores; page-cache reads of mapped files parallelise well).
-pub(crate) fn parallel_fetch<F>(
+/// The value buffer of an earlier answer, emptied for reuse.
+pub(crate) fn recycled_values(previous: Option<FetchedSeries>) -> Vec<Option<f64>> {
+    previous.map(|s| s.values).unwrap_or_default()
+}
+
+/// Fetches many series into `out` (one slot per path, in order) on up to two
+/// threads (the machine class we target has two cores; positioned reads
+/// from the page cache parallelise well). `fetch` gets each slot's previous
+/// content so that it can reuse its buffer.
+pub(crate) fn parallel_fetch_into<F>(
     paths: &[String],
+    out: &mut Vec<Option<FetchedSeries>>,
     fetch: F,
-) -> Result<Vec<Option<FetchedSeries>>, ReadError>
+) -> Result<(), ReadError>
 where
-    F: Fn(&str) -> Result<Option<FetchedSeries>, ReadError> + Sync,
+    F: Fn(&str, Option<FetchedSeries>) -> Result<Option<FetchedSeries>, ReadError> + Sync,
 {
     const THREADS: usize = 2;
+    out.resize_with(paths.len(), || None);
+    let run = |paths: &[String], slots: &mut [Option<FetchedSeries>]| -> Result<(), ReadError> {
+        for (p, slot) in paths.iter().zip(slots.iter_mut()) {
+            *slot = fetch(p, slot.take())?;
+        }
+        Ok(())
+    };
     if paths.len() < 32 {
-        return paths.iter().map(|p| fetch(p)).collect();
+        return run(paths, out);
     }
     let chunk = paths.len().div_ceil(THREADS);
-    let results: Vec<Result<Vec<Option<FetchedSeries>>, ReadError>> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = paths
             .chunks(chunk)
-            .map(|part| s.spawn(|| part.iter().map(|p| fetch(p)).collect()))
+            .zip(out.chunks_mut(chunk))
+            .map(|(part, slots)| s.spawn(|| run(part, slots)))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(ReadError::Storage("fetch thread panicked".into())))
-            })
-            .collect()
-    });
-    let mut out = Vec::with_capacity(paths.len());
-    for r in results {
-        out.extend(r?);
-    }
-    Ok(out)
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(ReadError::Storage("fetch thread panicked".into())))
+        })
+    })
 }

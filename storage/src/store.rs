@@ -31,11 +31,15 @@ use crate::config::StoreSettings;
 use crate::flow::{Backpressure, Offered};
 use crate::glob::Glob;
 use crate::index::MetricIndex;
-use crate::read::{check_name, index_dot_files, parallel_fetch, read_error, to_series};
+use crate::read::{
+    check_name, index_dot_files, parallel_fetch_into, read_error, recycled_values, to_series,
+};
 use crate::tagged::{self, is_tagged, TaggedSeries, TAGGED_DIR};
 use crate::tags::TagIndex;
 use crate::whisper::ops::{empty_fetch, plan_fetch, Fetched};
-use crate::whisper::{self, build_header_for, AggregationMethod, WhisperError, WhisperFile};
+use crate::whisper::{
+    self, build_header_for, AggregationMethod, WhisperError, WhisperFile, WhisperReader,
+};
 
 /// Tagged names of hash-form files, one per line, appended on create.
 const TAG_LIST_FILE: &str = ".ferrograph-tags";
@@ -560,10 +564,11 @@ impl Inner {
         &self,
         name: &str,
         range: FetchRange,
+        previous: Option<FetchedSeries>,
     ) -> Result<Option<FetchedSeries>, ReadError> {
         let cached = self.cache.get(name);
         let path = self.file_for(name);
-        let (fetched, method, raw_step) = match WhisperFile::open(&path) {
+        let (fetched, method, raw_step) = match WhisperReader::open(&path) {
             Ok(file) => {
                 let header = file.header();
                 let raw_step = header
@@ -572,8 +577,14 @@ impl Inner {
                     .map(|a| i64::from(a.seconds_per_point));
                 let method = header.aggregation;
                 (
-                    file.fetch(range.from, range.until, range.now, None)
-                        .map_err(read_error)?,
+                    file.fetch_into(
+                        range.from,
+                        range.until,
+                        range.now,
+                        None,
+                        recycled_values(previous),
+                    )
+                    .map_err(read_error)?,
                     method,
                     raw_step,
                 )
@@ -606,6 +617,19 @@ impl Inner {
             merge_cached(&mut f, &cached, method, raw_step);
             to_series(name, f)
         }))
+    }
+
+    fn fetch_reusing(
+        &self,
+        path: &str,
+        range: FetchRange,
+        previous: Option<FetchedSeries>,
+    ) -> Result<Option<FetchedSeries>, ReadError> {
+        check_name(path)?;
+        let Ok((name, _)) = normalize(path) else {
+            return Ok(None);
+        };
+        self.fetch_merged(&name, range, previous)
     }
 
     fn known(&self, name: &str) -> bool {
@@ -721,11 +745,7 @@ impl Read for Inner {
     }
 
     fn fetch(&self, path: &str, range: FetchRange) -> Result<Option<FetchedSeries>, ReadError> {
-        check_name(path)?;
-        let Ok((name, _)) = normalize(path) else {
-            return Ok(None);
-        };
-        self.fetch_merged(&name, range)
+        self.fetch_reusing(path, range, None)
     }
 
     fn fetch_many(
@@ -733,7 +753,20 @@ impl Read for Inner {
         paths: &[String],
         range: FetchRange,
     ) -> Result<Vec<Option<FetchedSeries>>, ReadError> {
-        parallel_fetch(paths, |p| self.fetch(p, range))
+        let mut out = Vec::new();
+        self.fetch_many_into(paths, range, &mut out)?;
+        Ok(out)
+    }
+
+    fn fetch_many_into(
+        &self,
+        paths: &[String],
+        range: FetchRange,
+        out: &mut Vec<Option<FetchedSeries>>,
+    ) -> Result<(), ReadError> {
+        parallel_fetch_into(paths, out, |p, previous| {
+            self.fetch_reusing(p, range, previous)
+        })
     }
 
     fn find_tagged(&self, exprs: &[TagExpr]) -> Result<Vec<String>, ReadError> {

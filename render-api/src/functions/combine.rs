@@ -291,11 +291,12 @@ impl ColumnFold {
                 }
             }
             _ => {
+                // Branch-free: adding 0.0 for a null leaves the sum's bits
+                // unchanged (the sum starts at +0.0 and can never become
+                // -0.0, the only value `+ 0.0` would alter).
                 for ((a, n), v) in rows {
-                    if let Some(x) = *v {
-                        *a += x;
-                        *n += 1;
-                    }
+                    *a += v.unwrap_or(0.0);
+                    *n += u32::from(v.is_some());
                 }
             }
         }

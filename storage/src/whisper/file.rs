@@ -384,6 +384,172 @@ impl WhisperFile {
     }
 }
 
+/// A Whisper file opened for reading with positioned reads (`pread`)
+/// instead of a mapping: what the read path (`/render`) uses.
+///
+/// Why not mmap: a fetch reads each file once per request, and mapping it
+/// costs a page fault per touched page plus a TLB shootdown across threads
+/// at unmap; one `pread` of just the slots needed into a reused per-thread
+/// buffer is several times cheaper. The file is opened by path on every
+/// request, so a file replaced by `whisper resize` (renamed over) is never
+/// read through a stale handle, and a file truncated underneath gives an
+/// error naming it instead of SIGBUS.
+pub struct WhisperReader {
+    path: PathBuf,
+    file: File,
+    header: Header,
+}
+
+thread_local! {
+    /// Per-thread scratch for the raw bytes of one read: it grows to the
+    /// largest span read on the thread and is then reused, so a fetch
+    /// allocates only its result.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Bytes read at open: the header of files with up to 340 archives and, for
+/// ordinary files, the first archive's base point.
+const HEAD_READ: usize = 4096;
+
+impl WhisperReader {
+    /// Opens `path` and reads its header (checked against the file length).
+    pub fn open(path: &Path) -> Result<WhisperReader, WhisperError> {
+        use std::os::unix::fs::FileExt;
+        let file = File::open(path).map_err(|e| WhisperError::io(path, "open", e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| WhisperError::io(path, "stat", e))?
+            .len();
+        let mut head = [0u8; HEAD_READ];
+        let got = (len as usize).min(HEAD_READ);
+        file.read_exact_at(&mut head[..got], 0)
+            .map_err(|e| WhisperError::io(path, "read", e))?;
+        let header = if got >= METADATA_SIZE {
+            let count = u32::from_be_bytes([head[12], head[13], head[14], head[15]]) as u64;
+            let want = (header_size(0) as u64 + count * 12).min(len) as usize;
+            if want > got {
+                let mut buf = head.to_vec();
+                buf.resize(want, 0);
+                file.read_exact_at(&mut buf[got..], got as u64)
+                    .map_err(|e| WhisperError::io(path, "read", e))?;
+                decode_header(&buf, len)
+            } else {
+                decode_header(&head[..got], len)
+            }
+        } else {
+            decode_header(&head[..got], len)
+        }
+        .map_err(|e| corrupt(path, e))?;
+        Ok(WhisperReader {
+            path: path.to_path_buf(),
+            file,
+            header,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The decoded header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), WhisperError> {
+        use std::os::unix::fs::FileExt;
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| WhisperError::io(&self.path, "read", e))
+    }
+
+    /// whisper's `fetch`, reading only the slots it returns.
+    pub fn fetch(
+        &self,
+        from: i64,
+        until: i64,
+        now: i64,
+        granularity: Option<u32>,
+    ) -> Result<Option<Fetched>, WhisperError> {
+        self.fetch_into(from, until, now, granularity, Vec::new())
+    }
+
+    /// [`WhisperReader::fetch`] decoding into `values` (cleared first), so
+    /// a caller can hand back the buffer of an earlier answer.
+    pub fn fetch_into(
+        &self,
+        from: i64,
+        until: i64,
+        now: i64,
+        granularity: Option<u32>,
+        values: Vec<Option<f64>>,
+    ) -> Result<Option<Fetched>, WhisperError> {
+        match ops::plan_fetch(&self.header, from, until, now, granularity)? {
+            None => Ok(None),
+            Some((archive, from, until)) => {
+                let archive = *archive;
+                self.archive_fetch_into(&archive, from, until, values)
+                    .map(Some)
+            }
+        }
+    }
+
+    /// Reads one archive over `(from, until]` with whisper's rounding (what
+    /// [`ops::archive_fetch`] does over a mapping).
+    pub fn archive_fetch(
+        &self,
+        archive: &ArchiveInfo,
+        from: i64,
+        until: i64,
+    ) -> Result<Fetched, WhisperError> {
+        self.archive_fetch_into(archive, from, until, Vec::new())
+    }
+
+    /// [`WhisperReader::archive_fetch`] decoding into `values` (cleared
+    /// first).
+    pub fn archive_fetch_into(
+        &self,
+        archive: &ArchiveInfo,
+        from: i64,
+        until: i64,
+        mut values: Vec<Option<f64>>,
+    ) -> Result<Fetched, WhisperError> {
+        values.clear();
+        let mut base = [0u8; POINT_SIZE];
+        self.read_at(&mut base, u64::from(archive.offset))?;
+        let base = i64::from(u32::from_be_bytes([base[0], base[1], base[2], base[3]]));
+        if base == 0 {
+            return Ok(ops::empty_fetch(archive, from, until));
+        }
+        let span = ops::slot_span(archive, base, from, until);
+        values.reserve(span.count);
+        SCRATCH.with(|scratch| -> Result<(), WhisperError> {
+            let mut scratch = scratch.borrow_mut();
+            let mut expected = span.start;
+            for (first, n) in span.runs(archive) {
+                if n == 0 {
+                    continue;
+                }
+                let bytes = n * POINT_SIZE;
+                if scratch.len() < bytes {
+                    scratch.resize(bytes, 0);
+                }
+                let offset = u64::from(archive.offset) + (first * POINT_SIZE) as u64;
+                self.read_at(&mut scratch[..bytes], offset)?;
+                expected = ops::decode_points(&scratch[..bytes], expected, span.step, &mut values);
+            }
+            Ok(())
+        })?;
+        Ok(Fetched {
+            start: span.start,
+            end: span.end,
+            step: span.step,
+            values,
+        })
+    }
+}
+
 /// The file may have changed between reading the header and mapping it:
 /// decode again from the mapping itself.
 fn recheck(path: &Path, map: &[u8], header: Header) -> Result<Header, WhisperError> {

@@ -337,12 +337,7 @@ pub fn plan_fetch(
 /// The answer whisper gives for a never-written archive: whisper's rounding
 /// and all values `None`.
 pub fn empty_fetch(archive: &ArchiveInfo, from: i64, until: i64) -> Fetched {
-    let step = i64::from(archive.seconds_per_point);
-    let start = align(from, step) + step;
-    let mut end = align(until, step) + step;
-    if start == end {
-        end += step;
-    }
+    let (start, end, step) = rounded_window(archive, from, until);
     Fetched {
         start,
         end,
@@ -351,40 +346,104 @@ pub fn empty_fetch(archive: &ArchiveInfo, from: i64, until: i64) -> Fetched {
     }
 }
 
-/// Reads one archive over `(from, until]` with whisper's rounding.
-pub fn archive_fetch(buf: &[u8], archive: &ArchiveInfo, from: i64, until: i64) -> Fetched {
-    let base = base_of(buf, archive);
-    if base == 0 {
-        return empty_fetch(archive, from, until);
+/// Where whisper's fetch reads in one written archive (base ≠ 0): the
+/// rounded window and the run of slots, which may wrap at the archive end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotSpan {
+    /// First interval (whisper's `fromInterval`).
+    pub start: i64,
+    /// Exclusive end interval (`untilInterval`).
+    pub end: i64,
+    /// The archive's step.
+    pub step: i64,
+    /// Slot holding `start`.
+    pub first_slot: usize,
+    /// Slots read from `first_slot` on, wrapping at the archive end; the
+    /// same byte span as whisper's one or two reads.
+    pub count: usize,
+}
+
+impl SlotSpan {
+    /// The span's slots as at most two contiguous `(first slot, slots)`
+    /// runs: the part up to the archive end, then the wrapped part.
+    pub fn runs(&self, archive: &ArchiveInfo) -> [(usize, usize); 2] {
+        let slots = archive.points as usize;
+        let head = self.count.min(slots - self.first_slot);
+        [(self.first_slot, head), (0, self.count - head)]
     }
+}
+
+/// Rounds `(from, until]` to `archive`'s step as whisper does (an empty
+/// window becomes one step): `(start, end, step)`.
+fn rounded_window(archive: &ArchiveInfo, from: i64, until: i64) -> (i64, i64, i64) {
     let step = i64::from(archive.seconds_per_point);
     let start = align(from, step) + step;
     let mut end = align(until, step) + step;
     if start == end {
         end += step;
     }
+    (start, end, step)
+}
+
+/// The slots whisper reads for `(from, until]` in an archive whose base
+/// (timestamp of slot 0) is `base` ≠ 0.
+pub fn slot_span(archive: &ArchiveInfo, base: i64, from: i64, until: i64) -> SlotSpan {
+    let (start, end, step) = rounded_window(archive, from, until);
     let slots = archive.points as usize;
-    let from_slot = slot_of(archive, base, start);
+    let first_slot = slot_of(archive, base, start);
     let until_slot = slot_of(archive, base, end);
-    // Same byte span as whisper's one or two reads.
-    let count = if from_slot < until_slot {
-        until_slot - from_slot
+    let count = if first_slot < until_slot {
+        until_slot - first_slot
     } else {
-        slots - from_slot + until_slot
+        slots - first_slot + until_slot
     };
-    let mut values = vec![None; count];
-    let mut expected = start;
-    for (k, value) in values.iter_mut().enumerate() {
-        let (ts, v) = read_point(buf, slot_pos(archive, (from_slot + k) % slots));
-        if i64::from(ts) == expected {
-            *value = Some(v);
-        }
-        expected += step;
-    }
-    Fetched {
+    SlotSpan {
         start,
         end,
         step,
+        first_slot,
+        count,
+    }
+}
+
+/// Decodes consecutive points (`bytes.len() / 12` of them) whose expected
+/// timestamps are `expected, expected + step, ...` and appends one value per
+/// point to `out`: the stored value when the slot holds that timestamp,
+/// `None` when it holds an older one (a stale or never-written slot).
+/// Returns the expected timestamp after the last point.
+pub fn decode_points(bytes: &[u8], expected: i64, step: i64, out: &mut Vec<Option<f64>>) -> i64 {
+    let points = bytes.chunks_exact(POINT_SIZE);
+    let n = points.len() as i64;
+    // An exact-size iterator: `extend` writes without per-point capacity checks.
+    out.extend(points.enumerate().map(|(k, point)| {
+        let (ts, v) = read_point(point, 0);
+        (i64::from(ts) == expected + k as i64 * step).then_some(v)
+    }));
+    expected + n * step
+}
+
+/// Reads one archive over `(from, until]` with whisper's rounding.
+pub fn archive_fetch(buf: &[u8], archive: &ArchiveInfo, from: i64, until: i64) -> Fetched {
+    let base = base_of(buf, archive);
+    if base == 0 {
+        return empty_fetch(archive, from, until);
+    }
+    let span = slot_span(archive, base, from, until);
+    let mut values = Vec::with_capacity(span.count);
+    let mut expected = span.start;
+    for (first, n) in span.runs(archive) {
+        let at = slot_pos(archive, first);
+        expected = decode_points(
+            &buf[at..at + n * POINT_SIZE],
+            expected,
+            span.step,
+            &mut values,
+        );
+    }
+    Fetched {
+        start: span.start,
+        end: span.end,
+        step: span.step,
         values,
     }
 }
