@@ -182,6 +182,20 @@ impl<'r> Evaluator<'r> {
         }
     }
 
+    /// Fails with [`ApiError::Limit`] when a function is about to build
+    /// more values than one request may fetch (`limits.max_points`): for
+    /// series whose size does not follow from the data read, such as
+    /// `summarize` buckets or `time()` points.
+    pub fn check_points(&self, points: usize) -> Result<(), ApiError> {
+        if points > self.limits.max_points {
+            return Err(ApiError::Limit(format!(
+                "a function would build more than {} points",
+                self.limits.max_points
+            )));
+        }
+        Ok(())
+    }
+
     /// Sets the request's xFilesFactor for every function evaluated from
     /// now on (graphite's `setXFilesFactor` writes it into the shared
     /// `requestContext`; series fetched earlier keep theirs).

@@ -182,31 +182,187 @@ pub(crate) fn moving_window(
         };
         series.tags.insert(tag_name.clone(), window.py_str());
         let xff = x_files_factor.unwrap_or(series.x_files_factor);
-        let len = series.values.len() as i64;
-        let mut values = Vec::with_capacity(series.values.len());
-        let mut window_values = Vec::new();
-        let mut i = points + 1;
-        while i <= len {
-            let lo = (i - points).clamp(0, len) as usize;
-            let hi = i.clamp(0, len) as usize;
-            window_values.clear();
-            if lo < hi {
-                window_values.extend(series.values[lo..hi].iter().flatten());
-            }
-            values.push(
-                if !window_values.is_empty()
-                    && xff_ok(window_values.len(), points.max(0) as usize, xff)
-                {
-                    agg.apply_non_null(&window_values)
-                } else {
-                    None
-                },
-            );
-            i += 1;
-        }
+        let values = moving_values(&series.values, points, agg, xff);
         result.push(series.copy_with(name, series.start.saturating_add(preview_seconds), values));
     }
     Ok(Value::SeriesList(result))
+}
+
+/// graphite's moving-window loop: output `k` aggregates the non-null
+/// values of `values[k + 1 .. k + 1 + points]` (the window ending at raw
+/// index `k + points`; index 0, one window before the range, is never
+/// used), null unless `non-null / points >= xff`.
+///
+/// Windows of plain data (no NaN, no −0.0) take exact shortcuts: a running
+/// count, monotonic deques for min/max/range, a sorted window for the
+/// median, the last non-null index for last; sums and averages still add
+/// each window left to right, as Python does, so every result is
+/// bit-identical to [`moving_values_generic`].
+fn moving_values(values: &[Option<f64>], points: i64, agg: AggFunc, xff: f64) -> Vec<Option<f64>> {
+    let plain = values
+        .iter()
+        .flatten()
+        .all(|v| !(v.is_nan() || (*v == 0.0 && v.is_sign_negative())));
+    let Ok(w) = usize::try_from(points) else {
+        return moving_values_generic(values, points, agg, xff);
+    };
+    if !plain || w == 0 || values.len() <= w {
+        return moving_values_generic(values, points, agg, xff);
+    }
+    let outputs = values.len() - w;
+    let mut out = Vec::with_capacity(outputs);
+    // the window of output k is [k + 1, k + 1 + w)
+    let mut count = values[1..=w].iter().filter(|v| v.is_some()).count();
+    let keep = |count: usize| count > 0 && xff_ok(count, w, xff);
+    match agg {
+        AggFunc::Average | AggFunc::AvgZero | AggFunc::Sum | AggFunc::Count => {
+            for k in 0..outputs {
+                if k > 0 {
+                    count += usize::from(values[k + w].is_some());
+                    count -= usize::from(values[k].is_some());
+                }
+                out.push(if keep(count) {
+                    Some(match agg {
+                        AggFunc::Count => count as f64,
+                        _ => {
+                            let sum = values[k + 1..k + 1 + w]
+                                .iter()
+                                .flatten()
+                                .fold(0.0, |acc, v| acc + v);
+                            if agg == AggFunc::Sum {
+                                sum
+                            } else {
+                                sum / count as f64
+                            }
+                        }
+                    })
+                } else {
+                    None
+                });
+            }
+        }
+        AggFunc::Min | AggFunc::Max | AggFunc::Range => {
+            // fronts hold the earliest minimum / maximum of the window
+            let mut mins: std::collections::VecDeque<usize> = Default::default();
+            let mut maxs: std::collections::VecDeque<usize> = Default::default();
+            let value = |i: usize| values[i].unwrap_or(f64::NAN);
+            for i in 1..values.len() {
+                if let Some(v) = values[i] {
+                    while mins.back().is_some_and(|&j| value(j) > v) {
+                        mins.pop_back();
+                    }
+                    mins.push_back(i);
+                    while maxs.back().is_some_and(|&j| value(j) < v) {
+                        maxs.pop_back();
+                    }
+                    maxs.push_back(i);
+                }
+                if i < w {
+                    continue;
+                }
+                let k = i - w;
+                if k > 0 {
+                    count += usize::from(values[i].is_some());
+                    count -= usize::from(values[k].is_some());
+                }
+                while mins.front().is_some_and(|&j| j <= k) {
+                    mins.pop_front();
+                }
+                while maxs.front().is_some_and(|&j| j <= k) {
+                    maxs.pop_front();
+                }
+                let min = mins.front().map(|&j| value(j));
+                let max = maxs.front().map(|&j| value(j));
+                out.push(match (keep(count), agg, min, max) {
+                    (true, AggFunc::Min, Some(min), _) => Some(min),
+                    (true, AggFunc::Max, _, Some(max)) => Some(max),
+                    (true, _, Some(min), Some(max)) => Some(max - min),
+                    _ => None,
+                });
+            }
+        }
+        AggFunc::Median => {
+            let mut sorted: Vec<f64> = values[1..=w].iter().flatten().copied().collect();
+            sorted.sort_by(f64::total_cmp);
+            for k in 0..outputs {
+                if k > 0 {
+                    if let Some(old) = values[k] {
+                        let at = sorted.partition_point(|x| *x < old);
+                        sorted.remove(at);
+                    }
+                    if let Some(new) = values[k + w] {
+                        let at = sorted.partition_point(|x| *x <= new);
+                        sorted.insert(at, new);
+                    }
+                }
+                out.push(if keep(sorted.len()) {
+                    let mid = sorted.len() / 2;
+                    Some(if sorted.len() % 2 == 0 {
+                        (sorted[mid - 1] + sorted[mid]) / 2.0
+                    } else {
+                        sorted[mid]
+                    })
+                } else {
+                    None
+                });
+            }
+        }
+        AggFunc::Last => {
+            let mut last: Option<usize> = None;
+            for i in 1..values.len() {
+                if values[i].is_some() {
+                    last = Some(i);
+                }
+                if i < w {
+                    continue;
+                }
+                let k = i - w;
+                if k > 0 {
+                    count += usize::from(values[i].is_some());
+                    count -= usize::from(values[k].is_some());
+                }
+                out.push(match last {
+                    Some(j) if j > k && keep(count) => values[j],
+                    _ => None,
+                });
+            }
+        }
+        AggFunc::Diff | AggFunc::Stddev | AggFunc::Multiply => {
+            return moving_values_generic(values, points, agg, xff)
+        }
+    }
+    out
+}
+
+/// [`moving_values`] the way graphite writes it: each window's non-null
+/// values collected and aggregated.
+fn moving_values_generic(
+    values: &[Option<f64>],
+    points: i64,
+    agg: AggFunc,
+    xff: f64,
+) -> Vec<Option<f64>> {
+    let len = values.len() as i64;
+    let mut out = Vec::with_capacity(values.len());
+    let mut window = Vec::new();
+    let mut i = points + 1;
+    while i <= len {
+        let lo = (i - points).clamp(0, len) as usize;
+        let hi = i.clamp(0, len) as usize;
+        window.clear();
+        if lo < hi {
+            window.extend(values[lo..hi].iter().flatten());
+        }
+        out.push(
+            if !window.is_empty() && xff_ok(window.len(), points.max(0) as usize, xff) {
+                agg.apply_non_null(&window)
+            } else {
+                None
+            },
+        );
+        i += 1;
+    }
+    out
 }
 
 /// graphite's window arithmetic for moving* and exponentialMovingAverage:
@@ -900,8 +1056,34 @@ fn identity(_ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value,
 
 #[cfg(test)]
 mod tests {
-    use super::least_squares;
+    use super::{least_squares, AggFunc};
     use crate::testing::{eval_one, MemoryRead};
+
+    proptest::proptest! {
+        /// The shortcuts of moving windows give exactly graphite's results.
+        #[test]
+        fn moving_shortcuts_are_exact(
+            values in proptest::collection::vec(
+                proptest::option::weighted(0.8, -50i32..50), 0..60),
+            points in 0i64..12,
+            xff in proptest::sample::select(vec![0.0, 0.3, 0.75, 1.0]),
+            scale in proptest::sample::select(vec![1.0, 0.1, 1e-3]),
+        ) {
+            let values: Vec<Option<f64>> =
+                values.iter().map(|v| v.map(|x| f64::from(x) * scale)).collect();
+            for agg in [
+                AggFunc::Average, AggFunc::AvgZero, AggFunc::Sum, AggFunc::Count,
+                AggFunc::Min, AggFunc::Max, AggFunc::Range, AggFunc::Median, AggFunc::Last,
+            ] {
+                let fast = super::moving_values(&values, points, agg, xff);
+                let slow = super::moving_values_generic(&values, points, agg, xff);
+                let bits = |v: &[Option<f64>]| -> Vec<Option<u64>> {
+                    v.iter().map(|x| x.map(f64::to_bits)).collect()
+                };
+                proptest::prop_assert_eq!(bits(&fast), bits(&slow), "{:?}", agg);
+            }
+        }
+    }
 
     #[test]
     fn linear_regression_fits_a_line() {

@@ -1207,6 +1207,11 @@ fn summarize_values(
     (values, t)
 }
 
+/// How many `interval` buckets `[start, end)` holds (rounded up).
+fn bucket_count(start: i64, end: i64, interval: i64) -> usize {
+    ((end - start).max(0) / interval + 1) as usize
+}
+
 /// A bucket interval in seconds; graphite loops forever on one that is not
 /// positive, so it is refused here.
 fn positive_interval(args: &Args, text: &str) -> Result<i64, ApiError> {
@@ -1242,7 +1247,7 @@ static SUMMARIZE: FunctionDef = FunctionDef {
     implementation: summarize,
 };
 
-fn summarize(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
+fn summarize(ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
     let interval_text = args.string(1)?;
     let func_name = args.string(2)?;
@@ -1253,6 +1258,7 @@ fn summarize(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<
     let func = agg(&args, &func_name)?;
     let interval = positive_interval(&args, &interval_text)?;
     let mut out = Vec::with_capacity(list.len());
+    let mut built = 0usize;
     for s in &mut list {
         let (start, mut end) = if align {
             (s.start, s.end)
@@ -1262,6 +1268,8 @@ fn summarize(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<
                 s.end - s.end.rem_euclid(interval) + interval,
             )
         };
+        built = built.saturating_add(bucket_count(start, end, interval));
+        ev.check_points(built)?;
         let (values, aligned_end) = summarize_values(s, func, interval, start, end);
         if align {
             end = aligned_end;
@@ -1420,7 +1428,10 @@ fn smart_summarize(
     let func = agg(&args, &func_name)?;
     let interval = positive_interval(&args, &interval_text)?;
     let mut out = Vec::with_capacity(list.len());
+    let mut built = 0usize;
     for s in &mut list {
+        built = built.saturating_add(bucket_count(s.start, s.end, interval));
+        ev.check_points(built)?;
         let (values, aligned_end) = summarize_values(s, func, interval, s.start, s.end);
         s.tags
             .insert("smartSummarize".into(), interval_text.clone());
@@ -1477,9 +1488,12 @@ fn hitcount(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Val
         }
     }
     let mut out = Vec::with_capacity(list.len());
+    let mut built = 0usize;
     for s in &mut list {
         let step = s.step;
         let buckets_len = ((s.end - s.start) as f64 / interval as f64).ceil().max(0.0) as i64;
+        built = built.saturating_add(buckets_len as usize);
+        ev.check_points(built)?;
         let mut buckets: Vec<Vec<f64>> = vec![Vec::new(); buckets_len as usize];
         let new_start = s.end - buckets_len * interval;
         for (i, v) in s.points().iter().enumerate() {
@@ -1724,17 +1738,18 @@ static TIME_FUNCTION: FunctionDef = FunctionDef {
 };
 
 /// Timestamps `start, start + step, ...` below `end`.
-fn ticks(args: &Args, ctx: &Context, step: i64) -> Result<Vec<i64>, ApiError> {
+fn ticks(ev: &Evaluator<'_>, args: &Args, ctx: &Context, step: i64) -> Result<Vec<i64>, ApiError> {
     if step <= 0 {
         return Err(args.error("step must be positive"));
     }
+    ev.check_points(bucket_count(ctx.start, ctx.end, step))?;
     Ok((ctx.start..ctx.end).step_by(step as usize).collect())
 }
 
-fn time_function(_ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
+fn time_function(ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
     let name = args.string(0)?;
     let step = args.int(1)?;
-    let values = ticks(&args, ctx, step)?
+    let values = ticks(ev, &args, ctx, step)?
         .into_iter()
         .map(|t| Some(t as f64))
         .collect();
@@ -1762,12 +1777,12 @@ static SIN_FUNCTION: FunctionDef = FunctionDef {
     implementation: sin_function,
 };
 
-fn sin_function(_ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
+fn sin_function(ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
     let name = args.string(0)?;
     // graphite validates an integer but multiplies by whatever it was given
     let amplitude = args.float(1)?;
     let step = args.int(2)?;
-    let values = ticks(&args, ctx, step)?
+    let values = ticks(ev, &args, ctx, step)?
         .into_iter()
         .map(|t| Some((t as f64).sin() * amplitude))
         .collect();
@@ -1999,6 +2014,27 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].name, "timeShift(m, -10s, 1)");
         assert_eq!(out[1].values[0], Some(10.0));
+    }
+
+    #[test]
+    fn built_points_are_bounded_by_the_request_limit() {
+        let read = read();
+        let limits = crate::eval::Limits {
+            max_points: 1000,
+            ..Default::default()
+        };
+        for target in [
+            "time('t', 1)",
+            "summarize(c.n, '1s')",
+            "hitcount(c.n, '1s')",
+        ] {
+            let expr = crate::target::parse_target(target).unwrap();
+            let mut ev = Evaluator::new(&read, limits.clone());
+            let err = ev
+                .evaluate_targets(&Context::new(-10, 3600), &[expr])
+                .expect_err(target);
+            assert!(matches!(err, ApiError::Limit(_)), "{target}: {err}");
+        }
     }
 
     #[test]
