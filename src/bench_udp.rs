@@ -11,6 +11,14 @@
 //! the kernel's UDP receive-buffer drops (`/proc/net/snmp` RcvbufErrors)
 //! over the trial. `--daemon none --target ADDR` only sends. Traffic goes to
 //! 127.0.0.0/8 or ::1 only; count and time are bounded.
+//!
+//! `--daemon serve` measures the whole pipeline instead: `ferrograph serve`
+//! in a temp data dir (one-second Whisper slots, so every flush owns its
+//! slot), StatsD lines in, SIGTERM right after the sending, then the points
+//! actually on disk are read back: the counters' sum over every
+//! `stats_counts.bench.*` file against the counter lines sent, the non-null
+//! points in all files, the drain time from SIGTERM to exit, and the peak
+//! resident memory of the daemon.
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -25,7 +33,8 @@ use anyhow::{bail, Context};
 /// Arguments of `ferrograph bench-udp`.
 #[derive(Debug, clap::Args)]
 pub struct BenchUdpArgs {
-    /// Which daemon to start for each trial: ferrograph, etsy, or none.
+    /// Which daemon to start for each trial: ferrograph (`statsd`), serve
+    /// (the whole pipeline to disk), etsy, or none.
     #[arg(long, default_value = "ferrograph")]
     pub daemon: String,
     /// Target for `--daemon none` (loopback only).
@@ -64,6 +73,8 @@ pub struct BenchUdpArgs {
 }
 
 const MAX_DURATION_S: u64 = 120;
+/// How long a `serve` trial waits for the daemon to drain after SIGTERM.
+const SERVE_DRAIN_LIMIT_S: u64 = 600;
 
 fn kernel_rcvbuf_errors() -> u64 {
     // Two "Udp:" lines: names, then values.
@@ -168,6 +179,9 @@ struct Started {
 
 impl Drop for Started {
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -206,6 +220,33 @@ fn start_daemon(
                 .stderr(Stdio::null())
                 .spawn()?
         }
+        "serve" => {
+            let schemas = dir.join("schemas.conf");
+            std::fs::write(&schemas, "[all]\npattern = .*\nretentions = 1s:1h\n")?;
+            let cfg = dir.join("serve.toml");
+            std::fs::write(
+                &cfg,
+                format!(
+                    "[statsd]\nudp = \"{udp}\"\ntcp = \"\"\nadmin = \"\"\nflush_interval = \"{}ms\"\n{}\n\n\
+                     [carbon]\nplaintext = \"\"\npickle = \"\"\nudp = \"\"\n\n\
+                     [storage]\nschemas = \"{}\"\nself_metrics_interval = \"1s\"\n\n\
+                     [render]\nhttp = \"\"\n",
+                    args.flush_ms,
+                    args.ferrograph_toml,
+                    schemas.display()
+                ),
+            )?;
+            // the daemon's log is kept for the trial's report
+            let log = std::fs::File::create(dir.join("serve.log"))?;
+            Command::new(std::env::current_exe()?)
+                .args(["serve", "--config"])
+                .arg(&cfg)
+                .arg("--data-dir")
+                .arg(dir.join("data"))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()?
+        }
         "etsy" => {
             let mut cfg = format!(
                 "{{port: {port}, address: \"127.0.0.1\", mgmt_port: {}, mgmt_address: \"127.0.0.1\", backends: [\"./backends/graphite\"], graphiteHost: \"127.0.0.1\", graphitePort: {}, flushInterval: {}, automaticConfigReload: false",
@@ -239,7 +280,7 @@ fn start_daemon(
                 .spawn()
                 .context("starting node stats.js")?
         }
-        other => bail!("unknown --daemon {other:?} (ferrograph, etsy, none)"),
+        other => bail!("unknown --daemon {other:?} (ferrograph, serve, etsy, none)"),
     };
     // Ready when the daemon's UDP port is bound: binding it ourselves fails.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -254,14 +295,23 @@ fn start_daemon(
     Ok(Started { child, udp })
 }
 
-/// Sends `rate` metrics/s for `duration`; returns (metrics, datagrams, seconds).
+/// What one trial sent.
+struct Sent {
+    metrics: u64,
+    packets: u64,
+    /// Lines of type `c`, each `:1`: what the counters on disk must sum to.
+    counters: u64,
+    seconds: f64,
+}
+
+/// Sends `rate` metrics/s for `duration`.
 fn send(
     target: SocketAddr,
     packets: &[Vec<u8>],
     per_packet: usize,
     rate: u64,
     duration: Duration,
-) -> anyhow::Result<(u64, u64, f64)> {
+) -> anyhow::Result<Sent> {
     if !target.ip().is_loopback() {
         bail!("bench-udp sends to loopback addresses only, not {target}");
     }
@@ -276,6 +326,13 @@ fn send(
     let max_packets = (packet_rate * duration.as_secs_f64()).ceil() as u64;
     let mut sent_packets = 0u64;
     let mut sent_metrics = 0u64;
+    let mut sent_counters = 0u64;
+    let lines_in = |p: &[u8]| (p.iter().filter(|b| **b == b'\n').count() + 1) as u64;
+    let counters_in = |p: &[u8]| {
+        p.split(|b| *b == b'\n')
+            .filter(|l| l.ends_with(b"|c"))
+            .count() as u64
+    };
     let mut i = 0usize;
     while sent_packets < max_packets {
         let due = Duration::from_secs_f64(sent_packets as f64 / packet_rate);
@@ -289,11 +346,17 @@ fn send(
         let p = &packets[i % packets.len()];
         if sock.send(p).is_ok() {
             sent_packets += 1;
-            sent_metrics += (p.iter().filter(|b| **b == b'\n').count() + 1) as u64;
+            sent_metrics += lines_in(p);
+            sent_counters += counters_in(p);
         }
         i += 1;
     }
-    Ok((sent_metrics, sent_packets, start.elapsed().as_secs_f64()))
+    Ok(Sent {
+        metrics: sent_metrics,
+        packets: sent_packets,
+        counters: sent_counters,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Runs the trials and prints one JSON line each.
@@ -318,7 +381,12 @@ pub fn run(args: BenchUdpArgs) -> anyhow::Result<()> {
     for rate in rates {
         if args.daemon == "none" {
             let target = args.target.context("--daemon none needs --target")?;
-            let (m, p, secs) = send(target, &packets, args.per_packet, rate, duration)?;
+            let Sent {
+                metrics: m,
+                packets: p,
+                seconds: secs,
+                ..
+            } = send(target, &packets, args.per_packet, rate, duration)?;
             println!(
                 "{{\"daemon\":\"none\",\"rate\":{rate},\"sent_metrics\":{m},\"sent_packets\":{p},\"seconds\":{secs:.3}}}"
             );
@@ -326,6 +394,12 @@ pub fn run(args: BenchUdpArgs) -> anyhow::Result<()> {
         }
         let dir = std::env::temp_dir().join(format!("ferrograph-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
+        if args.daemon == "serve" {
+            let result = serve_trial(&args, &dir, &packets, rate, duration);
+            let _ = std::fs::remove_dir_all(&dir);
+            println!("{}", result?);
+            continue;
+        }
         let cap = capture()?;
         let daemon = start_daemon(&args, cap.addr, &dir)?;
         // Start right after a flush so the intervals are comparable.
@@ -336,7 +410,12 @@ pub fn run(args: BenchUdpArgs) -> anyhow::Result<()> {
         }
         let base = cap.received.load(Ordering::Relaxed);
         let drops_before = kernel_rcvbuf_errors();
-        let (m, p, secs) = send(daemon.udp, &packets, args.per_packet, rate, duration)?;
+        let Sent {
+            metrics: m,
+            packets: p,
+            seconds: secs,
+            ..
+        } = send(daemon.udp, &packets, args.per_packet, rate, duration)?;
         let sent_done = Instant::now();
         // Wait for two flushes after the sending, then for quiet.
         let flushes_at_end = cap.flushes.load(Ordering::Relaxed);
@@ -366,4 +445,113 @@ pub fn run(args: BenchUdpArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `VmHWM` (peak resident set, KiB) of a live process.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// What a finished `serve` trial left in its data directory.
+#[derive(Default)]
+struct OnDisk {
+    files: u64,
+    points: u64,
+    counter_sum: f64,
+    /// The daemon's own `metrics_received` count, summed over flushes.
+    received: f64,
+}
+
+fn read_back(
+    dir: &std::path::Path,
+    counters_dir: &std::path::Path,
+    on: &mut OnDisk,
+) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            read_back(&path, counters_dir, on)?;
+            continue;
+        }
+        if path.extension().and_then(|e| e.to_str()) != Some("wsp") {
+            continue;
+        }
+        let file = storage::whisper::WhisperFile::open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs() as i64;
+        let fetched = file
+            .fetch(now - 3000, now + 60, now, None)
+            .with_context(|| format!("fetching {}", path.display()))?;
+        on.files += 1;
+        let values = fetched.map(|f| f.values).unwrap_or_default();
+        on.points += values.iter().flatten().count() as u64;
+        if path.starts_with(counters_dir) {
+            on.counter_sum += values.iter().flatten().sum::<f64>();
+        } else if path.ends_with("stats_counts/statsd/metrics_received.wsp") {
+            on.received += values.iter().flatten().sum::<f64>();
+        }
+    }
+    Ok(())
+}
+
+/// One whole-pipeline trial; returns its JSON line.
+fn serve_trial(
+    args: &BenchUdpArgs,
+    dir: &std::path::Path,
+    packets: &[Vec<u8>],
+    rate: u64,
+    duration: Duration,
+) -> anyhow::Result<String> {
+    let mut daemon = start_daemon(args, "127.0.0.1:9".parse()?, dir)?;
+    let drops_before = kernel_rcvbuf_errors();
+    let sent = send(daemon.udp, packets, args.per_packet, rate, duration)?;
+    let peak_rss = peak_rss_kib(daemon.child.id());
+    let term = Instant::now();
+    let pid = daemon.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status()?;
+    let deadline = term + Duration::from_secs(SERVE_DRAIN_LIMIT_S);
+    while daemon.child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            bail!("ferrograph serve did not exit within {SERVE_DRAIN_LIMIT_S} s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let drain = term.elapsed().as_secs_f64();
+    // warnings and errors are the daemon's own account of any loss
+    let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+    for line in log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")) {
+        eprintln!("serve: {line}");
+    }
+    let drops = kernel_rcvbuf_errors().saturating_sub(drops_before);
+    let data = dir.join("data");
+    let mut on = OnDisk::default();
+    read_back(&data, &data.join("stats_counts").join("bench"), &mut on)?;
+    let loss = if sent.counters == 0 {
+        0.0
+    } else {
+        1.0 - (on.counter_sum.min(sent.counters as f64) / sent.counters as f64)
+    };
+    Ok(format!(
+        "{{\"daemon\":\"serve\",\"rate\":{rate},\"per_packet\":{},\"names\":{},\"seconds\":{:.3},\"sent_metrics\":{},\"sent_packets\":{},\"sent_counters\":{},\"received_by_daemon\":{},\"counters_on_disk\":{},\"counter_loss\":{loss:.6},\"files\":{},\"points_on_disk\":{},\"drain_seconds\":{drain:.3},\"peak_rss_kib\":{peak_rss},\"kernel_rcvbuf_errors\":{drops},\"achieved_rate\":{:.0}}}",
+        args.per_packet,
+        args.names,
+        sent.seconds,
+        sent.metrics,
+        sent.packets,
+        sent.counters,
+        on.received,
+        on.counter_sum,
+        on.files,
+        on.points,
+        sent.metrics as f64 / sent.seconds.max(1e-9)
+    ))
 }
