@@ -528,7 +528,10 @@ fn serve_trial(
     let drain = term.elapsed().as_secs_f64();
     // warnings and errors are the daemon's own account of any loss
     let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
-    for line in log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")) {
+    for line in log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+    {
         eprintln!("serve: {line}");
     }
     let drops = kernel_rcvbuf_errors().saturating_sub(drops_before);

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use storage::config::parse_duration;
+
 use crate::error::ConfigError;
 use crate::jsnum::js_format;
 use crate::statsd::ParseOptions;
@@ -298,28 +300,6 @@ pub const TIMER_METRIC_NAMES: [&str; 16] = [
     "sum_percent",
     "sum_squares_percent",
 ];
-
-/// Parses "10s", "500ms", "1m", "2h" (an integer and a unit).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as \"10s\" or \"500ms\""))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
-            ))
-        }
-    };
-    Ok(d)
-}
 
 fn listen_addr(key: &str, text: &str) -> Result<Option<SocketAddr>, ConfigError> {
     if text.is_empty() {

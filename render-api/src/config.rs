@@ -3,10 +3,11 @@
 //! [`RenderSettings`] the server runs with.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use chrono_tz::Tz;
 use serde::Deserialize;
+
+use storage::config::parse_duration;
 
 use crate::eval::Limits;
 use crate::time::parse_tz;
@@ -103,24 +104,6 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Parses `"10s"`, `"500ms"`, `"2m"`, `"1h"` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return None,
-    };
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
-}
-
 impl RenderConfig {
     /// Checks every key and builds the settings.
     pub fn validate(&self) -> Result<RenderSettings, ConfigError> {
@@ -139,13 +122,8 @@ impl RenderConfig {
             };
         let time_zone = parse_tz(&self.time_zone)
             .ok_or_else(|| err("time_zone", &self.time_zone, "unknown IANA time zone"))?;
-        let timeout = parse_duration(&self.request_timeout).ok_or_else(|| {
-            err(
-                "request_timeout",
-                &self.request_timeout,
-                "expected a duration such as 30s",
-            )
-        })?;
+        let timeout = parse_duration(&self.request_timeout)
+            .map_err(|e| err("request_timeout", &self.request_timeout, &e))?;
         for (key, v) in [
             ("max_series_per_request", self.max_series_per_request),
             ("max_points_per_request", self.max_points_per_request),
@@ -173,6 +151,7 @@ impl RenderConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn defaults_validate() {
@@ -202,6 +181,6 @@ mod tests {
             ..RenderConfig::default()
         };
         assert_eq!(c.validate().unwrap_err().key, "request_timeout");
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
     }
 }

@@ -83,23 +83,29 @@ impl StoreSettings {
     }
 }
 
-/// Parses `"10s"`, `"500ms"`, `"1m"`, `"2h"`, `"1d"` or bare seconds.
-pub fn parse_duration(text: &str) -> Option<Duration> {
+/// Parses the duration strings of every config section: `"10s"`,
+/// `"500ms"`, `"1.5s"`, `"2m"` (or `"2min"`), `"1h"`, `"1d"`, or a bare
+/// number of seconds. The one parser the aggregator, storage and render
+/// configs share, so a value means the same in every section.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!("{text:?} is not a duration such as \"10s\" or \"500ms\" (units: ms, s, m, h, d)")
+    };
     let t = text.trim();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().ok()?;
+    let n: f64 = num.parse().map_err(|_| bad())?;
     let secs = match unit.trim() {
         "" | "s" => n,
         "ms" => n / 1000.0,
-        "m" => n * 60.0,
+        "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86_400.0,
-        _ => return None,
+        _ => return Err(bad()),
     };
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| bad())
 }
 
 /// The short host name (up to the first dot), as carbon uses it.
@@ -186,6 +192,7 @@ impl StorageConfig {
             None
         } else {
             let every = parse_duration(&self.self_metrics_interval)
+                .ok()
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| {
                     problem(
@@ -231,12 +238,15 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_duration("x"), None);
-        assert_eq!(parse_duration("1w"), None);
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("x").is_err());
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("1e400s").is_err());
+        assert_eq!(parse_duration("2min"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
     }
 
     #[test]
