@@ -102,6 +102,7 @@ pub(crate) fn memory(count: usize) -> Memory {
                 end: START + POINTS as i64 * 10,
                 step: 10,
                 values: (0..POINTS).map(|i| Some(((i + m) % 100) as f64)).collect(),
+                aggregation: None,
             })
             .collect(),
     }

@@ -65,7 +65,8 @@ pub fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut total = 0;
             for chunk in paths.chunks(64) {
-                tree.fetch_many_into(chunk, range, &mut buffers).unwrap();
+                tree.fetch_many_into(chunk, range, Default::default(), &mut buffers)
+                    .unwrap();
                 total += buffers.len();
             }
             total

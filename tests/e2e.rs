@@ -19,6 +19,9 @@ mod whisper_schemas;
 /// The render API against graphite-web 1.1.10 on the same Whisper files.
 mod render_diff;
 
+/// The [render] opt-ins beyond graphite-web: storage-method consolidation, stitched archives.
+mod render_optin;
+
 /// Helpers for the StatsD tests: Graphite capture server, daemon starters.
 mod statsd_harness;
 

@@ -294,6 +294,63 @@ fn grafana_requests_get_the_shapes_grafana_parses() {
     let r = http(&addr, "POST", "/render", Some(&tagged));
     assert_render_shape(&r.json());
 
+    // threshold lines and legend rewriting the query editor wraps around a
+    // panel's targets: constantLine(100) (alone and aliased) and aliasSub
+    // with a `\1` back-reference, over a glob and over an aggregate
+    // (graphite names constantLine(100) "100.0": its value is a float parameter)
+    let wrapped = form(&[
+        ("target", "constantLine(100)"),
+        ("target", "alias(constantLine(100), 'limit')"),
+        (
+            "target",
+            r"aliasSub(hosts.*.cpu.user, '^hosts\.([^.]+)\.cpu\.user$', '\1')",
+        ),
+        (
+            "target",
+            r"aliasSub(sumSeries(hosts.*.cpu.user), 'sumSeries\((.*)\)', 'total of \1')",
+        ),
+        ("from", "-6h"),
+        ("until", "now"),
+        ("format", "json"),
+        ("maxDataPoints", "300"),
+    ]);
+    let r = http(&addr, "POST", "/render", Some(&wrapped));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let series = r.json();
+    assert_render_shape(&series);
+    let names: Vec<&str> = series
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "100.0",
+            "limit",
+            "db1",
+            "web1",
+            "web2",
+            "total of hosts.*.cpu.user"
+        ],
+        "{}",
+        r.body
+    );
+    for line in &series.as_array().unwrap()[..2] {
+        let points = line["datapoints"].as_array().unwrap();
+        assert!(points.len() >= 2, "{line}");
+        assert!(
+            points.iter().all(|p| p[0].as_f64() == Some(100.0)),
+            "{line}"
+        );
+    }
+    for s in &series.as_array().unwrap()[2..] {
+        let points = s["datapoints"].as_array().unwrap();
+        assert!(points.iter().any(|p| p[0].is_number()), "{s}");
+        assert!(points.len() <= 300, "{s}");
+    }
+
     // errors are plain text with a 4xx, never an HTML page
     let bad = form(&[("target", "sumSeries(a.*"), ("format", "json")]);
     let r = http(&addr, "POST", "/render", Some(&bad));

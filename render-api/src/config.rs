@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use storage::config::parse_duration;
 
-use crate::eval::Limits;
+use crate::eval::{Limits, ReadOptions};
 use crate::time::parse_tz;
 
 /// `[render]` as written in the config file; every key has a default.
@@ -30,6 +30,12 @@ pub struct RenderConfig {
     pub max_find_results: usize,
     /// Largest accepted request body (POST forms), in bytes.
     pub max_body_bytes: usize,
+    /// Opt-in: consolidate fetched series (`maxDataPoints`, mixed steps)
+    /// with their storage aggregation method instead of average.
+    pub consolidation_from_storage: bool,
+    /// Opt-in: fill the coarse archive's buckets from finer archives where
+    /// they cover them, instead of one archive for the whole range.
+    pub stitch_archives: bool,
 }
 
 impl Default for RenderConfig {
@@ -42,6 +48,8 @@ impl Default for RenderConfig {
             request_timeout: "60s".into(),
             max_find_results: 100_000,
             max_body_bytes: 8 * 1024 * 1024,
+            consolidation_from_storage: false,
+            stitch_archives: false,
         }
     }
 }
@@ -59,6 +67,8 @@ pub struct RenderSettings {
     pub max_find_results: usize,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// How `/render` reads series (the opt-ins beyond graphite-web).
+    pub read_options: ReadOptions,
 }
 
 impl Default for RenderSettings {
@@ -78,6 +88,7 @@ fn unreachable_defaults() -> RenderSettings {
         limits: Limits::default(),
         max_find_results: 100_000,
         max_body_bytes: 8 * 1024 * 1024,
+        read_options: ReadOptions::default(),
     }
 }
 
@@ -144,6 +155,10 @@ impl RenderConfig {
             },
             max_find_results: self.max_find_results,
             max_body_bytes: self.max_body_bytes,
+            read_options: ReadOptions {
+                consolidation_from_storage: self.consolidation_from_storage,
+                stitch_archives: self.stitch_archives,
+            },
         })
     }
 }

@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 
 use chrono_tz::Tz;
 use regex::Regex;
-use storage::{FetchRange, Read, TagExpr, Timestamp};
+use storage::{FetchOptions, FetchRange, Read, TagExpr, Timestamp};
 
 use crate::error::ApiError;
 use crate::functions::{combine, registry, Args};
 use crate::pyfmt::float_repr;
-use crate::series::Series;
+use crate::series::{Consolidation, Series};
 use crate::target::{parse_target, Expr};
 
 /// What a request may evaluate: the time window, "now", the time zone,
@@ -82,6 +82,19 @@ impl Default for Limits {
             timeout: Duration::from_secs(60),
         }
     }
+}
+
+/// How series are read from storage; the default is graphite-web's
+/// behaviour, each `true` an opt-in beyond it (`[render]` keys of the same
+/// names).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// A fetched series' consolidation (`maxDataPoints`, LCM normalisation)
+    /// follows its storage aggregation method instead of `average`
+    /// ([`Consolidation::from_storage`]); `consolidateBy()` still wins.
+    pub consolidation_from_storage: bool,
+    /// Fetches stitch archives ([`FetchOptions::stitch_archives`]).
+    pub stitch_archives: bool,
 }
 
 /// A function argument or result after evaluation.
@@ -164,6 +177,7 @@ pub struct Evaluator<'r> {
     /// by `setXFilesFactor`, and `stacked`'s running totals per stack name.
     request_xff: Option<f64>,
     stacks: HashMap<String, Vec<f64>>,
+    read_options: ReadOptions,
 }
 
 impl<'r> Evaluator<'r> {
@@ -179,6 +193,19 @@ impl<'r> Evaluator<'r> {
             prefetched: HashMap::new(),
             request_xff: None,
             stacks: HashMap::new(),
+            read_options: ReadOptions::default(),
+        }
+    }
+
+    /// The same evaluator reading with `options`.
+    pub fn with_read_options(mut self, options: ReadOptions) -> Evaluator<'r> {
+        self.read_options = options;
+        self
+    }
+
+    fn fetch_options(&self) -> FetchOptions {
+        FetchOptions {
+            stitch_archives: self.read_options.stitch_archives,
         }
     }
 
@@ -473,7 +500,8 @@ impl<'r> Evaluator<'r> {
             }
             for chunk in paths.chunks(CHUNK) {
                 self.check_deadline()?;
-                self.read.fetch_many_into(chunk, range, &mut buffers)?;
+                self.read
+                    .fetch_many_into(chunk, range, self.fetch_options(), &mut buffers)?;
                 let mut fetched: Vec<&storage::FetchedSeries> = buffers.iter().flatten().collect();
                 fetched.sort_by(|a, b| a.path.cmp(&b.path));
                 for f in fetched {
@@ -556,7 +584,9 @@ impl<'r> Evaluator<'r> {
             until: ctx.end,
             now: ctx.now,
         };
-        let fetched = self.read.fetch_many(&paths, range)?;
+        let mut fetched = Vec::new();
+        self.read
+            .fetch_many_into(&paths, range, self.fetch_options(), &mut fetched)?;
         let mut series: Vec<Series> = Vec::with_capacity(fetched.len());
         for f in fetched.into_iter().flatten() {
             self.points_fetched += f.values.len();
@@ -566,7 +596,12 @@ impl<'r> Evaluator<'r> {
                     self.limits.max_points
                 )));
             }
-            series.push(Series::from_fetched(f, pattern, ctx.x_files_factor));
+            let method = f.aggregation;
+            let mut s = Series::from_fetched(f, pattern, ctx.x_files_factor);
+            if let (true, Some(m)) = (self.read_options.consolidation_from_storage, method) {
+                s.consolidation = Consolidation::from_storage(m);
+            }
+            series.push(s);
         }
         series.sort_by(|a, b| a.name.cmp(&b.name));
         series.dedup_by(|a, b| a.name == b.name);

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use storage::{FetchedSeries, Timestamp};
+use storage::{AggregationMethod, FetchedSeries, Timestamp};
 
 /// How consecutive values are merged into one (graphite's
 /// `consolidationFunc`, set by `consolidateBy`).
@@ -54,6 +54,23 @@ impl Consolidation {
             "last" => Consolidation::Last,
             _ => return None,
         })
+    }
+
+    /// The consolidation matching a series' storage aggregation method
+    /// (`[render] consolidation_from_storage`): sum, min, max, last and
+    /// avg_zero keep their meaning; average, and absmax/absmin (which
+    /// graphite-web 1.1.10's `consolidateBy` does not offer), average.
+    pub fn from_storage(method: AggregationMethod) -> Consolidation {
+        match method {
+            AggregationMethod::Sum => Consolidation::Sum,
+            AggregationMethod::Min => Consolidation::Min,
+            AggregationMethod::Max => Consolidation::Max,
+            AggregationMethod::Last => Consolidation::Last,
+            AggregationMethod::AvgZero => Consolidation::AvgZero,
+            AggregationMethod::Average | AggregationMethod::AbsMax | AggregationMethod::AbsMin => {
+                Consolidation::Average
+            }
+        }
     }
 
     /// The name graphite stores in `consolidationFunc`.

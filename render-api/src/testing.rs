@@ -121,6 +121,7 @@ impl Read for MemoryRead {
             end: last + step,
             step: *step,
             values: out,
+            aggregation: None,
         }))
     }
 

@@ -11,6 +11,8 @@
 
 use std::fmt;
 
+pub use crate::whisper::AggregationMethod;
+
 /// Seconds since the Unix epoch. Whisper stores `u32`; the API uses `i64` so
 /// that arithmetic on ranges never wraps and bad input can be rejected
 /// explicitly instead of being truncated.
@@ -119,6 +121,23 @@ pub struct FetchedSeries {
     pub step: Timestamp,
     /// One entry per step; `None` where nothing was stored.
     pub values: Vec<Option<f64>>,
+    /// How the series' coarser archives are rolled up (its storage
+    /// aggregation method), when the backend knows it. The render API can
+    /// take its default consolidation from it (`[render]
+    /// consolidation_from_storage`).
+    pub aggregation: Option<AggregationMethod>,
+}
+
+/// How a fetch reads a series; the default is exactly graphite-web's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FetchOptions {
+    /// Stitch archives: where whisper would answer the whole window from one
+    /// coarse archive (the one whose retention covers `now − from`), take
+    /// each coarse bucket that a finer archive covers from the finest such
+    /// archive instead, rolled up with the file's own method and
+    /// xFilesFactor (slots after `until` not counted). The step and the
+    /// timestamps stay those of the coarse archive.
+    pub stitch_archives: bool,
 }
 
 /// Why a read failed.
@@ -240,16 +259,19 @@ pub trait Read: Send + Sync {
         paths.iter().map(|p| self.fetch(p, range)).collect()
     }
 
-    /// [`Read::fetch_many`] into `out` (resized to `paths.len()`), reusing
-    /// the value buffers of the series already there: a caller fetching
-    /// many series in chunks (a streamed `sumSeries`) allocates them once
-    /// instead of once per chunk.
+    /// [`Read::fetch_many`] with [`FetchOptions`], into `out` (resized to
+    /// `paths.len()`), reusing the value buffers of the series already
+    /// there: a caller fetching many series in chunks (a streamed
+    /// `sumSeries`) allocates them once instead of once per chunk. Backends
+    /// that cannot honour an option answer as with the default options.
     fn fetch_many_into(
         &self,
         paths: &[String],
         range: FetchRange,
+        options: FetchOptions,
         out: &mut Vec<Option<FetchedSeries>>,
     ) -> Result<(), ReadError> {
+        let _ = options;
         *out = self.fetch_many(paths, range)?;
         Ok(())
     }

@@ -54,8 +54,8 @@ pub mod tags;
 pub mod whisper;
 
 pub use api::{
-    FetchRange, FetchedSeries, FindNode, Ingest, IngestError, IngestReport, MetricPoint, Read,
-    ReadError, TagExpr, TagOp, Timestamp,
+    AggregationMethod, FetchOptions, FetchRange, FetchedSeries, FindNode, Ingest, IngestError,
+    IngestReport, MetricPoint, Read, ReadError, TagExpr, TagOp, Timestamp,
 };
 pub use config::{StorageConfig, StoreSettings};
 pub use flow::{Backpressure, Offered};

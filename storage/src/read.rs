@@ -13,12 +13,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::api::{FetchRange, FetchedSeries, FindNode, Read, ReadError, TagExpr};
+use crate::api::{FetchOptions, FetchRange, FetchedSeries, FindNode, Read, ReadError, TagExpr};
 use crate::finder::find_on_disk;
 use crate::glob::Glob;
 use crate::tagged::{self, candidate_files, canonicalize, is_tagged, TAGGED_DIR};
 use crate::tags::TagIndex;
-use crate::whisper::{ops::Fetched, WhisperError, WhisperReader};
+use crate::whisper::{ops::Fetched, AggregationMethod, WhisperError, WhisperReader};
 
 /// Limits of a read handle.
 #[derive(Clone, Copy, Debug)]
@@ -69,13 +69,28 @@ pub(crate) fn open_series(root: &Path, name: &str) -> Result<Option<WhisperReade
 }
 
 /// Turns whisper's fetch answer into the boundary type.
-pub(crate) fn to_series(path: &str, f: Fetched) -> FetchedSeries {
+pub(crate) fn to_series(path: &str, f: Fetched, method: AggregationMethod) -> FetchedSeries {
     FetchedSeries {
         path: path.to_string(),
         start: f.start,
         end: f.start + f.values.len() as i64 * f.step,
         step: f.step,
         values: f.values,
+        aggregation: Some(method),
+    }
+}
+
+/// One fetch from an open file as `options` ask, decoding into `values`.
+pub(crate) fn fetch_file(
+    file: &WhisperReader,
+    range: FetchRange,
+    options: FetchOptions,
+    values: Vec<Option<f64>>,
+) -> Result<Option<Fetched>, WhisperError> {
+    if options.stitch_archives {
+        file.fetch_stitched_into(range.from, range.until, range.now, values)
+    } else {
+        file.fetch_into(range.from, range.until, range.now, None, values)
     }
 }
 
@@ -113,6 +128,7 @@ impl WhisperTree {
         &self,
         path: &str,
         range: FetchRange,
+        options: FetchOptions,
         previous: Option<FetchedSeries>,
     ) -> Result<Option<FetchedSeries>, ReadError> {
         check_name(path)?;
@@ -120,16 +136,9 @@ impl WhisperTree {
         let Some(file) = open_series(&self.root, &name).map_err(read_error)? else {
             return Ok(None);
         };
-        let fetched = file
-            .fetch_into(
-                range.from,
-                range.until,
-                range.now,
-                None,
-                recycled_values(previous),
-            )
-            .map_err(read_error)?;
-        Ok(fetched.map(|f| to_series(&name, f)))
+        let fetched =
+            fetch_file(&file, range, options, recycled_values(previous)).map_err(read_error)?;
+        Ok(fetched.map(|f| to_series(&name, f, file.header().aggregation)))
     }
 }
 
@@ -187,7 +196,7 @@ impl Read for WhisperTree {
     }
 
     fn fetch(&self, path: &str, range: FetchRange) -> Result<Option<FetchedSeries>, ReadError> {
-        self.fetch_reusing(path, range, None)
+        self.fetch_reusing(path, range, FetchOptions::default(), None)
     }
 
     fn fetch_many(
@@ -196,7 +205,7 @@ impl Read for WhisperTree {
         range: FetchRange,
     ) -> Result<Vec<Option<FetchedSeries>>, ReadError> {
         let mut out = Vec::new();
-        self.fetch_many_into(paths, range, &mut out)?;
+        self.fetch_many_into(paths, range, FetchOptions::default(), &mut out)?;
         Ok(out)
     }
 
@@ -204,10 +213,11 @@ impl Read for WhisperTree {
         &self,
         paths: &[String],
         range: FetchRange,
+        options: FetchOptions,
         out: &mut Vec<Option<FetchedSeries>>,
     ) -> Result<(), ReadError> {
         parallel_fetch_into(paths, out, |p, previous| {
-            self.fetch_reusing(p, range, previous)
+            self.fetch_reusing(p, range, options, previous)
         })
     }
 

@@ -23,8 +23,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::api::{
-    FetchRange, FetchedSeries, FindNode, Ingest, IngestError, IngestReport, MetricPoint, Read,
-    ReadError, TagExpr,
+    FetchOptions, FetchRange, FetchedSeries, FindNode, Ingest, IngestError, IngestReport,
+    MetricPoint, Read, ReadError, TagExpr,
 };
 use crate::cache::Cache;
 use crate::config::StoreSettings;
@@ -32,7 +32,8 @@ use crate::flow::{Backpressure, Offered};
 use crate::glob::Glob;
 use crate::index::MetricIndex;
 use crate::read::{
-    check_name, index_dot_files, parallel_fetch_into, read_error, recycled_values, to_series,
+    check_name, fetch_file, index_dot_files, parallel_fetch_into, read_error, recycled_values,
+    to_series,
 };
 use crate::tagged::{self, is_tagged, TaggedSeries, TAGGED_DIR};
 use crate::tags::TagIndex;
@@ -564,6 +565,7 @@ impl Inner {
         &self,
         name: &str,
         range: FetchRange,
+        options: FetchOptions,
         previous: Option<FetchedSeries>,
     ) -> Result<Option<FetchedSeries>, ReadError> {
         let cached = self.cache.get(name);
@@ -577,14 +579,8 @@ impl Inner {
                     .map(|a| i64::from(a.seconds_per_point));
                 let method = header.aggregation;
                 (
-                    file.fetch_into(
-                        range.from,
-                        range.until,
-                        range.now,
-                        None,
-                        recycled_values(previous),
-                    )
-                    .map_err(read_error)?,
+                    fetch_file(&file, range, options, recycled_values(previous))
+                        .map_err(read_error)?,
                     method,
                     raw_step,
                 )
@@ -615,7 +611,7 @@ impl Inner {
         };
         Ok(fetched.map(|mut f| {
             merge_cached(&mut f, &cached, method, raw_step);
-            to_series(name, f)
+            to_series(name, f, method)
         }))
     }
 
@@ -623,13 +619,14 @@ impl Inner {
         &self,
         path: &str,
         range: FetchRange,
+        options: FetchOptions,
         previous: Option<FetchedSeries>,
     ) -> Result<Option<FetchedSeries>, ReadError> {
         check_name(path)?;
         let Ok((name, _)) = normalize(path) else {
             return Ok(None);
         };
-        self.fetch_merged(&name, range, previous)
+        self.fetch_merged(&name, range, options, previous)
     }
 
     fn known(&self, name: &str) -> bool {
@@ -745,7 +742,7 @@ impl Read for Inner {
     }
 
     fn fetch(&self, path: &str, range: FetchRange) -> Result<Option<FetchedSeries>, ReadError> {
-        self.fetch_reusing(path, range, None)
+        self.fetch_reusing(path, range, FetchOptions::default(), None)
     }
 
     fn fetch_many(
@@ -754,7 +751,7 @@ impl Read for Inner {
         range: FetchRange,
     ) -> Result<Vec<Option<FetchedSeries>>, ReadError> {
         let mut out = Vec::new();
-        self.fetch_many_into(paths, range, &mut out)?;
+        self.fetch_many_into(paths, range, FetchOptions::default(), &mut out)?;
         Ok(out)
     }
 
@@ -762,10 +759,11 @@ impl Read for Inner {
         &self,
         paths: &[String],
         range: FetchRange,
+        options: FetchOptions,
         out: &mut Vec<Option<FetchedSeries>>,
     ) -> Result<(), ReadError> {
         parallel_fetch_into(paths, out, |p, previous| {
-            self.fetch_reusing(p, range, previous)
+            self.fetch_reusing(p, range, options, previous)
         })
     }
 

@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use storage::whisper::{self, AggregationMethod, Allocation, WhisperFile, WhisperReader};
-use storage::{FetchRange, Read as _, WhisperTree};
+use storage::{FetchOptions, FetchRange, Read as _, WhisperTree};
 
 const NOW: i64 = 1_700_000_000;
 const ARCHIVES: &[(u32, u32)] = &[(10, 36), (60, 20), (300, 12)];
@@ -85,14 +85,16 @@ fn fetch_many_into_reuses_buffers_and_matches_fetch() {
         assert_eq!(&tree.fetch(p, range).unwrap(), w);
     }
     let mut buffers = Vec::new();
-    tree.fetch_many_into(&paths, range, &mut buffers).unwrap();
+    tree.fetch_many_into(&paths, range, FetchOptions::default(), &mut buffers)
+        .unwrap();
     assert_eq!(buffers, want);
     let before: Vec<*const Option<f64>> = buffers
         .iter()
         .flatten()
         .map(|s| s.values.as_ptr())
         .collect();
-    tree.fetch_many_into(&paths, range, &mut buffers).unwrap();
+    tree.fetch_many_into(&paths, range, FetchOptions::default(), &mut buffers)
+        .unwrap();
     assert_eq!(buffers, want);
     let after: Vec<*const Option<f64>> = buffers
         .iter()
@@ -104,7 +106,7 @@ fn fetch_many_into_reuses_buffers_and_matches_fetch() {
         "the second fetch decodes into the same buffers"
     );
     // A shorter list truncates the slots.
-    tree.fetch_many_into(&paths[..3], range, &mut buffers)
+    tree.fetch_many_into(&paths[..3], range, FetchOptions::default(), &mut buffers)
         .unwrap();
     assert_eq!(buffers, want[..3].to_vec());
 }
@@ -137,4 +139,94 @@ fn truncated_and_replaced_files() {
     f.set_len(100).unwrap();
     let err = tree.fetch("t", range).unwrap_err().to_string();
     assert!(err.contains("t.wsp"), "{err}");
+}
+
+/// Hand-built three-archive file whose coarsest archive was wiped: the
+/// default fetch of a day reads only that archive (all null); the stitched
+/// fetch takes every 10-minute bucket the 1-minute archive covers (last 4 h)
+/// from it, and the last hour's from the 10-second archive, including the
+/// current, partly elapsed bucket.
+#[test]
+fn stitched_fetch_takes_finer_archives_where_they_cover() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.wsp");
+    let archives = [(10, 360), (60, 240), (600, 144)];
+    whisper::create(
+        &path,
+        &archives,
+        1.0,
+        AggregationMethod::Average,
+        Allocation::Sparse,
+    )
+    .unwrap();
+    // One value per 10-minute bucket, so every roll-up of it is exact.
+    let value = |t: i64| (t - t.rem_euclid(600)) as f64 / 600.0;
+    let pts: Vec<(i64, f64)> = (0..1440)
+        .map(|k| NOW - k * 10)
+        .map(|t| (t, value(t)))
+        .collect();
+    WhisperFile::open_rw(&path)
+        .unwrap()
+        .update_many(&pts, NOW)
+        .unwrap();
+    let header = whisper::info(&path).unwrap();
+    let coarse = header.archives[2];
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(&vec![0u8; coarse.size() as usize], u64::from(coarse.offset))
+            .unwrap();
+    }
+    let reader = WhisperReader::open(&path).unwrap();
+    let (from, until) = (NOW - 86_400, NOW);
+    let plain = reader.fetch(from, until, NOW, None).unwrap().unwrap();
+    assert_eq!(plain.step, 600);
+    assert!(plain.values.iter().all(Option::is_none));
+    let stitched = reader
+        .fetch_stitched_into(from, until, NOW, Vec::new())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stitched.start, stitched.end, stitched.step),
+        (plain.start, plain.end, plain.step)
+    );
+    let fine1_start = NOW - 14_400 - (NOW - 14_400).rem_euclid(60) + 60;
+    for (k, v) in stitched.values.iter().enumerate() {
+        let t = stitched.start + k as i64 * 600;
+        if t >= fine1_start {
+            assert_eq!(*v, Some(value(t)), "bucket {t}");
+        } else {
+            assert_eq!(*v, None, "bucket {t} is older than the finer archives");
+        }
+    }
+    // The last bucket is only partly elapsed: the 1-minute archive's
+    // roll-up failed xFilesFactor 1 there, the 10-second slots up to `now` pass.
+    assert!(stitched.values.last().unwrap().is_some());
+    // Inside the finest archive's retention, stitching changes nothing.
+    assert_eq!(
+        reader
+            .fetch_stitched_into(NOW - 3000, NOW, NOW, Vec::new())
+            .unwrap(),
+        reader.fetch(NOW - 3000, NOW, NOW, None).unwrap()
+    );
+    // Through the Read handle, with the method reported.
+    let tree = WhisperTree::open(dir.path(), Default::default()).unwrap();
+    let range = FetchRange {
+        from,
+        until,
+        now: NOW,
+    };
+    let mut out = Vec::new();
+    tree.fetch_many_into(
+        &["s".to_string()],
+        range,
+        FetchOptions {
+            stitch_archives: true,
+        },
+        &mut out,
+    )
+    .unwrap();
+    let s = out[0].as_ref().unwrap();
+    assert_eq!(s.values, stitched.values);
+    assert_eq!(s.aggregation, Some(AggregationMethod::Average));
 }

@@ -96,7 +96,8 @@ pub(crate) fn render(req: &Req<'_>) -> Result<Reply, ApiError> {
         x_files_factor,
         template,
     };
-    let mut ev = Evaluator::new(req.read, req.settings.limits.clone());
+    let mut ev = Evaluator::new(req.read, req.settings.limits.clone())
+        .with_read_options(req.settings.read_options);
     let mut series = ev.evaluate_targets(&ctx, &trees)?;
     Ok(match format {
         "json" => {

@@ -495,6 +495,42 @@ impl WhisperReader {
         }
     }
 
+    /// whisper's fetch with archives stitched ([`crate::FetchOptions`]):
+    /// the archive whisper picks gives the step and the timestamps; every
+    /// bucket of it that a finer archive covers is rolled up from the
+    /// finest such archive ([`ops::stitch_into`]). Equal to
+    /// [`WhisperReader::fetch`] when whisper picks the finest archive.
+    pub fn fetch_stitched_into(
+        &self,
+        from: i64,
+        until: i64,
+        now: i64,
+        values: Vec<Option<f64>>,
+    ) -> Result<Option<Fetched>, WhisperError> {
+        let Some((archive, from, until)) = ops::plan_fetch(&self.header, from, until, now, None)?
+        else {
+            return Ok(None);
+        };
+        let archive = *archive;
+        let mut out = self.archive_fetch_into(&archive, from, until, values)?;
+        let chosen = self
+            .header
+            .archives
+            .iter()
+            .position(|a| *a == archive)
+            .unwrap_or(0);
+        // Coarsest first, so that finer archives overwrite what they cover.
+        for fine in self.header.archives[..chosen].iter().rev() {
+            let fine_from = from.max(now - fine.retention() as i64);
+            if fine_from >= until {
+                continue;
+            }
+            let f = self.archive_fetch(fine, fine_from, until)?;
+            ops::stitch_into(&mut out, &f, self.header.aggregation, self.header.xff());
+        }
+        Ok(Some(out))
+    }
+
     /// Reads one archive over `(from, until]` with whisper's rounding (what
     /// [`ops::archive_fetch`] does over a mapping).
     pub fn archive_fetch(

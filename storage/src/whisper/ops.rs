@@ -8,7 +8,7 @@
 //! guarantees every archive lies inside the slice, so slot arithmetic here
 //! never indexes out of bounds.
 
-use super::format::{read_point, write_point, ArchiveInfo, Header, POINT_SIZE};
+use super::format::{read_point, write_point, AggregationMethod, ArchiveInfo, Header, POINT_SIZE};
 use super::pyset::set_iteration_order;
 use super::rollup::aggregate_window;
 use super::WhisperError;
@@ -445,6 +445,33 @@ pub fn archive_fetch(buf: &[u8], archive: &ArchiveInfo, from: i64, until: i64) -
         end: span.end,
         step: span.step,
         values,
+    }
+}
+
+/// Replaces each bucket of `coarse` that `fine` covers completely from its
+/// first slot on with the roll-up of `fine`'s slots in that bucket (the
+/// file's `method` and `xff`, as propagation computes it; slots past
+/// `fine`'s end, i.e. after the fetch's `until`, are not part of the
+/// window). A bucket whose roll-up is `None` keeps its coarse value. Does
+/// nothing unless the coarse step is a multiple of the fine one.
+pub fn stitch_into(coarse: &mut Fetched, fine: &Fetched, method: AggregationMethod, xff: f64) {
+    if fine.step <= 0 || coarse.step % fine.step != 0 {
+        return;
+    }
+    let per = (coarse.step / fine.step) as usize;
+    for (b, slot) in coarse.values.iter_mut().enumerate() {
+        let t = coarse.start + b as i64 * coarse.step;
+        if t < fine.start {
+            continue;
+        }
+        let first = ((t - fine.start) / fine.step) as usize;
+        if first >= fine.values.len() {
+            break;
+        }
+        let last = (first + per).min(fine.values.len());
+        if let Some(v) = aggregate_window(method, xff, &fine.values[first..last]) {
+            *slot = Some(v);
+        }
     }
 }
 
