@@ -63,3 +63,43 @@ pub fn aggregate_and_flush(c: &mut Criterion) {
     }
     group.finish();
 }
+
+/// A timer flood: `keys` timer keys receiving `per_key` values each in one
+/// interval, then the flush; exact mode (every value kept and sorted)
+/// against hdr mode (a histogram per key past `hdr_exact_values`).
+/// Throughput in timer values.
+pub fn timers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("aggregator::flush::timers");
+    group.sample_size(10);
+    for (keys, per_key) in [(10usize, 100_000usize), (1_000, 1_000)] {
+        let lines: Vec<String> = (0..keys * per_key)
+            .map(|i| format!("flood.t{}:{}|ms", i % keys, (i % 9973) as f64 * 0.37))
+            .collect();
+        let packets: Vec<String> = lines.chunks(20).map(|c| c.join("\n")).collect();
+        for mode in ["exact", "hdr"] {
+            let raw = RawConfig {
+                udp: String::new(),
+                tcp: String::new(),
+                admin: String::new(),
+                delete_idle_stats: true,
+                percentiles: vec![50.0, 90.0, 99.0, 99.9],
+                timer_mode: mode.into(),
+                ..RawConfig::default()
+            };
+            let engine = Engine::new(raw.validate().expect("valid"), Arc::new(CountingSink));
+            group.throughput(Throughput::Elements((keys * per_key) as u64));
+            let id = BenchmarkId::new(mode, format!("keys={keys},values_per_key={per_key}"));
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    for p in &packets {
+                        engine.handle_packet(p);
+                    }
+                    let points = engine.flush(1_700_000_000);
+                    assert!(points > keys * 20, "{points} points for {keys} timers");
+                    points
+                })
+            });
+        }
+    }
+    group.finish();
+}

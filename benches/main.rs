@@ -7,7 +7,8 @@ use criterion::{criterion_group, criterion_main};
 /// StatsD line parsing.
 mod statsd_parse;
 
-/// Aggregation of one interval plus its flush, at 10k / 100k / 1M names.
+/// Aggregation of one interval plus its flush, at 10k / 100k / 1M names;
+/// timer floods in exact and hdr mode.
 mod aggregate_flush;
 
 /// Render API: target parsing, evaluation of sumSeries, JSON encoding.
@@ -24,6 +25,7 @@ criterion_group!(
     benches,
     statsd_parse::parse,
     aggregate_flush::aggregate_and_flush,
+    aggregate_flush::timers,
     render_eval::parse,
     render_eval::evaluate,
     render_eval::encode,

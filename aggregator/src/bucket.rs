@@ -16,15 +16,61 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
+use crate::hdr::{HdrSpec, HdrTimer, TimerMode};
 use crate::sample::Sample;
 
 /// A timer's interval: the raw values and the rate-weighted count.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TimerState {
-    /// Every value received (exact percentiles need them all).
+    /// Every value received (exact percentiles need them all); in hdr mode
+    /// only until the key switches to its histogram.
     pub values: Vec<f64>,
     /// Σ 1/rate.
     pub count: f64,
+    /// hdr mode, past `hdr_exact_values`: the values are in here instead
+    /// (boxed: exact-mode keys pay one pointer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hdr: Option<Box<HdrTimer>>,
+}
+
+impl TimerState {
+    /// Values held in `values` (what `max_timer_values` limits).
+    pub fn held(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Moves the held values into a new histogram of `spec`; false (and
+    /// nothing changed) if the histogram cannot be built.
+    fn switch_to_hdr(&mut self, spec: HdrSpec) -> bool {
+        let Some(mut h) = HdrTimer::new(spec) else {
+            return false;
+        };
+        for v in self.values.drain(..) {
+            h.record(v);
+        }
+        self.values = Vec::new();
+        self.hdr = Some(Box::new(h));
+        true
+    }
+
+    /// Adds `other`'s interval (a restored state file) to this one.
+    fn merge(&mut self, other: TimerState) {
+        self.count += other.count;
+        match (self.hdr.as_deref_mut(), other.hdr) {
+            (Some(h), Some(o)) => {
+                h.merge(&o);
+                other.values.iter().for_each(|v| h.record(*v));
+            }
+            (Some(h), None) => other.values.iter().for_each(|v| h.record(*v)),
+            (None, Some(mut o)) => {
+                self.values.drain(..).for_each(|v| o.record(v));
+                other.values.iter().for_each(|v| o.record(*v));
+                self.values = Vec::new();
+                self.hdr = Some(o);
+            }
+            (None, None) => self.values.extend(other.values),
+        }
+    }
 }
 
 /// A gauge's value and, with `delete_gauges`, the flushes it has left.
@@ -102,6 +148,7 @@ pub struct Buckets {
     max_keys: usize,
     max_timer_values: usize,
     delete_gauges_ttl: Option<u32>,
+    timer_mode: TimerMode,
 }
 
 /// Counter keys the reference never deletes (a substring test, so user keys
@@ -128,6 +175,33 @@ impl Buckets {
             max_keys,
             max_timer_values,
             delete_gauges_ttl: gauge_ttl,
+            timer_mode: TimerMode::Exact,
+        }
+    }
+
+    /// Keeps timers as `mode` says (default [`TimerMode::Exact`]).
+    pub fn with_timer_mode(mut self, mode: TimerMode) -> Self {
+        self.timer_mode = mode;
+        self
+    }
+
+    fn reserve_timer_value(&self) -> bool {
+        if self.timer_values.fetch_add(1, Ordering::Relaxed) >= self.max_timer_values {
+            self.timer_values.fetch_sub(1, Ordering::Relaxed);
+            false
+        } else {
+            true
+        }
+    }
+
+    /// In hdr mode, moves a timer past `exact_values` held values into its
+    /// histogram, releasing them from the `max_timer_values` count.
+    fn maybe_switch(&self, t: &mut TimerState) {
+        if let TimerMode::Hdr { spec, exact_values } = self.timer_mode {
+            let held = t.held();
+            if t.hdr.is_none() && held > exact_values && t.switch_to_hdr(spec) {
+                self.timer_values.fetch_sub(held, Ordering::Relaxed);
+            }
         }
     }
 
@@ -184,25 +258,34 @@ impl Buckets {
                 }
             }
             Sample::Timer { value, rate } => {
-                if self.timer_values.fetch_add(1, Ordering::Relaxed) >= self.max_timer_values {
-                    self.timer_values.fetch_sub(1, Ordering::Relaxed);
-                    return Applied::TimerLimit;
-                }
                 if let Some(t) = shard.timers.get_mut(key) {
+                    if let Some(h) = t.hdr.as_deref_mut() {
+                        // The histogram has a fixed size: no value limit.
+                        h.record(value);
+                        t.count += 1.0 / rate;
+                        return Applied::Ok;
+                    }
+                    if !self.reserve_timer_value() {
+                        return Applied::TimerLimit;
+                    }
                     t.values.push(value);
                     t.count += 1.0 / rate;
+                    self.maybe_switch(t);
                 } else {
+                    if !self.reserve_timer_value() {
+                        return Applied::TimerLimit;
+                    }
                     if !self.new_key_allowed() {
                         self.timer_values.fetch_sub(1, Ordering::Relaxed);
                         return Applied::KeyLimit;
                     }
-                    shard.timers.insert(
-                        key.into(),
-                        TimerState {
-                            values: vec![value],
-                            count: 1.0 / rate,
-                        },
-                    );
+                    let mut t = TimerState {
+                        values: vec![value],
+                        count: 1.0 / rate,
+                        hdr: None,
+                    };
+                    self.maybe_switch(&mut t);
+                    shard.timers.insert(key.into(), t);
                 }
             }
             Sample::Gauge { value, delta } => {
@@ -298,7 +381,7 @@ impl Buckets {
         let removed = before - shard.len();
         drop(shard);
         self.keys.fetch_sub(removed, Ordering::Relaxed);
-        let values: usize = timers.values().map(|t| t.values.len()).sum();
+        let values: usize = timers.values().map(TimerState::held).sum();
         self.timer_values.fetch_sub(values, Ordering::Relaxed);
         Taken {
             counters,
@@ -342,8 +425,7 @@ impl Buckets {
             Kind::Counter => shard.counters.remove(key).is_some(),
             Kind::Timer => match shard.timers.remove(key) {
                 Some(t) => {
-                    self.timer_values
-                        .fetch_sub(t.values.len(), Ordering::Relaxed);
+                    self.timer_values.fetch_sub(t.held(), Ordering::Relaxed);
                     true
                 }
                 None => false,
@@ -373,6 +455,19 @@ impl Buckets {
         out
     }
 
+    /// Adds a saved timer interval to `key` (state file restore; bypasses
+    /// the limits, [`Buckets::recount`] afterwards fixes the totals).
+    pub fn merge_timer(&self, key: &str, saved: TimerState) {
+        let mut shard = self.lock_key(key);
+        let t = shard.timers.entry(key.into()).or_default();
+        t.merge(saved);
+        if let TimerMode::Hdr { spec, exact_values } = self.timer_mode {
+            if t.hdr.is_none() && t.held() > exact_values {
+                t.switch_to_hdr(spec);
+            }
+        }
+    }
+
     /// Recomputes the key and timer-value totals from the maps (after a
     /// bulk load that bypassed [`Buckets::apply`]).
     pub fn recount(&self) {
@@ -380,7 +475,7 @@ impl Buckets {
         for i in 0..self.shards.len() {
             let shard = self.lock(i);
             keys += shard.len();
-            values += shard.timers.values().map(|t| t.values.len()).sum::<usize>();
+            values += shard.timers.values().map(TimerState::held).sum::<usize>();
         }
         self.keys.store(keys, Ordering::Relaxed);
         self.timer_values.store(values, Ordering::Relaxed);
@@ -460,5 +555,77 @@ mod tests {
         b.restore_idle(0, t, &rules);
         assert_eq!(b.keys_of(Kind::Counter), vec!["statsd.bad_lines_seen"]);
         assert_eq!(b.key_count(), 1);
+    }
+
+    #[test]
+    fn hdr_mode_switches_past_exact_values_and_frees_the_value_budget() {
+        let spec = HdrSpec::new(3, 0.001, 1000.0).unwrap();
+        let b = Buckets::new(1, 100, 3, None).with_timer_mode(TimerMode::Hdr {
+            spec,
+            exact_values: 2,
+        });
+        let timer = |value| Sample::Timer { value, rate: 0.5 };
+        assert_eq!(b.apply("t", &timer(1.0)), Applied::Ok);
+        assert_eq!(b.apply("t", &timer(2.0)), Applied::Ok);
+        assert_eq!(b.lock(0).timers["t"].held(), 2);
+        assert_eq!(b.apply("t", &timer(3.0)), Applied::Ok);
+        {
+            let shard = b.lock(0);
+            let t = &shard.timers["t"];
+            assert_eq!((t.held(), t.count), (0, 6.0));
+            assert_eq!(t.hdr.as_ref().map(|h| h.len()), Some(3));
+        }
+        // The histogram is not limited by max_timer_values (3): the budget
+        // is free for other keys' held values.
+        for v in 0..100 {
+            assert_eq!(b.apply("t", &timer(f64::from(v))), Applied::Ok);
+        }
+        for k in ["u", "v", "w"] {
+            assert_eq!(b.apply(k, &timer(1.0)), Applied::Ok);
+        }
+        assert_eq!(b.apply("x", &timer(1.0)), Applied::TimerLimit);
+        let t = b.take(0, &ResetRules::default());
+        assert_eq!(t.timers["t"].hdr.as_ref().map(|h| h.len()), Some(103));
+        b.restore_idle(0, t, &ResetRules::default());
+        // After the flush the key starts exact again, the budget is whole.
+        assert_eq!(b.lock(0).timers["t"], TimerState::default());
+        for k in ["a", "b", "c"] {
+            assert_eq!(b.apply(k, &timer(1.0)), Applied::Ok);
+        }
+    }
+
+    #[test]
+    fn merged_timers_keep_every_value() {
+        let spec = HdrSpec::new(3, 0.001, 1000.0).unwrap();
+        let b = Buckets::new(1, 100, 100, None).with_timer_mode(TimerMode::Hdr {
+            spec,
+            exact_values: 4,
+        });
+        let mut saved = TimerState {
+            values: vec![1.0, 2.0, 3.0],
+            count: 3.0,
+            hdr: None,
+        };
+        b.merge_timer("t", saved.clone());
+        assert_eq!(b.lock(0).timers["t"], saved);
+        // Exact + exact past the threshold: switched.
+        b.merge_timer("t", saved.clone());
+        saved.switch_to_hdr(spec);
+        // hdr + hdr, and exact + hdr.
+        b.merge_timer("t", saved.clone());
+        b.merge_timer("u", TimerState::default());
+        b.apply(
+            "u",
+            &Sample::Timer {
+                value: 9.0,
+                rate: 1.0,
+            },
+        );
+        b.merge_timer("u", saved);
+        let shard = b.lock(0);
+        let t = shard.timers["t"].hdr.as_ref().unwrap();
+        assert_eq!((t.len(), t.sum(), shard.timers["t"].count), (9, 18.0, 9.0));
+        let u = shard.timers["u"].hdr.as_ref().unwrap();
+        assert_eq!((u.len(), u.min(), u.max()), (4, 1.0, 9.0));
     }
 }

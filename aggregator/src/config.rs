@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use storage::config::parse_duration;
 
 use crate::error::ConfigError;
+use crate::hdr::{HdrSpec, TimerMode};
 use crate::jsnum::js_format;
 use crate::statsd::ParseOptions;
 
@@ -99,9 +100,21 @@ pub struct RawConfig {
     /// Ours: distinct keys held, all types together; new keys beyond it are
     /// dropped and counted.
     pub max_keys: usize,
-    /// Ours: timer values held per interval (exact mode); values beyond it
-    /// are dropped and counted.
+    /// Ours: timer values held per interval (exact mode, and hdr-mode keys
+    /// not yet switched); values beyond it are dropped and counted.
     pub max_timer_values: usize,
+    /// Ours: "exact" (every value, as the reference) or "hdr" (bounded
+    /// memory per key: an HDR histogram past `hdr_exact_values` values).
+    pub timer_mode: String,
+    /// Ours, hdr mode: significant decimal digits of recorded values (1-5).
+    pub hdr_significant_digits: u8,
+    /// Ours, hdr mode: smallest distinguishable timer value difference, ms.
+    pub hdr_resolution: f64,
+    /// Ours, hdr mode: largest value recorded without clamping, ms.
+    pub hdr_max_value: f64,
+    /// Ours, hdr mode: values a key keeps exactly per interval before
+    /// switching to its histogram (0 = histogram from the first value).
+    pub hdr_exact_values: usize,
     /// Ours: points the Graphite forwarder queues while the backend is
     /// slow or down; beyond it points are dropped and counted.
     pub graphite_queue: usize,
@@ -169,6 +182,11 @@ impl Default for RawConfig {
             shards: 0,
             max_keys: 4_000_000,
             max_timer_values: 20_000_000,
+            timer_mode: "exact".into(),
+            hdr_significant_digits: 3,
+            hdr_resolution: 0.001,
+            hdr_max_value: 3_600_000.0,
+            hdr_exact_values: 1024,
             graphite_queue: 2_000_000,
             graphite_shutdown_timeout: "5s".into(),
         }
@@ -267,6 +285,8 @@ pub struct Settings {
     pub max_keys: usize,
     /// Timer values held per interval.
     pub max_timer_values: usize,
+    /// How timers keep their values.
+    pub timer_mode: TimerMode,
     /// Forwarder queue, points.
     pub graphite_queue: usize,
     /// Forwarder drain time at shutdown.
@@ -423,6 +443,24 @@ impl RawConfig {
         let graphite_shutdown_timeout = parse_duration(&self.graphite_shutdown_timeout)
             .map_err(|e| ConfigError::new("graphite_shutdown_timeout", e))?;
         let delete = |v: Option<bool>| v.unwrap_or(self.delete_idle_stats);
+        let timer_mode = match self.timer_mode.as_str() {
+            "exact" => TimerMode::Exact,
+            "hdr" => TimerMode::Hdr {
+                spec: HdrSpec::new(
+                    self.hdr_significant_digits,
+                    self.hdr_resolution,
+                    self.hdr_max_value,
+                )
+                .map_err(|(key, why)| ConfigError::new(key, why))?,
+                exact_values: self.hdr_exact_values,
+            },
+            other => {
+                return Err(ConfigError::new(
+                    "timer_mode",
+                    format!("{other:?} is neither \"exact\" nor \"hdr\""),
+                ))
+            }
+        };
         Ok(Settings {
             udp: listen_addr("udp", &self.udp)?,
             tcp: listen_addr("tcp", &self.tcp)?,
@@ -470,6 +508,7 @@ impl RawConfig {
             },
             max_keys: positive("max_keys", self.max_keys)?,
             max_timer_values: positive("max_timer_values", self.max_timer_values)?,
+            timer_mode,
             graphite_queue: positive("graphite_queue", self.graphite_queue)?,
             graphite_shutdown_timeout,
         })
@@ -525,6 +564,21 @@ impl Settings {
             ("udp_threads", self.udp_threads.to_string()),
             ("shards", self.shards.to_string()),
             ("max_keys", self.max_keys.to_string()),
+            (
+                "timer_mode",
+                match &self.timer_mode {
+                    TimerMode::Exact => "exact".to_string(),
+                    TimerMode::Hdr { spec, exact_values } => format!(
+                        "hdr (digits {}, resolution {} ms, max {} ms, exact up to {} values, \
+                         {} bytes per histogram)",
+                        spec.significant_digits(),
+                        js_format(spec.resolution()),
+                        js_format(spec.max_value()),
+                        exact_values,
+                        spec.histogram_bytes()
+                    ),
+                },
+            ),
         ]
     }
 }

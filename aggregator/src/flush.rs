@@ -10,6 +10,7 @@ use storage::MetricPoint;
 
 use crate::bucket::{TimerState, INTERNAL_COUNTER_MARKERS};
 use crate::config::Settings;
+use crate::hdr::Ranked;
 use crate::jsnum::js_round;
 use crate::statsd::sanitize_key;
 
@@ -307,71 +308,62 @@ impl FlushContext<'_> {
         out.push(self.namer.set(key), self.timestamp, members as f64);
     }
 
-    /// Timer `key`: every derived field of `lib/process_metrics.js`.
+    /// Timer `key`: every derived field of `lib/process_metrics.js`, from
+    /// its values or (hdr mode) its histogram.
     pub fn timer(&self, out: &mut PointSink, key: &str, timer: &mut TimerState) {
+        if let Some(h) = timer.hdr.as_deref() {
+            if !h.is_empty() {
+                self.timer_fields(out, key, &h.ranked(), h.std(), timer.count);
+                return;
+            }
+        } else if !timer.values.is_empty() {
+            let sorted = Sorted::new(&mut timer.values);
+            let std = sorted.std();
+            self.timer_fields(out, key, &sorted, std, timer.count);
+            return;
+        }
+        for (name, keep) in &self.plan.whole {
+            if *keep && (*name == "count" || *name == "count_ps") {
+                out.push(self.namer.timer(key, &[name]), self.timestamp, 0.0);
+            }
+        }
+    }
+
+    fn timer_fields(
+        &self,
+        out: &mut PointSink,
+        key: &str,
+        values: &impl TimerValues,
+        std: f64,
+        count: f64,
+    ) {
         let ts = self.timestamp;
         let plan = self.plan;
         let emit = |out: &mut PointSink, field: &[&str], v: f64| {
             out.push(self.namer.timer(key, field), ts, v);
         };
-        let values = &mut timer.values;
-        if values.is_empty() {
-            for (name, keep) in &plan.whole {
-                if *keep && (*name == "count" || *name == "count_ps") {
-                    emit(out, &[name], 0.0);
-                }
-            }
-            return;
-        }
-        values.sort_unstable_by(|a, b| a.total_cmp(b));
         let n = values.len();
-        let min = values[0];
-        let max = values[n - 1];
-        // Running sums over the sorted values, added in the reference's
-        // order so the float results are identical.
-        let mut cumul = Vec::with_capacity(n);
-        let mut cumul_sq = Vec::with_capacity(n);
-        let (mut s, mut sq) = (0.0f64, 0.0f64);
-        for (i, v) in values.iter().enumerate() {
-            if i == 0 {
-                s = *v;
-                sq = v * v;
-            } else {
-                s += v;
-                sq += v * v;
-            }
-            cumul.push(s);
-            cumul_sq.push(sq);
-        }
+        let min = values.nth(1);
+        let max = values.nth(n);
         for p in &plan.percentiles {
-            let (k, bound, sum, sum_sq);
+            let (k, bound, (sum, sum_sq));
             if n > 1 {
                 let kf = js_round(p.value.abs() / 100.0 * n as f64);
                 if kf == 0.0 {
                     continue;
                 }
-                k = (kf as usize).min(n);
+                k = (kf as u64).min(n);
                 if p.value > 0.0 {
-                    bound = values[k - 1];
-                    sum = cumul[k - 1];
-                    sum_sq = cumul_sq[k - 1];
+                    bound = values.nth(k);
+                    (sum, sum_sq) = values.lowest(k);
                 } else {
-                    bound = values[n - k];
-                    // The reference reads index -1 when k == n and writes
-                    // NaN; the top-100% sum is the whole sum.
-                    if k == n {
-                        sum = cumul[n - 1];
-                        sum_sq = cumul_sq[n - 1];
-                    } else {
-                        sum = cumul[n - 1] - cumul[n - k - 1];
-                        sum_sq = cumul_sq[n - 1] - cumul_sq[n - k - 1];
-                    }
+                    bound = values.nth(n - k + 1);
+                    (sum, sum_sq) = values.highest(k);
                 }
             } else {
                 k = 1;
                 bound = max;
-                sum = min;
-                sum_sq = min * min;
+                (sum, sum_sq) = (min, min * min);
             }
             let mean = if n > 1 { sum / k as f64 } else { min };
             let vals = [k as f64, mean, bound, sum, sum_sq];
@@ -381,21 +373,14 @@ impl FlushContext<'_> {
                 }
             }
         }
-        let sum = cumul[n - 1];
-        let sum_sq = cumul_sq[n - 1];
+        let (sum, sum_sq) = values.lowest(n);
         let mean = sum / n as f64;
-        let mut diffs = 0.0;
-        for v in values.iter() {
-            diffs += (v - mean) * (v - mean);
-        }
         let mid = n / 2;
         let median = if n % 2 == 1 {
-            values[mid]
+            values.nth(mid + 1)
         } else {
-            (values[mid - 1] + values[mid]) / 2.0
+            (values.nth(mid) + values.nth(mid + 1)) / 2.0
         };
-        let std = (diffs / n as f64).sqrt();
-        let count = timer.count;
         let whole = [
             std,
             max,
@@ -419,17 +404,138 @@ impl FlushContext<'_> {
             .find(|h| key.contains(h.metric.as_str()))
         {
             if plan.histogram {
-                let mut i = 0;
-                for (bound, name) in &h.bins {
-                    let mut freq = 0u64;
-                    while i < n && (bound.is_infinite() || values[i] < *bound) {
-                        freq += 1;
-                        i += 1;
-                    }
+                let freqs = values.bin_counts(h.bins.iter().map(|(b, _)| *b));
+                for ((_, name), freq) in h.bins.iter().zip(freqs) {
                     emit(out, &["histogram", name], freq as f64);
                 }
             }
         }
+    }
+}
+
+/// What the timer fields need from one interval's values: exact
+/// ([`Sorted`]) or from a histogram ([`Ranked`]). Ranks are 1-based and
+/// `len() >= 1`.
+trait TimerValues {
+    fn len(&self) -> u64;
+    /// The `rank`-th smallest value.
+    fn nth(&self, rank: u64) -> f64;
+    /// (Σ v, Σ v²) of the `k` smallest values (`k == len()`: all).
+    fn lowest(&self, k: u64) -> (f64, f64);
+    /// (Σ v, Σ v²) of the `k` largest values.
+    fn highest(&self, k: u64) -> (f64, f64);
+    /// Values per bin of ascending exclusive upper bounds.
+    fn bin_counts(&self, bounds: impl Iterator<Item = f64>) -> Vec<u64>;
+}
+
+/// Every value, sorted, with running sums added in the reference's order
+/// so the float results are identical.
+struct Sorted<'a> {
+    values: &'a [f64],
+    cumul: Vec<f64>,
+    cumul_sq: Vec<f64>,
+}
+
+impl<'a> Sorted<'a> {
+    fn new(values: &'a mut [f64]) -> Self {
+        values.sort_unstable_by(|a, b| a.total_cmp(b));
+        let n = values.len();
+        let mut cumul = Vec::with_capacity(n);
+        let mut cumul_sq = Vec::with_capacity(n);
+        let (mut s, mut sq) = (0.0f64, 0.0f64);
+        for (i, v) in values.iter().enumerate() {
+            if i == 0 {
+                s = *v;
+                sq = v * v;
+            } else {
+                s += v;
+                sq += v * v;
+            }
+            cumul.push(s);
+            cumul_sq.push(sq);
+        }
+        Sorted {
+            values,
+            cumul,
+            cumul_sq,
+        }
+    }
+
+    /// The reference's population std: deviations from the mean, in order.
+    fn std(&self) -> f64 {
+        let n = self.values.len();
+        let mean = self.cumul[n - 1] / n as f64;
+        let mut diffs = 0.0;
+        for v in self.values {
+            diffs += (v - mean) * (v - mean);
+        }
+        (diffs / n as f64).sqrt()
+    }
+}
+
+impl TimerValues for Sorted<'_> {
+    fn len(&self) -> u64 {
+        self.values.len() as u64
+    }
+
+    fn nth(&self, rank: u64) -> f64 {
+        self.values[rank as usize - 1]
+    }
+
+    fn lowest(&self, k: u64) -> (f64, f64) {
+        let i = k as usize - 1;
+        (self.cumul[i], self.cumul_sq[i])
+    }
+
+    fn highest(&self, k: u64) -> (f64, f64) {
+        let (n, k) = (self.values.len(), k as usize);
+        // The reference reads index -1 when k == n and writes NaN; the
+        // top-100% sum is the whole sum.
+        if k == n {
+            (self.cumul[n - 1], self.cumul_sq[n - 1])
+        } else {
+            (
+                self.cumul[n - 1] - self.cumul[n - k - 1],
+                self.cumul_sq[n - 1] - self.cumul_sq[n - k - 1],
+            )
+        }
+    }
+
+    fn bin_counts(&self, bounds: impl Iterator<Item = f64>) -> Vec<u64> {
+        let n = self.values.len();
+        let mut out = Vec::new();
+        let mut i = 0;
+        for bound in bounds {
+            let mut freq = 0u64;
+            while i < n && (bound.is_infinite() || self.values[i] < bound) {
+                freq += 1;
+                i += 1;
+            }
+            out.push(freq);
+        }
+        out
+    }
+}
+
+impl TimerValues for Ranked {
+    fn len(&self) -> u64 {
+        Ranked::len(self)
+    }
+
+    fn nth(&self, rank: u64) -> f64 {
+        Ranked::nth(self, rank)
+    }
+
+    fn lowest(&self, k: u64) -> (f64, f64) {
+        Ranked::lowest(self, k)
+    }
+
+    fn highest(&self, k: u64) -> (f64, f64) {
+        Ranked::highest(self, k)
+    }
+
+    fn bin_counts(&self, bounds: impl Iterator<Item = f64>) -> Vec<u64> {
+        Ranked::bin_counts(self, bounds)
     }
 }
 
@@ -458,6 +564,7 @@ mod tests {
         let mut t = TimerState {
             values: values.to_vec(),
             count: values.len() as f64,
+            hdr: None,
         };
         ctx.timer(&mut out, "t", &mut t);
         out.points.into_iter().map(|p| (p.name, p.value)).collect()
@@ -502,5 +609,162 @@ mod tests {
         assert_eq!(percent_form("lower_top10"), "lower_percent");
         assert_eq!(percent_form("count_ps"), "count_ps");
         assert_eq!(percent_form("sum_squares_90"), "sum_squares_percent");
+    }
+
+    mod hdr_error {
+        use std::collections::BTreeMap;
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use crate::config::{RawBin, RawConfig, RawHistogram};
+        use crate::hdr::{HdrSpec, HdrTimer};
+
+        const PCTS: [f64; 9] = [90.0, -10.0, 99.9, 50.0, 100.0, -100.0, 1.0, -50.0, 75.5];
+        const BINS: [f64; 5] = [0.5, 10.0, 100.0, 1000.0, 50_000.0];
+
+        fn flush(state: &mut TimerState) -> BTreeMap<String, f64> {
+            let raw = RawConfig {
+                percentiles: PCTS.to_vec(),
+                histogram: vec![RawHistogram {
+                    metric: "t".into(),
+                    bins: BINS
+                        .iter()
+                        .map(|b| RawBin::Number(*b))
+                        .chain([RawBin::Text("inf".into())])
+                        .collect(),
+                }],
+                ..RawConfig::default()
+            };
+            let settings = raw.validate().unwrap();
+            let namer = Namer::new(&settings);
+            let plan = TimerPlan::new(&settings);
+            let ctx = FlushContext {
+                namer: &namer,
+                plan: &plan,
+                settings: &settings,
+                timestamp: 0,
+                interval_s: 10.0,
+            };
+            let mut out = PointSink::default();
+            ctx.timer(&mut out, "t", state);
+            out.points
+                .into_iter()
+                .map(|p| (p.name["stats.timers.t.".len()..].to_string(), p.value))
+                .collect()
+        }
+
+        /// The documented bound of every field, from the exact sorted
+        /// values: None = must be equal; Some(e) = |hdr − exact| ≤ e.
+        fn bound(field: &str, sorted: &[f64], spec: &HdrSpec) -> Option<f64> {
+            // Float slack: our sums run in arrival order, the reference's
+            // in sorted order.
+            let slack = |x: f64| 1e-9 * x.abs() + 1e-12;
+            let d = |v: f64| spec.value_error(v) + slack(v);
+            let n = sorted.len();
+            let all_sum: f64 = sorted.iter().sum();
+            let all_sq: f64 = sorted.iter().map(|v| v * v).sum();
+            match field {
+                "count" | "count_ps" | "upper" | "lower" => return None,
+                "sum" | "mean" => return Some(slack(all_sum)),
+                "sum_squares" => return Some(slack(all_sq)),
+                "std" => return Some(1e-6 * (all_sq / n as f64).sqrt() + 1e-12),
+                "median" if n % 2 == 1 => return Some(d(sorted[n / 2])),
+                "median" => return Some((d(sorted[n / 2 - 1]) + d(sorted[n / 2])) / 2.0),
+                _ => {}
+            }
+            let (p, kind) = PCTS.iter().find_map(|p| {
+                let suffix = crate::config::percentile_suffix(*p);
+                ["count", "mean", "upper", "lower", "sum", "sum_squares"]
+                    .into_iter()
+                    .find(|kind| field == format!("{kind}_{suffix}"))
+                    .map(|kind| (*p, kind))
+            })?;
+            let k = (crate::jsnum::js_round(p.abs() / 100.0 * n as f64) as usize).min(n);
+            let set = if n == 1 {
+                sorted
+            } else if p > 0.0 {
+                &sorted[..k]
+            } else {
+                &sorted[n - k..]
+            };
+            let k = set.len().max(1);
+            let sum_err: f64 = set.iter().map(|v| d(*v)).sum();
+            Some(match kind {
+                "count" => return None,
+                "upper" => d(set[set.len() - 1]),
+                "lower" => d(set[0]),
+                "sum" => sum_err,
+                "mean" => sum_err / k as f64,
+                "sum_squares" => set.iter().map(|v| d(*v) * (2.0 * v.abs() + d(*v))).sum(),
+                other => panic!("unexpected timer field {other}"),
+            })
+        }
+
+        fn values() -> impl Strategy<Value = Vec<f64>> {
+            let one = prop_oneof![
+                0.0..2.0f64,
+                0.0..100.0f64,
+                (0u32..5000).prop_map(f64::from),
+                0.0..1e6f64,
+            ];
+            proptest::collection::vec(one, 1..300)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+            #[test]
+            fn every_hdr_field_is_within_the_documented_error(
+                values in values(),
+                digits in 1u8..=4,
+                resolution in prop_oneof![Just(0.001), Just(0.01), Just(1.0)],
+            ) {
+                let spec = HdrSpec::new(digits, resolution, 3_600_000.0).unwrap();
+                let mut h = HdrTimer::new(spec).unwrap();
+                values.iter().for_each(|v| h.record(*v));
+                let count = values.len() as f64 * 1.5;
+                let mut hdr = TimerState { values: Vec::new(), count, hdr: Some(Box::new(h)) };
+                let mut exact = TimerState { values: values.clone(), count, hdr: None };
+                let got = flush(&mut hdr);
+                let want = flush(&mut exact);
+                prop_assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+                let mut sorted = values.clone();
+                sorted.sort_by(f64::total_cmp);
+                for (field, w) in &want {
+                    if field.starts_with("histogram.") {
+                        continue;
+                    }
+                    let g = got[field];
+                    match bound(field, &sorted, &spec) {
+                        None => prop_assert_eq!(g, *w, "{}", field),
+                        Some(e) => prop_assert!(
+                            (g - w).abs() <= e,
+                            "{field}: hdr {g} exact {w} allowed ±{e}"
+                        ),
+                    }
+                }
+                // Bins, in bound order: a value counts below bound `b` if
+                // its midpoint does, so the cumulative hdr count lies
+                // between the values certainly below (`v + δ(v) < b`) and
+                // the values possibly below (`v − δ(v) < b`).
+                let d = |v: f64| spec.value_error(v) + 1e-9 * v.abs();
+                let mut below = 0u64;
+                for b in BINS {
+                    let name = format!(
+                        "histogram.bin_{}",
+                        crate::jsnum::js_format(b).replacen('.', "_", 1)
+                    );
+                    below += got[&name] as u64;
+                    let surely = sorted.iter().filter(|v| **v + d(**v) < b).count() as u64;
+                    let maybe = sorted.iter().filter(|v| **v - d(**v) < b).count() as u64;
+                    prop_assert!(
+                        surely <= below && below <= maybe,
+                        "{name}: {below} values below, expected {surely}..={maybe}"
+                    );
+                }
+                below += got["histogram.bin_inf"] as u64;
+                prop_assert_eq!(below, values.len() as u64);
+            }
+        }
     }
 }

@@ -14,7 +14,9 @@
 //!   [`ParseError`]s, exactly as Etsy StatsD 0.9.0 reads it; with
 //!   `canonicalize_tags` the key's tags are then sorted as Graphite sorts
 //!   them ([`tags`]).
-//! * [`bucket`] holds one interval per key, sharded by key hash.
+//! * [`bucket`] holds one interval per key, sharded by key hash; timers
+//!   keep every value, or with `timer_mode = "hdr"` switch to a
+//!   fixed-size histogram ([`hdr`]) past `hdr_exact_values` values.
 //! * [`flush`] turns an interval into points with the reference's names and
 //!   values; [`Aggregator::start`] runs the schedule and hands every flush
 //!   to an `Arc<dyn Ingest>`: storage's cache in `ferrograph serve`, the
@@ -60,6 +62,7 @@ pub mod config;
 pub mod error;
 pub mod flush;
 pub mod forward;
+pub mod hdr;
 pub mod jsnum;
 pub mod listen;
 mod persist;

@@ -19,7 +19,9 @@ use crate::server::{interval_start_ms, Core, StartError};
 use crate::time::unix_now_ms;
 
 /// Bumped when the file layout changes; other versions are refused.
-const STATE_VERSION: u32 = 1;
+/// 2 added timer histograms (hdr mode); version 1 files still load.
+const STATE_VERSION: u32 = 2;
+const OLDEST_STATE_VERSION: u32 = 1;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
@@ -126,12 +128,12 @@ pub(crate) fn restore(core: &Core) -> Result<(), StartError> {
         Err(e) => return Err(err(path, "read", e)),
     };
     let state: State = serde_json::from_slice(&bytes).map_err(|e| err(path, "decode", e))?;
-    if state.version != STATE_VERSION {
+    if !(OLDEST_STATE_VERSION..=STATE_VERSION).contains(&state.version) {
         return Err(err(
             path,
             "decode",
             format!(
-                "version {} (expected {STATE_VERSION}); move the file away to start without it",
+                "version {} (expected {OLDEST_STATE_VERSION} to {STATE_VERSION}); move the file away to start without it",
                 state.version
             ),
         ));
@@ -140,10 +142,7 @@ pub(crate) fn restore(core: &Core) -> Result<(), StartError> {
         core.buckets.add_counter(k, *v);
     }
     for (k, t) in state.timers {
-        let mut shard = core.buckets.lock_key(&k);
-        let entry = shard.timers.entry(k.into_boxed_str()).or_default();
-        entry.values.extend(t.values);
-        entry.count += t.count;
+        core.buckets.merge_timer(&k, t);
     }
     for (k, g) in state.gauges {
         let mut shard = core.buckets.lock_key(&k);
@@ -168,4 +167,74 @@ pub(crate) fn restore(core: &Core) -> Result<(), StartError> {
         _ => tracing::info!("restored the open interval from the state file"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use storage::{Ingest, IngestError, IngestReport, MetricPoint};
+
+    use super::*;
+    use crate::config::RawConfig;
+
+    struct Collect(Mutex<Vec<MetricPoint>>);
+
+    impl Ingest for Collect {
+        fn ingest(&self, p: Vec<MetricPoint>) -> Result<IngestReport, IngestError> {
+            self.0.lock().unwrap().extend(p);
+            Ok(IngestReport::default())
+        }
+    }
+
+    fn core(state_file: &Path) -> (Core, Arc<Collect>) {
+        let raw = RawConfig {
+            udp: String::new(),
+            tcp: String::new(),
+            admin: String::new(),
+            timer_mode: "hdr".into(),
+            hdr_exact_values: 10,
+            percentiles: vec![90.0, -10.0, 50.0],
+            state_file: state_file.to_string_lossy().into_owned(),
+            ..RawConfig::default()
+        };
+        let sink = Arc::new(Collect(Mutex::new(Vec::new())));
+        (Core::new(raw.validate().unwrap(), sink.clone(), None), sink)
+    }
+
+    fn timer_points(sink: &Collect) -> BTreeMap<String, f64> {
+        sink.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.name.starts_with("stats.timers."))
+            .map(|p| (p.name.clone(), p.value))
+            .collect()
+    }
+
+    #[test]
+    fn hdr_timers_survive_the_state_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let (before, sink_before) = core(&path);
+        // "flood" switches to its histogram, "quiet" stays exact.
+        let lines: Vec<String> = (0..5000)
+            .map(|i| format!("flood:{}|ms|@0.5", f64::from(i % 977) * 1.25))
+            .chain((0..5).map(|i| format!("quiet:{i}|ms")))
+            .collect();
+        for chunk in lines.chunks(50) {
+            before.handle_packet(&chunk.join("\n"), &"test");
+        }
+        save(&before).unwrap();
+        before.flush(100);
+        let (after, sink_after) = core(&path);
+        restore(&after).unwrap();
+        assert!(!path.exists(), "the state file is removed once read");
+        after.flush(100);
+        let want = timer_points(&sink_before);
+        assert!(want.contains_key("stats.timers.flood.upper_90"), "{want:?}");
+        assert_eq!(want["stats.timers.flood.count"], 10_000.0);
+        assert_eq!(timer_points(&sink_after), want);
+    }
 }

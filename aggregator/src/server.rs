@@ -72,7 +72,8 @@ impl Core {
             settings.max_keys,
             settings.max_timer_values,
             gauge_ttl,
-        );
+        )
+        .with_timer_mode(settings.timer_mode);
         let namer = Namer::new(&settings);
         let keys = InternalKeys {
             bad: namer.internal_key("bad_lines_seen"),
@@ -188,6 +189,11 @@ impl Core {
             }
             for (k, t) in taken.timers.iter_mut() {
                 ctx.timer(&mut out, k, t);
+                if let Some(h) = &t.hdr {
+                    self.stats
+                        .timer_values_clamped
+                        .fetch_add(h.clamped(), Ordering::Relaxed);
+                }
             }
             for (k, v) in &taken.gauges {
                 ctx.gauge(&mut out, k, *v);

@@ -23,6 +23,9 @@ pub struct Stats {
     pub keys_over_limit: AtomicU64,
     /// Timer values refused because `max_timer_values` were held.
     pub timer_values_over_limit: AtomicU64,
+    /// hdr mode: timer values outside `[0, hdr_max_value]`, clamped to the
+    /// range for the rank-based fields (counted at the flush).
+    pub timer_values_clamped: AtomicU64,
     /// Datagrams longer than the receive buffer (cut by the kernel).
     pub udp_truncated: AtomicU64,
     /// UDP socket errors other than timeouts.
@@ -64,6 +67,7 @@ impl Default for Stats {
             bad_lines: std::array::from_fn(|_| AtomicU64::new(0)),
             keys_over_limit: AtomicU64::new(0),
             timer_values_over_limit: AtomicU64::new(0),
+            timer_values_clamped: AtomicU64::new(0),
             udp_truncated: AtomicU64::new(0),
             udp_errors: AtomicU64::new(0),
             tcp_connections_refused: AtomicU64::new(0),
@@ -172,6 +176,10 @@ impl Stats {
             (
                 "timer_values_over_limit".to_string(),
                 l(&self.timer_values_over_limit),
+            ),
+            (
+                "timer_values_clamped".to_string(),
+                l(&self.timer_values_clamped),
             ),
             ("udp_truncated".to_string(), l(&self.udp_truncated)),
             ("udp_errors".to_string(), l(&self.udp_errors)),

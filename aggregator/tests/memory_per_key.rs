@@ -1,11 +1,13 @@
-//! Memory held per distinct key after a flush, measured with a counting
-//! global allocator (bytes live on the heap, not RSS, so allocator caching
-//! does not blur the figure). Run with `--nocapture` to see the numbers;
-//! the bounds keep a regression from going unnoticed.
+//! Memory held per distinct key after a flush, and per flooded timer key
+//! in exact and hdr mode, measured with a counting global allocator (bytes
+//! live on the heap, not RSS, so allocator caching does not blur the
+//! figure). Run with `--nocapture` to see the numbers; the bounds keep a
+//! regression from going unnoticed. The tests share the process-wide
+//! counter, so they take turns (`SERIAL`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use aggregator::{Engine, RawConfig};
 use storage::{Ingest, IngestError, IngestReport, MetricPoint};
@@ -13,6 +15,7 @@ use storage::{Ingest, IngestError, IngestReport, MetricPoint};
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+static SERIAL: Mutex<()> = Mutex::new(());
 
 // SAFETY: delegates every call to the system allocator unchanged and only
 // adds bookkeeping of the sizes.
@@ -60,6 +63,7 @@ fn feed(engine: &Engine, n: usize, line: impl Fn(usize) -> String) {
 
 #[test]
 fn memory_per_key_after_a_flush() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     const N: usize = 200_000;
     let raw = RawConfig {
         udp: String::new(),
@@ -95,4 +99,60 @@ fn memory_per_key_after_a_flush() {
     );
     assert!(per_counter < 256.0, "{per_counter} B per counter key");
     assert!(per_timer < 320.0, "{per_timer} B per timer key");
+}
+
+/// Sends `n` values to one timer key, 20 lines a packet.
+fn flood(engine: &Engine, n: usize) {
+    let mut packet = String::new();
+    for i in 0..n {
+        packet.push_str(&format!("api.latency:{}|ms\n", (i % 5000) as f64 * 0.731));
+        if i % 20 == 19 {
+            engine.handle_packet(&packet);
+            packet.clear();
+        }
+    }
+    engine.handle_packet(&packet);
+}
+
+/// Bytes held by one timer key receiving `total` values in one interval,
+/// measured after `first` values and after all of them.
+fn timer_key_bytes(timer_mode: &str, first: usize, total: usize) -> (isize, isize) {
+    let raw = RawConfig {
+        udp: String::new(),
+        tcp: String::new(),
+        admin: String::new(),
+        shards: 1,
+        timer_mode: timer_mode.into(),
+        ..RawConfig::default()
+    };
+    let engine = Engine::new(raw.validate().unwrap(), Arc::new(Drop_));
+    engine.flush(1);
+    let base = LIVE.load(Ordering::Relaxed);
+    flood(&engine, first);
+    let early = LIVE.load(Ordering::Relaxed) - base;
+    flood(&engine, total - first);
+    let late = LIVE.load(Ordering::Relaxed) - base;
+    assert!(engine.flush(2) > 10, "the flood was flushed");
+    (early, late)
+}
+
+#[test]
+fn hdr_timer_memory_is_bounded_regardless_of_sample_count() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    const N: usize = 1_000_000;
+    let (_, exact) = timer_key_bytes("exact", 10_000, N);
+    let (early, late) = timer_key_bytes("hdr", 10_000, N);
+    let histogram = aggregator::hdr::HdrSpec::new(3, 0.001, 3_600_000.0)
+        .unwrap()
+        .histogram_bytes() as isize;
+    println!(
+        "one timer key, {N} values in an interval: exact mode {exact} B, hdr mode {late} B \
+         (histogram counts {histogram} B; {early} B after 10,000 values)"
+    );
+    assert!(
+        exact >= 8 * N as isize,
+        "exact mode holds every value: {exact}"
+    );
+    assert_eq!(early, late, "hdr memory grew with the sample count");
+    assert!(late < histogram + 4096, "{late} B for one hdr key");
 }

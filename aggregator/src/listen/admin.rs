@@ -169,6 +169,16 @@ fn dump(core: &Core, what: &str) -> String {
                     .map(|(k, v)| format!("{}: {}", js_key(k), js_format(*v))),
             ),
             "timers" => entries.extend(shard.timers.iter().map(|(k, t)| {
+                if let Some(h) = &t.hdr {
+                    // hdr mode holds no values to list: summarise instead.
+                    return format!(
+                        "{}: {{ hdr_values: {}, min: {}, max: {} }}",
+                        js_key(k),
+                        h.len(),
+                        js_format(h.min()),
+                        js_format(h.max())
+                    );
+                }
                 let vals: Vec<String> = t.values.iter().map(|v| js_format(*v)).collect();
                 if vals.is_empty() {
                     format!("{}: []", js_key(k))
