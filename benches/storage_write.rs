@@ -1,7 +1,8 @@
 //! Storage throughput: points/s through the cache and writer threads into
 //! Whisper files (10k and 100k metrics, 10 points per metric per batch), with
 //! the same workload through the real Python `whisper.update_many` in the
-//! same group as the baseline; and fetch latency.
+//! same group as the baseline; and fetch latency, with the real
+//! `whisper.fetch` on the same file and ranges as its baseline.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -166,7 +167,7 @@ pub fn bench(c: &mut Criterion) {
         ("range=6h", 21_600),
         ("range=7d", 604_800),
     ] {
-        group.bench_function(BenchmarkId::new("read_only_tree", label), |b| {
+        group.bench_function(BenchmarkId::new("impl=ferrograph", label), |b| {
             b.iter(|| {
                 let s = tree
                     .fetch(
@@ -183,6 +184,33 @@ pub fn bench(c: &mut Criterion) {
                 s
             })
         });
+        if ref_python().exists() {
+            let script = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/refs/whisper_fetch_bench.py"
+            );
+            group.bench_function(BenchmarkId::new("impl=python-whisper", label), |b| {
+                b.iter_custom(|iters| {
+                    let out = std::process::Command::new(ref_python())
+                        .args([
+                            script,
+                            path.to_str().unwrap(),
+                            &n.to_string(),
+                            &secs.to_string(),
+                            &iters.to_string(),
+                        ])
+                        .output()
+                        .unwrap();
+                    assert!(
+                        out.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    let secs: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+                    Duration::from_secs_f64(secs)
+                })
+            });
+        }
     }
     group.finish();
 }

@@ -118,16 +118,18 @@ impl Cache {
         refused
     }
 
-    /// Reserves room for up to `n` new points and returns how many slots
-    /// were granted (0 when full). Flow-controlled producers reserve before
-    /// they add, so a batch is taken whole or in part but never refused
-    /// after the fact; what was not granted stays with the producer.
-    pub fn reserve(&self, n: usize) -> usize {
+    /// Reserves room for up to `n` new points while the cache holds fewer
+    /// than `limit` (at most the cache's own limit) and returns how many
+    /// slots were granted (0 when full). Flow-controlled producers reserve
+    /// before they add, so a batch is taken whole or in part but never
+    /// refused after the fact; what was not granted stays with the producer.
+    pub fn reserve(&self, n: usize, limit: usize) -> usize {
+        let limit = limit.min(self.max_points);
         let mut granted = 0;
         let _ = self
             .size
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |size| {
-                granted = n.min(self.max_points.saturating_sub(size));
+                granted = n.min(limit.saturating_sub(size));
                 Some(size + granted)
             });
         granted
@@ -321,7 +323,7 @@ mod tests {
     fn reservations_never_exceed_the_limit() {
         let c = Cache::new(2, 5);
         let s = c.shard_of("r");
-        assert_eq!(c.reserve(3), 3);
+        assert_eq!(c.reserve(3, 5), 3);
         let grew = c.add_reserved(
             s,
             [
@@ -333,8 +335,10 @@ mod tests {
         assert_eq!(grew, 2);
         c.release(3 - grew);
         assert_eq!(c.size(), 2);
-        assert_eq!(c.reserve(10), 3);
-        assert_eq!(c.reserve(1), 0);
+        assert_eq!(c.reserve(10, 4), 2);
+        c.release(2);
+        assert_eq!(c.reserve(10, 99), 3);
+        assert_eq!(c.reserve(1, 99), 0);
         // a plain add sees the reservation and refuses
         assert_eq!(c.add(s, [("q".to_string(), 1, 1.0)]), 1);
         c.release(3);

@@ -20,6 +20,8 @@ pub struct Offered {
 /// A sink that pushes back instead of dropping.
 pub trait Backpressure: Send + Sync {
     /// Takes as many points as there is room for, in order; invalid points
-    /// are rejected and counted as by `Ingest::ingest`.
+    /// are rejected and counted as by `Ingest::ingest`. The store keeps
+    /// some headroom (5 % of its cache) that offers never fill, for
+    /// producers that cannot wait.
     fn offer(&self, points: Vec<MetricPoint>) -> Result<Offered, IngestError>;
 }

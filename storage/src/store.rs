@@ -46,8 +46,12 @@ use crate::whisper::{
 const TAG_LIST_FILE: &str = ".ferrograph-tags";
 /// Longest path component a file system takes (bytes, with `.wsp`).
 const MAX_COMPONENT: usize = 250;
-/// Open files kept mapped per writer.
-const FILES_PER_WRITER: usize = 4096;
+/// Files kept mapped by all writers together. Each mapping is one of the
+/// process's `vm.max_map_count` (65 530 by default) areas; half of that is
+/// left to reads and everything else. A writer whose metrics do not all fit
+/// remaps files, which costs far more than the write itself (mmap, page
+/// faults, munmap's TLB shootdowns), so the budget is large.
+const MAPPED_FILES: usize = 32_768;
 
 /// Counters of the store; read with [`Store::stats`].
 #[derive(Default)]
@@ -128,6 +132,14 @@ fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// How full flow-controlled producers may fill the cache: 95 % (carbon
+/// resumes its paused receivers below 95 % too). The rest is headroom for
+/// producers that cannot wait (StatsD flushes, UDP, self-metrics), so a
+/// stream of TCP senders kept at the limit does not make them overflow.
+fn flow_control_limit(max_points: usize) -> usize {
+    max_points - max_points / 20
 }
 
 /// The stored name and index components of a point the store can take, or
@@ -459,7 +471,10 @@ impl Inner {
                 None => out.report.rejected += 1,
             }
         }
-        let granted = self.cache.reserve(valid_points.len());
+        let granted = self.cache.reserve(
+            valid_points.len(),
+            flow_control_limit(self.cache.max_points()),
+        );
         let rest = valid_points.split_off(granted);
         let mut by_shard: HashMap<usize, Vec<(String, i64, f64)>> = HashMap::new();
         for (name, comps, ts, value) in valid_points {
@@ -793,6 +808,8 @@ impl Read for Inner {
 /// use (a resize renames a new file over the old one).
 struct OpenFiles {
     files: HashMap<PathBuf, (WhisperFile, u64)>,
+    /// This writer's share of [`MAPPED_FILES`].
+    limit: usize,
 }
 
 enum Opened<'a> {
@@ -818,9 +835,17 @@ impl OpenFiles {
         };
         let stale = self.files.get(path).is_none_or_ino(ino);
         if stale {
-            if self.files.len() >= FILES_PER_WRITER {
-                self.flush_all();
-                self.files.clear();
+            if self.files.len() >= self.limit {
+                // evict one mapping, not all: writers visit every queued
+                // metric in each pass, so clearing the whole set would make
+                // a writer with more metrics than the limit reopen every
+                // file on every pass. No msync: the dirty pages are in the
+                // page cache and reach the disk as whisper's own write()s
+                // do; a synchronous msync of thousands of files here made
+                // the writers slower than Python whisper.
+                if let Some(victim) = self.files.keys().next().cloned() {
+                    self.files.remove(&victim);
+                }
             }
             let file = WhisperFile::open_rw(path)?;
             self.files.insert(path.to_path_buf(), (file, ino));
@@ -952,6 +977,7 @@ fn writer_loop(inner: &Inner, writer: usize) {
         .collect();
     let mut files = OpenFiles {
         files: HashMap::new(),
+        limit: (MAPPED_FILES / writers.max(1)).max(64),
     };
     let mut fruitless_drain_passes = 0;
     loop {
