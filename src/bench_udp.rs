@@ -223,11 +223,13 @@ fn start_daemon(
         "serve" => {
             let schemas = dir.join("schemas.conf");
             std::fs::write(&schemas, "[all]\npattern = .*\nretentions = 1s:1h\n")?;
+            // No restart follows the trial: the open interval is flushed to
+            // disk at SIGTERM instead of being saved in a state file.
             let cfg = dir.join("serve.toml");
             std::fs::write(
                 &cfg,
                 format!(
-                    "[statsd]\nudp = \"{udp}\"\ntcp = \"\"\nadmin = \"\"\nflush_interval = \"{}ms\"\n{}\n\n\
+                    "[statsd]\nudp = \"{udp}\"\ntcp = \"\"\nadmin = \"\"\nflush_interval = \"{}ms\"\nstate_file = \"\"\n{}\n\n\
                      [carbon]\nplaintext = \"\"\npickle = \"\"\nudp = \"\"\n\n\
                      [storage]\nschemas = \"{}\"\nself_metrics_interval = \"1s\"\n\n\
                      [render]\nhttp = \"\"\n",
