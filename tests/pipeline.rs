@@ -232,3 +232,39 @@ fn kill_9_under_load_leaves_every_file_valid() {
     assert_eq!(status, 200);
     serve.stop(WAIT);
 }
+
+/// The pipeline load trial accounts for every line it sends: at a rate any
+/// machine sustains, the counters read back from the Whisper files equal
+/// the counter lines sent, and the daemon counted every line.
+#[test]
+fn pipeline_load_trial_finds_every_counter_on_disk() {
+    let out = crate::util::run_ferrograph(&[
+        "bench-udp",
+        "--daemon",
+        "serve",
+        "--rates",
+        "400",
+        "--duration",
+        "2",
+        "--names",
+        "40",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().expect("one JSON line");
+    let v: Value = serde_json::from_str(line).expect("JSON");
+    let sent = v["sent_counters"].as_f64().expect("sent_counters");
+    assert!(sent >= 400.0, "{line}");
+    assert_eq!(v["counters_on_disk"].as_f64(), Some(sent), "{line}");
+    assert_eq!(
+        v["received_by_daemon"].as_f64(),
+        v["sent_metrics"].as_f64(),
+        "{line}"
+    );
+    assert!(v["files"].as_u64().unwrap_or(0) >= 40, "{line}");
+    assert!(v["peak_rss_kib"].as_u64().unwrap_or(0) > 0, "{line}");
+}
