@@ -304,6 +304,12 @@ mod tests {
         for round in 0..10 {
             let pipeline = Pipeline::start(&loaded, &dir.path().join("data")).expect("start");
             assert!(pipeline.addrs().http.is_some() && pipeline.addrs().statsd_udp.is_some());
+            // A new thread names itself once it first runs (std sets the
+            // name from inside it), so on a busy machine give them a moment.
+            let named = std::time::Instant::now() + Duration::from_secs(10);
+            while pipeline_threads().is_empty() && std::time::Instant::now() < named {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             assert!(
                 !pipeline_threads().is_empty(),
                 "round {round}: no stage threads?"
