@@ -76,10 +76,20 @@ impl MetricIndex {
 
     /// Whether the series is indexed.
     pub fn contains(&self, components: &[&str]) -> bool {
+        self.contains_components(components.iter().copied())
+    }
+
+    /// Whether the plain dotted series `name` is indexed, without splitting
+    /// it into a vector first (the ingest hot path asks this per point).
+    pub fn contains_dotted(&self, name: &str) -> bool {
+        self.contains_components(name.split('.'))
+    }
+
+    fn contains_components<'a>(&self, components: impl IntoIterator<Item = &'a str>) -> bool {
         let tree = self.root.read().unwrap_or_else(|e| e.into_inner());
         let mut node = &*tree;
         for c in components {
-            match node.children.get(*c) {
+            match node.children.get(c) {
                 Some(n) => node = n,
                 None => return false,
             }

@@ -142,13 +142,19 @@ fn flow_control_limit(max_points: usize) -> usize {
     max_points - max_points / 20
 }
 
-/// The stored name and index components of a point the store can take, or
-/// `None` (NaN, a timestamp outside whisper's u32 field, a bad name).
-fn valid(p: &MetricPoint) -> Option<(String, Vec<String>)> {
-    if p.value.is_nan() || !(0..=i64::from(u32::MAX)).contains(&p.timestamp) {
-        return None;
-    }
-    normalize(&p.name).ok()
+/// A point the store can take: its stored name, the index components when
+/// the series may not be indexed yet (`None`: known), timestamp and value.
+type ValidPoint = (String, Option<Vec<String>>, i64, f64);
+
+/// A name already in its stored form: a plain (untagged) series of
+/// non-empty dot-separated components, nothing for [`normalize`] to rewrite.
+fn is_stored_form(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains(['\0', '\n', '\r', '/'])
+        && !is_tagged(name)
+        && name
+            .split('.')
+            .all(|c| !c.is_empty() && c.len() <= MAX_COMPONENT)
 }
 
 /// What a name is stored as: `(canonical name, index components)`, or why
@@ -419,15 +425,15 @@ impl Inner {
             .fetch_add(n as u64, Ordering::Relaxed);
         let mut by_shard: HashMap<usize, Vec<(String, i64, f64)>> = HashMap::new();
         for p in points {
-            let Some((name, comps)) = valid(&p) else {
+            let Some((name, comps, ts, value)) = self.valid(p) else {
                 report.rejected += 1;
                 continue;
             };
-            self.index_name(&name, &comps);
+            self.index_name(&name, comps.as_deref());
             by_shard
                 .entry(self.cache.shard_of(&name))
                 .or_default()
-                .push((name, p.timestamp, p.value));
+                .push((name, ts, value));
         }
         for (shard, batch) in by_shard {
             let len = batch.len();
@@ -453,7 +459,25 @@ impl Inner {
         report
     }
 
-    fn index_name(&self, name: &str, comps: &[String]) {
+    /// The point as the store keeps it, or `None` (NaN, a timestamp outside
+    /// whisper's u32 field, a bad name).
+    fn valid(&self, p: MetricPoint) -> Option<ValidPoint> {
+        if p.value.is_nan() || !(0..=i64::from(u32::MAX)).contains(&p.timestamp) {
+            return None;
+        }
+        // The common case, a known series under its stored name, needs
+        // neither normalisation's allocations nor the index's write lock.
+        if is_stored_form(&p.name) && self.index.contains_dotted(&p.name) {
+            return Some((p.name, None, p.timestamp, p.value));
+        }
+        let (name, comps) = normalize(&p.name).ok()?;
+        Some((name, Some(comps), p.timestamp, p.value))
+    }
+
+    fn index_name(&self, name: &str, comps: Option<&[String]>) {
+        let Some(comps) = comps else {
+            return;
+        };
         let refs: Vec<&str> = comps.iter().map(String::as_str).collect();
         if self.index.insert(&refs) && is_tagged(name) {
             let _ = self.tags.add(name);
@@ -466,8 +490,8 @@ impl Inner {
         let mut out = Offered::default();
         let mut valid_points = Vec::with_capacity(points.len());
         for p in points {
-            match valid(&p) {
-                Some((name, comps)) => valid_points.push((name, comps, p.timestamp, p.value)),
+            match self.valid(p) {
+                Some(point) => valid_points.push(point),
                 None => out.report.rejected += 1,
             }
         }
@@ -478,7 +502,7 @@ impl Inner {
         let rest = valid_points.split_off(granted);
         let mut by_shard: HashMap<usize, Vec<(String, i64, f64)>> = HashMap::new();
         for (name, comps, ts, value) in valid_points {
-            self.index_name(&name, &comps);
+            self.index_name(&name, comps.as_deref());
             by_shard
                 .entry(self.cache.shard_of(&name))
                 .or_default()
@@ -1037,6 +1061,19 @@ fn writer_loop(inner: &Inner, writer: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The ingest shortcut skips `normalize` only for names it would
+        /// leave as they are.
+        #[test]
+        fn stored_form_names_normalise_to_themselves(name in "[a-z_.;=/{}\"]{0,24}") {
+            if is_stored_form(&name) {
+                let (stored, comps) = normalize(&name).expect("a stored-form name is valid");
+                proptest::prop_assert_eq!(&stored, &name);
+                proptest::prop_assert_eq!(comps, name.split('.').map(str::to_string).collect::<Vec<_>>());
+            }
+        }
+    }
 
     #[test]
     fn names_are_normalised_like_the_file_system() {
