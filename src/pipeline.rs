@@ -315,6 +315,12 @@ mod tests {
                 "round {round}: no stage threads?"
             );
             pipeline.shutdown();
+            // A joined thread can stay listed in /proc for a moment while the
+            // kernel finishes its exit; a leaked one stays.
+            let gone = std::time::Instant::now() + Duration::from_secs(5);
+            while !pipeline_threads().is_empty() && std::time::Instant::now() < gone {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             let left = pipeline_threads();
             assert!(
                 left.is_empty(),
