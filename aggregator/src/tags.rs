@@ -40,7 +40,8 @@ pub fn canonical_key(key: &str) -> Option<String> {
         return None;
     }
     // Only the tags are canonicalised: the metric name gets its prefixes at
-    // flush, so a one-character placeholder stands in for it here.
+    // flush, so carbon's parser is handed the tags behind a one-character
+    // metric name ("_"), stripped again below.
     let mut repaired = String::with_capacity(tags.len() + 16);
     repaired.push('_');
     for segment in tags.split(';').filter(|s| !s.is_empty()) {
