@@ -4,6 +4,10 @@
 
 use criterion::{criterion_group, criterion_main};
 
+/// The binary's allocator, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// StatsD line parsing.
 mod statsd_parse;
 

@@ -86,18 +86,29 @@ pub fn bench(c: &mut Criterion) {
                     for _ in 0..iters {
                         round += 1;
                         let base = now() - 600 + (round % 30) * POINTS as i64;
-                        let batch: Vec<MetricPoint> = names
-                            .iter()
-                            .flat_map(|n| {
-                                (0..POINTS).map(move |k| {
-                                    MetricPoint::new(n.to_string(), base + k as i64 * 10, k as f64)
-                                })
+                        // what a receiver hands over: batches of owned points
+                        let batches: Vec<Vec<MetricPoint>> = names
+                            .chunks(5000 / POINTS)
+                            .map(|chunk| {
+                                chunk
+                                    .iter()
+                                    .flat_map(|n| {
+                                        (0..POINTS).map(move |k| {
+                                            MetricPoint::new(
+                                                n.to_string(),
+                                                base + k as i64 * 10,
+                                                k as f64,
+                                            )
+                                        })
+                                    })
+                                    .collect()
                             })
                             .collect();
                         let start = Instant::now();
-                        for chunk in batch.chunks(5000) {
-                            let r = ingest.ingest(chunk.to_vec()).unwrap();
-                            assert_eq!(r.accepted, chunk.len());
+                        for batch in batches {
+                            let len = batch.len();
+                            let r = ingest.ingest(batch).unwrap();
+                            assert_eq!(r.accepted, len);
                         }
                         while store.cache_size() > 0 {
                             std::thread::sleep(Duration::from_micros(200));

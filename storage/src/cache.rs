@@ -8,29 +8,125 @@
 //! without growing the cache (carbon: last received wins). The limit counts
 //! queued plus in-flight points; what does not fit is refused and counted by
 //! the caller, never dropped silently.
+//!
+//! Names are shared (`Arc<str>`) between the cache and the writers' work
+//! lists, and both lists of a metric live in one map entry, so the hot paths
+//! (a point for a metric already cached; a writer taking and confirming a
+//! metric) cost one hash and one lookup each, with no string copies.
+//!
+//! An entry whose points are all on disk stays for [`IDLE_TTL`] as an *idle*
+//! entry without buffers: a metric reported every interval then finds its
+//! entry at once, skipping the index lookup and the name allocation a new
+//! entry costs. Idle entries are bounded (a tenth of the point limit) and
+//! swept by the writers.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// One metric's points: `(timestamp, value)`.
 pub type Points = Vec<(i64, f64)>;
 
-#[derive(Default)]
+type NameHasher = foldhash::fast::RandomState;
+
+/// A point on its way into the cache: `(stored name, timestamp, value)`.
+pub type CachePoint = (String, i64, f64);
+
+/// How long an emptied entry is kept for its metric's next points.
+pub const IDLE_TTL: Duration = Duration::from_secs(60);
+
+/// `Entry::idle_since` of an entry holding points.
+const BUSY: u32 = u32::MAX;
+
+struct Entry {
+    /// Seconds on the cache's clock when the entry became empty, or [`BUSY`].
+    idle_since: u32,
+    queued: Points,
+    /// Newest timestamp in `queued`: a point newer than it cannot replace a
+    /// queued one, so in-order arrivals append without scanning the list.
+    queued_newest: i64,
+    inflight: Points,
+}
+
+impl Entry {
+    fn new() -> Entry {
+        Entry {
+            idle_since: BUSY,
+            queued: Vec::new(),
+            queued_newest: i64::MIN,
+            inflight: Vec::new(),
+        }
+    }
+
+    /// Inserts or replaces a queued point; returns true if the list grew.
+    fn queue(&mut self, ts: i64, value: f64) -> bool {
+        if ts > self.queued_newest {
+            self.queued_newest = ts;
+            self.queued.push((ts, value));
+            return true;
+        }
+        upsert(&mut self.queued, ts, value)
+    }
+
+    fn set_queued(&mut self, points: Points) {
+        self.queued_newest = points.iter().map(|p| p.0).max().unwrap_or(i64::MIN);
+        self.queued = points;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queued.is_empty() && self.inflight.is_empty()
+    }
+}
+
 struct Shard {
-    queued: HashMap<String, Points>,
-    inflight: HashMap<String, Points>,
+    entries: HashMap<Arc<str>, Entry, NameHasher>,
+    /// When the idle entries were last swept (seconds on the cache's clock).
+    swept: u32,
+}
+
+/// What [`Cache::add`] did with a batch.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Added {
+    /// Points that grew the cache (a replaced timestamp does not).
+    pub grew: usize,
+    /// Points refused because the cache was full.
+    pub refused: usize,
+}
+
+/// Whose room a batch of [`Cache::add`] uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Room {
+    /// Refuse what does not fit under the cache's limit.
+    Limited,
+    /// Room was taken beforehand with [`Cache::reserve`]: refuse nothing.
+    Reserved,
+}
+
+/// Makes [`Cache::add`] take only names already cached or for which
+/// `is_known` says yes; other points go to `out`, untouched, for the caller
+/// to normalise and index before adding them again.
+pub struct Unknown<'a> {
+    /// Whether a name not in the cache is a stored, indexed name.
+    pub is_known: &'a dyn Fn(&str) -> bool,
+    /// Where the other points go.
+    pub out: &'a mut Vec<CachePoint>,
 }
 
 /// The cache.
 pub struct Cache {
     shards: Vec<Mutex<Shard>>,
-    hasher: RandomState,
+    hasher: NameHasher,
     size: AtomicUsize,
     max_points: usize,
-    wake: (Mutex<bool>, Condvar),
+    idle: AtomicUsize,
+    max_idle: usize,
+    clock: Instant,
+    /// Points arrived since a writer last looked: lets [`Cache::notify`]
+    /// skip the condition variable while writers are busy anyway.
+    pending: AtomicBool,
+    wake: (Mutex<()>, Condvar),
 }
 
 /// Inserts or replaces `(ts, value)` in `points`; returns true if it grew.
@@ -48,14 +144,24 @@ fn upsert(points: &mut Points, ts: i64, value: f64) -> bool {
 impl Cache {
     /// A cache of `shards` shards holding at most `max_points` points.
     pub fn new(shards: usize, max_points: usize) -> Cache {
+        let hasher = NameHasher::default();
         Cache {
             shards: (0..shards.max(1))
-                .map(|_| Mutex::new(Shard::default()))
+                .map(|_| {
+                    Mutex::new(Shard {
+                        entries: HashMap::with_hasher(hasher.clone()),
+                        swept: 0,
+                    })
+                })
                 .collect(),
-            hasher: RandomState::new(),
+            hasher,
             size: AtomicUsize::new(0),
             max_points,
-            wake: (Mutex::new(false), Condvar::new()),
+            idle: AtomicUsize::new(0),
+            max_idle: max_points / 10,
+            clock: Instant::now(),
+            pending: AtomicBool::new(false),
+            wake: (Mutex::new(()), Condvar::new()),
         }
     }
 
@@ -66,7 +172,8 @@ impl Cache {
 
     /// The shard a name lives in.
     pub fn shard_of(&self, name: &str) -> usize {
-        (self.hasher.hash_one(name) % self.shards.len() as u64) as usize
+        // the high bits: the map inside the shard uses the low ones
+        ((self.hasher.hash_one(name) >> 32) % self.shards.len() as u64) as usize
     }
 
     fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
@@ -83,39 +190,59 @@ impl Cache {
         self.max_points
     }
 
-    /// Adds points; returns how many were refused because the cache is full.
-    /// `points` must all belong to `shard`.
-    pub fn add(&self, shard: usize, points: impl IntoIterator<Item = (String, i64, f64)>) -> usize {
-        let mut refused = 0;
-        let mut grew = 0;
+    /// Adds points that all belong to `shard`, in the room `room` says;
+    /// with `unknown`, only those of known names.
+    pub fn add(
+        &self,
+        shard: usize,
+        points: impl IntoIterator<Item = CachePoint>,
+        room: Room,
+        mut unknown: Option<Unknown<'_>>,
+    ) -> Added {
+        let mut added = Added::default();
+        let limited = room == Room::Limited;
         {
             let mut s = self.lock(shard);
             for (name, ts, value) in points {
-                let full = self.size.load(Ordering::Relaxed) + grew >= self.max_points;
-                match s.queued.get_mut(&name) {
-                    Some(list) => {
-                        if list.iter().any(|p| p.0 == ts) {
-                            upsert(list, ts, value);
-                        } else if full {
-                            refused += 1;
-                        } else {
-                            list.push((ts, value));
-                            grew += 1;
-                        }
+                let full =
+                    limited && self.size.load(Ordering::Relaxed) + added.grew >= self.max_points;
+                if let Some(entry) = s.entries.get_mut(name.as_str()) {
+                    if entry.idle_since != BUSY && !full {
+                        entry.idle_since = BUSY;
+                        self.idle.fetch_sub(1, Ordering::Relaxed);
                     }
-                    None if full => refused += 1,
-                    None => {
-                        s.queued.insert(name, vec![(ts, value)]);
-                        grew += 1;
+                    let replaces =
+                        || ts <= entry.queued_newest && entry.queued.iter().any(|p| p.0 == ts);
+                    if full && !replaces() {
+                        added.refused += 1;
+                    } else if entry.queue(ts, value) {
+                        added.grew += 1;
+                    }
+                    continue;
+                }
+                if let Some(u) = unknown.as_mut() {
+                    if !(u.is_known)(&name) {
+                        u.out.push((name, ts, value));
+                        continue;
                     }
                 }
+                if full {
+                    added.refused += 1;
+                    continue;
+                }
+                let mut entry = Entry::new();
+                entry.queue(ts, value);
+                s.entries.insert(Arc::from(name), entry);
+                added.grew += 1;
             }
         }
-        if grew > 0 {
-            self.size.fetch_add(grew, Ordering::Relaxed);
+        if limited && added.grew > 0 {
+            self.size.fetch_add(added.grew, Ordering::Relaxed);
+        }
+        if added.grew > 0 {
             self.notify();
         }
-        refused
+        added
     }
 
     /// Reserves room for up to `n` new points while the cache holds fewer
@@ -143,126 +270,140 @@ impl Cache {
         }
     }
 
-    /// Adds points whose room was taken with [`Cache::reserve`]; returns how
-    /// many grew the cache (the caller releases the rest of its
-    /// reservation). `points` must all belong to `shard`.
-    pub fn add_reserved(
-        &self,
-        shard: usize,
-        points: impl IntoIterator<Item = (String, i64, f64)>,
-    ) -> usize {
-        let mut grew = 0;
-        {
-            let mut s = self.lock(shard);
-            for (name, ts, value) in points {
-                match s.queued.get_mut(&name) {
-                    Some(list) => {
-                        if upsert(list, ts, value) {
-                            grew += 1;
-                        }
-                    }
-                    None => {
-                        s.queued.insert(name, vec![(ts, value)]);
-                        grew += 1;
-                    }
-                }
-            }
-        }
-        if grew > 0 {
-            self.notify();
-        }
-        grew
-    }
-
     /// Wakes writers waiting for work.
     pub fn notify(&self) {
-        let (lock, cv) = &self.wake;
-        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        cv.notify_all();
-    }
-
-    /// Waits until points arrive or `timeout` passes.
-    pub fn wait(&self, timeout: Duration) {
-        let (lock, cv) = &self.wake;
-        let mut flag = lock.lock().unwrap_or_else(|e| e.into_inner());
-        if !*flag {
-            flag = cv
-                .wait_timeout(flag, timeout)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            // Taking the lock orders this after a writer's check of
+            // `pending`: a writer about to wait is either already waiting
+            // (and woken) or sees the flag.
+            let _guard = self.wake.0.lock().unwrap_or_else(|e| e.into_inner());
+            self.wake.1.notify_all();
         }
-        *flag = false;
     }
 
-    /// Queued metrics of `shard` with their point counts.
-    pub fn queued_counts(&self, shard: usize) -> Vec<(String, usize)> {
-        let s = self.lock(shard);
-        s.queued.iter().map(|(n, p)| (n.clone(), p.len())).collect()
+    /// Waits until points arrive or `timeout` passes; true if points
+    /// arrived.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let guard = self.wake.0.lock().unwrap_or_else(|e| e.into_inner());
+        if self.pending.swap(false, Ordering::AcqRel) {
+            return true;
+        }
+        let _ = self.wake.1.wait_timeout(guard, timeout);
+        self.pending.swap(false, Ordering::AcqRel)
+    }
+
+    /// Appends the queued metrics of `shard` with their point counts to
+    /// `out` as `(shard, name, count)`.
+    /// Also sweeps the shard's expired idle entries, once a second.
+    pub fn queued_counts_into(&self, shard: usize, out: &mut Vec<(usize, Arc<str>, usize)>) {
+        let mut s = self.lock(shard);
+        let now = self.seconds();
+        if now != s.swept {
+            s.swept = now;
+            let before = s.entries.len();
+            let ttl = IDLE_TTL.as_secs() as u32;
+            s.entries
+                .retain(|_, e| e.idle_since == BUSY || now.saturating_sub(e.idle_since) < ttl);
+            self.idle
+                .fetch_sub(before - s.entries.len(), Ordering::Relaxed);
+        }
+        out.extend(
+            s.entries
+                .iter()
+                .filter(|(_, e)| !e.queued.is_empty())
+                .map(|(n, e)| (shard, Arc::clone(n), e.queued.len())),
+        );
+    }
+
+    /// Moves a metric's queued points in flight and copies them into `out`;
+    /// false if nothing was queued.
+    pub fn take_into(&self, shard: usize, name: &str, out: &mut Points) -> bool {
+        out.clear();
+        let mut s = self.lock(shard);
+        let Some(entry) = s.entries.get_mut(name) else {
+            return false;
+        };
+        if entry.queued.is_empty() {
+            return false;
+        }
+        out.extend_from_slice(&entry.queued);
+        if entry.inflight.is_empty() {
+            std::mem::swap(&mut entry.inflight, &mut entry.queued);
+        } else {
+            let before = entry.inflight.len() + entry.queued.len();
+            for (t, v) in entry.queued.drain(..) {
+                upsert(&mut entry.inflight, t, v);
+            }
+            self.size
+                .fetch_sub(before - entry.inflight.len(), Ordering::Relaxed);
+        }
+        entry.queued_newest = i64::MIN;
+        true
     }
 
     /// Moves a metric's queued points in flight and returns them.
     pub fn take(&self, shard: usize, name: &str) -> Option<Points> {
-        let mut s = self.lock(shard);
-        let points = s.queued.remove(name)?;
-        let out = points.clone();
-        match s.inflight.get_mut(name) {
-            Some(existing) => {
-                let before = existing.len() + points.len();
-                for (t, v) in points {
-                    upsert(existing, t, v);
-                }
-                let after = existing.len();
-                self.size.fetch_sub(before - after, Ordering::Relaxed);
-            }
-            None => {
-                s.inflight.insert(name.to_string(), points);
-            }
-        }
-        Some(out)
+        let mut out = Vec::new();
+        self.take_into(shard, name, &mut out).then_some(out)
     }
 
     /// The in-flight points are on disk: forget them.
     pub fn confirm(&self, shard: usize, name: &str) {
         let mut s = self.lock(shard);
-        if let Some(points) = s.inflight.remove(name) {
-            self.size.fetch_sub(points.len(), Ordering::Relaxed);
+        let Some(entry) = s.entries.get_mut(name) else {
+            return;
+        };
+        self.size.fetch_sub(entry.inflight.len(), Ordering::Relaxed);
+        if !entry.queued.is_empty() {
+            entry.inflight.clear();
+            return;
         }
+        if self.idle.load(Ordering::Relaxed) >= self.max_idle {
+            s.entries.remove(name);
+            return;
+        }
+        // the buffers go: an idle entry costs its name and a map slot
+        entry.inflight = Vec::new();
+        entry.queued = Vec::new();
+        entry.idle_since = self.seconds();
+        self.idle.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn seconds(&self) -> u32 {
+        // BUSY is never reached: 136 years
+        u32::try_from(self.clock.elapsed().as_secs()).unwrap_or(BUSY - 1)
     }
 
     /// The write failed: queue the in-flight points again (points received
     /// meanwhile win on equal timestamps).
     pub fn put_back(&self, shard: usize, name: &str) {
         let mut s = self.lock(shard);
-        let Some(old) = s.inflight.remove(name) else {
+        let Some(entry) = s.entries.get_mut(name) else {
             return;
         };
-        let n_old = old.len();
-        match s.queued.remove(name) {
-            None => {
-                s.queued.insert(name.to_string(), old);
-            }
-            Some(newer) => {
-                let mut merged = old;
-                let n_new = newer.len();
-                for (t, v) in newer {
-                    upsert(&mut merged, t, v);
-                }
-                let dropped = n_old + n_new - merged.len();
-                self.size.fetch_sub(dropped, Ordering::Relaxed);
-                s.queued.insert(name.to_string(), merged);
-            }
+        if entry.inflight.is_empty() {
+            return;
         }
+        let mut merged = std::mem::take(&mut entry.inflight);
+        let before = merged.len() + entry.queued.len();
+        for (t, v) in entry.queued.drain(..) {
+            upsert(&mut merged, t, v);
+        }
+        self.size
+            .fetch_sub(before - merged.len(), Ordering::Relaxed);
+        entry.set_queued(merged);
     }
 
     /// All cached points of a metric (in flight, overlaid by queued), sorted
     /// by timestamp.
     pub fn get(&self, name: &str) -> Points {
         let s = self.lock(self.shard_of(name));
-        let mut out: Points = s.inflight.get(name).cloned().unwrap_or_default();
-        if let Some(q) = s.queued.get(name) {
-            for &(t, v) in q {
-                upsert(&mut out, t, v);
-            }
+        let Some(entry) = s.entries.get(name) else {
+            return Vec::new();
+        };
+        let mut out = entry.inflight.clone();
+        for &(t, v) in &entry.queued {
+            upsert(&mut out, t, v);
         }
         out.sort_by_key(|p| p.0);
         out
@@ -272,12 +413,11 @@ impl Cache {
     pub fn metric_count(&self) -> usize {
         (0..self.shards.len())
             .map(|i| {
-                let s = self.lock(i);
-                s.queued.len()
-                    + s.inflight
-                        .keys()
-                        .filter(|k| !s.queued.contains_key(*k))
-                        .count()
+                self.lock(i)
+                    .entries
+                    .values()
+                    .filter(|e| !e.is_empty())
+                    .count()
             })
             .sum()
     }
@@ -287,36 +427,66 @@ impl Cache {
 mod tests {
     use super::*;
 
+    fn pts(name: &str, list: &[(i64, f64)]) -> Vec<CachePoint> {
+        list.iter()
+            .map(|&(t, v)| (name.to_string(), t, v))
+            .collect()
+    }
+
     #[test]
     fn last_received_wins_and_limit_counts() {
         let c = Cache::new(4, 3);
         let s = c.shard_of("a");
+        let added = c.add(
+            s,
+            pts("a", &[(10, 1.0), (10, 2.0), (20, 3.0)]),
+            Room::Limited,
+            None,
+        );
         assert_eq!(
-            c.add(
-                s,
-                [
-                    ("a".to_string(), 10, 1.0),
-                    ("a".into(), 10, 2.0),
-                    ("a".into(), 20, 3.0)
-                ]
-            ),
-            0
+            added,
+            Added {
+                grew: 2,
+                refused: 0
+            }
         );
         assert_eq!(c.size(), 2);
         assert_eq!(c.get("a"), vec![(10, 2.0), (20, 3.0)]);
+        let added = c.add(
+            s,
+            pts("a", &[(30, 1.0), (40, 1.0), (20, 9.0)]),
+            Room::Limited,
+            None,
+        );
         assert_eq!(
-            c.add(
-                s,
-                [
-                    ("a".to_string(), 30, 1.0),
-                    ("a".into(), 40, 1.0),
-                    ("a".into(), 20, 9.0)
-                ]
-            ),
-            1
+            added,
+            Added {
+                grew: 1,
+                refused: 1
+            }
         );
         assert_eq!(c.size(), 3);
         assert_eq!(c.get("a"), vec![(10, 2.0), (20, 9.0), (30, 1.0)]);
+    }
+
+    #[test]
+    fn out_of_order_points_replace_by_timestamp() {
+        let c = Cache::new(1, 100);
+        c.add(
+            0,
+            pts(
+                "o",
+                &[(30, 1.0), (10, 2.0), (20, 3.0), (10, 4.0), (30, 5.0)],
+            ),
+            Room::Limited,
+            None,
+        );
+        assert_eq!(c.size(), 3);
+        assert_eq!(c.get("o"), vec![(10, 4.0), (20, 3.0), (30, 5.0)]);
+        assert!(c.take(0, "o").is_some());
+        // after a take, the queue starts over: 10 is queued again, not lost
+        c.add(0, pts("o", &[(10, 6.0)]), Room::Limited, None);
+        assert_eq!(c.get("o"), vec![(10, 6.0), (20, 3.0), (30, 5.0)]);
     }
 
     #[test]
@@ -324,37 +494,71 @@ mod tests {
         let c = Cache::new(2, 5);
         let s = c.shard_of("r");
         assert_eq!(c.reserve(3, 5), 3);
-        let grew = c.add_reserved(
+        let added = c.add(
             s,
-            [
-                ("r".to_string(), 10, 1.0),
-                ("r".into(), 10, 2.0),
-                ("r".into(), 20, 3.0),
-            ],
+            pts("r", &[(10, 1.0), (10, 2.0), (20, 3.0)]),
+            Room::Reserved,
+            None,
         );
-        assert_eq!(grew, 2);
-        c.release(3 - grew);
+        assert_eq!(added.grew, 2);
+        c.release(3 - added.grew);
         assert_eq!(c.size(), 2);
         assert_eq!(c.reserve(10, 4), 2);
         c.release(2);
         assert_eq!(c.reserve(10, 99), 3);
         assert_eq!(c.reserve(1, 99), 0);
         // a plain add sees the reservation and refuses
-        assert_eq!(c.add(s, [("q".to_string(), 1, 1.0)]), 1);
+        let q = c.shard_of("q");
+        assert_eq!(
+            c.add(q, pts("q", &[(1, 1.0)]), Room::Limited, None).refused,
+            1
+        );
         c.release(3);
         assert_eq!(c.size(), 2);
         assert_eq!(c.get("r"), vec![(10, 2.0), (20, 3.0)]);
     }
 
     #[test]
+    fn unknown_names_are_handed_back_untouched() {
+        let c = Cache::new(1, 100);
+        c.add(0, pts("cached", &[(1, 1.0)]), Room::Limited, None);
+        let mut unknown = Vec::new();
+        let is_known = |n: &str| n == "indexed";
+        let mut batch = pts("cached", &[(2, 2.0)]);
+        batch.extend(pts("indexed", &[(1, 1.0)]));
+        batch.extend(pts("new", &[(1, 1.0), (2, 2.0)]));
+        let added = c.add(
+            0,
+            batch,
+            Room::Limited,
+            Some(Unknown {
+                is_known: &is_known,
+                out: &mut unknown,
+            }),
+        );
+        assert_eq!(
+            added,
+            Added {
+                grew: 2,
+                refused: 0
+            }
+        );
+        assert_eq!(unknown, pts("new", &[(1, 1.0), (2, 2.0)]));
+        assert_eq!(c.metric_count(), 2);
+    }
+
+    #[test]
     fn in_flight_points_stay_visible_and_can_be_put_back() {
         let c = Cache::new(2, 100);
         let s = c.shard_of("m");
-        c.add(s, [("m".to_string(), 10, 1.0), ("m".into(), 20, 2.0)]);
+        c.add(s, pts("m", &[(10, 1.0), (20, 2.0)]), Room::Limited, None);
         assert_eq!(c.take(s, "m").unwrap().len(), 2);
-        c.add(s, [("m".to_string(), 20, 5.0), ("m".into(), 30, 3.0)]);
+        c.add(s, pts("m", &[(20, 5.0), (30, 3.0)]), Room::Limited, None);
         assert_eq!(c.get("m"), vec![(10, 1.0), (20, 5.0), (30, 3.0)]);
         assert_eq!(c.size(), 4);
+        let mut work = Vec::new();
+        c.queued_counts_into(s, &mut work);
+        assert_eq!(work, vec![(s, Arc::from("m"), 2)]);
         c.put_back(s, "m");
         assert_eq!(c.size(), 3);
         assert_eq!(c.get("m"), vec![(10, 1.0), (20, 5.0), (30, 3.0)]);
@@ -363,5 +567,36 @@ mod tests {
         c.confirm(s, "m");
         assert_eq!(c.size(), 0);
         assert!(c.get("m").is_empty());
+        assert_eq!(c.metric_count(), 0);
+    }
+
+    #[test]
+    fn emptied_entries_stay_known_up_to_a_bound() {
+        // room for 20 points: at most 2 idle entries
+        let c = Cache::new(1, 20);
+        for name in ["a", "b", "c"] {
+            c.add(0, pts(name, &[(1, 1.0)]), Room::Limited, None);
+            assert!(c.take(0, name).is_some());
+            c.confirm(0, name);
+        }
+        assert_eq!((c.size(), c.metric_count()), (0, 0));
+        let mut unknown = Vec::new();
+        let nothing_indexed = |_: &str| false;
+        let mut batch = pts("a", &[(2, 2.0)]);
+        batch.extend(pts("c", &[(2, 2.0)]));
+        let added = c.add(
+            0,
+            batch,
+            Room::Limited,
+            Some(Unknown {
+                is_known: &nothing_indexed,
+                out: &mut unknown,
+            }),
+        );
+        // "a" was kept idle; "c" came when two were idle and was dropped
+        assert_eq!(added.grew, 1);
+        assert_eq!(unknown, pts("c", &[(2, 2.0)]));
+        assert_eq!(c.get("a"), vec![(2, 2.0)]);
+        assert_eq!(c.metric_count(), 1);
     }
 }

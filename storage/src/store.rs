@@ -26,7 +26,7 @@ use crate::api::{
     FetchOptions, FetchRange, FetchedSeries, FindNode, Ingest, IngestError, IngestReport,
     MetricPoint, Read, ReadError, TagExpr,
 };
-use crate::cache::Cache;
+use crate::cache::{Added, Cache, CachePoint, Points, Room, Unknown};
 use crate::config::StoreSettings;
 use crate::flow::{Backpressure, Offered};
 use crate::glob::Glob;
@@ -142,9 +142,24 @@ fn flow_control_limit(max_points: usize) -> usize {
     max_points - max_points / 20
 }
 
-/// A point the store can take: its stored name, the index components when
-/// the series may not be indexed yet (`None`: known), timestamp and value.
-type ValidPoint = (String, Option<Vec<String>>, i64, f64);
+/// What the cache took of a batch.
+#[derive(Default)]
+struct Taken {
+    /// Points stored (new or replacing a cached timestamp).
+    taken: usize,
+    /// Points that grew the cache.
+    grew: usize,
+    /// Points refused because the cache was full.
+    refused: usize,
+}
+
+impl Taken {
+    fn add(&mut self, offered: usize, added: &Added) {
+        self.taken += offered - added.refused;
+        self.grew += added.grew;
+        self.refused += added.refused;
+    }
+}
 
 /// A name already in its stored form: a plain (untagged) series of
 /// non-empty dot-separated components, nothing for [`normalize`] to rewrite.
@@ -419,28 +434,13 @@ impl Inner {
     /// log would go here).
     fn accept(&self, points: Vec<MetricPoint>) -> IngestReport {
         let mut report = IngestReport::default();
-        let n = points.len();
         self.stats
             .points_received
-            .fetch_add(n as u64, Ordering::Relaxed);
-        let mut by_shard: HashMap<usize, Vec<(String, i64, f64)>> = HashMap::new();
-        for p in points {
-            let Some((name, comps, ts, value)) = self.valid(p) else {
-                report.rejected += 1;
-                continue;
-            };
-            self.index_name(&name, comps.as_deref());
-            by_shard
-                .entry(self.cache.shard_of(&name))
-                .or_default()
-                .push((name, ts, value));
-        }
-        for (shard, batch) in by_shard {
-            let len = batch.len();
-            let refused = self.cache.add(shard, batch);
-            report.overflowed += refused;
-            report.accepted += len - refused;
-        }
+            .fetch_add(points.len() as u64, Ordering::Relaxed);
+        let plausible = self.plausible(points, &mut report.rejected);
+        let added = self.add_points(plausible, Room::Limited, &mut report.rejected);
+        report.accepted = added.taken;
+        report.overflowed = added.refused;
         self.stats
             .points_rejected
             .fetch_add(report.rejected as u64, Ordering::Relaxed);
@@ -459,25 +459,85 @@ impl Inner {
         report
     }
 
-    /// The point as the store keeps it, or `None` (NaN, a timestamp outside
-    /// whisper's u32 field, a bad name).
-    fn valid(&self, p: MetricPoint) -> Option<ValidPoint> {
-        if p.value.is_nan() || !(0..=i64::from(u32::MAX)).contains(&p.timestamp) {
-            return None;
+    /// The points whose value and timestamp the store can keep (not NaN,
+    /// within whisper's u32 field); the others are counted in `rejected`.
+    fn plausible(&self, points: Vec<MetricPoint>, rejected: &mut usize) -> Vec<CachePoint> {
+        let mut out = Vec::with_capacity(points.len());
+        for p in points {
+            if p.value.is_nan() || !(0..=i64::from(u32::MAX)).contains(&p.timestamp) {
+                *rejected += 1;
+            } else {
+                out.push((p.name, p.timestamp, p.value));
+            }
         }
-        // The common case, a known series under its stored name, needs
-        // neither normalisation's allocations nor the index's write lock.
-        if is_stored_form(&p.name) && self.index.contains_dotted(&p.name) {
-            return Some((p.name, None, p.timestamp, p.value));
-        }
-        let (name, comps) = normalize(&p.name).ok()?;
-        Some((name, Some(comps), p.timestamp, p.value))
+        out
     }
 
-    fn index_name(&self, name: &str, comps: Option<&[String]>) {
-        let Some(comps) = comps else {
-            return;
-        };
+    /// Whether a name not in the cache is a series already indexed under
+    /// its stored form, so it needs neither normalisation's allocations nor
+    /// the index's write lock.
+    fn is_known(&self, name: &str) -> bool {
+        is_stored_form(name) && self.index.contains_dotted(name)
+    }
+
+    /// Adds plausible points to the cache. Names the cache or the index
+    /// already know go straight in; the others are normalised (refusals
+    /// counted in `rejected`) and indexed first.
+    fn add_points(&self, points: Vec<CachePoint>, room: Room, rejected: &mut usize) -> Taken {
+        let mut taken = Taken::default();
+        let mut unknown = Vec::new();
+        let is_known = |name: &str| self.is_known(name);
+        for (shard, batch) in self.group_by_shard(points).into_iter().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            let offered = batch.len();
+            let before = unknown.len();
+            let added = self.cache.add(
+                shard,
+                batch,
+                room,
+                Some(Unknown {
+                    is_known: &is_known,
+                    out: &mut unknown,
+                }),
+            );
+            taken.add(offered - (unknown.len() - before), &added);
+        }
+        if unknown.is_empty() {
+            return taken;
+        }
+        let mut normalized = Vec::with_capacity(unknown.len());
+        for (name, ts, value) in unknown {
+            match normalize(&name) {
+                Ok((name, comps)) => {
+                    self.index_name(&name, &comps);
+                    normalized.push((name, ts, value));
+                }
+                Err(_) => *rejected += 1,
+            }
+        }
+        for (shard, batch) in self.group_by_shard(normalized).into_iter().enumerate() {
+            if !batch.is_empty() {
+                let offered = batch.len();
+                taken.add(offered, &self.cache.add(shard, batch, room, None));
+            }
+        }
+        taken
+    }
+
+    fn group_by_shard(&self, points: Vec<CachePoint>) -> Vec<Vec<CachePoint>> {
+        let shards = self.cache.shard_count();
+        let mut groups: Vec<Vec<CachePoint>> = (0..shards)
+            .map(|_| Vec::with_capacity(points.len() / shards + 1))
+            .collect();
+        for p in points {
+            groups[self.cache.shard_of(&p.0)].push(p);
+        }
+        groups
+    }
+
+    fn index_name(&self, name: &str, comps: &[String]) {
         let refs: Vec<&str> = comps.iter().map(String::as_str).collect();
         if self.index.insert(&refs) && is_tagged(name) {
             let _ = self.tags.add(name);
@@ -488,35 +548,19 @@ impl Inner {
     /// first and the points beyond it are handed back instead of refused.
     fn offer_points(&self, points: Vec<MetricPoint>) -> Offered {
         let mut out = Offered::default();
-        let mut valid_points = Vec::with_capacity(points.len());
-        for p in points {
-            match self.valid(p) {
-                Some(point) => valid_points.push(point),
-                None => out.report.rejected += 1,
-            }
-        }
-        let granted = self.cache.reserve(
-            valid_points.len(),
-            flow_control_limit(self.cache.max_points()),
-        );
-        let rest = valid_points.split_off(granted);
-        let mut by_shard: HashMap<usize, Vec<(String, i64, f64)>> = HashMap::new();
-        for (name, comps, ts, value) in valid_points {
-            self.index_name(&name, comps.as_deref());
-            by_shard
-                .entry(self.cache.shard_of(&name))
-                .or_default()
-                .push((name, ts, value));
-        }
-        let mut grew = 0;
-        for (shard, batch) in by_shard {
-            grew += self.cache.add_reserved(shard, batch);
-        }
-        self.cache.release(granted - grew);
-        out.report.accepted = granted;
+        let mut plausible = self.plausible(points, &mut out.report.rejected);
+        let granted = self
+            .cache
+            .reserve(plausible.len(), flow_control_limit(self.cache.max_points()));
+        let rest = plausible.split_off(granted);
+        let mut late_rejects = 0;
+        let added = self.add_points(plausible, Room::Reserved, &mut late_rejects);
+        self.cache.release(granted - added.grew);
+        out.report.accepted = added.taken;
+        out.report.rejected += late_rejects;
         out.rest = rest
             .into_iter()
-            .map(|(name, _, ts, value)| MetricPoint::new(name, ts, value))
+            .map(|(name, ts, value)| MetricPoint::new(name, ts, value))
             .collect();
         // handed-back points are counted when they are finally taken
         self.stats.points_received.fetch_add(
@@ -828,80 +872,111 @@ impl Read for Inner {
     }
 }
 
-/// A writer's mapped files, re-validated against the path's inode on every
-/// use (a resize renames a new file over the old one).
+/// How long a writer trusts a mapping before checking that its path still
+/// names the same file (a resize renames a new file over the old one). A
+/// `stat` per write was the largest cost of writing a known file; with this
+/// a file written many times a second is checked once a second. Writes in
+/// that second land in the replaced file, as a Python carbon's do while a
+/// `whisper-resize` is copying.
+const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
+
+/// How long a writer woken by new points waits for more before its pass.
+const WRITER_GATHER: Duration = Duration::from_micros(500);
+
+struct OpenFile {
+    file: WhisperFile,
+    path: PathBuf,
+    ino: u64,
+    checked: Instant,
+}
+
+/// A writer's mapped files by series name.
 struct OpenFiles {
-    files: HashMap<PathBuf, (WhisperFile, u64)>,
+    files: HashMap<Arc<str>, OpenFile, foldhash::fast::RandomState>,
     /// This writer's share of [`MAPPED_FILES`].
     limit: usize,
 }
 
 enum Opened<'a> {
     File(&'a mut WhisperFile),
-    Missing,
+    Missing(PathBuf),
 }
 
 impl OpenFiles {
-    fn get(&mut self, path: &Path) -> Result<Opened<'_>, WhisperError> {
-        let ino = match std::fs::metadata(path) {
+    /// The mapping of `name`'s file; `now` is the writer's pass time.
+    fn get(
+        &mut self,
+        inner: &Inner,
+        name: &Arc<str>,
+        now: Instant,
+    ) -> Result<Opened<'_>, WhisperError> {
+        let path = match self.files.get(&**name) {
+            Some(open) if now.duration_since(open.checked) < REVALIDATE_AFTER => {
+                return Ok(self.open_file(name));
+            }
+            Some(open) => open.path.clone(),
+            None => inner.file_for(name),
+        };
+        let ino = match std::fs::metadata(&path) {
             Ok(m) => m.ino(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.files.remove(path);
-                return Ok(Opened::Missing);
+                self.files.remove(&**name);
+                return Ok(Opened::Missing(path));
             }
             Err(e) => {
                 return Err(WhisperError::Io {
-                    path: path.to_path_buf(),
+                    path,
                     op: "stat",
                     source: e,
                 })
             }
         };
-        let stale = self.files.get(path).is_none_or_ino(ino);
-        if stale {
-            if self.files.len() >= self.limit {
-                // evict one mapping, not all: writers visit every queued
-                // metric in each pass, so clearing the whole set would make
-                // a writer with more metrics than the limit reopen every
-                // file on every pass. No msync: the dirty pages are in the
-                // page cache and reach the disk as whisper's own write()s
-                // do; a synchronous msync of thousands of files here made
-                // the writers slower than Python whisper.
-                if let Some(victim) = self.files.keys().next().cloned() {
-                    self.files.remove(&victim);
+        match self.files.get_mut(&**name) {
+            Some(open) if open.ino == ino && open.path == path => open.checked = now,
+            _ => {
+                if self.files.len() >= self.limit && !self.files.contains_key(&**name) {
+                    // evict one mapping, not all: writers visit every queued
+                    // metric in each pass, so clearing the whole set would
+                    // make a writer with more metrics than the limit reopen
+                    // every file on every pass. No msync: the dirty pages
+                    // are in the page cache and reach the disk as whisper's
+                    // own write()s do; a synchronous msync of thousands of
+                    // files here made the writers slower than Python whisper.
+                    if let Some(victim) = self.files.keys().next().cloned() {
+                        self.files.remove(&victim);
+                    }
                 }
+                let file = WhisperFile::open_rw(&path)?;
+                self.files.insert(
+                    Arc::clone(name),
+                    OpenFile {
+                        file,
+                        path,
+                        ino,
+                        checked: now,
+                    },
+                );
             }
-            let file = WhisperFile::open_rw(path)?;
-            self.files.insert(path.to_path_buf(), (file, ino));
         }
-        match self.files.get_mut(path) {
-            Some((f, _)) => Ok(Opened::File(f)),
-            None => Ok(Opened::Missing),
+        Ok(self.open_file(name))
+    }
+
+    fn open_file(&mut self, name: &str) -> Opened<'_> {
+        match self.files.get_mut(name) {
+            Some(open) => Opened::File(&mut open.file),
+            None => Opened::Missing(PathBuf::new()),
         }
     }
 
-    fn forget(&mut self, path: &Path) {
-        self.files.remove(path);
+    fn forget(&mut self, name: &str) {
+        self.files.remove(name);
     }
 
     fn flush_all(&self) {
-        for (f, _) in self.files.values() {
-            if let Err(e) = f.flush() {
+        for open in self.files.values() {
+            if let Err(e) = open.file.flush() {
                 tracing::warn!(error = %e, "msync failed");
             }
-        }
-    }
-}
-
-trait InoExt {
-    fn is_none_or_ino(&self, ino: u64) -> bool;
-}
-
-impl InoExt for Option<&(WhisperFile, u64)> {
-    fn is_none_or_ino(&self, ino: u64) -> bool {
-        match self {
-            None => true,
-            Some((_, i)) => *i != ino,
         }
     }
 }
@@ -916,13 +991,14 @@ enum Outcome {
 fn write_metric(
     inner: &Inner,
     files: &mut OpenFiles,
+    points: &mut Points,
     shard: usize,
-    name: &str,
+    name: &Arc<str>,
     stopping: bool,
+    pass_time: Instant,
 ) -> Outcome {
-    let path = inner.file_for(name);
-    let mut opened = files.get(&path);
-    if let Ok(Opened::Missing) = opened {
+    let mut opened = files.get(inner, name, pass_time);
+    if let Ok(Opened::Missing(path)) = &opened {
         // creates are rate limited, except while draining at shutdown
         let allowed = stopping
             || inner
@@ -933,37 +1009,41 @@ fn write_metric(
         if !allowed {
             return Outcome::Deferred;
         }
-        if let Err(e) = inner.create(name, &path) {
+        if let Err(e) = inner.create(name, path) {
             inner.stats.create_errors.fetch_add(1, Ordering::Relaxed);
             let full = e.is_storage_full();
-            inner.log_error(|| tracing::error!(metric = name, error = %e, "cannot create whisper file; points kept in the cache"));
+            inner.log_error(|| tracing::error!(metric = &**name, error = %e, "cannot create whisper file; points kept in the cache"));
             return if full {
                 Outcome::StorageFull
             } else {
                 Outcome::Deferred
             };
         }
-        opened = files.get(&path);
+        opened = files.get(inner, name, pass_time);
     }
     let file = match opened {
         Ok(Opened::File(f)) => f,
-        Ok(Opened::Missing) => return Outcome::Deferred,
+        Ok(Opened::Missing(_)) => return Outcome::Deferred,
         Err(e) => {
             // corrupt or unreadable: only this metric's points are lost
-            let dropped = inner.cache.take(shard, name).map(|p| p.len()).unwrap_or(0);
+            let dropped = if inner.cache.take_into(shard, name, points) {
+                points.len()
+            } else {
+                0
+            };
             inner.cache.confirm(shard, name);
             inner
                 .stats
                 .dropped_points
                 .fetch_add(dropped as u64, Ordering::Relaxed);
-            inner.log_error(|| tracing::error!(metric = name, error = %e, dropped, "cannot open whisper file; points dropped"));
+            inner.log_error(|| tracing::error!(metric = &**name, error = %e, dropped, "cannot open whisper file; points dropped"));
             return Outcome::Dropped;
         }
     };
-    let Some(points) = inner.cache.take(shard, name) else {
+    if !inner.cache.take_into(shard, name, points) {
         return Outcome::Deferred;
-    };
-    match file.update_many(&points, unix_now()) {
+    }
+    match file.update_many(points, unix_now()) {
         Ok(()) => {
             inner.cache.confirm(shard, name);
             inner
@@ -987,8 +1067,8 @@ fn write_metric(
                 .stats
                 .dropped_points
                 .fetch_add(points.len() as u64, Ordering::Relaxed);
-            inner.log_error(|| tracing::error!(metric = name, error = %e, "whisper update failed; points dropped"));
-            files.forget(&path);
+            inner.log_error(|| tracing::error!(metric = &**name, error = %e, "whisper update failed; points dropped"));
+            files.forget(name);
             Outcome::Dropped
         }
     }
@@ -1000,9 +1080,11 @@ fn writer_loop(inner: &Inner, writer: usize) {
         .filter(|s| s % writers == writer)
         .collect();
     let mut files = OpenFiles {
-        files: HashMap::new(),
+        files: HashMap::default(),
         limit: (MAPPED_FILES / writers.max(1)).max(64),
     };
+    let mut work: Vec<(usize, Arc<str>, usize)> = Vec::new();
+    let mut points = Points::new();
     let mut fruitless_drain_passes = 0;
     loop {
         let stopping = inner.stopping.load(Ordering::SeqCst);
@@ -1010,28 +1092,36 @@ fn writer_loop(inner: &Inner, writer: usize) {
             inner.cache.wait(Duration::from_millis(50));
             continue;
         }
-        let mut work: Vec<(usize, String, usize)> = shards
-            .iter()
-            .flat_map(|&s| {
-                inner
-                    .cache
-                    .queued_counts(s)
-                    .into_iter()
-                    .map(move |(n, c)| (s, n, c))
-            })
-            .collect();
+        work.clear();
+        for &s in &shards {
+            inner.cache.queued_counts_into(s, &mut work);
+        }
         if work.is_empty() {
             if stopping {
                 break;
             }
-            inner.cache.wait(Duration::from_millis(200));
+            if inner.cache.wait(Duration::from_millis(200)) {
+                // Let the arrivals that woke us gather: one pass per
+                // ingest call would cost a wake-up (two context switches)
+                // each, more than the writes themselves under load.
+                std::thread::sleep(WRITER_GATHER);
+            }
             continue;
         }
-        work.sort_by_key(|w| std::cmp::Reverse(w.2));
+        work.sort_unstable_by_key(|w| std::cmp::Reverse(w.2));
+        let pass_time = Instant::now();
         let mut progress = false;
         let mut full = false;
         for (shard, name, _) in &work {
-            match write_metric(inner, &mut files, *shard, name, stopping) {
+            match write_metric(
+                inner,
+                &mut files,
+                &mut points,
+                *shard,
+                name,
+                stopping,
+                pass_time,
+            ) {
                 Outcome::Written | Outcome::Dropped => progress = true,
                 Outcome::Deferred => {}
                 Outcome::StorageFull => {

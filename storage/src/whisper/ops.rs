@@ -93,6 +93,12 @@ pub fn update(
     Ok(())
 }
 
+thread_local! {
+    /// The window being rolled up, reused: writers propagate once per
+    /// written interval and archive, too often to allocate each time.
+    static NEIGHBORS: std::cell::RefCell<Vec<Option<f64>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Rolls the window of `lower` containing `timestamp` up from `higher`.
 /// Returns whether a value was written.
 pub fn propagate(
@@ -122,16 +128,17 @@ pub fn propagate(
     } else {
         points - first + last
     };
-    let mut neighbors = vec![None; count];
-    let mut expected = start;
-    for (k, slot) in neighbors.iter_mut().enumerate() {
-        let (ts, v) = read_point(buf, slot_pos(h, (first + k) % points));
-        if i64::from(ts) == expected {
-            *slot = Some(v);
+    let aggregated = NEIGHBORS.with_borrow_mut(|neighbors| {
+        neighbors.clear();
+        let mut expected = start;
+        for k in 0..count {
+            let (ts, v) = read_point(buf, slot_pos(h, (first + k) % points));
+            neighbors.push((i64::from(ts) == expected).then_some(v));
+            expected += h_step;
         }
-        expected += h_step;
-    }
-    let Some(value) = aggregate_window(header.aggregation, header.xff(), &neighbors) else {
+        aggregate_window(header.aggregation, header.xff(), neighbors)
+    });
+    let Some(value) = aggregated else {
         return Ok(false);
     };
     let packed = to_u32(start)?;
@@ -155,7 +162,7 @@ pub fn update_many(
     points: &[(i64, f64)],
     now: i64,
 ) -> Result<(), WhisperError> {
-    if points.is_empty() {
+    if points.is_empty() || update_many_in_order(buf, header, points, now)? {
         return Ok(());
     }
     let mut sorted: Vec<(i64, f64)> = points.to_vec();
@@ -198,6 +205,80 @@ pub fn update_many(
         archive_update_many(buf, header, *index, batch)?;
     }
     Ok(())
+}
+
+/// [`update_many`] for the shape a cache hands its writers, without the
+/// general path's sorting and buffers: points in strictly increasing
+/// intervals of the finest archive, all young enough for it, spanning less
+/// than its retention, into a file whose coarser archives already have a
+/// base. The result is byte for byte the general path's: every interval and
+/// every propagated window lands in a distinct slot, so the order of writes
+/// (whisper's set order for windows) does not matter. Returns false, having
+/// written nothing, for any other input.
+fn update_many_in_order(
+    buf: &mut [u8],
+    header: &Header,
+    points: &[(i64, f64)],
+    now: i64,
+) -> Result<bool, WhisperError> {
+    let archive = &header.archives[0];
+    let step = i64::from(archive.seconds_per_point);
+    let retention = archive.retention() as i64;
+    let (first, last) = (points[0].0, points[points.len() - 1].0);
+    let first_interval = align(first, step);
+    if now - first > retention || last - first >= retention || first_interval <= 0 {
+        return Ok(false);
+    }
+    let mut previous = 0;
+    for &(t, _) in points {
+        let interval = align(t, step);
+        if interval <= previous {
+            return Ok(false);
+        }
+        previous = interval;
+    }
+    let last_interval = to_u32(previous)?;
+    // whisper picks a fresh lower archive's base from the first window in
+    // its set order; leave that to the general path
+    if header.archives[1..].iter().any(|a| base_of(buf, a) == 0) {
+        return Ok(false);
+    }
+    let mut base = base_of(buf, archive);
+    if base == 0 {
+        base = first_interval;
+    }
+    for &(t, value) in points {
+        let interval = align(t, step);
+        // cannot fail: 0 < interval <= last_interval
+        let packed = u32::try_from(interval).unwrap_or(last_interval);
+        write_point(
+            buf,
+            slot_pos(archive, slot_of(archive, base, interval)),
+            packed,
+            value,
+        );
+    }
+    let mut higher = 0;
+    for lower in 1..header.archives.len() {
+        if header.archives[lower].seconds_per_point <= archive.seconds_per_point {
+            continue;
+        }
+        let l_step = i64::from(header.archives[lower].seconds_per_point);
+        let mut any = false;
+        let mut previous_window = None;
+        for &(t, _) in points {
+            let window = align(align(t, step), l_step);
+            if previous_window != Some(window) {
+                previous_window = Some(window);
+                any |= propagate(buf, header, window, higher, lower)?;
+            }
+        }
+        if !any {
+            break;
+        }
+        higher = lower;
+    }
+    Ok(true)
 }
 
 /// One archive's share of an `update_many` (points in chronological order),
