@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -123,6 +123,9 @@ pub struct Cache {
     idle: AtomicUsize,
     max_idle: usize,
     clock: Instant,
+    /// Seconds on `clock`, as of the writers' last scan: confirms, one per
+    /// write, read this instead of the clock.
+    scanned_at: AtomicU32,
     /// Points arrived since a writer last looked: lets [`Cache::notify`]
     /// skip the condition variable while writers are busy anyway.
     pending: AtomicBool,
@@ -160,6 +163,7 @@ impl Cache {
             idle: AtomicUsize::new(0),
             max_idle: max_points / 10,
             clock: Instant::now(),
+            scanned_at: AtomicU32::new(0),
             pending: AtomicBool::new(false),
             wake: (Mutex::new(()), Condvar::new()),
         }
@@ -298,6 +302,7 @@ impl Cache {
     pub fn queued_counts_into(&self, shard: usize, out: &mut Vec<(usize, Arc<str>, usize)>) {
         let mut s = self.lock(shard);
         let now = self.seconds();
+        self.scanned_at.store(now, Ordering::Relaxed);
         if now != s.swept {
             s.swept = now;
             let before = s.entries.len();
@@ -365,7 +370,7 @@ impl Cache {
         // the buffers go: an idle entry costs its name and a map slot
         entry.inflight = Vec::new();
         entry.queued = Vec::new();
-        entry.idle_since = self.seconds();
+        entry.idle_since = self.scanned_at.load(Ordering::Relaxed);
         self.idle.fetch_add(1, Ordering::Relaxed);
     }
 

@@ -995,9 +995,9 @@ fn write_metric(
     shard: usize,
     name: &Arc<str>,
     stopping: bool,
-    pass_time: Instant,
+    pass_time: (Instant, i64),
 ) -> Outcome {
-    let mut opened = files.get(inner, name, pass_time);
+    let mut opened = files.get(inner, name, pass_time.0);
     if let Ok(Opened::Missing(path)) = &opened {
         // creates are rate limited, except while draining at shutdown
         let allowed = stopping
@@ -1019,7 +1019,7 @@ fn write_metric(
                 Outcome::Deferred
             };
         }
-        opened = files.get(inner, name, pass_time);
+        opened = files.get(inner, name, pass_time.0);
     }
     let file = match opened {
         Ok(Opened::File(f)) => f,
@@ -1043,7 +1043,7 @@ fn write_metric(
     if !inner.cache.take_into(shard, name, points) {
         return Outcome::Deferred;
     }
-    match file.update_many(points, unix_now()) {
+    match file.update_many(points, pass_time.1) {
         Ok(()) => {
             inner.cache.confirm(shard, name);
             inner
@@ -1109,10 +1109,15 @@ fn writer_loop(inner: &Inner, writer: usize) {
             continue;
         }
         work.sort_unstable_by_key(|w| std::cmp::Reverse(w.2));
-        let pass_time = Instant::now();
+        let mut pass_time = (Instant::now(), unix_now());
         let mut progress = false;
         let mut full = false;
-        for (shard, name, _) in &work {
+        for (i, (shard, name, _)) in work.iter().enumerate() {
+            // the clocks (whisper's `now`, mapping revalidation) are read
+            // per group of writes: per write they cost more than a write
+            if i % 1024 == 1023 {
+                pass_time = (Instant::now(), unix_now());
+            }
             match write_metric(
                 inner,
                 &mut files,
