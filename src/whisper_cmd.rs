@@ -26,7 +26,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use storage::whisper::ops;
 use storage::whisper::retention::{parse_retention_def, RetentionSyntax};
 use storage::whisper::rollup::aggregate_window;
-use storage::whisper::{self, AggregationMethod, Allocation, Header, WhisperError, WhisperFile};
+use storage::whisper::{
+    self, AggregationMethod, Allocation, ArchiveInfo, Header, WhisperError, WhisperFile,
+};
 
 /// The whisper tools.
 #[derive(Debug, Args)]
@@ -207,6 +209,9 @@ pub fn run(args: WhisperArgs) -> anyhow::Result<()> {
     }
 }
 
+/// How often, in slots, a bar over one file's archive moves.
+const PROGRESS_EVERY: u64 = 65_536;
+
 /// A progress bar on stderr, or nothing (not a terminal, `--quiet`).
 struct Progress {
     bar: Option<ProgressBar>,
@@ -278,9 +283,24 @@ impl Progress {
     }
 
     fn inc(&self) {
+        self.inc_by(1);
+    }
+
+    fn position(&self) -> u64 {
+        self.bar.as_ref().map_or(0, ProgressBar::position)
+    }
+
+    fn set_position(&self, n: u64) {
         if let Some(bar) = &self.bar {
             self.reveal_if_due();
-            bar.inc(1);
+            bar.set_position(n);
+        }
+    }
+
+    fn inc_by(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            self.reveal_if_due();
+            bar.inc(n);
         }
     }
 
@@ -1045,13 +1065,20 @@ fn resize(
     out.push_str("Retrieving all data from the archives\n");
     let mut old_archives = h.archives.clone();
     old_archives.sort_by_key(|a| std::cmp::Reverse(a.seconds_per_point));
-    // one step per archive read and per archive written
-    let writes = if aggregate {
-        new_archives.len()
+    // progress counts slots read and slots written, so a bar over one huge
+    // archive keeps moving
+    let slots =
+        |archives: &[ArchiveInfo]| archives.iter().map(|a| u64::from(a.points)).sum::<u64>();
+    let read_slots = slots(&old_archives);
+    let written_slots = if aggregate {
+        new_archives
+            .iter()
+            .map(|&(_, points)| u64::from(points))
+            .sum()
     } else {
-        old_archives.len()
+        read_slots
     };
-    progress.set_length((old_archives.len() + writes) as u64);
+    progress.set_length(read_slots + written_slots);
     let mut data = Vec::new();
     for a in &old_archives {
         progress.step(&format!("reading {}s archive", a.seconds_per_point));
@@ -1063,7 +1090,7 @@ fn resize(
             values: Vec::new(),
         });
         data.push(f);
-        progress.inc();
+        progress.inc_by(u64::from(a.points));
     }
     drop(old);
     let (target, is_tmp) = match &newfile {
@@ -1134,7 +1161,13 @@ fn resize(
             );
             let mut points = Vec::new();
             let mut left_t = from;
+            let first_slot = progress.position();
+            let mut windows = 0u64;
             while left_t + step < until {
+                if windows % PROGRESS_EVERY == 0 {
+                    progress.set_position(first_slot + windows);
+                }
+                windows += 1;
                 let right_t = left_t + step;
                 let lefti = ts.partition_point(|&t| t < left_t);
                 let righti = lefti + ts[lefti..].partition_point(|&t| t < right_t);
@@ -1147,14 +1180,14 @@ fn resize(
                 left_t = right_t;
             }
             new.update_many(&points, now)?;
-            progress.inc();
+            progress.set_position(first_slot + u64::from(a.points));
         }
     } else {
         out.push_str("Migrating data without aggregation...\n");
-        for f in &data {
+        for (f, a) in data.iter().zip(&old_archives) {
             progress.step(&format!("writing {}s data", f.step));
             new.update_many(&points_of(f), now)?;
-            progress.inc();
+            progress.inc_by(u64::from(a.points));
         }
     }
     new.flush()?;
@@ -1254,14 +1287,17 @@ fn fill_archives(
     let mut dst = WhisperFile::open_rw(dst_path)?;
     let mut archives = dst.header().archives.clone();
     archives.sort_by_key(|a| a.retention());
-    progress.set_length(archives.len() as u64);
+    // progress counts the destination's slots scanned for gaps
+    progress.set_length(archives.iter().map(|a| u64::from(a.points)).sum());
+    let mut done = 0;
     let mut start_from = now;
     for a in &archives {
-        progress.inc();
         progress.step(&format!(
             "filling gaps of the {}s archive",
             a.seconds_per_point
         ));
+        progress.set_position(done);
+        done += u64::from(a.points);
         let from = now - a.retention() as i64;
         if from >= start_from {
             continue;
@@ -1272,7 +1308,11 @@ fn fill_archives(
         };
         let (mut start, end, step) = (f.start, f.end, f.step);
         let mut gapstart: Option<i64> = None;
-        for v in &f.values {
+        let first_slot = done - u64::from(a.points);
+        for (k, v) in f.values.iter().enumerate() {
+            if k as u64 % PROGRESS_EVERY == 0 {
+                progress.set_position(first_slot + k as u64);
+            }
             // whisper-fill tests truthiness: a 0.0 counts as a gap too
             let present = matches!(v, Some(x) if *x != 0.0);
             let open = gapstart.filter(|g| *g != 0);
@@ -1293,6 +1333,7 @@ fn fill_archives(
         }
         start_from = from;
     }
+    progress.set_position(done);
     dst.flush()?;
     Ok(())
 }
@@ -1317,5 +1358,65 @@ mod tests {
         assert_eq!(py_g(1e20, 6), "1e+20");
         assert_eq!(py_g(123456.0, 6), "123456");
         assert_eq!(py_g(1234567.0, 6), "1.23457e+06");
+    }
+
+    /// The bars of one file count slots, so they end exactly full whether
+    /// the archives are read, written, aggregated or scanned for gaps.
+    #[test]
+    fn single_file_bars_count_every_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.wsp"), dir.path().join("b.wsp"));
+        // 200,000 one-second slots: several PROGRESS_EVERY steps in one archive
+        for p in [&a, &b] {
+            whisper::create(
+                p,
+                &[(1, 200_000), (60, 10_000)],
+                0.5,
+                AggregationMethod::Average,
+                Allocation::Sparse,
+            )
+            .unwrap();
+        }
+        let t = now();
+        let mut f = WhisperFile::open_rw(&a).unwrap();
+        let pts: Vec<(i64, f64)> = (0..1000).map(|i| (t - 5000 + i * 3, i as f64)).collect();
+        f.update_many(&pts, t).unwrap();
+        drop(f);
+        let full = |p: &Progress| {
+            let bar = p.bar.as_ref().unwrap();
+            (bar.position(), bar.length().unwrap())
+        };
+        let progress = Progress::delayed(true);
+        if let Err(Fail(e)) = fill_archives(&a, &b, t, &progress) {
+            panic!("fill: {e}");
+        }
+        assert_eq!(full(&progress), (210_000, 210_000));
+        for aggregate in [false, true] {
+            let progress = Progress::delayed(true);
+            let mut out = String::new();
+            let resized = resize(
+                &b,
+                &["1s:100000s".to_string(), "1m:20d".to_string()],
+                None,
+                None,
+                None,
+                true,
+                aggregate,
+                &mut out,
+                &progress,
+            );
+            if let Err(Fail(e)) = resized {
+                panic!("resize: {e}");
+            }
+            let (pos, len) = full(&progress);
+            assert_eq!(pos, len, "aggregate={aggregate}");
+            // the second round reads the file the first one resized
+            let expected = if aggregate {
+                2 * (100_000 + 28_800)
+            } else {
+                2 * 210_000
+            };
+            assert_eq!(len, expected);
+        }
     }
 }
