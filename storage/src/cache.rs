@@ -80,10 +80,88 @@ impl Entry {
     }
 }
 
+/// A metric's entry as a writer found it in a scan: its shard, its slot
+/// there and its name. Writers address entries (and their own mapped files)
+/// by slot, so a write touches neither the name nor a hash table; the name
+/// (compared by pointer) tells a slot reused for another metric meanwhile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricRef {
+    /// The cache shard.
+    pub shard: usize,
+    /// The entry's slot in its shard.
+    pub slot: u32,
+    /// The metric.
+    pub name: Arc<str>,
+}
+
+struct Slot {
+    /// `None` while the slot is free.
+    name: Option<Arc<str>>,
+    entry: Entry,
+}
+
 struct Shard {
-    entries: HashMap<Arc<str>, Entry, NameHasher>,
+    slot_of: HashMap<Arc<str>, u32, NameHasher>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
     /// When the idle entries were last swept (seconds on the cache's clock).
     swept: u32,
+}
+
+impl Shard {
+    fn entry_mut(&mut self, name: &str) -> Option<&mut Entry> {
+        let slot = *self.slot_of.get(name)?;
+        Some(&mut self.slots[slot as usize].entry)
+    }
+
+    fn entry(&self, name: &str) -> Option<&Entry> {
+        let slot = *self.slot_of.get(name)?;
+        Some(&self.slots[slot as usize].entry)
+    }
+
+    /// The entry `metric` points at, unless its slot now holds another.
+    fn entry_at(&mut self, metric: &MetricRef) -> Option<&mut Entry> {
+        let slot = self.slots.get_mut(metric.slot as usize)?;
+        match &slot.name {
+            Some(name) if Arc::ptr_eq(name, &metric.name) => Some(&mut slot.entry),
+            _ => None,
+        }
+    }
+
+    fn insert(&mut self, name: Arc<str>, entry: Entry) {
+        let slot = match self.free.pop() {
+            Some(free) => {
+                self.slots[free as usize] = Slot {
+                    name: Some(Arc::clone(&name)),
+                    entry,
+                };
+                free
+            }
+            None => {
+                self.slots.push(Slot {
+                    name: Some(Arc::clone(&name)),
+                    entry,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.slot_of.insert(name, slot);
+    }
+
+    fn remove(&mut self, slot: u32) {
+        if let Some(name) = self.slots[slot as usize].name.take() {
+            self.slot_of.remove(&name);
+            self.slots[slot as usize].entry = Entry::new();
+            self.free.push(slot);
+        }
+    }
+
+    fn live(&self) -> impl Iterator<Item = (u32, &Arc<str>, &Entry)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.name.as_ref().map(|n| (i as u32, n, &s.entry)))
+    }
 }
 
 /// What [`Cache::add`] did with a batch.
@@ -152,7 +230,9 @@ impl Cache {
             shards: (0..shards.max(1))
                 .map(|_| {
                     Mutex::new(Shard {
-                        entries: HashMap::with_hasher(hasher.clone()),
+                        slot_of: HashMap::with_hasher(hasher.clone()),
+                        slots: Vec::new(),
+                        free: Vec::new(),
                         swept: 0,
                     })
                 })
@@ -210,7 +290,7 @@ impl Cache {
             for (name, ts, value) in points {
                 let full =
                     limited && self.size.load(Ordering::Relaxed) + added.grew >= self.max_points;
-                if let Some(entry) = s.entries.get_mut(name.as_str()) {
+                if let Some(entry) = s.entry_mut(&name) {
                     if entry.idle_since != BUSY && !full {
                         entry.idle_since = BUSY;
                         self.idle.fetch_sub(1, Ordering::Relaxed);
@@ -236,7 +316,7 @@ impl Cache {
                 }
                 let mut entry = Entry::new();
                 entry.queue(ts, value);
-                s.entries.insert(Arc::from(name), entry);
+                s.insert(Arc::from(name), entry);
                 added.grew += 1;
             }
         }
@@ -297,35 +377,53 @@ impl Cache {
     }
 
     /// Appends the queued metrics of `shard` with their point counts to
-    /// `out` as `(shard, name, count)`.
-    /// Also sweeps the shard's expired idle entries, once a second.
-    pub fn queued_counts_into(&self, shard: usize, out: &mut Vec<(usize, Arc<str>, usize)>) {
+    /// `out`. Also sweeps the shard's expired idle entries, once a second.
+    pub fn queued_counts_into(&self, shard: usize, out: &mut Vec<(MetricRef, usize)>) {
         let mut s = self.lock(shard);
         let now = self.seconds();
         self.scanned_at.store(now, Ordering::Relaxed);
         if now != s.swept {
             s.swept = now;
-            let before = s.entries.len();
             let ttl = IDLE_TTL.as_secs() as u32;
-            s.entries
-                .retain(|_, e| e.idle_since == BUSY || now.saturating_sub(e.idle_since) < ttl);
-            self.idle
-                .fetch_sub(before - s.entries.len(), Ordering::Relaxed);
+            let expired: Vec<u32> = s
+                .live()
+                .filter(|(_, _, e)| e.idle_since != BUSY && now.saturating_sub(e.idle_since) >= ttl)
+                .map(|(slot, _, _)| slot)
+                .collect();
+            for &slot in &expired {
+                s.remove(slot);
+            }
+            self.idle.fetch_sub(expired.len(), Ordering::Relaxed);
         }
         out.extend(
-            s.entries
-                .iter()
-                .filter(|(_, e)| !e.queued.is_empty())
-                .map(|(n, e)| (shard, Arc::clone(n), e.queued.len())),
+            s.live()
+                .filter(|(_, _, e)| !e.queued.is_empty())
+                .map(|(slot, name, e)| {
+                    let metric = MetricRef {
+                        shard,
+                        slot,
+                        name: Arc::clone(name),
+                    };
+                    (metric, e.queued.len())
+                }),
         );
+    }
+
+    /// The entry of a cached metric, as a writer's scan would find it.
+    pub fn lookup(&self, name: &str) -> Option<MetricRef> {
+        let shard = self.shard_of(name);
+        let s = self.lock(shard);
+        let slot = *s.slot_of.get(name)?;
+        let name = Arc::clone(s.slots[slot as usize].name.as_ref()?);
+        Some(MetricRef { shard, slot, name })
     }
 
     /// Moves a metric's queued points in flight and copies them into `out`;
     /// false if nothing was queued.
-    pub fn take_into(&self, shard: usize, name: &str, out: &mut Points) -> bool {
+    pub fn take_into(&self, metric: &MetricRef, out: &mut Points) -> bool {
         out.clear();
-        let mut s = self.lock(shard);
-        let Some(entry) = s.entries.get_mut(name) else {
+        let mut s = self.lock(metric.shard);
+        let Some(entry) = s.entry_at(metric) else {
             return false;
         };
         if entry.queued.is_empty() {
@@ -347,15 +445,15 @@ impl Cache {
     }
 
     /// Moves a metric's queued points in flight and returns them.
-    pub fn take(&self, shard: usize, name: &str) -> Option<Points> {
+    pub fn take(&self, metric: &MetricRef) -> Option<Points> {
         let mut out = Vec::new();
-        self.take_into(shard, name, &mut out).then_some(out)
+        self.take_into(metric, &mut out).then_some(out)
     }
 
     /// The in-flight points are on disk: forget them.
-    pub fn confirm(&self, shard: usize, name: &str) {
-        let mut s = self.lock(shard);
-        let Some(entry) = s.entries.get_mut(name) else {
+    pub fn confirm(&self, metric: &MetricRef) {
+        let mut s = self.lock(metric.shard);
+        let Some(entry) = s.entry_at(metric) else {
             return;
         };
         self.size.fetch_sub(entry.inflight.len(), Ordering::Relaxed);
@@ -364,10 +462,10 @@ impl Cache {
             return;
         }
         if self.idle.load(Ordering::Relaxed) >= self.max_idle {
-            s.entries.remove(name);
+            s.remove(metric.slot);
             return;
         }
-        // the buffers go: an idle entry costs its name and a map slot
+        // the buffers go: an idle entry costs its name and a slot
         entry.inflight = Vec::new();
         entry.queued = Vec::new();
         entry.idle_since = self.scanned_at.load(Ordering::Relaxed);
@@ -381,9 +479,9 @@ impl Cache {
 
     /// The write failed: queue the in-flight points again (points received
     /// meanwhile win on equal timestamps).
-    pub fn put_back(&self, shard: usize, name: &str) {
-        let mut s = self.lock(shard);
-        let Some(entry) = s.entries.get_mut(name) else {
+    pub fn put_back(&self, metric: &MetricRef) {
+        let mut s = self.lock(metric.shard);
+        let Some(entry) = s.entry_at(metric) else {
             return;
         };
         if entry.inflight.is_empty() {
@@ -403,7 +501,7 @@ impl Cache {
     /// by timestamp.
     pub fn get(&self, name: &str) -> Points {
         let s = self.lock(self.shard_of(name));
-        let Some(entry) = s.entries.get(name) else {
+        let Some(entry) = s.entry(name) else {
             return Vec::new();
         };
         let mut out = entry.inflight.clone();
@@ -419,9 +517,8 @@ impl Cache {
         (0..self.shards.len())
             .map(|i| {
                 self.lock(i)
-                    .entries
-                    .values()
-                    .filter(|e| !e.is_empty())
+                    .live()
+                    .filter(|(_, _, e)| !e.is_empty())
                     .count()
             })
             .sum()
@@ -488,7 +585,7 @@ mod tests {
         );
         assert_eq!(c.size(), 3);
         assert_eq!(c.get("o"), vec![(10, 4.0), (20, 3.0), (30, 5.0)]);
-        assert!(c.take(0, "o").is_some());
+        assert!(c.take(&c.lookup("o").unwrap()).is_some());
         // after a take, the queue starts over: 10 is queued again, not lost
         c.add(0, pts("o", &[(10, 6.0)]), Room::Limited, None);
         assert_eq!(c.get("o"), vec![(10, 6.0), (20, 3.0), (30, 5.0)]);
@@ -557,19 +654,20 @@ mod tests {
         let c = Cache::new(2, 100);
         let s = c.shard_of("m");
         c.add(s, pts("m", &[(10, 1.0), (20, 2.0)]), Room::Limited, None);
-        assert_eq!(c.take(s, "m").unwrap().len(), 2);
+        assert_eq!(c.take(&c.lookup("m").unwrap()).unwrap().len(), 2);
         c.add(s, pts("m", &[(20, 5.0), (30, 3.0)]), Room::Limited, None);
         assert_eq!(c.get("m"), vec![(10, 1.0), (20, 5.0), (30, 3.0)]);
         assert_eq!(c.size(), 4);
         let mut work = Vec::new();
         c.queued_counts_into(s, &mut work);
-        assert_eq!(work, vec![(s, Arc::from("m"), 2)]);
-        c.put_back(s, "m");
+        assert_eq!(work, vec![(c.lookup("m").unwrap(), 2)]);
+        assert_eq!(work[0].0.shard, s);
+        c.put_back(&c.lookup("m").unwrap());
         assert_eq!(c.size(), 3);
         assert_eq!(c.get("m"), vec![(10, 1.0), (20, 5.0), (30, 3.0)]);
-        let taken = c.take(s, "m").unwrap();
+        let taken = c.take(&c.lookup("m").unwrap()).unwrap();
         assert_eq!(taken.len(), 3);
-        c.confirm(s, "m");
+        c.confirm(&c.lookup("m").unwrap());
         assert_eq!(c.size(), 0);
         assert!(c.get("m").is_empty());
         assert_eq!(c.metric_count(), 0);
@@ -581,8 +679,8 @@ mod tests {
         let c = Cache::new(1, 20);
         for name in ["a", "b", "c"] {
             c.add(0, pts(name, &[(1, 1.0)]), Room::Limited, None);
-            assert!(c.take(0, name).is_some());
-            c.confirm(0, name);
+            assert!(c.take(&c.lookup(name).unwrap()).is_some());
+            c.confirm(&c.lookup(name).unwrap());
         }
         assert_eq!((c.size(), c.metric_count()), (0, 0));
         let mut unknown = Vec::new();
@@ -603,5 +701,29 @@ mod tests {
         assert_eq!(unknown, pts("c", &[(2, 2.0)]));
         assert_eq!(c.get("a"), vec![(2, 2.0)]);
         assert_eq!(c.metric_count(), 1);
+    }
+
+    #[test]
+    fn a_reused_slot_does_not_answer_for_its_old_metric() {
+        // room for 10 points: one idle entry at most
+        let c = Cache::new(1, 10);
+        for name in ["a", "b"] {
+            c.add(0, pts(name, &[(1, 1.0)]), Room::Limited, None);
+        }
+        let (a, b) = (c.lookup("a").unwrap(), c.lookup("b").unwrap());
+        for m in [&a, &b] {
+            assert!(c.take(m).is_some());
+            c.confirm(m);
+        }
+        // "a" stays idle, "b" was removed and its slot freed
+        assert!(c.lookup("b").is_none());
+        c.add(0, pts("d", &[(1, 4.0)]), Room::Limited, None);
+        let d = c.lookup("d").unwrap();
+        assert_eq!(d.slot, b.slot);
+        assert!(c.take(&b).is_none());
+        c.confirm(&b);
+        c.put_back(&b);
+        assert_eq!(c.size(), 1);
+        assert_eq!(c.take(&d), Some(vec![(1, 4.0)]));
     }
 }

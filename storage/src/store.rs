@@ -11,7 +11,6 @@
 //! the points back and backs off; a corrupt file drops only that metric's
 //! points and counts them.
 
-use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::os::unix::fs::MetadataExt;
@@ -26,7 +25,7 @@ use crate::api::{
     FetchOptions, FetchRange, FetchedSeries, FindNode, Ingest, IngestError, IngestReport,
     MetricPoint, Read, ReadError, TagExpr,
 };
-use crate::cache::{Added, Cache, CachePoint, Points, Room, Unknown};
+use crate::cache::{Added, Cache, CachePoint, MetricRef, Points, Room, Unknown};
 use crate::config::StoreSettings;
 use crate::flow::{Backpressure, Offered};
 use crate::glob::Glob;
@@ -896,17 +895,24 @@ const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
 const WRITER_GATHER: Duration = Duration::from_micros(500);
 
 struct OpenFile {
+    /// Whose file this is: a cache slot reused for another metric no
+    /// longer matches it.
+    name: Arc<str>,
     file: WhisperFile,
     path: PathBuf,
     ino: u64,
     checked: Instant,
 }
 
-/// A writer's mapped files by series name.
+/// A writer's mapped files, by the cache slot of their metric.
 struct OpenFiles {
-    files: HashMap<Arc<str>, OpenFile, foldhash::fast::RandomState>,
+    /// `[shard][slot]`; only this writer's shards are filled.
+    files: Vec<Vec<Option<OpenFile>>>,
+    mapped: usize,
     /// This writer's share of [`mapped_files_budget`].
     limit: usize,
+    /// Where the next eviction looks first: `(shard, slot)`.
+    evict_from: (usize, usize),
 }
 
 enum Opened<'a> {
@@ -915,24 +921,44 @@ enum Opened<'a> {
 }
 
 impl OpenFiles {
-    /// The mapping of `name`'s file; `now` is the writer's pass time.
+    fn new(shards: usize, limit: usize) -> OpenFiles {
+        OpenFiles {
+            files: (0..shards).map(|_| Vec::new()).collect(),
+            mapped: 0,
+            limit,
+            evict_from: (0, 0),
+        }
+    }
+
+    fn slot(&mut self, metric: &MetricRef) -> &mut Option<OpenFile> {
+        let shard = &mut self.files[metric.shard];
+        let slot = metric.slot as usize;
+        if shard.len() <= slot {
+            shard.resize_with(slot + 1, || None);
+        }
+        &mut shard[slot]
+    }
+
+    /// The mapping of `metric`'s file; `now` is the writer's pass time.
     fn get(
         &mut self,
         inner: &Inner,
-        name: &Arc<str>,
+        metric: &MetricRef,
         now: Instant,
     ) -> Result<Opened<'_>, WhisperError> {
-        let path = match self.files.get(&**name) {
-            Some(open) if now.duration_since(open.checked) < REVALIDATE_AFTER => {
-                return Ok(self.open_file(name));
+        let path = match self.slot(metric) {
+            Some(open) if Arc::ptr_eq(&open.name, &metric.name) => {
+                if now.duration_since(open.checked) < REVALIDATE_AFTER {
+                    return Ok(self.open_file(metric));
+                }
+                open.path.clone()
             }
-            Some(open) => open.path.clone(),
-            None => inner.file_for(name),
+            _ => inner.file_for(&metric.name),
         };
         let ino = match std::fs::metadata(&path) {
             Ok(m) => m.ino(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.files.remove(&**name);
+                self.forget(metric);
                 return Ok(Opened::Missing(path));
             }
             Err(e) => {
@@ -943,49 +969,70 @@ impl OpenFiles {
                 })
             }
         };
-        match self.files.get_mut(&**name) {
-            Some(open) if open.ino == ino && open.path == path => open.checked = now,
+        match self.slot(metric) {
+            Some(open)
+                if Arc::ptr_eq(&open.name, &metric.name)
+                    && open.ino == ino
+                    && open.path == path =>
+            {
+                open.checked = now;
+            }
             _ => {
-                if self.files.len() >= self.limit && !self.files.contains_key(&**name) {
-                    // evict one mapping, not all: writers visit every queued
-                    // metric in each pass, so clearing the whole set would
-                    // make a writer with more metrics than the limit reopen
-                    // every file on every pass. No msync: the dirty pages
-                    // are in the page cache and reach the disk as whisper's
-                    // own write()s do; a synchronous msync of thousands of
-                    // files here made the writers slower than Python whisper.
-                    if let Some(victim) = self.files.keys().next().cloned() {
-                        self.files.remove(&victim);
-                    }
+                self.forget(metric);
+                if self.mapped >= self.limit {
+                    self.evict_one();
                 }
                 let file = WhisperFile::open_rw(&path)?;
-                self.files.insert(
-                    Arc::clone(name),
-                    OpenFile {
-                        file,
-                        path,
-                        ino,
-                        checked: now,
-                    },
-                );
+                *self.slot(metric) = Some(OpenFile {
+                    name: Arc::clone(&metric.name),
+                    file,
+                    path,
+                    ino,
+                    checked: now,
+                });
+                self.mapped += 1;
             }
         }
-        Ok(self.open_file(name))
+        Ok(self.open_file(metric))
     }
 
-    fn open_file(&mut self, name: &str) -> Opened<'_> {
-        match self.files.get_mut(name) {
+    fn open_file(&mut self, metric: &MetricRef) -> Opened<'_> {
+        match self.slot(metric) {
             Some(open) => Opened::File(&mut open.file),
             None => Opened::Missing(PathBuf::new()),
         }
     }
 
-    fn forget(&mut self, name: &str) {
-        self.files.remove(name);
+    /// Unmaps one file, not all: writers visit every queued metric in each
+    /// pass, so clearing the whole set would make a writer with more metrics
+    /// than the limit reopen every file on every pass. No msync: the dirty
+    /// pages are in the page cache and reach the disk as whisper's own
+    /// write()s do; a synchronous msync of thousands of files here made the
+    /// writers slower than Python whisper.
+    fn evict_one(&mut self) {
+        let shards = self.files.len();
+        let (mut shard, mut slot) = self.evict_from;
+        for _ in 0..=shards {
+            let table = &mut self.files[shard % shards];
+            if let Some(found) = table.iter().skip(slot).position(Option::is_some) {
+                table[slot + found] = None;
+                self.mapped -= 1;
+                self.evict_from = (shard % shards, slot + found + 1);
+                return;
+            }
+            shard += 1;
+            slot = 0;
+        }
+    }
+
+    fn forget(&mut self, metric: &MetricRef) {
+        if self.slot(metric).take().is_some() {
+            self.mapped -= 1;
+        }
     }
 
     fn flush_all(&self) {
-        for open in self.files.values() {
+        for open in self.files.iter().flatten().flatten() {
             if let Err(e) = open.file.flush() {
                 tracing::warn!(error = %e, "msync failed");
             }
@@ -1004,12 +1051,11 @@ fn write_metric(
     inner: &Inner,
     files: &mut OpenFiles,
     points: &mut Points,
-    shard: usize,
-    name: &Arc<str>,
+    metric: &MetricRef,
     stopping: bool,
     pass_time: (Instant, i64),
 ) -> Outcome {
-    let mut opened = files.get(inner, name, pass_time.0);
+    let mut opened = files.get(inner, metric, pass_time.0);
     if let Ok(Opened::Missing(path)) = &opened {
         // creates are rate limited, except while draining at shutdown
         let allowed = stopping
@@ -1021,43 +1067,43 @@ fn write_metric(
         if !allowed {
             return Outcome::Deferred;
         }
-        if let Err(e) = inner.create(name, path) {
+        if let Err(e) = inner.create(&metric.name, path) {
             inner.stats.create_errors.fetch_add(1, Ordering::Relaxed);
             let full = e.is_storage_full();
-            inner.log_error(|| tracing::error!(metric = &**name, error = %e, "cannot create whisper file; points kept in the cache"));
+            inner.log_error(|| tracing::error!(metric = &*metric.name, error = %e, "cannot create whisper file; points kept in the cache"));
             return if full {
                 Outcome::StorageFull
             } else {
                 Outcome::Deferred
             };
         }
-        opened = files.get(inner, name, pass_time.0);
+        opened = files.get(inner, metric, pass_time.0);
     }
     let file = match opened {
         Ok(Opened::File(f)) => f,
         Ok(Opened::Missing(_)) => return Outcome::Deferred,
         Err(e) => {
             // corrupt or unreadable: only this metric's points are lost
-            let dropped = if inner.cache.take_into(shard, name, points) {
+            let dropped = if inner.cache.take_into(metric, points) {
                 points.len()
             } else {
                 0
             };
-            inner.cache.confirm(shard, name);
+            inner.cache.confirm(metric);
             inner
                 .stats
                 .dropped_points
                 .fetch_add(dropped as u64, Ordering::Relaxed);
-            inner.log_error(|| tracing::error!(metric = &**name, error = %e, dropped, "cannot open whisper file; points dropped"));
+            inner.log_error(|| tracing::error!(metric = &*metric.name, error = %e, dropped, "cannot open whisper file; points dropped"));
             return Outcome::Dropped;
         }
     };
-    if !inner.cache.take_into(shard, name, points) {
+    if !inner.cache.take_into(metric, points) {
         return Outcome::Deferred;
     }
     match file.update_many(points, pass_time.1) {
         Ok(()) => {
-            inner.cache.confirm(shard, name);
+            inner.cache.confirm(metric);
             inner
                 .stats
                 .committed_points
@@ -1069,18 +1115,18 @@ fn write_metric(
             Outcome::Written
         }
         Err(e) if e.is_storage_full() => {
-            inner.cache.put_back(shard, name);
+            inner.cache.put_back(metric);
             inner.stats.write_errors.fetch_add(1, Ordering::Relaxed);
             Outcome::StorageFull
         }
         Err(e) => {
-            inner.cache.confirm(shard, name);
+            inner.cache.confirm(metric);
             inner
                 .stats
                 .dropped_points
                 .fetch_add(points.len() as u64, Ordering::Relaxed);
-            inner.log_error(|| tracing::error!(metric = &**name, error = %e, "whisper update failed; points dropped"));
-            files.forget(name);
+            inner.log_error(|| tracing::error!(metric = &*metric.name, error = %e, "whisper update failed; points dropped"));
+            files.forget(metric);
             Outcome::Dropped
         }
     }
@@ -1091,11 +1137,11 @@ fn writer_loop(inner: &Inner, writer: usize) {
     let shards: Vec<usize> = (0..inner.cache.shard_count())
         .filter(|s| s % writers == writer)
         .collect();
-    let mut files = OpenFiles {
-        files: HashMap::default(),
-        limit: (mapped_files_budget() / writers.max(1)).max(64),
-    };
-    let mut work: Vec<(usize, Arc<str>, usize)> = Vec::new();
+    let mut files = OpenFiles::new(
+        inner.cache.shard_count(),
+        (mapped_files_budget() / writers.max(1)).max(64),
+    );
+    let mut work: Vec<(MetricRef, usize)> = Vec::new();
     let mut points = Points::new();
     let mut fruitless_drain_passes = 0;
     loop {
@@ -1120,25 +1166,17 @@ fn writer_loop(inner: &Inner, writer: usize) {
             }
             continue;
         }
-        work.sort_unstable_by_key(|w| std::cmp::Reverse(w.2));
+        work.sort_unstable_by_key(|w| std::cmp::Reverse(w.1));
         let mut pass_time = (Instant::now(), unix_now());
         let mut progress = false;
         let mut full = false;
-        for (i, (shard, name, _)) in work.iter().enumerate() {
+        for (i, (metric, _)) in work.iter().enumerate() {
             // the clocks (whisper's `now`, mapping revalidation) are read
             // per group of writes: per write they cost more than a write
             if i % 1024 == 1023 {
                 pass_time = (Instant::now(), unix_now());
             }
-            match write_metric(
-                inner,
-                &mut files,
-                &mut points,
-                *shard,
-                name,
-                stopping,
-                pass_time,
-            ) {
+            match write_metric(inner, &mut files, &mut points, metric, stopping, pass_time) {
                 Outcome::Written | Outcome::Dropped => progress = true,
                 Outcome::Deferred => {}
                 Outcome::StorageFull => {
