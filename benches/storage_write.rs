@@ -44,6 +44,22 @@ fn ref_python() -> std::path::PathBuf {
         .join("bin/ref-python")
 }
 
+/// Runs a baseline script under the reference Python; it prints the
+/// seconds it spent in the measured calls.
+fn python_timing(args: &[&str]) -> Duration {
+    let out = std::process::Command::new(ref_python())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secs: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    Duration::from_secs_f64(secs)
+}
+
 /// `cargo bench` passes `--bench`; under `cargo test --all-targets` the
 /// benches only run as a quick smoke test on a small workload.
 fn full_run() -> bool {
@@ -128,25 +144,14 @@ pub fn bench(c: &mut Criterion) {
                 ),
                 |b| {
                     b.iter_custom(|iters| {
-                        let out = std::process::Command::new(ref_python())
-                            .args([
-                                script,
-                                dir.path().to_str().unwrap(),
-                                &metrics.to_string(),
-                                &POINTS.to_string(),
-                                &iters.to_string(),
-                                &now().to_string(),
-                            ])
-                            .output()
-                            .unwrap();
-                        assert!(
-                            out.status.success(),
-                            "{}",
-                            String::from_utf8_lossy(&out.stderr)
-                        );
-                        let secs: f64 =
-                            String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-                        Duration::from_secs_f64(secs)
+                        python_timing(&[
+                            script,
+                            dir.path().to_str().unwrap(),
+                            &metrics.to_string(),
+                            &POINTS.to_string(),
+                            &iters.to_string(),
+                            &now().to_string(),
+                        ])
                     })
                 },
             );
@@ -202,23 +207,13 @@ pub fn bench(c: &mut Criterion) {
             );
             group.bench_function(BenchmarkId::new("impl=python-whisper", label), |b| {
                 b.iter_custom(|iters| {
-                    let out = std::process::Command::new(ref_python())
-                        .args([
-                            script,
-                            path.to_str().unwrap(),
-                            &n.to_string(),
-                            &secs.to_string(),
-                            &iters.to_string(),
-                        ])
-                        .output()
-                        .unwrap();
-                    assert!(
-                        out.status.success(),
-                        "{}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                    let secs: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-                    Duration::from_secs_f64(secs)
+                    python_timing(&[
+                        script,
+                        path.to_str().unwrap(),
+                        &n.to_string(),
+                        &secs.to_string(),
+                        &iters.to_string(),
+                    ])
                 })
             });
         }

@@ -549,7 +549,8 @@ mod tests {
     use super::*;
     use crate::config::RawConfig;
 
-    fn run_timer(raw: RawConfig, values: &[f64], interval_s: f64) -> Vec<(String, f64)> {
+    /// The points timer "t" flushes under `raw`.
+    fn flush_timer(raw: RawConfig, state: &mut TimerState, interval_s: f64) -> Vec<(String, f64)> {
         let settings = raw.validate().unwrap();
         let namer = Namer::new(&settings);
         let plan = TimerPlan::new(&settings);
@@ -561,13 +562,17 @@ mod tests {
             interval_s,
         };
         let mut out = PointSink::default();
+        ctx.timer(&mut out, "t", state);
+        out.points.into_iter().map(|p| (p.name, p.value)).collect()
+    }
+
+    fn run_timer(raw: RawConfig, values: &[f64], interval_s: f64) -> Vec<(String, f64)> {
         let mut t = TimerState {
             values: values.to_vec(),
             count: values.len() as f64,
             hdr: None,
         };
-        ctx.timer(&mut out, "t", &mut t);
-        out.points.into_iter().map(|p| (p.name, p.value)).collect()
+        flush_timer(raw, &mut t, interval_s)
     }
 
     #[test]
@@ -636,21 +641,9 @@ mod tests {
                 }],
                 ..RawConfig::default()
             };
-            let settings = raw.validate().unwrap();
-            let namer = Namer::new(&settings);
-            let plan = TimerPlan::new(&settings);
-            let ctx = FlushContext {
-                namer: &namer,
-                plan: &plan,
-                settings: &settings,
-                timestamp: 0,
-                interval_s: 10.0,
-            };
-            let mut out = PointSink::default();
-            ctx.timer(&mut out, "t", state);
-            out.points
+            super::flush_timer(raw, state, 10.0)
                 .into_iter()
-                .map(|p| (p.name["stats.timers.t.".len()..].to_string(), p.value))
+                .map(|(name, value)| (name["stats.timers.t.".len()..].to_string(), value))
                 .collect()
         }
 

@@ -445,7 +445,8 @@ impl Cache {
     }
 
     /// Moves a metric's queued points in flight and returns them.
-    pub fn take(&self, metric: &MetricRef) -> Option<Points> {
+    #[cfg(test)]
+    fn take(&self, metric: &MetricRef) -> Option<Points> {
         let mut out = Vec::new();
         self.take_into(metric, &mut out).then_some(out)
     }
