@@ -26,13 +26,33 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
+
+use crate::api::MetricPoint;
+
 /// One metric's points: `(timestamp, value)`.
 pub type Points = Vec<(i64, f64)>;
 
 type NameHasher = foldhash::fast::RandomState;
 
-/// A point on its way into the cache: `(stored name, timestamp, value)`.
-pub type CachePoint = (String, i64, f64);
+/// Consecutive points of one metric, as [`Cache::add`] takes them: one
+/// name lookup serves them all.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Run<'a> {
+    /// The metric's stored name.
+    pub name: &'a str,
+    /// Its points in arrival order (their own names are not read).
+    pub points: &'a [MetricPoint],
+}
+
+/// A batch as runs of consecutive points with the same name: clients and
+/// relays send a metric's points together.
+pub fn runs(points: &[MetricPoint]) -> impl Iterator<Item = Run<'_>> {
+    points.chunk_by(|a, b| a.name == b.name).map(|chunk| Run {
+        name: &chunk[0].name,
+        points: chunk,
+    })
+}
 
 /// How long an emptied entry is kept for its metric's next points.
 pub const IDLE_TTL: Duration = Duration::from_secs(60);
@@ -70,6 +90,11 @@ impl Entry {
         upsert(&mut self.queued, ts, value)
     }
 
+    /// Whether a point at `ts` would replace a queued one.
+    fn replaces(&self, ts: i64) -> bool {
+        ts <= self.queued_newest && self.queued.iter().any(|p| p.0 == ts)
+    }
+
     fn set_queued(&mut self, points: Points) {
         self.queued_newest = points.iter().map(|p| p.0).max().unwrap_or(i64::MIN);
         self.queued = points;
@@ -97,6 +122,9 @@ pub struct MetricRef {
 struct Slot {
     /// `None` while the slot is free.
     name: Option<Arc<str>>,
+    /// Whether the slot is in [`Shard::listed`]. It survives the slot's
+    /// reuse for another metric, as the list entry does.
+    listed: bool,
     entry: Entry,
 }
 
@@ -104,16 +132,15 @@ struct Shard {
     slot_of: HashMap<Arc<str>, u32, NameHasher>,
     slots: Vec<Slot>,
     free: Vec<u32>,
+    /// Slots that may have queued points, each once: a writer's scan visits
+    /// these instead of every slot, so with many idle entries a scan costs
+    /// what is queued, not what is cached.
+    listed: Vec<u32>,
     /// When the idle entries were last swept (seconds on the cache's clock).
     swept: u32,
 }
 
 impl Shard {
-    fn entry_mut(&mut self, name: &str) -> Option<&mut Entry> {
-        let slot = *self.slot_of.get(name)?;
-        Some(&mut self.slots[slot as usize].entry)
-    }
-
     fn entry(&self, name: &str) -> Option<&Entry> {
         let slot = *self.slot_of.get(name)?;
         Some(&self.slots[slot as usize].entry)
@@ -128,24 +155,25 @@ impl Shard {
         }
     }
 
-    fn insert(&mut self, name: Arc<str>, entry: Entry) {
+    fn insert(&mut self, name: Arc<str>, entry: Entry) -> u32 {
         let slot = match self.free.pop() {
             Some(free) => {
-                self.slots[free as usize] = Slot {
-                    name: Some(Arc::clone(&name)),
-                    entry,
-                };
+                let reused = &mut self.slots[free as usize];
+                reused.name = Some(Arc::clone(&name));
+                reused.entry = entry;
                 free
             }
             None => {
                 self.slots.push(Slot {
                     name: Some(Arc::clone(&name)),
+                    listed: false,
                     entry,
                 });
                 (self.slots.len() - 1) as u32
             }
         };
         self.slot_of.insert(name, slot);
+        slot
     }
 
     fn remove(&mut self, slot: u32) {
@@ -153,6 +181,15 @@ impl Shard {
             self.slot_of.remove(&name);
             self.slots[slot as usize].entry = Entry::new();
             self.free.push(slot);
+        }
+    }
+
+    /// Records that `slot` has queued points.
+    fn list(&mut self, slot: u32) {
+        let s = &mut self.slots[slot as usize];
+        if !s.listed {
+            s.listed = true;
+            self.listed.push(slot);
         }
     }
 
@@ -183,30 +220,34 @@ pub enum Room {
 }
 
 /// Makes [`Cache::add`] take only names already cached or for which
-/// `is_known` says yes; other points go to `out`, untouched, for the caller
+/// `is_known` says yes; other runs go to `out`, untouched, for the caller
 /// to normalise and index before adding them again.
-pub struct Unknown<'a> {
+pub struct Unknown<'a, 'p> {
     /// Whether a name not in the cache is a stored, indexed name.
     pub is_known: &'a dyn Fn(&str) -> bool,
-    /// Where the other points go.
-    pub out: &'a mut Vec<CachePoint>,
+    /// Where the other runs go.
+    pub out: &'a mut Vec<Run<'p>>,
 }
 
 /// The cache.
+///
+/// Shards and the counters written on every batch or write each have their
+/// own cache line: shared, the ingest thread and every writer kept stealing
+/// the line from one another (a third of a confirm went to it).
 pub struct Cache {
-    shards: Vec<Mutex<Shard>>,
+    shards: Vec<CachePadded<Mutex<Shard>>>,
     hasher: NameHasher,
-    size: AtomicUsize,
+    size: CachePadded<AtomicUsize>,
     max_points: usize,
-    idle: AtomicUsize,
+    idle: CachePadded<AtomicUsize>,
     max_idle: usize,
     clock: Instant,
     /// Seconds on `clock`, as of the writers' last scan: confirms, one per
     /// write, read this instead of the clock.
-    scanned_at: AtomicU32,
+    scanned_at: CachePadded<AtomicU32>,
     /// Points arrived since a writer last looked: lets [`Cache::notify`]
     /// skip the condition variable while writers are busy anyway.
-    pending: AtomicBool,
+    pending: CachePadded<AtomicBool>,
     wake: (Mutex<()>, Condvar),
 }
 
@@ -229,22 +270,23 @@ impl Cache {
         Cache {
             shards: (0..shards.max(1))
                 .map(|_| {
-                    Mutex::new(Shard {
+                    CachePadded::new(Mutex::new(Shard {
                         slot_of: HashMap::with_hasher(hasher.clone()),
                         slots: Vec::new(),
                         free: Vec::new(),
+                        listed: Vec::new(),
                         swept: 0,
-                    })
+                    }))
                 })
                 .collect(),
             hasher,
-            size: AtomicUsize::new(0),
+            size: CachePadded::new(AtomicUsize::new(0)),
             max_points,
-            idle: AtomicUsize::new(0),
+            idle: CachePadded::new(AtomicUsize::new(0)),
             max_idle: max_points / 10,
             clock: Instant::now(),
-            scanned_at: AtomicU32::new(0),
-            pending: AtomicBool::new(false),
+            scanned_at: CachePadded::new(AtomicU32::new(0)),
+            pending: CachePadded::new(AtomicBool::new(false)),
             wake: (Mutex::new(()), Condvar::new()),
         }
     }
@@ -274,50 +316,65 @@ impl Cache {
         self.max_points
     }
 
-    /// Adds points that all belong to `shard`, in the room `room` says;
-    /// with `unknown`, only those of known names.
-    pub fn add(
+    /// Adds runs of points whose names all belong to `shard`, in the room
+    /// `room` says; with `unknown`, only those of known names.
+    pub fn add<'p>(
         &self,
         shard: usize,
-        points: impl IntoIterator<Item = CachePoint>,
+        runs: &[Run<'p>],
         room: Room,
-        mut unknown: Option<Unknown<'_>>,
+        mut unknown: Option<Unknown<'_, 'p>>,
     ) -> Added {
         let mut added = Added::default();
         let limited = room == Room::Limited;
         {
             let mut s = self.lock(shard);
-            for (name, ts, value) in points {
-                let full =
-                    limited && self.size.load(Ordering::Relaxed) + added.grew >= self.max_points;
-                if let Some(entry) = s.entry_mut(&name) {
-                    if entry.idle_since != BUSY && !full {
-                        entry.idle_since = BUSY;
-                        self.idle.fetch_sub(1, Ordering::Relaxed);
+            for run in runs {
+                // The limit is read once per run: per point, the load
+                // missed the cache line every writer's confirm writes.
+                let mut room_left = if limited {
+                    self.max_points
+                        .saturating_sub(self.size.load(Ordering::Relaxed) + added.grew)
+                } else {
+                    usize::MAX
+                };
+                let slot = match s.slot_of.get(run.name) {
+                    Some(&slot) => slot,
+                    None => {
+                        if let Some(u) = unknown.as_mut() {
+                            if !(u.is_known)(run.name) {
+                                u.out.push(*run);
+                                continue;
+                            }
+                        }
+                        if room_left == 0 {
+                            added.refused += run.points.len();
+                            continue;
+                        }
+                        s.insert(Arc::from(run.name), Entry::new())
                     }
-                    let replaces =
-                        || ts <= entry.queued_newest && entry.queued.iter().any(|p| p.0 == ts);
-                    if full && !replaces() {
-                        added.refused += 1;
-                    } else if entry.queue(ts, value) {
-                        added.grew += 1;
-                    }
-                    continue;
-                }
-                if let Some(u) = unknown.as_mut() {
-                    if !(u.is_known)(&name) {
-                        u.out.push((name, ts, value));
+                };
+                let entry = &mut s.slots[slot as usize].entry;
+                if entry.idle_since != BUSY {
+                    if room_left == 0 {
+                        added.refused += run.points.len();
                         continue;
                     }
+                    entry.idle_since = BUSY;
+                    self.idle.fetch_sub(1, Ordering::Relaxed);
                 }
-                if full {
-                    added.refused += 1;
-                    continue;
+                entry.queued.reserve(run.points.len());
+                for p in run.points {
+                    if room_left == 0 && !entry.replaces(p.timestamp) {
+                        added.refused += 1;
+                    } else if entry.queue(p.timestamp, p.value) {
+                        added.grew += 1;
+                        room_left = room_left.saturating_sub(usize::from(limited));
+                    }
                 }
-                let mut entry = Entry::new();
-                entry.queue(ts, value);
-                s.insert(Arc::from(name), entry);
-                added.grew += 1;
+                if !entry.queued.is_empty() {
+                    s.list(slot);
+                }
             }
         }
         if limited && added.grew > 0 {
@@ -395,18 +452,26 @@ impl Cache {
             }
             self.idle.fetch_sub(expired.len(), Ordering::Relaxed);
         }
-        out.extend(
-            s.live()
-                .filter(|(_, _, e)| !e.queued.is_empty())
-                .map(|(slot, name, e)| {
+        let Shard { slots, listed, .. } = &mut *s;
+        listed.retain(|&slot| {
+            let s = &mut slots[slot as usize];
+            match &s.name {
+                Some(name) if !s.entry.queued.is_empty() => {
                     let metric = MetricRef {
                         shard,
                         slot,
                         name: Arc::clone(name),
                     };
-                    (metric, e.queued.len())
-                }),
-        );
+                    out.push((metric, s.entry.queued.len()));
+                    // listed until a scan finds it empty
+                    true
+                }
+                _ => {
+                    s.listed = false;
+                    false
+                }
+            }
+        });
     }
 
     /// The entry of a cached metric, as a writer's scan would find it.
@@ -423,11 +488,37 @@ impl Cache {
     pub fn take_into(&self, metric: &MetricRef, out: &mut Points) -> bool {
         out.clear();
         let mut s = self.lock(metric.shard);
+        let start = out.len();
+        self.take_locked(&mut s, metric, out);
+        out.len() > start
+    }
+
+    /// [`Cache::take_into`] for several metrics of `shard` under one lock:
+    /// appends their points to `out` and, per metric, where its points end
+    /// in `out` to `ends` (an empty range if nothing was queued).
+    pub fn take_many<'m>(
+        &self,
+        shard: usize,
+        metrics: impl IntoIterator<Item = &'m MetricRef>,
+        out: &mut Points,
+        ends: &mut Vec<usize>,
+    ) {
+        out.clear();
+        ends.clear();
+        let mut s = self.lock(shard);
+        for metric in metrics {
+            debug_assert_eq!(metric.shard, shard);
+            self.take_locked(&mut s, metric, out);
+            ends.push(out.len());
+        }
+    }
+
+    fn take_locked(&self, s: &mut Shard, metric: &MetricRef, out: &mut Points) {
         let Some(entry) = s.entry_at(metric) else {
-            return false;
+            return;
         };
         if entry.queued.is_empty() {
-            return false;
+            return;
         }
         out.extend_from_slice(&entry.queued);
         if entry.inflight.is_empty() {
@@ -441,7 +532,6 @@ impl Cache {
                 .fetch_sub(before - entry.inflight.len(), Ordering::Relaxed);
         }
         entry.queued_newest = i64::MIN;
-        true
     }
 
     /// Moves a metric's queued points in flight and returns them.
@@ -453,24 +543,47 @@ impl Cache {
 
     /// The in-flight points are on disk: forget them.
     pub fn confirm(&self, metric: &MetricRef) {
-        let mut s = self.lock(metric.shard);
-        let Some(entry) = s.entry_at(metric) else {
-            return;
-        };
-        self.size.fetch_sub(entry.inflight.len(), Ordering::Relaxed);
-        if !entry.queued.is_empty() {
-            entry.inflight.clear();
-            return;
+        self.confirm_many(metric.shard, std::slice::from_ref(metric));
+    }
+
+    /// [`Cache::confirm`] for several metrics of `shard` under one lock,
+    /// with one update of the shared counters: per metric, these cost more
+    /// than the rest of the confirm.
+    pub fn confirm_many<'m>(&self, shard: usize, metrics: impl IntoIterator<Item = &'m MetricRef>) {
+        let mut s = self.lock(shard);
+        let mut freed = 0;
+        let idle_before = self.idle.load(Ordering::Relaxed);
+        let mut went_idle = 0;
+        let now = self.scanned_at.load(Ordering::Relaxed);
+        for metric in metrics {
+            debug_assert_eq!(metric.shard, shard);
+            let Some(entry) = s.entry_at(metric) else {
+                continue;
+            };
+            if entry.idle_since != BUSY {
+                // confirmed before, nothing in flight
+                continue;
+            }
+            freed += entry.inflight.len();
+            if !entry.queued.is_empty() {
+                entry.inflight.clear();
+                continue;
+            }
+            if idle_before + went_idle >= self.max_idle {
+                s.remove(metric.slot);
+                continue;
+            }
+            // the buffers go: an idle entry costs its name and a slot
+            entry.inflight = Vec::new();
+            entry.queued = Vec::new();
+            entry.idle_since = now;
+            went_idle += 1;
         }
-        if self.idle.load(Ordering::Relaxed) >= self.max_idle {
-            s.remove(metric.slot);
-            return;
+        drop(s);
+        self.size.fetch_sub(freed, Ordering::Relaxed);
+        if went_idle > 0 {
+            self.idle.fetch_add(went_idle, Ordering::Relaxed);
         }
-        // the buffers go: an idle entry costs its name and a slot
-        entry.inflight = Vec::new();
-        entry.queued = Vec::new();
-        entry.idle_since = self.scanned_at.load(Ordering::Relaxed);
-        self.idle.fetch_add(1, Ordering::Relaxed);
     }
 
     fn seconds(&self) -> u32 {
@@ -496,6 +609,7 @@ impl Cache {
         self.size
             .fetch_sub(before - merged.len(), Ordering::Relaxed);
         entry.set_queued(merged);
+        s.list(metric.slot);
     }
 
     /// All cached points of a metric (in flight, overlaid by queued), sorted
@@ -530,9 +644,30 @@ impl Cache {
 mod tests {
     use super::*;
 
-    fn pts(name: &str, list: &[(i64, f64)]) -> Vec<CachePoint> {
+    fn pts(name: &str, list: &[(i64, f64)]) -> Vec<MetricPoint> {
         list.iter()
-            .map(|&(t, v)| (name.to_string(), t, v))
+            .map(|&(t, v)| MetricPoint::new(name, t, v))
+            .collect()
+    }
+
+    fn add<'p>(
+        c: &Cache,
+        shard: usize,
+        points: &'p [MetricPoint],
+        room: Room,
+        unknown: Option<Unknown<'_, 'p>>,
+    ) -> Added {
+        c.add(shard, &runs(points).collect::<Vec<_>>(), room, unknown)
+    }
+
+    /// The points of `runs` as `(name, timestamp, value)`.
+    fn flat(runs: &[Run<'_>]) -> Vec<(String, i64, f64)> {
+        runs.iter()
+            .flat_map(|r| {
+                r.points
+                    .iter()
+                    .map(|p| (r.name.to_string(), p.timestamp, p.value))
+            })
             .collect()
     }
 
@@ -540,9 +675,10 @@ mod tests {
     fn last_received_wins_and_limit_counts() {
         let c = Cache::new(4, 3);
         let s = c.shard_of("a");
-        let added = c.add(
+        let added = add(
+            &c,
             s,
-            pts("a", &[(10, 1.0), (10, 2.0), (20, 3.0)]),
+            &pts("a", &[(10, 1.0), (10, 2.0), (20, 3.0)]),
             Room::Limited,
             None,
         );
@@ -555,9 +691,10 @@ mod tests {
         );
         assert_eq!(c.size(), 2);
         assert_eq!(c.get("a"), vec![(10, 2.0), (20, 3.0)]);
-        let added = c.add(
+        let added = add(
+            &c,
             s,
-            pts("a", &[(30, 1.0), (40, 1.0), (20, 9.0)]),
+            &pts("a", &[(30, 1.0), (40, 1.0), (20, 9.0)]),
             Room::Limited,
             None,
         );
@@ -575,9 +712,10 @@ mod tests {
     #[test]
     fn out_of_order_points_replace_by_timestamp() {
         let c = Cache::new(1, 100);
-        c.add(
+        add(
+            &c,
             0,
-            pts(
+            &pts(
                 "o",
                 &[(30, 1.0), (10, 2.0), (20, 3.0), (10, 4.0), (30, 5.0)],
             ),
@@ -588,7 +726,7 @@ mod tests {
         assert_eq!(c.get("o"), vec![(10, 4.0), (20, 3.0), (30, 5.0)]);
         assert!(c.take(&c.lookup("o").unwrap()).is_some());
         // after a take, the queue starts over: 10 is queued again, not lost
-        c.add(0, pts("o", &[(10, 6.0)]), Room::Limited, None);
+        add(&c, 0, &pts("o", &[(10, 6.0)]), Room::Limited, None);
         assert_eq!(c.get("o"), vec![(10, 6.0), (20, 3.0), (30, 5.0)]);
     }
 
@@ -597,9 +735,10 @@ mod tests {
         let c = Cache::new(2, 5);
         let s = c.shard_of("r");
         assert_eq!(c.reserve(3, 5), 3);
-        let added = c.add(
+        let added = add(
+            &c,
             s,
-            pts("r", &[(10, 1.0), (10, 2.0), (20, 3.0)]),
+            &pts("r", &[(10, 1.0), (10, 2.0), (20, 3.0)]),
             Room::Reserved,
             None,
         );
@@ -613,7 +752,7 @@ mod tests {
         // a plain add sees the reservation and refuses
         let q = c.shard_of("q");
         assert_eq!(
-            c.add(q, pts("q", &[(1, 1.0)]), Room::Limited, None).refused,
+            add(&c, q, &pts("q", &[(1, 1.0)]), Room::Limited, None).refused,
             1
         );
         c.release(3);
@@ -624,15 +763,16 @@ mod tests {
     #[test]
     fn unknown_names_are_handed_back_untouched() {
         let c = Cache::new(1, 100);
-        c.add(0, pts("cached", &[(1, 1.0)]), Room::Limited, None);
+        add(&c, 0, &pts("cached", &[(1, 1.0)]), Room::Limited, None);
         let mut unknown = Vec::new();
         let is_known = |n: &str| n == "indexed";
         let mut batch = pts("cached", &[(2, 2.0)]);
         batch.extend(pts("indexed", &[(1, 1.0)]));
         batch.extend(pts("new", &[(1, 1.0), (2, 2.0)]));
-        let added = c.add(
+        let added = add(
+            &c,
             0,
-            batch,
+            &batch,
             Room::Limited,
             Some(Unknown {
                 is_known: &is_known,
@@ -646,7 +786,10 @@ mod tests {
                 refused: 0
             }
         );
-        assert_eq!(unknown, pts("new", &[(1, 1.0), (2, 2.0)]));
+        assert_eq!(
+            flat(&unknown),
+            flat(&runs(&pts("new", &[(1, 1.0), (2, 2.0)])).collect::<Vec<_>>())
+        );
         assert_eq!(c.metric_count(), 2);
     }
 
@@ -654,9 +797,21 @@ mod tests {
     fn in_flight_points_stay_visible_and_can_be_put_back() {
         let c = Cache::new(2, 100);
         let s = c.shard_of("m");
-        c.add(s, pts("m", &[(10, 1.0), (20, 2.0)]), Room::Limited, None);
+        add(
+            &c,
+            s,
+            &pts("m", &[(10, 1.0), (20, 2.0)]),
+            Room::Limited,
+            None,
+        );
         assert_eq!(c.take(&c.lookup("m").unwrap()).unwrap().len(), 2);
-        c.add(s, pts("m", &[(20, 5.0), (30, 3.0)]), Room::Limited, None);
+        add(
+            &c,
+            s,
+            &pts("m", &[(20, 5.0), (30, 3.0)]),
+            Room::Limited,
+            None,
+        );
         assert_eq!(c.get("m"), vec![(10, 1.0), (20, 5.0), (30, 3.0)]);
         assert_eq!(c.size(), 4);
         let mut work = Vec::new();
@@ -679,7 +834,7 @@ mod tests {
         // room for 20 points: at most 2 idle entries
         let c = Cache::new(1, 20);
         for name in ["a", "b", "c"] {
-            c.add(0, pts(name, &[(1, 1.0)]), Room::Limited, None);
+            add(&c, 0, &pts(name, &[(1, 1.0)]), Room::Limited, None);
             assert!(c.take(&c.lookup(name).unwrap()).is_some());
             c.confirm(&c.lookup(name).unwrap());
         }
@@ -688,9 +843,10 @@ mod tests {
         let nothing_indexed = |_: &str| false;
         let mut batch = pts("a", &[(2, 2.0)]);
         batch.extend(pts("c", &[(2, 2.0)]));
-        let added = c.add(
+        let added = add(
+            &c,
             0,
-            batch,
+            &batch,
             Room::Limited,
             Some(Unknown {
                 is_known: &nothing_indexed,
@@ -699,7 +855,10 @@ mod tests {
         );
         // "a" was kept idle; "c" came when two were idle and was dropped
         assert_eq!(added.grew, 1);
-        assert_eq!(unknown, pts("c", &[(2, 2.0)]));
+        assert_eq!(
+            flat(&unknown),
+            flat(&runs(&pts("c", &[(2, 2.0)])).collect::<Vec<_>>())
+        );
         assert_eq!(c.get("a"), vec![(2, 2.0)]);
         assert_eq!(c.metric_count(), 1);
     }
@@ -709,7 +868,7 @@ mod tests {
         // room for 10 points: one idle entry at most
         let c = Cache::new(1, 10);
         for name in ["a", "b"] {
-            c.add(0, pts(name, &[(1, 1.0)]), Room::Limited, None);
+            add(&c, 0, &pts(name, &[(1, 1.0)]), Room::Limited, None);
         }
         let (a, b) = (c.lookup("a").unwrap(), c.lookup("b").unwrap());
         for m in [&a, &b] {
@@ -718,7 +877,7 @@ mod tests {
         }
         // "a" stays idle, "b" was removed and its slot freed
         assert!(c.lookup("b").is_none());
-        c.add(0, pts("d", &[(1, 4.0)]), Room::Limited, None);
+        add(&c, 0, &pts("d", &[(1, 4.0)]), Room::Limited, None);
         let d = c.lookup("d").unwrap();
         assert_eq!(d.slot, b.slot);
         assert!(c.take(&b).is_none());
@@ -726,5 +885,80 @@ mod tests {
         c.put_back(&b);
         assert_eq!(c.size(), 1);
         assert_eq!(c.take(&d), Some(vec![(1, 4.0)]));
+    }
+
+    #[test]
+    fn batched_take_and_confirm_match_one_by_one() {
+        let c = Cache::new(1, 100);
+        add(&c, 0, &pts("a", &[(1, 1.0), (2, 2.0)]), Room::Limited, None);
+        add(&c, 0, &pts("b", &[(1, 3.0)]), Room::Limited, None);
+        add(&c, 0, &pts("idle", &[(1, 1.0)]), Room::Limited, None);
+        let idle = c.lookup("idle").unwrap();
+        assert!(c.take(&idle).is_some());
+        c.confirm(&idle);
+        let (a, b) = (c.lookup("a").unwrap(), c.lookup("b").unwrap());
+        let (mut out, mut ends) = (Vec::new(), Vec::new());
+        c.take_many(0, [&a, &idle, &b], &mut out, &mut ends);
+        assert_eq!(out, vec![(1, 1.0), (2, 2.0), (1, 3.0)]);
+        assert_eq!(ends, vec![2, 2, 3], "nothing queued: an empty range");
+        assert_eq!(
+            c.get("a"),
+            vec![(1, 1.0), (2, 2.0)],
+            "in flight, still read"
+        );
+        // a metric confirmed twice, or already idle, changes nothing more
+        c.confirm_many(0, [&a, &b, &a, &idle]);
+        assert_eq!((c.size(), c.metric_count()), (0, 0));
+        assert_eq!(c.idle.load(Ordering::Relaxed), 3);
+        // idle entries answer for their metrics at once
+        add(&c, 0, &pts("a", &[(3, 1.0)]), Room::Limited, None);
+        assert_eq!(c.lookup("a"), Some(a));
+        assert_eq!(c.idle.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn scans_list_each_queued_metric_once() {
+        let scan = |c: &Cache| {
+            let mut work = Vec::new();
+            c.queued_counts_into(0, &mut work);
+            work.into_iter()
+                .map(|(m, n)| (m.name.to_string(), n))
+                .collect::<Vec<_>>()
+        };
+        // room for 10 points: one idle entry at most
+        let c = Cache::new(1, 10);
+        add(&c, 0, &pts("a", &[(1, 1.0)]), Room::Limited, None);
+        add(&c, 0, &pts("a", &[(2, 1.0)]), Room::Limited, None);
+        add(&c, 0, &pts("b", &[(1, 1.0)]), Room::Limited, None);
+        assert_eq!(scan(&c), vec![("a".into(), 2), ("b".into(), 1)]);
+        assert_eq!(scan(&c), vec![("a".into(), 2), ("b".into(), 1)]);
+        let (a, b) = (c.lookup("a").unwrap(), c.lookup("b").unwrap());
+        for m in [&a, &b] {
+            assert!(c.take(m).is_some());
+        }
+        assert_eq!(scan(&c), vec![]);
+        // a failed write queues its points again
+        c.put_back(&a);
+        assert_eq!(scan(&c), vec![("a".into(), 2)]);
+        assert!(c.take(&a).is_some());
+        c.confirm_many(0, [&a, &b]);
+        // "b" was removed; its slot, reused, is listed once, under its new name
+        add(&c, 0, &pts("d", &[(1, 1.0)]), Room::Limited, None);
+        assert_eq!(c.lookup("d").unwrap().slot, b.slot);
+        add(&c, 0, &pts("d", &[(2, 1.0)]), Room::Limited, None);
+        assert_eq!(scan(&c), vec![("d".into(), 2)]);
+    }
+
+    #[test]
+    fn runs_split_where_the_name_changes() {
+        let mut batch = pts("a", &[(1, 1.0), (2, 2.0)]);
+        batch.extend(pts("b", &[(1, 1.0)]));
+        batch.extend(pts("a", &[(3, 3.0)]));
+        let got: Vec<(&str, usize)> = runs(&batch).map(|r| (r.name, r.points.len())).collect();
+        assert_eq!(got, vec![("a", 2), ("b", 1), ("a", 1)]);
+        let c = Cache::new(1, 100);
+        add(&c, 0, &batch, Room::Limited, None);
+        assert_eq!(c.get("a"), vec![(1, 1.0), (2, 2.0), (3, 3.0)]);
+        assert_eq!(c.size(), 4);
     }
 }

@@ -25,7 +25,7 @@ use crate::api::{
     FetchOptions, FetchRange, FetchedSeries, FindNode, Ingest, IngestError, IngestReport,
     MetricPoint, Read, ReadError, TagExpr,
 };
-use crate::cache::{Added, Cache, CachePoint, MetricRef, Points, Room, Unknown};
+use crate::cache::{self, Added, Cache, MetricRef, Points, Room, Run, Unknown};
 use crate::config::StoreSettings;
 use crate::flow::{Backpressure, Offered};
 use crate::glob::Glob;
@@ -85,6 +85,18 @@ pub struct StoreStats {
     pub write_errors: AtomicU64,
     /// Points dropped because their file is corrupt or unwritable.
     pub dropped_points: AtomicU64,
+}
+
+impl StoreStats {
+    /// Records `updates` `update_many` calls that wrote `points` points.
+    fn count_writes(&self, updates: usize, points: usize) {
+        if updates > 0 {
+            self.update_operations
+                .fetch_add(updates as u64, Ordering::Relaxed);
+            self.committed_points
+                .fetch_add(points as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A source of extra self-metrics (e.g. the carbon receivers' counters).
@@ -162,6 +174,11 @@ struct Taken {
     grew: usize,
     /// Points refused because the cache was full.
     refused: usize,
+}
+
+/// Points in `runs`.
+fn run_points(runs: &[Run<'_>]) -> usize {
+    runs.iter().map(|r| r.points.len()).sum()
 }
 
 impl Taken {
@@ -443,13 +460,13 @@ impl Inner {
 
     /// The one place where points are accepted into the store (a write-ahead
     /// log would go here).
-    fn accept(&self, points: Vec<MetricPoint>) -> IngestReport {
+    fn accept(&self, mut points: Vec<MetricPoint>) -> IngestReport {
         let mut report = IngestReport::default();
         self.stats
             .points_received
             .fetch_add(points.len() as u64, Ordering::Relaxed);
-        let plausible = self.plausible(points, &mut report.rejected);
-        let added = self.add_points(plausible, Room::Limited, &mut report.rejected);
+        self.plausible(&mut points, &mut report.rejected);
+        let added = self.add_points(&points, Room::Limited, &mut report.rejected);
         report.accepted = added.taken;
         report.overflowed = added.refused;
         self.stats
@@ -470,18 +487,13 @@ impl Inner {
         report
     }
 
-    /// The points whose value and timestamp the store can keep (not NaN,
-    /// within whisper's u32 field); the others are counted in `rejected`.
-    fn plausible(&self, points: Vec<MetricPoint>, rejected: &mut usize) -> Vec<CachePoint> {
-        let mut out = Vec::with_capacity(points.len());
-        for p in points {
-            if p.value.is_nan() || !(0..=i64::from(u32::MAX)).contains(&p.timestamp) {
-                *rejected += 1;
-            } else {
-                out.push((p.name, p.timestamp, p.value));
-            }
-        }
-        out
+    /// Keeps the points whose value and timestamp the store can keep (not
+    /// NaN, within whisper's u32 field); the others are counted in
+    /// `rejected`.
+    fn plausible(&self, points: &mut Vec<MetricPoint>, rejected: &mut usize) {
+        let before = points.len();
+        points.retain(|p| !p.value.is_nan() && (0..=i64::from(u32::MAX)).contains(&p.timestamp));
+        *rejected += before - points.len();
     }
 
     /// Whether a name not in the cache is a series already indexed under
@@ -494,56 +506,53 @@ impl Inner {
     /// Adds plausible points to the cache. Names the cache or the index
     /// already know go straight in; the others are normalised (refusals
     /// counted in `rejected`) and indexed first.
-    fn add_points(&self, points: Vec<CachePoint>, room: Room, rejected: &mut usize) -> Taken {
+    fn add_points(&self, points: &[MetricPoint], room: Room, rejected: &mut usize) -> Taken {
         let mut taken = Taken::default();
         let mut unknown = Vec::new();
         let is_known = |name: &str| self.is_known(name);
-        for (shard, batch) in self.group_by_shard(points).into_iter().enumerate() {
-            if batch.is_empty() {
+        for (shard, runs) in self.group_by_shard(cache::runs(points)).iter().enumerate() {
+            if runs.is_empty() {
                 continue;
             }
-            let offered = batch.len();
             let before = unknown.len();
             let added = self.cache.add(
                 shard,
-                batch,
+                runs,
                 room,
                 Some(Unknown {
                     is_known: &is_known,
                     out: &mut unknown,
                 }),
             );
-            taken.add(offered - (unknown.len() - before), &added);
+            let offered = run_points(runs) - run_points(&unknown[before..]);
+            taken.add(offered, &added);
         }
         if unknown.is_empty() {
             return taken;
         }
         let mut normalized = Vec::with_capacity(unknown.len());
-        for (name, ts, value) in unknown {
-            match normalize(&name) {
+        for run in unknown {
+            match normalize(run.name) {
                 Ok((name, comps)) => {
                     self.index_name(&name, &comps);
-                    normalized.push((name, ts, value));
+                    normalized.push((name, run.points));
                 }
-                Err(_) => *rejected += 1,
+                Err(_) => *rejected += run.points.len(),
             }
         }
-        for (shard, batch) in self.group_by_shard(normalized).into_iter().enumerate() {
-            if !batch.is_empty() {
-                let offered = batch.len();
-                taken.add(offered, &self.cache.add(shard, batch, room, None));
+        let runs = normalized.iter().map(|(name, points)| Run { name, points });
+        for (shard, runs) in self.group_by_shard(runs).iter().enumerate() {
+            if !runs.is_empty() {
+                taken.add(run_points(runs), &self.cache.add(shard, runs, room, None));
             }
         }
         taken
     }
 
-    fn group_by_shard(&self, points: Vec<CachePoint>) -> Vec<Vec<CachePoint>> {
-        let shards = self.cache.shard_count();
-        let mut groups: Vec<Vec<CachePoint>> = (0..shards)
-            .map(|_| Vec::with_capacity(points.len() / shards + 1))
-            .collect();
-        for p in points {
-            groups[self.cache.shard_of(&p.0)].push(p);
+    fn group_by_shard<'p>(&self, runs: impl Iterator<Item = Run<'p>>) -> Vec<Vec<Run<'p>>> {
+        let mut groups = vec![Vec::new(); self.cache.shard_count()];
+        for run in runs {
+            groups[self.cache.shard_of(run.name)].push(run);
         }
         groups
     }
@@ -557,22 +566,18 @@ impl Inner {
 
     /// [`Backpressure::offer`]: like [`Inner::accept`], but room is reserved
     /// first and the points beyond it are handed back instead of refused.
-    fn offer_points(&self, points: Vec<MetricPoint>) -> Offered {
+    fn offer_points(&self, mut points: Vec<MetricPoint>) -> Offered {
         let mut out = Offered::default();
-        let mut plausible = self.plausible(points, &mut out.report.rejected);
+        self.plausible(&mut points, &mut out.report.rejected);
         let granted = self
             .cache
-            .reserve(plausible.len(), flow_control_limit(self.cache.max_points()));
-        let rest = plausible.split_off(granted);
+            .reserve(points.len(), flow_control_limit(self.cache.max_points()));
+        out.rest = points.split_off(granted);
         let mut late_rejects = 0;
-        let added = self.add_points(plausible, Room::Reserved, &mut late_rejects);
+        let added = self.add_points(&points, Room::Reserved, &mut late_rejects);
         self.cache.release(granted - added.grew);
         out.report.accepted = added.taken;
         out.report.rejected += late_rejects;
-        out.rest = rest
-            .into_iter()
-            .map(|(name, ts, value)| MetricPoint::new(name, ts, value))
-            .collect();
         // handed-back points are counted when they are finally taken
         self.stats.points_received.fetch_add(
             (out.report.accepted + out.report.rejected) as u64,
@@ -894,6 +899,11 @@ const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
 /// How long a writer woken by new points waits for more before its pass.
 const WRITER_GATHER: Duration = Duration::from_micros(500);
 
+/// Metrics of one shard a writer takes and confirms under one lock each:
+/// per metric, the lock and the shared counters cost more than the write
+/// (the ingest thread keeps taking the same locks).
+const WRITE_BATCH: usize = 64;
+
 struct OpenFile {
     /// Whose file this is: a cache slot reused for another metric no
     /// longer matches it.
@@ -913,6 +923,13 @@ struct OpenFiles {
     limit: usize,
     /// `(shard, slot)` of the file [`OpenFiles::get`] returned last.
     last_used: Option<(usize, usize)>,
+}
+
+/// See [`OpenFiles::prefetch`].
+#[derive(Clone, Copy)]
+enum Stage {
+    Entry,
+    File,
 }
 
 enum Opened<'a> {
@@ -1032,6 +1049,31 @@ impl OpenFiles {
         }
     }
 
+    /// Starts loading what writing `metric` reads first. `Stage::Entry`
+    /// fetches the slot's entry, so that `Stage::File`, issued a write
+    /// later, finds the mapping's address at once.
+    fn prefetch(&self, metric: &MetricRef, stage: Stage) {
+        if let Some(open) = self.files[metric.shard].get(metric.slot as usize) {
+            match stage {
+                Stage::Entry => crate::sys::prefetch(open),
+                Stage::File => {
+                    if let Some(open) = open {
+                        open.file.prefetch_for_update();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether `metric`'s file is mapped (it may still need its once a
+    /// second check).
+    fn is_mapped(&self, metric: &MetricRef) -> bool {
+        matches!(
+            self.files[metric.shard].get(metric.slot as usize),
+            Some(Some(open)) if Arc::ptr_eq(&open.name, &metric.name)
+        )
+    }
+
     fn forget(&mut self, metric: &MetricRef) {
         if self.slot(metric).take().is_some() {
             self.mapped -= 1;
@@ -1108,35 +1150,154 @@ fn write_metric(
     if !inner.cache.take_into(metric, points) {
         return Outcome::Deferred;
     }
-    match file.update_many(points, pass_time.1) {
-        Ok(()) => {
-            inner.cache.confirm(metric);
-            inner
-                .stats
-                .committed_points
-                .fetch_add(points.len() as u64, Ordering::Relaxed);
-            inner
-                .stats
-                .update_operations
-                .fetch_add(1, Ordering::Relaxed);
-            Outcome::Written
-        }
+    let result = file.update_many(points, pass_time.1);
+    let outcome = settle(inner, files, metric, points.len(), result);
+    if let Outcome::Written = outcome {
+        inner.stats.count_writes(1, points.len());
+    }
+    if let Outcome::Written | Outcome::Dropped = outcome {
+        inner.cache.confirm(metric);
+    }
+    outcome
+}
+
+/// What becomes of `taken` in-flight points of `metric` after their update:
+/// a full disk puts them back in the queue, another error drops them. The
+/// caller confirms the written and the dropped and counts the written.
+fn settle(
+    inner: &Inner,
+    files: &mut OpenFiles,
+    metric: &MetricRef,
+    taken: usize,
+    result: Result<(), WhisperError>,
+) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Written,
         Err(e) if e.is_storage_full() => {
             inner.cache.put_back(metric);
             inner.stats.write_errors.fetch_add(1, Ordering::Relaxed);
             Outcome::StorageFull
         }
         Err(e) => {
-            inner.cache.confirm(metric);
             inner
                 .stats
                 .dropped_points
-                .fetch_add(points.len() as u64, Ordering::Relaxed);
+                .fetch_add(taken as u64, Ordering::Relaxed);
             inner.log_error(|| tracing::error!(metric = &*metric.name, error = %e, "whisper update failed; points dropped"));
             files.forget(metric);
             Outcome::Dropped
         }
     }
+}
+
+/// A writer's reused buffers for [`write_batch`].
+#[derive(Default)]
+struct BatchScratch {
+    /// Indices in the batch of the metrics whose files are mapped.
+    mapped: Vec<usize>,
+    points: Points,
+    ends: Vec<usize>,
+    done: Vec<usize>,
+}
+
+/// Writes metrics of one shard. Those whose files are mapped (the steady
+/// state) are taken and confirmed together, under one lock each; the
+/// others, which may need a file opened or created, go one by one through
+/// [`write_metric`]. Returns whether any points left the cache and whether
+/// the disk is full (the writer then stops its pass).
+fn write_batch(
+    inner: &Inner,
+    files: &mut OpenFiles,
+    scratch: &mut BatchScratch,
+    batch: &[(MetricRef, usize)],
+    stopping: bool,
+    pass_time: (Instant, i64),
+) -> (bool, bool) {
+    let mut progress = false;
+    scratch.mapped.clear();
+    for (i, (metric, _)) in batch.iter().enumerate() {
+        if files.is_mapped(metric) {
+            scratch.mapped.push(i);
+            continue;
+        }
+        match write_metric(
+            inner,
+            files,
+            &mut scratch.points,
+            metric,
+            stopping,
+            pass_time,
+        ) {
+            Outcome::Written | Outcome::Dropped => progress = true,
+            Outcome::Deferred => {}
+            Outcome::StorageFull => return (progress, true),
+        }
+    }
+    let Some(&first) = scratch.mapped.first() else {
+        return (progress, false);
+    };
+    let shard = batch[first].0.shard;
+    let BatchScratch {
+        mapped,
+        points,
+        ends,
+        done,
+    } = scratch;
+    let metric_at = |k: usize| &batch[mapped[k]].0;
+    for k in 0..mapped.len().min(2) {
+        files.prefetch(metric_at(k), Stage::Entry);
+    }
+    inner
+        .cache
+        .take_many(shard, mapped.iter().map(|&i| &batch[i].0), points, ends);
+    done.clear();
+    let (mut written, mut committed) = (0, 0);
+    let mut full = false;
+    let mut start = 0;
+    for k in 0..mapped.len() {
+        let metric = metric_at(k);
+        let taken = &points[start..ends[k]];
+        start = ends[k];
+        if taken.is_empty() {
+            continue;
+        }
+        // memory latency, not arithmetic, is what a write costs
+        if k + 2 < mapped.len() {
+            files.prefetch(metric_at(k + 2), Stage::Entry);
+        }
+        if k + 1 < mapped.len() {
+            files.prefetch(metric_at(k + 1), Stage::File);
+        }
+        if full {
+            // the disk filled up earlier in this batch
+            inner.cache.put_back(metric);
+            continue;
+        }
+        let result = match files.get(inner, metric, pass_time.0) {
+            Ok(Opened::File(file)) => file.update_many(taken, pass_time.1),
+            Ok(Opened::Missing(_)) => {
+                // removed since it was mapped: created again next pass
+                inner.cache.put_back(metric);
+                continue;
+            }
+            Err(e) => Err(e),
+        };
+        match settle(inner, files, metric, taken.len(), result) {
+            Outcome::Written => {
+                written += 1;
+                committed += taken.len();
+                done.push(k);
+            }
+            Outcome::Dropped => done.push(k),
+            Outcome::StorageFull => full = true,
+            Outcome::Deferred => {}
+        }
+    }
+    inner
+        .cache
+        .confirm_many(shard, done.iter().map(|&k| metric_at(k)));
+    inner.stats.count_writes(written, committed);
+    (progress || !done.is_empty(), full)
 }
 
 fn writer_loop(inner: &Inner, writer: usize) {
@@ -1149,7 +1310,7 @@ fn writer_loop(inner: &Inner, writer: usize) {
         (mapped_files_budget() / writers.max(1)).max(64),
     );
     let mut work: Vec<(MetricRef, usize)> = Vec::new();
-    let mut points = Points::new();
+    let mut scratch = BatchScratch::default();
     let mut fruitless_drain_passes = 0;
     loop {
         let stopping = inner.stopping.load(Ordering::SeqCst);
@@ -1173,23 +1334,32 @@ fn writer_loop(inner: &Inner, writer: usize) {
             }
             continue;
         }
-        work.sort_unstable_by_key(|w| std::cmp::Reverse(w.1));
+        // most points first; metrics with as many points grouped by shard
+        work.sort_unstable_by_key(|w| (std::cmp::Reverse(w.1), w.0.shard));
         let mut pass_time = (Instant::now(), unix_now());
         let mut progress = false;
         let mut full = false;
-        for (i, (metric, _)) in work.iter().enumerate() {
-            // the clocks (whisper's `now`, mapping revalidation) are read
-            // per group of writes: per write they cost more than a write
-            if i % 1024 == 1023 {
-                pass_time = (Instant::now(), unix_now());
-            }
-            match write_metric(inner, &mut files, &mut points, metric, stopping, pass_time) {
-                Outcome::Written | Outcome::Dropped => progress = true,
-                Outcome::Deferred => {}
-                Outcome::StorageFull => {
-                    full = true;
+        let mut since_clock = 0;
+        for batch in work.chunk_by(|a, b| a.0.shard == b.0.shard) {
+            for batch in batch.chunks(WRITE_BATCH) {
+                // the clocks (whisper's `now`, mapping revalidation) are
+                // read per group of writes: per write they cost more than
+                // a write
+                since_clock += batch.len();
+                if since_clock >= 1024 {
+                    since_clock = 0;
+                    pass_time = (Instant::now(), unix_now());
+                }
+                let (wrote, disk_full) =
+                    write_batch(inner, &mut files, &mut scratch, batch, stopping, pass_time);
+                progress |= wrote;
+                full = disk_full;
+                if full {
                     break;
                 }
+            }
+            if full {
+                break;
             }
         }
         if full {

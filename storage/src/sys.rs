@@ -24,3 +24,19 @@ pub fn local_time(t: i64, format: Option<&str>) -> String {
     let n = unsafe { libc::strftime(buf.as_mut_ptr().cast(), buf.len(), cfmt.as_ptr(), &tm) };
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
+
+/// Asks the CPU to start loading the cache line at `address` into its
+/// caches, so a later read does not wait for memory. A hint only: any
+/// address will do, and other architectures ignore it.
+#[inline]
+pub fn prefetch<T>(address: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 neither faults nor reads into the program,
+    // whatever the address (SSE, which it needs, is part of x86-64).
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(address.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}

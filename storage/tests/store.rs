@@ -201,3 +201,51 @@ fn shutdown_drains_and_corrupt_files_only_cost_their_own_points() {
     }
     assert!(tree.fetch("bad.file", range).is_err());
 }
+
+#[test]
+fn files_removed_while_mapped_come_back_with_every_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(settings(dir.path())).unwrap();
+    let ingest = store.ingest_handle();
+    let t = now() - now() % 60 - 600;
+    let names: Vec<String> = (0..300).map(|i| format!("batch.m{i}")).collect();
+    // two rounds: the first creates and maps the files, the second goes
+    // through the writers' batched path for mapped files
+    for round in 0..2 {
+        let points = names
+            .iter()
+            .flat_map(|n| (0..3).map(move |k| MetricPoint::new(n, t + round * 180 + k * 60, 1.0)))
+            .collect();
+        assert_eq!(ingest.ingest(points).unwrap().accepted, 900);
+        assert!(wait_until(Duration::from_secs(10), || store.cache_size() == 0));
+    }
+    std::fs::remove_file(dir.path().join("batch/m7.wsp")).unwrap();
+    // past the writers' once-a-second check of their mappings
+    std::thread::sleep(Duration::from_millis(1200));
+    let points = names
+        .iter()
+        .map(|n| MetricPoint::new(n, t + 420, 2.0))
+        .collect();
+    assert_eq!(ingest.ingest(points).unwrap().accepted, 300);
+    assert!(wait_until(Duration::from_secs(10), || store.cache_size() == 0));
+    store.shutdown();
+    let tree = WhisperTree::open(dir.path(), ReadLimits::default()).unwrap();
+    let range = FetchRange {
+        from: t - 60,
+        until: t + 480,
+        now: now(),
+    };
+    for n in &names {
+        let s = tree.fetch(n, range).unwrap().unwrap();
+        let have = s.values.iter().flatten().count();
+        if n == "batch.m7" {
+            assert_eq!(
+                s.values.iter().flatten().collect::<Vec<_>>(),
+                vec![&2.0],
+                "recreated"
+            );
+        } else {
+            assert_eq!(have, 7, "{n}: {:?}", s.values);
+        }
+    }
+}
