@@ -72,6 +72,9 @@ pub struct StoreSettings {
     pub self_metrics: Option<(String, Duration)>,
     /// Most nodes one find may return.
     pub max_find_results: usize,
+    /// Files the writers keep mapped together; `None`: half of the
+    /// kernel's `vm.max_map_count`, at most 524 288.
+    pub max_mapped_files: Option<usize>,
 }
 
 impl StoreSettings {
@@ -228,6 +231,7 @@ impl StorageConfig {
             allocation,
             self_metrics,
             max_find_results: self.max_find_results.max(1),
+            max_mapped_files: None,
         })
     }
 }

@@ -38,7 +38,8 @@ use crate::tagged::{self, is_tagged, TaggedSeries, TAGGED_DIR};
 use crate::tags::TagIndex;
 use crate::whisper::ops::{empty_fetch, plan_fetch, Fetched};
 use crate::whisper::{
-    self, build_header_for, AggregationMethod, WhisperError, WhisperFile, WhisperReader,
+    self, build_header_for, AggregationMethod, FileBuffers, WhisperError, WhisperFile,
+    WhisperReader,
 };
 
 /// Tagged names of hash-form files, one per line, appended on create.
@@ -934,8 +935,16 @@ enum Stage {
 
 enum Opened<'a> {
     File(&'a mut WhisperFile),
+    /// A small file while the writer's mappings are all in use: written
+    /// with [`whisper::update_many_unmapped`].
+    Unmapped(PathBuf),
     Missing(PathBuf),
 }
+
+/// Files up to this size are written without a mapping once a writer's
+/// mapping budget is spent (carbon's default 60 s × 1 day is 17 KiB); larger
+/// ones evict a mapping, as reading and writing them whole would cost more.
+const UNMAPPED_WRITE_MAX_BYTES: u64 = 64 * 1024;
 
 impl OpenFiles {
     fn new(shards: usize, limit: usize) -> OpenFiles {
@@ -972,8 +981,8 @@ impl OpenFiles {
             }
             _ => inner.file_for(&metric.name),
         };
-        let ino = match std::fs::metadata(&path) {
-            Ok(m) => m.ino(),
+        let (ino, len) = match std::fs::metadata(&path) {
+            Ok(m) => (m.ino(), m.len()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.forget(metric);
                 return Ok(Opened::Missing(path));
@@ -997,6 +1006,10 @@ impl OpenFiles {
             _ => {
                 self.forget(metric);
                 if self.mapped >= self.limit {
+                    if len <= UNMAPPED_WRITE_MAX_BYTES {
+                        // the mapped set stays as it is: no remapping churn
+                        return Ok(Opened::Unmapped(path));
+                    }
                     self.evict_one();
                 }
                 let file = WhisperFile::open_rw(&path)?;
@@ -1100,6 +1113,7 @@ fn write_metric(
     inner: &Inner,
     files: &mut OpenFiles,
     points: &mut Points,
+    buffers: &mut FileBuffers,
     metric: &MetricRef,
     stopping: bool,
     pass_time: (Instant, i64),
@@ -1128,9 +1142,9 @@ fn write_metric(
         }
         opened = files.get(inner, metric, pass_time.0);
     }
-    let file = match opened {
-        Ok(Opened::File(f)) => f,
+    let opened = match opened {
         Ok(Opened::Missing(_)) => return Outcome::Deferred,
+        Ok(opened) => opened,
         Err(e) => {
             // corrupt or unreadable: only this metric's points are lost
             let dropped = if inner.cache.take_into(metric, points) {
@@ -1150,7 +1164,16 @@ fn write_metric(
     if !inner.cache.take_into(metric, points) {
         return Outcome::Deferred;
     }
-    let result = file.update_many(points, pass_time.1);
+    let result = match opened {
+        Opened::File(file) => file.update_many(points, pass_time.1),
+        Opened::Unmapped(path) => {
+            whisper::update_many_unmapped(&path, points, pass_time.1, buffers)
+        }
+        Opened::Missing(_) => {
+            inner.cache.put_back(metric);
+            return Outcome::Deferred;
+        }
+    };
     let outcome = settle(inner, files, metric, points.len(), result);
     if let Outcome::Written = outcome {
         inner.stats.count_writes(1, points.len());
@@ -1195,6 +1218,7 @@ fn settle(
 struct BatchScratch {
     /// Indices in the batch of the metrics whose files are mapped.
     mapped: Vec<usize>,
+    file_buffers: FileBuffers,
     points: Points,
     ends: Vec<usize>,
     done: Vec<usize>,
@@ -1224,6 +1248,7 @@ fn write_batch(
             inner,
             files,
             &mut scratch.points,
+            &mut scratch.file_buffers,
             metric,
             stopping,
             pass_time,
@@ -1239,6 +1264,7 @@ fn write_batch(
     let shard = batch[first].0.shard;
     let BatchScratch {
         mapped,
+        file_buffers,
         points,
         ends,
         done,
@@ -1275,6 +1301,9 @@ fn write_batch(
         }
         let result = match files.get(inner, metric, pass_time.0) {
             Ok(Opened::File(file)) => file.update_many(taken, pass_time.1),
+            Ok(Opened::Unmapped(path)) => {
+                whisper::update_many_unmapped(&path, taken, pass_time.1, file_buffers)
+            }
             Ok(Opened::Missing(_)) => {
                 // removed since it was mapped: created again next pass
                 inner.cache.put_back(metric);
@@ -1307,7 +1336,12 @@ fn writer_loop(inner: &Inner, writer: usize) {
         .collect();
     let mut files = OpenFiles::new(
         inner.cache.shard_count(),
-        (mapped_files_budget() / writers.max(1)).max(64),
+        (inner
+            .settings
+            .max_mapped_files
+            .unwrap_or_else(mapped_files_budget)
+            / writers.max(1))
+        .max(1),
     );
     let mut work: Vec<(MetricRef, usize)> = Vec::new();
     let mut scratch = BatchScratch::default();

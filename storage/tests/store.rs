@@ -249,3 +249,45 @@ fn files_removed_while_mapped_come_back_with_every_point() {
         }
     }
 }
+
+#[test]
+fn writers_past_their_mapping_budget_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    s.writers = 1;
+    s.max_mapped_files = Some(4);
+    // "big" files (10 s for a day: 101 KiB) are remapped, the others
+    // written without a mapping
+    s.schemas = storage::schema::Schemas::parse(
+        "[big]\npattern = ^big\\.\nretentions = 10s:1d\n[all]\npattern = .\nretentions = 60s:1d\n",
+        "test",
+    )
+    .unwrap();
+    let store = Store::open(s).unwrap();
+    let ingest = store.ingest_handle();
+    let t = now() - now() % 60 - 600;
+    let names: Vec<String> = (0..40)
+        .map(|i| format!("{}.m{i}", if i % 4 == 0 { "big" } else { "small" }))
+        .collect();
+    for round in 0..3 {
+        let points = names
+            .iter()
+            .map(|n| MetricPoint::new(n, t + round * 60, round as f64))
+            .collect();
+        assert_eq!(ingest.ingest(points).unwrap().accepted, 40);
+        assert!(wait_until(Duration::from_secs(10), || store.cache_size() == 0));
+    }
+    assert_eq!(stat(&store, "committedPoints"), 120.0);
+    store.shutdown();
+    let range = FetchRange {
+        from: t - 60,
+        until: t + 180,
+        now: now(),
+    };
+    let tree = WhisperTree::open(dir.path(), ReadLimits::default()).unwrap();
+    for n in &names {
+        let s = tree.fetch(n, range).unwrap().unwrap();
+        let got: Vec<f64> = s.values.iter().flatten().copied().collect();
+        assert_eq!(got, vec![0.0, 1.0, 2.0], "{n}: step {}", s.step);
+    }
+}

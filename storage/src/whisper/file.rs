@@ -612,6 +612,57 @@ fn recheck(path: &Path, map: &[u8], header: Header) -> Result<Header, WhisperErr
     Ok(header)
 }
 
+/// Buffers [`update_many_unmapped`] reuses from call to call.
+#[derive(Default)]
+pub struct FileBuffers {
+    bytes: Vec<u8>,
+    before: Vec<u8>,
+}
+
+/// whisper's `update_many` on a file that is not mapped: reads the whole
+/// file, updates it in memory with the code that updates mapped files, and
+/// writes back the span of bytes that changed. For small files a writer
+/// cannot keep mapped: mapping one for a single write (and unmapping
+/// another, with a TLB shootdown) costs more than this I/O.
+pub fn update_many_unmapped(
+    path: &Path,
+    points: &[(i64, f64)],
+    now: i64,
+    buffers: &mut FileBuffers,
+) -> Result<(), WhisperError> {
+    use std::os::unix::fs::FileExt;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| WhisperError::io(path, "open", e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| WhisperError::io(path, "stat", e))?
+        .len();
+    let FileBuffers { bytes, before } = buffers;
+    bytes.clear();
+    bytes.resize(len as usize, 0);
+    file.read_exact_at(bytes, 0)
+        .map_err(|e| WhisperError::io(path, "read", e))?;
+    let header = decode_header(bytes, len).map_err(|e| corrupt(path, e))?;
+    before.clear();
+    before.extend_from_slice(bytes);
+    ops::update_many(bytes, &header, points, now)?;
+    let differs = |(a, b): (&u8, &u8)| a != b;
+    if let Some(first) = bytes.iter().zip(before.iter()).position(differs) {
+        let tail = bytes
+            .iter()
+            .rev()
+            .zip(before.iter().rev())
+            .position(differs);
+        let end = bytes.len() - tail.unwrap_or(0);
+        file.write_all_at(&bytes[first..end], first as u64)
+            .map_err(|e| WhisperError::io(path, "write", e))?;
+    }
+    Ok(())
+}
+
 /// Reads a whole file into memory (for tools that rewrite files).
 pub fn read_all(path: &Path) -> Result<Vec<u8>, WhisperError> {
     let mut file = File::open(path).map_err(|e| WhisperError::io(path, "open", e))?;
@@ -620,4 +671,58 @@ pub fn read_all(path: &Path) -> Result<Vec<u8>, WhisperError> {
         .and_then(|_| file.read_to_end(&mut buf))
         .map_err(|e| WhisperError::io(path, "read", e))?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unmapped_updates_write_the_bytes_mapped_ones_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = 1_700_000_000;
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        let layouts: [&[(u32, u32)]; 2] = [&[(10, 60)], &[(10, 60), (60, 30), (300, 20)]];
+        for (l, archives) in layouts.iter().enumerate() {
+            for method in [AggregationMethod::Average, AggregationMethod::Max] {
+                let mapped = dir.path().join(format!("mapped-{l}-{method:?}.wsp"));
+                let unmapped = dir.path().join(format!("unmapped-{l}-{method:?}.wsp"));
+                for path in [&mapped, &unmapped] {
+                    create(path, archives, 0.5, method, Allocation::Sparse).unwrap();
+                }
+                let mut file = WhisperFile::open_rw(&mapped).unwrap();
+                let mut buffers = FileBuffers::default();
+                for _ in 0..40 {
+                    // in order, out of order, repeated and too old timestamps
+                    let points: Vec<(i64, f64)> = (0..next(12))
+                        .map(|_| (now - next(7_000) as i64, next(1_000) as f64 / 8.0))
+                        .collect();
+                    file.update_many(&points, now).unwrap();
+                    update_many_unmapped(&unmapped, &points, now, &mut buffers).unwrap();
+                }
+                file.flush().unwrap();
+                assert_eq!(
+                    std::fs::read(&mapped).unwrap(),
+                    std::fs::read(&unmapped).unwrap(),
+                    "layout {l}, {method:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unmapped_updates_name_the_corrupt_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.wsp");
+        std::fs::write(&path, b"short").unwrap();
+        let err =
+            update_many_unmapped(&path, &[(1, 1.0)], 2, &mut FileBuffers::default()).unwrap_err();
+        assert!(err.to_string().contains("bad.wsp"), "{err}");
+    }
 }

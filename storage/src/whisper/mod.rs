@@ -17,7 +17,10 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-pub use file::{build_header_for, create, info, Allocation, WhisperFile, WhisperReader};
+pub use file::{
+    build_header_for, create, info, update_many_unmapped, Allocation, FileBuffers, WhisperFile,
+    WhisperReader,
+};
 pub use format::{AggregationMethod, ArchiveInfo, Header};
 pub use ops::Fetched;
 pub use retention::{parse_retention_def, validate_archive_list, RetentionSyntax};
