@@ -10,9 +10,10 @@
 //! the caller, never dropped silently.
 //!
 //! Names are shared (`Arc<str>`) between the cache and the writers' work
-//! lists, and both lists of a metric live in one map entry, so the hot paths
-//! (a point for a metric already cached; a writer taking and confirming a
-//! metric) cost one hash and one lookup each, with no string copies.
+//! lists, and both lists of a metric live in one slot of its shard. Ingest
+//! adds a batch as runs of one metric's points, one hash and one lookup per
+//! run; writers address slots directly and take and confirm many metrics of
+//! a shard under one lock. Nothing on these paths copies a name.
 //!
 //! An entry whose points are all on disk stays for [`IDLE_TTL`] as an *idle*
 //! entry without buffers: a metric reported every interval then finds its
