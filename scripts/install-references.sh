@@ -2,20 +2,24 @@
 # Installs the reference implementations ferrograph is tested against, outside
 # the repository, idempotently (a few seconds when everything is present):
 #
-#   $FERROGRAPH_REFS (default /opt/ferrograph-refs)
+#   $FERROGRAPH_REFS (default /opt/ferrograph-refs as root, else
+#   ~/.cache/ferrograph-refs; see scripts/refs-dir.sh)
 #     statsd/node_modules/statsd      Etsy StatsD 0.9.0 (npm) — differential tests
 #     clients/node_modules/hot-shots  Node StatsD client — client interop tests
 #     venv/                           whisper 1.1.10, graphite-web 1.1.10, statsd (PyPI),
-#                                     carbon 1.1.10 (its schema loader and venv/conf/*.example)
+#                                     carbon 1.1.10 (its schema loader and venv/conf/*.example),
+#                                     prometheus_client (its exposition-format parser)
 #     bin/ref-python                  the venv's python (imports whisper, graphite, statsd)
 #
 # Needs node/npm and python3 with venv (scripts/ci-prerequisites.sh installs them).
 set -euo pipefail
 
-PREFIX="${FERROGRAPH_REFS:-/opt/ferrograph-refs}"
+# shellcheck source=scripts/refs-dir.sh
+. "$(dirname "$0")/refs-dir.sh"
+PREFIX="$FERROGRAPH_REFS"
 STATSD_VERSION=0.9.0
 HOT_SHOTS_VERSION=11.2.0
-PIP_PACKAGES=(whisper==1.1.10 graphite-web==1.1.10 carbon==1.1.10 statsd==4.0.1 pytz six pyparsing cairocffi urllib3 scandir)
+PIP_PACKAGES=(whisper==1.1.10 graphite-web==1.1.10 carbon==1.1.10 statsd==4.0.1 pytz six pyparsing cairocffi urllib3 scandir prometheus_client==0.21.1)
 
 log() { printf '[install-references] %s\n' "$*" >&2; }
 mkdir -p "$PREFIX/bin"
@@ -41,7 +45,7 @@ if [ "$(npm_package_version "$PREFIX/clients" hot-shots)" != "$HOT_SHOTS_VERSION
 fi
 
 py="$PREFIX/venv/bin/python"
-if ! "$py" -c 'import whisper, graphite.render, statsd, carbon.conf, carbon.util' >/dev/null 2>&1; then
+if ! "$py" -c 'import whisper, graphite.render, statsd, carbon.conf, carbon.util, prometheus_client' >/dev/null 2>&1; then
   log "pip install ${PIP_PACKAGES[*]} into $PREFIX/venv"
   [ -x "$py" ] || python3 -m venv "$PREFIX/venv"
   "$PREFIX/venv/bin/pip" install -q --upgrade pip

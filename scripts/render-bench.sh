@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 COUNT="${1:-1000}"
 REPEAT="${2:-5}"
 GRAPHITE_REPEAT="${3:-$REPEAT}"
-REFS="${FERROGRAPH_REFS:-/opt/ferrograph-refs}"
+# shellcheck source=scripts/refs-dir.sh
+. scripts/refs-dir.sh
+REFS="$FERROGRAPH_REFS"
 PY="$REFS/bin/ref-python"
 NOW=1700000000
 DIR="${BENCH_DIR:-${TMPDIR:-/tmp}/ferrograph-render-bench-$COUNT}"

@@ -44,6 +44,10 @@ pub enum Command {
     Carbon(crate::carbon_cmd::CarbonArgs),
     /// The classic whisper-*.py tools: info, dump, fetch, create, update, resize, merge, fill, set-aggregation.
     Whisper(crate::whisper_cmd::WhisperArgs),
+    /// Send StatsD lines (UDP, or --tcp) or carbon lines (--carbon); `-` reads stdin.
+    Send(crate::send_cmd::SendArgs),
+    /// Wait until a running daemon's listeners are all bound (GET /health answers 200).
+    WaitReady(crate::send_cmd::WaitReadyArgs),
 }
 
 /// Runs the chosen subcommand to completion.
@@ -56,7 +60,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Web(args) => crate::web_cmd::run(args),
         Command::CheckConfig { file } => {
-            crate::config::Loaded::from_file(&file)?.check()?;
+            crate::config::Loaded::from_file(&file)?.check(std::path::Path::new("data"))?;
             println!("{}: ok", file.display());
             Ok(())
         }
@@ -64,5 +68,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::BenchUdp(args) => crate::bench_udp::run(args),
         Command::Carbon(args) => crate::carbon_cmd::run(args),
         Command::Whisper(args) => crate::whisper_cmd::run(args),
+        Command::Send(args) => crate::send_cmd::run(args),
+        Command::WaitReady(args) => crate::send_cmd::wait_ready(args),
     }
 }

@@ -76,22 +76,53 @@ impl Loaded {
             .unwrap_or_else(|| "built-in defaults".into())
     }
 
+    /// The one shape of every config error:
+    /// `FILE: [section] key = value: reason`, the value as written in the
+    /// file (or `fallback_value` when the key was left at its default).
+    fn key_error(
+        &self,
+        section: &str,
+        key: &str,
+        fallback_value: Option<&str>,
+        reason: &str,
+    ) -> anyhow::Error {
+        let written = self
+            .raw
+            .as_ref()
+            .and_then(|t| t.get(section))
+            .and_then(|s| s.get(key))
+            .map(|v| v.to_string());
+        let value = written.or_else(|| fallback_value.map(|v| format!("{v:?}")));
+        match value {
+            Some(v) => anyhow::anyhow!("{}: [{section}] {key} = {v}: {reason}", self.origin()),
+            None => anyhow::anyhow!("{}: [{section}] {key}: {reason}", self.origin()),
+        }
+    }
+
     /// The validated `[statsd]` settings.
     pub fn statsd(&self) -> anyhow::Result<aggregator::Settings> {
         self.config
             .statsd
             .validate()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", self.origin()))
+            .map_err(|e| self.key_error("statsd", &e.key, None, &e.reason))
     }
 
     /// The validated `[storage]` settings for `data_dir`; relative schema
-    /// paths are resolved against the config file's directory.
+    /// paths are resolved against the config file's directory. Reads the
+    /// schema files, writes nothing.
     pub fn storage(&self, data_dir: &Path) -> anyhow::Result<storage::StoreSettings> {
         let config_dir = self.path.as_deref().and_then(Path::parent);
         self.config
             .storage
             .validate(data_dir.to_path_buf(), config_dir)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", self.origin()))
+            .map_err(|e| {
+                // A problem of a key of this file is "key: reason"; one in
+                // a schema or aggregation file names that file and line.
+                match (e.file.as_str(), e.message.split_once(": ")) {
+                    ("config", Some((key, reason))) => self.key_error("storage", key, None, reason),
+                    _ => anyhow::anyhow!("{}: [storage] {e}", self.origin()),
+                }
+            })
     }
 
     /// The validated `[render]` settings.
@@ -99,7 +130,22 @@ impl Loaded {
         self.config
             .render
             .validate()
-            .map_err(|e| anyhow::anyhow!("{}: [render] {e}", self.origin()))
+            .map_err(|e| self.key_error("render", &e.key, Some(&e.value), &e.message))
+    }
+
+    /// The `[carbon]` listen addresses, checked with the parser every
+    /// listener uses (the receivers bind exactly these).
+    pub fn carbon(&self) -> anyhow::Result<()> {
+        let carbon = &self.config.carbon;
+        for (key, addr) in [
+            ("plaintext", &carbon.plaintext),
+            ("pickle", &carbon.pickle),
+            ("udp", &carbon.udp),
+        ] {
+            storage::config::parse_listen_addr(addr)
+                .map_err(|why| self.key_error("carbon", key, Some(addr), &why))?;
+        }
+        Ok(())
     }
 
     /// True when the file sets `[section] key` itself (so a mode-specific
@@ -112,23 +158,13 @@ impl Loaded {
             .is_some_and(|s| s.contains_key(key))
     }
 
-    /// Validates every section that has a validator.
-    pub fn check(&self) -> anyhow::Result<()> {
+    /// Validates every section, exactly as `serve` does before it touches
+    /// the data directory (`check-config` runs this).
+    pub fn check(&self, data_dir: &Path) -> anyhow::Result<()> {
         self.statsd()?;
-        self.storage(Path::new("data"))?;
+        self.carbon()?;
+        self.storage(data_dir)?;
         self.render()?;
-        for (key, addr) in [
-            ("plaintext", &self.config.carbon.plaintext),
-            ("pickle", &self.config.carbon.pickle),
-            ("udp", &self.config.carbon.udp),
-        ] {
-            if !addr.is_empty() && !addr.contains(':') {
-                anyhow::bail!(
-                    "{}: [carbon] {key} = {addr:?} is not \"host:port\"",
-                    self.origin()
-                );
-            }
-        }
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ mod config;
 mod logging;
 mod pipeline;
 mod selfstats;
+mod send_cmd;
 mod serve_cmd;
 mod statsd_cmd;
 mod web_cmd;
@@ -18,8 +19,18 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> anyhow::Result<()> {
+/// Errors are printed as one chain of causes, never through anyhow's
+/// `Debug` (which appends a backtrace whenever `RUST_BACKTRACE` is set):
+/// a bad config file is the user's mistake, not a crash. Backtraces are for
+/// panics.
+fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     logging::init(cli.log_format);
-    cli::run(cli.command)
+    match cli::run(cli.command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

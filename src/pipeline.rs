@@ -13,6 +13,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,6 +105,23 @@ impl Pipeline {
     /// Opens the store under `data_dir` and starts every stage the config
     /// enables.
     pub fn start(loaded: &Loaded, data_dir: &Path) -> anyhow::Result<Pipeline> {
+        // Everything is validated before the data directory is touched, by
+        // the same code as `check-config`.
+        loaded.check(data_dir)?;
+        let fresh = !data_dir.exists();
+        let started = Self::start_stages(loaded, data_dir);
+        // A start that fails later (a port already in use) leaves no
+        // directory behind that it created itself; the stages are joined
+        // by then, since their handles dropped with the error.
+        if started.is_err() && fresh {
+            if let Err(e) = std::fs::remove_dir_all(data_dir) {
+                tracing::warn!(error = %e, dir = %data_dir.display(), "cannot remove the data directory this failed start created");
+            }
+        }
+        started
+    }
+
+    fn start_stages(loaded: &Loaded, data_dir: &Path) -> anyhow::Result<Pipeline> {
         let mut statsd = loaded.statsd()?;
         // In the pipeline, every flush owns a Whisper slot and the open
         // interval survives a restart, unless the file says otherwise.
@@ -141,13 +159,16 @@ impl Pipeline {
             warn_on_slot_mismatch(&store, &statsd);
         }
 
+        // /health answers 200 once every listener below is bound.
+        let ready = Arc::new(AtomicBool::new(false));
         let http = match render_settings.http {
             Some(addr) => {
                 let exporter_store = store.stats_handle();
                 let api = render_api::router(store.read_handle(), render_settings.clone())
                     .with_metrics_exporter(Arc::new(move || {
                         selfstats::prometheus_text(&exporter_store())
-                    }));
+                    }))
+                    .with_readiness(ready.clone());
                 let render_stats = api.clone();
                 store.add_stats_source(selfstats::prefixed("render", move || {
                     render_stats.stats().snapshot()
@@ -200,6 +221,7 @@ impl Pipeline {
             None
         };
 
+        ready.store(true, Ordering::Release);
         Ok(Pipeline {
             store,
             aggregator,

@@ -54,3 +54,6 @@ mod whisper_tools;
 
 /// carbon plaintext and pickle through `ferrograph serve`.
 mod pipeline_carbon;
+
+/// The first hour as a new user: config errors, `send`, `wait-ready`, `/metrics`, the tree.
+mod first_hour;

@@ -25,7 +25,7 @@ fn prometheus_value(serve: &Serve, name: &str) -> f64 {
 /// Waits until the aggregator has read `lines` StatsD lines in total.
 fn wait_received(serve: &Serve, lines: f64) {
     let ok = wait_until(WAIT, || {
-        prometheus_value(serve, "ferrograph_statsd_metrics_received") >= lines
+        prometheus_value(serve, "ferrograph_metrics_received_total{stage=\"statsd\"}") >= lines
     });
     assert!(
         ok,
@@ -98,7 +98,12 @@ fn statsd_lines_come_back_from_render() {
         "{names:?}"
     );
     // The daemon's own health is in its own store and at /metrics.
-    assert!(prometheus_value(&serve, "ferrograph_statsd_packets_received") >= 5.0);
+    assert!(
+        prometheus_value(
+            &serve,
+            "ferrograph_packets_received_total{stage=\"statsd\"}"
+        ) >= 5.0
+    );
     let found = {
         let mut ok = false;
         wait_until(WAIT, || {

@@ -8,7 +8,7 @@
 //! reference name (`prefixStats` → `prefix_stats`). Keys of our own say so
 //! in `deploy/ferrograph.example.toml`.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -322,16 +322,7 @@ pub const TIMER_METRIC_NAMES: [&str; 16] = [
 ];
 
 fn listen_addr(key: &str, text: &str) -> Result<Option<SocketAddr>, ConfigError> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let mut addrs = text
-        .to_socket_addrs()
-        .map_err(|e| ConfigError::new(key, format!("{text:?} is not host:port ({e})")))?;
-    addrs
-        .next()
-        .map(Some)
-        .ok_or_else(|| ConfigError::new(key, format!("{text:?} resolves to no address")))
+    storage::config::parse_listen_addr(text).map_err(|why| ConfigError::new(key, why))
 }
 
 /// `String(p)` with the first `.` → `_` and the first `-` → `top`.

@@ -220,6 +220,10 @@ impl Core {
             .flush_non_finite
             .fetch_add(out.non_finite, Ordering::Relaxed);
         self.stats.flushes.fetch_add(1, Ordering::Relaxed);
+        let flush_micros = start.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+        self.stats
+            .flush_micros
+            .fetch_add(flush_micros, Ordering::Relaxed);
         let n = out.points.len();
         match self.sink.ingest(out.points) {
             Ok(report) => {

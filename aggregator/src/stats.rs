@@ -34,6 +34,9 @@ pub struct Stats {
     pub tcp_connections_refused: AtomicU64,
     /// Flushes done.
     pub flushes: AtomicU64,
+    /// Time spent computing flushes, in microseconds (with `flushes`, the
+    /// flush latency summary of `/metrics`).
+    pub flush_micros: AtomicU64,
     /// Flushed values dropped because they were NaN or infinite.
     pub flush_non_finite: AtomicU64,
     /// Points the sink refused because its buffer was full.
@@ -72,6 +75,7 @@ impl Default for Stats {
             udp_errors: AtomicU64::new(0),
             tcp_connections_refused: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
+            flush_micros: AtomicU64::new(0),
             flush_non_finite: AtomicU64::new(0),
             sink_overflowed: AtomicU64::new(0),
             sink_rejected: AtomicU64::new(0),
@@ -188,6 +192,7 @@ impl Stats {
                 l(&self.tcp_connections_refused),
             ),
             ("flushes".to_string(), l(&self.flushes)),
+            ("flush_micros".to_string(), l(&self.flush_micros)),
             ("flush_non_finite".to_string(), l(&self.flush_non_finite)),
             ("sink_overflowed".to_string(), l(&self.sink_overflowed)),
             ("sink_rejected".to_string(), l(&self.sink_rejected)),

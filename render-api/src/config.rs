@@ -123,14 +123,8 @@ impl RenderConfig {
             value: value.into(),
             message: message.into(),
         };
-        let http =
-            if self.http.is_empty() {
-                None
-            } else {
-                Some(self.http.parse().map_err(|_| {
-                    err("http", &self.http, "expected host:port, e.g. 0.0.0.0:8080")
-                })?)
-            };
+        let http = storage::config::parse_listen_addr(&self.http)
+            .map_err(|why| err("http", &self.http, &why))?;
         let time_zone = parse_tz(&self.time_zone)
             .ok_or_else(|| err("time_zone", &self.time_zone, "unknown IANA time zone"))?;
         let timeout = parse_duration(&self.request_timeout)

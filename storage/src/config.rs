@@ -92,7 +92,10 @@ impl StoreSettings {
 /// configs share, so a value means the same in every section.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || {
-        format!("{text:?} is not a duration such as \"10s\" or \"500ms\" (units: ms, s, m, h, d)")
+        format!(
+            "{text:?} is not a duration: a number with an optional unit, such as \"10s\", \
+             \"500ms\", \"1.5m\" (units: ms, s, m or min, h, d; a bare number is seconds)"
+        )
     };
     let t = text.trim();
     let split = t
@@ -109,6 +112,32 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(bad()),
     };
     Duration::try_from_secs_f64(secs).map_err(|_| bad())
+}
+
+/// Parses a listen address of any section: `"host:port"`, the host a
+/// literal IP or a name resolved by the system (`localhost:8080`), the
+/// first address wins; `""` switches the listener off (`None`). The one
+/// parser every listener shares, so an address means the same everywhere
+/// and `check-config` refuses exactly what `serve` would.
+pub fn parse_listen_addr(text: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    use std::net::ToSocketAddrs;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let mut addrs = text.to_socket_addrs().map_err(|e| {
+        let why = match text.rsplit_once(':') {
+            None => "missing \":port\"".to_string(),
+            Some((_, port)) if port.parse::<u16>().is_err() => {
+                format!("{port:?} is not a port number (0-65535)")
+            }
+            Some(_) => e.to_string(),
+        };
+        format!("not \"host:port\": {why}")
+    })?;
+    addrs
+        .next()
+        .map(Some)
+        .ok_or_else(|| "resolves to no address".to_string())
 }
 
 /// The short host name (up to the first dot), as carbon uses it.

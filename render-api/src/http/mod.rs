@@ -14,7 +14,7 @@ mod tags;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -205,6 +205,7 @@ struct Inner {
     settings: RenderSettings,
     stats: RenderStats,
     exporter: Option<MetricsExporter>,
+    ready: Arc<AtomicBool>,
 }
 
 /// The graphite-web API over one read handle. Cheap to clone.
@@ -221,6 +222,7 @@ pub fn router(read: Arc<dyn Read>, settings: RenderSettings) -> Api {
             settings,
             stats: RenderStats::default(),
             exporter: None,
+            ready: Arc::new(AtomicBool::new(true)),
         }),
     }
 }
@@ -255,6 +257,17 @@ impl Api {
         match Arc::get_mut(&mut self.inner) {
             Some(inner) => inner.exporter = Some(exporter),
             None => tracing::error!("the metrics exporter must be set before the API is shared"),
+        }
+        self
+    }
+
+    /// `GET /health` answers 503 until `ready` is true, then 200: a daemon
+    /// whose HTTP listener comes up before its other listeners sets it
+    /// once they are all bound. Call before cloning the `Api`.
+    pub fn with_readiness(mut self, ready: Arc<AtomicBool>) -> Api {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.ready = ready,
+            None => tracing::error!("the readiness flag must be set before the API is shared"),
         }
         self
     }
@@ -319,6 +332,13 @@ impl Api {
         let inner = &self.inner;
         let started = Instant::now();
         inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if path == "/health" {
+            return if inner.ready.load(Ordering::Acquire) {
+                Reply::ok("text/plain", "ok\n")
+            } else {
+                Reply::error(503, "starting")
+            };
+        }
         if let Some(exporter) = &inner.exporter {
             if path.trim_end_matches('/') == "/metrics" && !params.has("query") {
                 return Reply::ok("text/plain; version=0.0.4", exporter());

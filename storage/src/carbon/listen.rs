@@ -267,17 +267,10 @@ pub struct Receivers {
 }
 
 fn parse_addr(key: &str, text: &str) -> std::io::Result<Option<SocketAddr>> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    use std::net::ToSocketAddrs;
-    let mut addrs = text
-        .to_socket_addrs()
-        .map_err(|e| std::io::Error::new(e.kind(), format!("[carbon] {key} = {text:?}: {e}")))?;
-    addrs.next().map(Some).ok_or_else(|| {
+    crate::config::parse_listen_addr(text).map_err(|why| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("[carbon] {key} = {text:?}: no address"),
+            format!("[carbon] {key} = {text:?}: {why}"),
         )
     })
 }
