@@ -5,14 +5,12 @@
 
 use std::io::Write as _;
 use std::net::{TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::util::{
-    ferrograph, free_tcp_port, free_udp_port, ref_python, references_available, wait_until,
-    ChildGuard,
-};
+use crate::util::refs::{references_available, run_ref_code, run_ref_script};
+use crate::util::{ferrograph, free_tcp_port, free_udp_port, wait_until, ChildGuard};
 
 struct Daemon {
     child: ChildGuard,
@@ -66,32 +64,12 @@ fn now() -> i64 {
 
 /// whisper.info on every file, plus whisper.fetch for each query.
 fn verify(data: &Path, queries: &[(String, i64, i64)]) -> serde_json::Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/refs/whisper_verify.py");
-    let mut child = Command::new(ref_python())
-        .arg(script)
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let input: String = queries
         .iter()
         .map(|(p, f, u)| format!("{p} {f} {u}\n"))
         .collect();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let stdout = run_ref_script("whisper_verify.py", &[data], input.as_bytes());
+    serde_json::from_slice(&stdout).unwrap()
 }
 
 fn values(v: &serde_json::Value) -> Vec<f64> {
@@ -131,16 +109,7 @@ fn carbon_protocols_reach_whisper_files_and_sigterm_drains() {
         "import pickle, socket, struct\ns = socket.create_connection(('127.0.0.1', {port}))\nfor proto, pts in ((2, [('pickle.a', ({t}, 11.0)), ('pickle.b', ({t}, 12))]), (0, [('pickle.c', ({t}, 13.5)), 'junk', ('pickle.d', (-1, 14))])):\n    p = pickle.dumps(pts, protocol=proto)\n    s.sendall(struct.pack('!L', len(p)) + p)\ns.close()\n",
         port = d.pickle
     );
-    let out = Command::new(ref_python())
-        .arg("-c")
-        .arg(sender)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ref_code(&sender);
     // no waiting: on SIGTERM the receivers still take what was already sent
     // (queued datagrams, connections in the accept backlog) before draining
     let status = d

@@ -20,10 +20,10 @@ fn default_config_is_the_shipped_example() {
 /// at ferrograph, not at the harness.
 #[test]
 fn graphite_web_harness_answers() {
-    use crate::util::graphite::{
-        graphite_web, register_rich_tags, whisper_fixture, GraphiteRequest,
+    use crate::util::refs::{
+        graphite_web, references_available, register_rich_tags, whisper_fixture, GraphiteRequest,
     };
-    if !crate::util::references_available() {
+    if !references_available() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

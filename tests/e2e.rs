@@ -1,7 +1,7 @@
 //! End-to-end tests through real sockets, processes and files. One test
 //! binary; each module below holds one behaviour.
 
-/// Harness: temp dirs, free ports, the ferrograph binary, the references.
+/// Harness: processes, free ports, the references, the render and StatsD differential runners.
 mod util;
 
 /// The binary's own commands (config printing and checking).
@@ -21,9 +21,6 @@ mod render_diff;
 
 /// The [render] opt-ins beyond graphite-web: storage-method consolidation, stitched archives.
 mod render_optin;
-
-/// Helpers for the StatsD tests: Graphite capture server, daemon starters.
-mod statsd_harness;
 
 /// Etsy StatsD vs `ferrograph statsd`, same packets, every flushed line.
 mod statsd_diff;

@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::util::refs::{ref_python, ref_script, references_available};
 use crate::util::serve::{write_config, Serve};
-use crate::util::{ref_python, references_available, wait_until};
+use crate::util::wait_until;
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -217,10 +218,7 @@ fn kill_9_under_load_leaves_every_file_valid() {
     }
     serve.kill9();
     let out = std::process::Command::new(ref_python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/refs/validate_tree.py"
-        ))
+        .arg(ref_script("validate_tree.py"))
         .arg(&data)
         .output()
         .expect("run validate_tree.py");

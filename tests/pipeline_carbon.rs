@@ -4,11 +4,10 @@
 
 use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
-use std::process::Command;
 use std::time::Duration;
 
+use crate::util::refs::{references_available, run_ref_code};
 use crate::util::serve::{write_config, Serve};
-use crate::util::{ref_python, references_available};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -57,15 +56,7 @@ fn plaintext_and_pickle_points_reach_render() {
         pickle_addr.ip(),
         pickle_addr.port()
     );
-    let out = Command::new(ref_python())
-        .args(["-c", &sender])
-        .output()
-        .expect("run the pickle sender");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ref_code(&sender);
 
     for (target, expected) in [
         ("app.plain.a", 5.0),

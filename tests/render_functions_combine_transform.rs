@@ -1,22 +1,18 @@
 //! graphite-web's "Combine" and "Transform" render functions against the real
 //! graphite-web 1.1.10, through the shared differential harness of
-//! `render_diff` (same requests to graphite-web's views and to our router;
+//! `util::render` (same requests to graphite-web's views and to our router;
 //! names, tags and timestamps exact, values within 1e-9 relative).
 //!
 //! Fixtures: the `rich` tree (gaps, 10 s and 60 s steps, counters with
 //! resets, negative values, hosts.*.cpu.*, tagged series) ending at
-//! `render_diff::NOW`, and the same tree ending just after a DST change in
+//! `util::render::NOW`, and the same tree ending just after a DST change in
 //! America/New_York, rendered with that server time zone, for the
 //! calendar-aligned functions. One graphite-web batch per test.
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::Value;
 
-use crate::render_diff::{fixture, render_case, run_cases, Case, Fixture};
-use crate::util::graphite::whisper_fixture;
-use crate::util::{ref_python, references_available};
+use crate::util::refs::{graphite_functions, references_available};
+use crate::util::render::{fixture, fixture_at, our_functions, render_case, run_cases, Case};
 
 /// `target` over `(from, until]` (graphite time specs, relative to the
 /// fixture's `now`).
@@ -399,17 +395,7 @@ fn calendar_alignment_matches_graphite_web_across_dst() {
     if !references_available() {
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    whisper_fixture(dir.path(), "rich", DST_NOW, None);
-    let read = storage::open_read_only(dir.path(), Default::default()).expect("open fixture");
-    let api = render_api::router(read, render_api::RenderSettings::default());
-    let fx = Fixture { dir, api };
-    run_cases(&fx, "America/New_York", &dst_cases());
-}
-
-/// JSON text with graphite's `1e9999` (infinite defaults) made parseable.
-fn parse_functions_json(text: &str) -> Value {
-    serde_json::from_str(&text.replace("1e9999", "\"inf\"")).expect("function metadata JSON")
+    run_cases(&fixture_at(DST_NOW), "America/New_York", &dst_cases());
 }
 
 /// Every Combine and Transform function of graphite-web is registered here,
@@ -423,21 +409,9 @@ fn function_metadata_matches_graphite_web() {
     if !references_available() {
         return;
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/refs/graphite_functions.py");
-    let out = Command::new(ref_python())
-        .arg(script)
-        .output()
-        .expect("run graphite_functions.py with the reference python");
-    assert!(
-        out.status.success(),
-        "graphite_functions.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let theirs = parse_functions_json(&String::from_utf8_lossy(&out.stdout));
+    let theirs = graphite_functions();
     let theirs = theirs.as_object().expect("an object by name");
-    let ours = parse_functions_json(&render_api::functions::functions_json_text(
-        false, None, false,
-    ));
+    let ours = our_functions();
     let ours = ours.as_object().expect("an object by name");
     let mine = |group: &Value| matches!(group.as_str(), Some("Combine" | "Transform"));
     let mut failures = Vec::new();

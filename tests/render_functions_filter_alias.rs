@@ -2,15 +2,14 @@
 //! Alias, Graph and Special groups against graphite-web 1.1.10: the same
 //! `/render` requests over the same Whisper tree (the `rich` fixture:
 //! gaps, mixed steps, negative values, hosts.*.cpu.*, tagged series) sent
-//! to graphite-web and through our router, compared by `render_diff`'s
-//! harness (names, tags and timestamps exact, values within 1e-9). Random
+//! to graphite-web and through our router, compared by the harness of
+//! `util::render` (names, tags and timestamps exact, values within 1e-9). Random
 //! data (randomWalk) is compared by shape only.
 
 use serde_json::Value;
 
-use crate::render_diff::{fixture, render_case, run_cases, Case, Fixture, NOW};
-use crate::util::graphite::{graphite_web, GraphiteRequest};
-use crate::util::references_available;
+use crate::util::refs::{graphite_functions, graphite_web, references_available, GraphiteRequest};
+use crate::util::render::{fixture, render_case, run_cases_in_halves, Case, NOW};
 
 /// The default window: the last ten minutes (10 s archive).
 const FROM: i64 = NOW - 600;
@@ -283,26 +282,13 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// The cases split in two, each half run by its own graphite-web process.
-fn run_halves(fx: &Fixture, cases: Vec<Case>) {
-    let mut first = cases;
-    let second = first.split_off(first.len() / 2);
-    std::thread::scope(|scope| {
-        let other = scope.spawn(|| run_cases(fx, "UTC", &first));
-        run_cases(fx, "UTC", &second);
-        if let Err(panic) = other.join() {
-            std::panic::resume_unwind(panic);
-        }
-    });
-}
-
 #[test]
 fn functions_match_graphite_web() {
     if !references_available() {
         return;
     }
     let fx = fixture();
-    run_halves(&fx, cases());
+    run_cases_in_halves(&fx, "UTC", cases());
 }
 
 /// randomWalk's values are random: names, tags and timestamps must match.
@@ -320,12 +306,7 @@ fn random_walk_matches_graphite_web_in_shape() {
     let theirs = graphite_web(fx.dir.path(), "UTC", serde_json::json!({}), &requests);
     for (req, theirs) in requests.iter().zip(theirs) {
         assert_eq!(theirs.status, 200, "{req:?}: {}", theirs.body);
-        let ours = fx.api.handle_blocking(
-            &render_api::http::Method::GET,
-            &req.path,
-            &render_api::http::Params::from_pairs(req.params.clone()),
-            None,
-        );
+        let ours = fx.ours(req);
         assert_eq!(ours.status, 200);
         let shape = |body: &[u8]| -> Vec<(Value, Value, Vec<Value>)> {
             let v: Value = serde_json::from_slice(body).expect("JSON");
@@ -372,24 +353,12 @@ fn every_function_of_the_groups_is_registered() {
     if !references_available() {
         return;
     }
-    let out = std::process::Command::new(crate::util::ref_python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/refs/graphite_functions.py"
-        ))
-        .output()
-        .expect("run graphite_functions.py");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).replace("1e9999", "\"1e9999\"");
-    let theirs: serde_json::Map<String, Value> = serde_json::from_str(&text).expect("JSON");
+    let theirs = graphite_functions();
+    let theirs = theirs.as_object().expect("an object by name");
     let registry = render_api::functions::registry();
     let mut missing = Vec::new();
     let mut covered = 0;
-    for (name, info) in &theirs {
+    for (name, info) in theirs {
         if !GROUPS.contains(&info["group"].as_str().unwrap_or("")) {
             continue;
         }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::graphite::whisper_fixture;
-use crate::util::{ferrograph, references_available, ChildGuard};
+use crate::util::refs::{references_available, whisper_fixture};
+use crate::util::{ferrograph, ChildGuard};
 
 struct Answer {
     status: u16,

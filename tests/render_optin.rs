@@ -9,7 +9,8 @@ use render_api::{router, Api, RenderConfig};
 use serde_json::Value;
 use storage::whisper::{self, AggregationMethod, Allocation, WhisperFile};
 
-use crate::render_diff::{fixture, render_case, run_cases, Fixture, NOW};
+use crate::util::refs::references_available;
+use crate::util::render::{fixture, render_case, run_cases, Fixture, NOW};
 
 type Points = Vec<(Option<f64>, i64)>;
 
@@ -64,7 +65,7 @@ fn points(api: &Api, params: &[(&str, &str)]) -> Points {
 
 #[test]
 fn consolidation_from_storage_uses_the_files_method() {
-    if !crate::util::references_available() {
+    if !references_available() {
         return;
     }
     let fx = fixture();
@@ -153,7 +154,7 @@ fn rollup(method: &str, xff: f64, window: &[Option<f64>]) -> Option<f64> {
 
 #[test]
 fn stitch_archives_fills_coarse_buckets_from_finer_archives() {
-    if !crate::util::references_available() {
+    if !references_available() {
         return;
     }
     let fx = fixture();

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::time::Duration;
 
-use crate::statsd_harness::{start_ferrograph, Capture};
+use crate::util::statsd::{start_ferrograph, Capture};
 use crate::util::{self, run_ferrograph};
 
 #[test]

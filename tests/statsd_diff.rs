@@ -3,57 +3,17 @@
 //! flushed name and value must match (timestamps aside, and the values of
 //! volatile self-metrics such as `processing_time`, whose names must still
 //! match). Each case uses its own key prefix (`tNN`), so many cases share
-//! one run; four runs with different configurations go in parallel.
+//! one run; three runs with different configurations go in parallel.
 //!
 //! Where ferrograph deliberately differs (the reference crashes or writes
 //! `Infinity`/`NaN`), the case is in the ferrograph-only run
 //! [`documented_differences`] and asserts our documented behaviour
 //! (docs/statsd.md, "Differences from Etsy StatsD").
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 
-use crate::statsd_harness::{
-    capture_flushes, render, start_etsy, start_ferrograph, Capture, Flush, Via,
-};
-use crate::util;
-
-const FLUSH_MS: u64 = 1000;
-
-/// One named case: its packets.
-struct Case {
-    name: &'static str,
-    packets: Vec<(Via, Vec<u8>)>,
-}
-
-fn udp(name: &'static str, datagrams: &[&[u8]]) -> Case {
-    Case {
-        name,
-        packets: datagrams.iter().map(|d| (Via::Udp, d.to_vec())).collect(),
-    }
-}
-
-fn tcp(name: &'static str, chunks: &[&[u8]]) -> Case {
-    Case {
-        name,
-        packets: chunks
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (if i == 0 { Via::TcpNew } else { Via::Tcp }, d.to_vec()))
-            .collect(),
-    }
-}
-
-fn owned(name: &'static str, datagrams: Vec<String>) -> Case {
-    Case {
-        name,
-        packets: datagrams
-            .into_iter()
-            .map(|d| (Via::Udp, d.into_bytes()))
-            .collect(),
-    }
-}
+use crate::util::refs::references_available;
+use crate::util::statsd::{assert_first_flush, differences_from_etsy, owned, tcp, udp, Case, Run};
 
 /// Cases for the default (legacy) configuration: every row of the spec's
 /// line grammar, types, names, tags and edge-case tables.
@@ -260,136 +220,6 @@ fn filter_cases() -> Vec<Case> {
     ]
 }
 
-/// Lines (non-empty, after splitting on \n) in a list of packets, as the
-/// reference counts `metrics_received`.
-fn line_count(packets: &[(Via, Vec<u8>)]) -> usize {
-    let mut tcp_text = Vec::new();
-    let mut n = 0;
-    for (via, bytes) in packets {
-        match via {
-            Via::Udp => {
-                n += bytes
-                    .split(|b| *b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .count()
-            }
-            Via::Tcp | Via::TcpNew => tcp_text.extend_from_slice(bytes),
-        }
-    }
-    n + tcp_text
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .count()
-}
-
-/// Self-metrics whose values depend on timing; their names still count.
-fn volatile(name: &str) -> bool {
-    name.contains("graphiteStats.")
-        || name.contains("processing_time")
-        || name.contains("timestamp_lag")
-}
-
-fn normalise(flushes: &[Flush]) -> Vec<Flush> {
-    flushes
-        .iter()
-        .map(|f| {
-            f.iter()
-                .map(|(n, v)| {
-                    let v = if volatile(n) {
-                        "*".to_string()
-                    } else {
-                        v.clone()
-                    };
-                    (n.clone(), v)
-                })
-                .collect()
-        })
-        .collect()
-}
-
-struct Run {
-    name: &'static str,
-    etsy: serde_json::Value,
-    toml: String,
-    tcp: bool,
-    flushes: usize,
-    cases: Vec<Case>,
-    received_key: &'static str,
-}
-
-fn run_one(
-    run: &Run,
-    start: impl Fn(&std::path::Path, &Capture) -> crate::statsd_harness::Daemon,
-) -> Vec<Flush> {
-    let packets: Vec<(Via, Vec<u8>)> = run
-        .cases
-        .iter()
-        .flat_map(|c| c.packets.iter().cloned())
-        .collect();
-    let expected_lines = line_count(&packets).to_string();
-    let mut last = Vec::new();
-    // A run is retried once if the sending straddled a flush boundary.
-    for _ in 0..2 {
-        let dir = tempfile::tempdir().unwrap();
-        let capture = Capture::start();
-        let mut daemon = start(dir.path(), &capture);
-        let flushes = capture_flushes(&daemon, &capture, &packets, run.flushes, FLUSH_MS);
-        daemon.child.terminate(std::time::Duration::from_secs(5));
-        let received = flushes[0]
-            .get(run.received_key)
-            .cloned()
-            .unwrap_or_default();
-        if received == expected_lines {
-            return flushes;
-        }
-        eprintln!(
-            "run {}: flush 0 saw {received} lines of {expected_lines}; retrying",
-            run.name
-        );
-        last = flushes;
-    }
-    panic!(
-        "run {}: the packets never landed in one flush:\n{}",
-        run.name,
-        render(&last)
-    );
-}
-
-fn compare(run: &Run, etsy: &[Flush], ours: &[Flush]) -> Result<(), String> {
-    let (etsy, ours) = (normalise(etsy), normalise(ours));
-    if etsy == ours {
-        return Ok(());
-    }
-    // Only the differing lines, for a readable message.
-    let mut want = String::new();
-    let mut got = String::new();
-    for k in 0..etsy.len().max(ours.len()) {
-        let empty = BTreeMap::new();
-        let e = etsy.get(k).unwrap_or(&empty);
-        let o = ours.get(k).unwrap_or(&empty);
-        for (n, v) in e {
-            if o.get(n) != Some(v) {
-                want.push_str(&format!("{k} {n} {v}\n"));
-            }
-        }
-        for (n, v) in o {
-            if e.get(n) != Some(v) {
-                got.push_str(&format!("{k} {n} {v}\n"));
-            }
-        }
-    }
-    let cases: Vec<&str> = run.cases.iter().map(|c| c.name).collect();
-    Err(util::mismatch(
-        &format!(
-            "run {} (cases: {}): ferrograph differs from Etsy StatsD (only differing lines shown; K name value)",
-            run.name,
-            cases.join(", ")
-        ),
-        &want,
-        &got,
-    ))
-}
-
 fn runs() -> Vec<Run> {
     vec![
         Run {
@@ -473,7 +303,7 @@ fn runs() -> Vec<Run> {
 
 #[test]
 fn same_output_as_etsy_statsd() {
-    if !util::references_available() {
+    if !references_available() {
         return;
     }
     let runs = runs();
@@ -482,39 +312,7 @@ fn same_output_as_etsy_statsd() {
         total >= 60,
         "the suite must keep at least 60 cases ({total})"
     );
-    let failures: Vec<String> = std::thread::scope(|s| {
-        let handles: Vec<_> = runs
-            .iter()
-            .map(|run| {
-                s.spawn(move || {
-                    let (etsy, ours) = std::thread::scope(|s2| {
-                        let e = s2.spawn(|| {
-                            run_one(run, |dir, cap| {
-                                start_etsy(dir, cap.addr, FLUSH_MS, run.tcp, &run.etsy)
-                            })
-                        });
-                        let o = s2.spawn(|| {
-                            run_one(run, |dir, cap| {
-                                start_ferrograph(
-                                    dir,
-                                    &format!(
-                                        "flush_interval = \"{FLUSH_MS}ms\"\ngraphite = \"{}\"\n{}\n",
-                                        cap.addr, run.toml
-                                    ),
-                                )
-                            })
-                        });
-                        (e.join().unwrap(), o.join().unwrap())
-                    });
-                    compare(run, &etsy, &ours)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().unwrap().err())
-            .collect()
-    });
+    let failures = differences_from_etsy(&runs);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -543,66 +341,36 @@ fn documented_differences() {
         ),
         udp("good_neighbour", &[b"d09:1|c\nd09:x|c|@+1\nd09:2|c"]),
     ];
-    let run = Run {
-        name: "documented-differences",
-        etsy: json!({}),
-        toml: "percentiles = [-100]\ndelete_idle_stats = true".into(),
-        tcp: false,
-        flushes: 1,
+    let run = Run::ferrograph_only(
+        "documented-differences",
+        "percentiles = [-100]\ndelete_idle_stats = true",
         cases,
-        received_key: "stats_counts.statsd.metrics_received",
-    };
-    let flushes = run_ferrograph(&run);
-    let got: BTreeMap<String, String> = flushes[0]
-        .iter()
-        .filter(|(n, _)| n.contains(".d0") || n.contains("bad_lines"))
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .collect();
-    let want: BTreeMap<String, String> = [
-        ("stats.statsd.bad_lines_seen", "11"),
-        ("stats_counts.statsd.bad_lines_seen", "11"),
-        ("stats.timers.d08.count_top100", "10"),
-        ("stats.timers.d08.lower_top100", "1"),
-        ("stats.timers.d08.mean_top100", "5.5"),
-        ("stats.timers.d08.sum_top100", "55"),
-        ("stats.timers.d08.sum_squares_top100", "385"),
-        ("stats.timers.d08.count", "10"),
-        ("stats.timers.d08.count_ps", "10"),
-        ("stats.timers.d08.lower", "1"),
-        ("stats.timers.d08.upper", "10"),
-        ("stats.timers.d08.mean", "5.5"),
-        ("stats.timers.d08.median", "5.5"),
-        ("stats.timers.d08.std", "2.8722813232690143"),
-        ("stats.timers.d08.sum", "55"),
-        ("stats.timers.d08.sum_squares", "385"),
-        ("stats.d09", "3"),
-        ("stats_counts.d09", "3"),
-    ]
-    .into_iter()
-    .map(|(n, v)| (n.to_string(), v.to_string()))
-    .collect();
-    assert!(
-        got == want,
-        "{}",
-        util::mismatch(
-            "documented differences",
-            &render(std::slice::from_ref(&want)),
-            &render(std::slice::from_ref(&got))
-        )
     );
-}
-
-/// A run against ferrograph alone.
-fn run_ferrograph(run: &Run) -> Vec<Flush> {
-    run_one(run, |dir, cap| {
-        start_ferrograph(
-            dir,
-            &format!(
-                "flush_interval = \"{FLUSH_MS}ms\"\ngraphite = \"{}\"\n{}\n",
-                cap.addr, run.toml
-            ),
-        )
-    })
+    assert_first_flush(
+        &run,
+        "documented differences",
+        |n| n.contains(".d0") || n.contains("bad_lines"),
+        &[
+            ("stats.statsd.bad_lines_seen", "11"),
+            ("stats_counts.statsd.bad_lines_seen", "11"),
+            ("stats.timers.d08.count_top100", "10"),
+            ("stats.timers.d08.lower_top100", "1"),
+            ("stats.timers.d08.mean_top100", "5.5"),
+            ("stats.timers.d08.sum_top100", "55"),
+            ("stats.timers.d08.sum_squares_top100", "385"),
+            ("stats.timers.d08.count", "10"),
+            ("stats.timers.d08.count_ps", "10"),
+            ("stats.timers.d08.lower", "1"),
+            ("stats.timers.d08.upper", "10"),
+            ("stats.timers.d08.mean", "5.5"),
+            ("stats.timers.d08.median", "5.5"),
+            ("stats.timers.d08.std", "2.8722813232690143"),
+            ("stats.timers.d08.sum", "55"),
+            ("stats.timers.d08.sum_squares", "385"),
+            ("stats.d09", "3"),
+            ("stats_counts.d09", "3"),
+        ],
+    );
 }
 
 /// `canonicalize_tags = true` (ours, off by default): differently ordered
@@ -613,58 +381,42 @@ fn run_ferrograph(run: &Run) -> Vec<Flush> {
 /// differential run (`tag_order_kept_as_sent`).
 #[test]
 fn canonicalize_tags_option() {
-    let run = Run {
-        name: "canonicalize-tags",
-        etsy: json!({}),
-        toml: "canonicalize_tags = true\ndelete_idle_stats = true".into(),
-        tcp: false,
-        flushes: 1,
-        cases: vec![
-            udp(
-                "reordered_tags_aggregate_together",
-                &[b"c01:1|c|#b:2,a:1", b"c01:2|c|#a:1,b:2", b"c01;b=2;a=1:4|c"],
-            ),
-            udp(
-                "reordered_timer_tags",
-                &[b"c02:5|ms|#z:1,y:2", b"c02:7|ms|#y:2,z:1"],
-            ),
-            udp("bare_tag_named", &[b"c03:1|c|#env:prod,canary"]),
-            udp("repeated_tag_last_wins", &[b"c04:1|c|#k:v,k:w"]),
-            udp("invalid_tags_left_alone", &[b"c05:1|c|#b:,a:1"]),
-        ],
-        received_key: "stats_counts.statsd.metrics_received",
-    };
-    let flushes = run_ferrograph(&run);
-    let got: BTreeMap<String, String> = flushes[0]
-        .iter()
-        .filter(|(n, _)| {
+    let cases = vec![
+        udp(
+            "reordered_tags_aggregate_together",
+            &[b"c01:1|c|#b:2,a:1", b"c01:2|c|#a:1,b:2", b"c01;b=2;a=1:4|c"],
+        ),
+        udp(
+            "reordered_timer_tags",
+            &[b"c02:5|ms|#z:1,y:2", b"c02:7|ms|#y:2,z:1"],
+        ),
+        udp("bare_tag_named", &[b"c03:1|c|#env:prod,canary"]),
+        udp("repeated_tag_last_wins", &[b"c04:1|c|#k:v,k:w"]),
+        udp("invalid_tags_left_alone", &[b"c05:1|c|#b:,a:1"]),
+    ];
+    let run = Run::ferrograph_only(
+        "canonicalize-tags",
+        "canonicalize_tags = true\ndelete_idle_stats = true",
+        cases,
+    );
+    assert_first_flush(
+        &run,
+        "canonicalize_tags = true",
+        |n| {
             n.contains(".c0")
                 && (n.starts_with("stats_counts.")
                     || n.contains(".count;")
                     || n.contains(".sum;")
                     || n.contains(".upper;"))
-        })
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .collect();
-    let want: BTreeMap<String, String> = [
-        ("stats_counts.c01;a=1;b=2", "7"),
-        ("stats.timers.c02.count;y=2;z=1", "2"),
-        ("stats.timers.c02.sum;y=2;z=1", "12"),
-        ("stats.timers.c02.upper;y=2;z=1", "7"),
-        ("stats_counts.c03;env=prod;unnamed=canary", "1"),
-        ("stats_counts.c04;k=w", "1"),
-        ("stats_counts.c05;b=;a=1", "1"),
-    ]
-    .into_iter()
-    .map(|(n, v)| (n.to_string(), v.to_string()))
-    .collect();
-    assert!(
-        got == want,
-        "{}",
-        util::mismatch(
-            "canonicalize_tags = true",
-            &render(std::slice::from_ref(&want)),
-            &render(std::slice::from_ref(&got))
-        )
+        },
+        &[
+            ("stats_counts.c01;a=1;b=2", "7"),
+            ("stats.timers.c02.count;y=2;z=1", "2"),
+            ("stats.timers.c02.sum;y=2;z=1", "12"),
+            ("stats.timers.c02.upper;y=2;z=1", "7"),
+            ("stats_counts.c03;env=prod;unnamed=canary", "1"),
+            ("stats_counts.c04;k=w", "1"),
+            ("stats_counts.c05;b=;a=1", "1"),
+        ],
     );
 }

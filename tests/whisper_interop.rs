@@ -5,14 +5,13 @@
 //! random update orders and random from/until ranges. All cases run through
 //! one Python process (tests/refs/whisper_interop.py).
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 use storage::whisper::{self, AggregationMethod, Allocation, WhisperError, WhisperFile};
 
-use crate::util::{mismatch, ref_python, references_available};
+use crate::util::mismatch;
+use crate::util::refs::{references_available, run_ref_script};
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
 struct Rng(u64);
@@ -175,27 +174,9 @@ fn our_info(path: &Path) -> Value {
 
 /// Runs the Python driver on `spec` and returns its answer.
 fn run_driver(spec: &Value) -> Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/refs/whisper_interop.py");
-    let mut child = Command::new(ref_python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the reference python");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(spec.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "driver failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("driver output is JSON")
+    let no_args: [&str; 0] = [];
+    let stdout = run_ref_script("whisper_interop.py", &no_args, spec.to_string().as_bytes());
+    serde_json::from_slice(&stdout).expect("driver output is JSON")
 }
 
 #[test]

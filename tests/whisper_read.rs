@@ -2,14 +2,13 @@
 //! own StandardFinder on the same directory, and fetch/tagged lookups over
 //! files written by the real `whisper` module.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use storage::whisper::{self, AggregationMethod, Allocation, WhisperFile};
 use storage::{FetchRange, Read, ReadLimits, WhisperTree};
 
-use crate::util::{mismatch, ref_python, references_available};
+use crate::util::mismatch;
+use crate::util::refs::{references_available, run_ref_code, run_ref_script};
 
 fn touch(root: &Path, rel: &str) {
     let p = root.join(rel);
@@ -18,30 +17,10 @@ fn touch(root: &Path, rel: &str) {
 }
 
 fn graphite_find(root: &Path, patterns: &[&str]) -> Vec<serde_json::Value> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/refs/whisper_find.py");
-    let mut child = Command::new(ref_python())
-        .arg(script)
-        .arg(root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the reference python");
     let mut input = patterns.join("\n");
     input.push('\n');
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
+    let stdout = run_ref_script("whisper_find.py", &[root], input.as_bytes());
+    String::from_utf8(stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -145,16 +124,7 @@ fn python_create(root: &Path, rel: &str, points: &[(i64, f64)], now: i64) {
     let code = format!(
         "import whisper\nwhisper.create({p:?}, [(10, 60), (60, 60)], xFilesFactor=0.5, aggregationMethod='sum')\nwhisper.update_many({p:?}, {points:?}, now={now})\n"
     );
-    let out = Command::new(ref_python())
-        .arg("-c")
-        .arg(code)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ref_code(&code);
 }
 
 #[test]

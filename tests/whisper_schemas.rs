@@ -4,13 +4,12 @@
 //! the same retentions, xFilesFactor and method for the same names, and be
 //! refused where carbon refuses them.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use storage::schema::{AggregationRules, Schemas, DEFAULT_AGGREGATION, DEFAULT_SCHEMAS};
 
-use crate::util::{mismatch, ref_python, references_available, refs_prefix};
+use crate::util::mismatch;
+use crate::util::refs::{references_available, refs_prefix, run_ref_script};
 
 const NAMES: &[&str] = &[
     "carbon.agents.host-a.cpuUsage",
@@ -41,28 +40,12 @@ fn carbon(schemas: &str, aggregation: &str) -> Result<Vec<serde_json::Value>, St
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("storage-schemas.conf"), schemas).unwrap();
     std::fs::write(dir.path().join("storage-aggregation.conf"), aggregation).unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/refs/whisper_schemas.py");
-    let mut child = Command::new(ref_python())
-        .arg(script)
-        .arg(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all((NAMES.join("\n") + "\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_ref_script(
+        "whisper_schemas.py",
+        &[dir.path()],
+        (NAMES.join("\n") + "\n").as_bytes(),
     );
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+    let lines: Vec<serde_json::Value> = String::from_utf8(stdout)
         .unwrap()
         .lines()
         .filter(|l| l.starts_with('{'))

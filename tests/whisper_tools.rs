@@ -3,10 +3,11 @@
 //! the clock pinned to the same second, must print the same output, exit
 //! with the same status and leave byte-identical files.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::util::{ferrograph, mismatch, ref_python, references_available};
+use crate::util::refs::{ref_python, ref_script, references_available};
+use crate::util::{ferrograph, mismatch};
 
 const NOW: i64 = 1_700_003_600;
 
@@ -40,7 +41,7 @@ fn ours(dir: &Path, tool: &str, args: &[&str]) -> Run {
 }
 
 fn theirs(dir: &Path, script: &str, args: &[&str]) -> Run {
-    let wrapper = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/refs/whisper_tool.py");
+    let wrapper = ref_script("whisper_tool.py");
     collect(
         Command::new(ref_python())
             .current_dir(dir)

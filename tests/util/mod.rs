@@ -1,12 +1,18 @@
-//! Shared harness for the end-to-end tests. Modules use what they need, so
-//! not every helper is used by every build of the test binary.
+//! Shared harness for the end-to-end tests: processes, ports and polling
+//! here; the reference implementations in `refs`, the render differential
+//! harness in `render` (pickle decoding in `pickle`), `ferrograph serve` in
+//! `serve`, the StatsD capture server and differential runner in `statsd`.
+//! Modules use what they need, so not every helper is used by every build
+//! of the test binary.
 #![allow(dead_code)]
 
-pub mod graphite;
+pub mod pickle;
+pub mod refs;
+pub mod render;
 pub mod serve;
+pub mod statsd;
 
 use std::net::{TcpListener, UdpSocket};
-use std::path::PathBuf;
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
@@ -21,42 +27,6 @@ pub fn run_ferrograph(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("the ferrograph binary runs")
-}
-
-/// Where `scripts/install-references.sh` put the reference implementations.
-pub fn refs_prefix() -> PathBuf {
-    std::env::var_os("FERROGRAPH_REFS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/ferrograph-refs"))
-}
-
-/// The python that imports the reference `whisper`, `graphite` and `statsd`.
-pub fn ref_python() -> PathBuf {
-    refs_prefix().join("bin").join("ref-python")
-}
-
-/// The Etsy StatsD package directory (holds `stats.js`).
-pub fn ref_statsd_dir() -> PathBuf {
-    refs_prefix().join("statsd/node_modules/statsd")
-}
-
-/// Returns true when the reference implementations are installed. When they
-/// are not, the test fails with instructions, unless the developer opted out
-/// with `FERROGRAPH_SKIP_REFERENCE_TESTS=1` (then the caller returns early).
-/// CI never sets that variable, so differential tests always run there.
-pub fn references_available() -> bool {
-    if ref_python().exists() && ref_statsd_dir().join("stats.js").exists() {
-        return true;
-    }
-    if std::env::var_os("FERROGRAPH_SKIP_REFERENCE_TESTS").is_some() {
-        eprintln!("skipping: reference implementations not installed");
-        return false;
-    }
-    panic!(
-        "reference implementations not found under {}: run scripts/install-references.sh \
-         (or set FERROGRAPH_SKIP_REFERENCE_TESTS=1 to skip differential tests locally)",
-        refs_prefix().display()
-    );
 }
 
 /// A loopback TCP port that was free a moment ago.

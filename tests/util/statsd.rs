@@ -1,15 +1,19 @@
-//! Shared pieces of the StatsD end-to-end tests: a Graphite capture server,
-//! and starting `ferrograph statsd` or Etsy StatsD with a flush to it.
+//! The StatsD end-to-end harness: a Graphite capture server, starting
+//! `ferrograph statsd` with a flush to it (Etsy StatsD is started by
+//! `refs::start_etsy`), sending packets, grouping what arrives into flushes,
+//! and the differential runner that sends one run's cases to both daemons
+//! and compares every flushed line.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::util::{self, ChildGuard};
+use super::refs::start_etsy;
+use super::{ferrograph, mismatch, wait_until, ChildGuard};
 
 /// One line received by the capture server and when it arrived.
 #[derive(Clone, Debug)]
@@ -122,7 +126,7 @@ pub fn start_ferrograph(dir: &Path, toml: &str) -> Daemon {
     }
     text.push_str(toml);
     std::fs::write(&path, text).expect("write config");
-    let child = util::ferrograph()
+    let child = ferrograph()
         .args(["statsd", "--config"])
         .arg(&path)
         .env("RUST_LOG", "info")
@@ -165,76 +169,6 @@ pub fn start_ferrograph(dir: &Path, toml: &str) -> Daemon {
         admin: field("admin"),
         child: guard,
         stderr: log,
-    }
-}
-
-/// Starts Etsy StatsD (node stats.js) with `extra` merged into a config that
-/// flushes to `graphite` every `flush_ms`; UDP (and TCP when `tcp`) on free
-/// loopback ports. Ready when its admin port accepts.
-pub fn start_etsy(
-    dir: &Path,
-    graphite: SocketAddr,
-    flush_ms: u64,
-    tcp: bool,
-    extra: &serde_json::Value,
-) -> Daemon {
-    let udp_port = util::free_udp_port();
-    let tcp_port = util::free_tcp_port();
-    let mgmt_port = util::free_tcp_port();
-    let mut cfg = serde_json::json!({
-        "port": udp_port,
-        "address": "127.0.0.1",
-        "mgmt_port": mgmt_port,
-        "mgmt_address": "127.0.0.1",
-        "backends": ["./backends/graphite"],
-        "graphiteHost": "127.0.0.1",
-        "graphitePort": graphite.port(),
-        "flushInterval": flush_ms,
-        "automaticConfigReload": false,
-    });
-    if tcp {
-        cfg["servers"] = serde_json::json!([
-            {"server": "./servers/udp", "address": "127.0.0.1", "port": udp_port},
-            {"server": "./servers/tcp", "address": "127.0.0.1", "port": tcp_port},
-        ]);
-    }
-    if let (Some(obj), Some(more)) = (cfg.as_object_mut(), extra.as_object()) {
-        for (k, v) in more {
-            obj.insert(k.clone(), v.clone());
-        }
-    }
-    let path = dir.join("statsd-config.js");
-    std::fs::write(&path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
-    let log_path = dir.join("statsd.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = Command::new("node")
-        .arg("stats.js")
-        .arg(&path)
-        .current_dir(util::ref_statsd_dir())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("spawn node stats.js (is node installed?)");
-    let mut guard = ChildGuard(child);
-    let mgmt: SocketAddr = format!("127.0.0.1:{mgmt_port}").parse().unwrap();
-    let up = util::wait_until(Duration::from_secs(20), || {
-        if let Ok(Some(_)) = guard.0.try_wait() {
-            return true;
-        }
-        TcpStream::connect_timeout(&mgmt, Duration::from_millis(200)).is_ok()
-    });
-    if !up || guard.0.try_wait().ok().flatten().is_some() {
-        panic!(
-            "Etsy statsd did not start:\n{}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
-    }
-    Daemon {
-        child: guard,
-        udp: format!("127.0.0.1:{udp_port}").parse().unwrap(),
-        tcp: tcp.then(|| format!("127.0.0.1:{tcp_port}").parse().unwrap()),
-        admin: Some(mgmt),
-        stderr: Arc::new(Mutex::new(Vec::new())),
     }
 }
 
@@ -281,20 +215,20 @@ pub fn capture_flushes(
     flush_ms: u64,
 ) -> Vec<Flush> {
     let gap = Duration::from_millis(flush_ms / 3);
-    let first = util::wait_until(Duration::from_millis(flush_ms * 4 + 5000), || {
+    let first = wait_until(Duration::from_millis(flush_ms * 4 + 5000), || {
         capture.last_arrival().is_some()
     });
     assert!(first, "no first flush arrived");
     // Right after a flush has arrived completely, so the sending lands
     // inside one interval.
-    util::wait_until(Duration::from_secs(5), || {
+    wait_until(Duration::from_secs(5), || {
         capture
             .last_arrival()
             .is_some_and(|t| t.elapsed() > Duration::from_millis(30))
     });
     let sent_at = Instant::now();
     send(daemon, packets);
-    let done = util::wait_until(
+    let done = wait_until(
         Duration::from_millis(flush_ms * (after as u64 + 3) + 5000),
         || {
             let n = capture
@@ -324,4 +258,268 @@ pub fn render(flushes: &[Flush]) -> String {
         }
     }
     out
+}
+
+/// Time between two flushes of both daemons in the differential runs.
+pub const FLUSH_MS: u64 = 1000;
+
+/// One named case: its packets.
+pub struct Case {
+    pub name: &'static str,
+    pub packets: Vec<(Via, Vec<u8>)>,
+}
+
+/// A case of UDP datagrams.
+pub fn udp(name: &'static str, datagrams: &[&[u8]]) -> Case {
+    Case {
+        name,
+        packets: datagrams.iter().map(|d| (Via::Udp, d.to_vec())).collect(),
+    }
+}
+
+/// A case of writes on one new TCP connection.
+pub fn tcp(name: &'static str, chunks: &[&[u8]]) -> Case {
+    Case {
+        name,
+        packets: chunks
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (if i == 0 { Via::TcpNew } else { Via::Tcp }, d.to_vec()))
+            .collect(),
+    }
+}
+
+/// A case of UDP datagrams built at run time.
+pub fn owned(name: &'static str, datagrams: Vec<String>) -> Case {
+    Case {
+        name,
+        packets: datagrams
+            .into_iter()
+            .map(|d| (Via::Udp, d.into_bytes()))
+            .collect(),
+    }
+}
+
+/// One configuration (the same on both daemons) and the cases sent to it.
+pub struct Run {
+    pub name: &'static str,
+    /// Etsy StatsD's config keys.
+    pub etsy: serde_json::Value,
+    /// The same configuration as ferrograph's [statsd] keys.
+    pub toml: String,
+    /// Whether Etsy StatsD also listens on TCP.
+    pub tcp: bool,
+    /// How many flushes after the sending are compared.
+    pub flushes: usize,
+    pub cases: Vec<Case>,
+    /// The self-metric that counts received lines (proves the packets
+    /// landed in flush 0).
+    pub received_key: &'static str,
+}
+
+impl Run {
+    /// A run of the default legacy configuration plus `toml`, flushed once,
+    /// for ferrograph alone (its cases differ from Etsy StatsD on purpose).
+    pub fn ferrograph_only(name: &'static str, toml: &str, cases: Vec<Case>) -> Run {
+        Run {
+            name,
+            etsy: serde_json::json!({}),
+            toml: toml.to_string(),
+            tcp: false,
+            flushes: 1,
+            cases,
+            received_key: "stats_counts.statsd.metrics_received",
+        }
+    }
+}
+
+/// Lines (non-empty, after splitting on \n) in a list of packets, as the
+/// reference counts `metrics_received`.
+fn line_count(packets: &[(Via, Vec<u8>)]) -> usize {
+    let mut tcp_text = Vec::new();
+    let mut n = 0;
+    for (via, bytes) in packets {
+        match via {
+            Via::Udp => {
+                n += bytes
+                    .split(|b| *b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .count()
+            }
+            Via::Tcp | Via::TcpNew => tcp_text.extend_from_slice(bytes),
+        }
+    }
+    n + tcp_text
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count()
+}
+
+/// Self-metrics whose values depend on timing; their names still count.
+fn volatile(name: &str) -> bool {
+    name.contains("graphiteStats.")
+        || name.contains("processing_time")
+        || name.contains("timestamp_lag")
+}
+
+fn normalise(flushes: &[Flush]) -> Vec<Flush> {
+    flushes
+        .iter()
+        .map(|f| {
+            f.iter()
+                .map(|(n, v)| {
+                    let v = if volatile(n) {
+                        "*".to_string()
+                    } else {
+                        v.clone()
+                    };
+                    (n.clone(), v)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Sends every case of `run` to a daemon `start` starts and returns the
+/// run's flushes.
+fn run_one(run: &Run, start: impl Fn(&Path, &Capture) -> Daemon) -> Vec<Flush> {
+    let packets: Vec<(Via, Vec<u8>)> = run
+        .cases
+        .iter()
+        .flat_map(|c| c.packets.iter().cloned())
+        .collect();
+    let expected_lines = line_count(&packets).to_string();
+    let mut last = Vec::new();
+    // A run is retried once if the sending straddled a flush boundary.
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let capture = Capture::start();
+        let mut daemon = start(dir.path(), &capture);
+        let flushes = capture_flushes(&daemon, &capture, &packets, run.flushes, FLUSH_MS);
+        daemon.child.terminate(Duration::from_secs(5));
+        let received = flushes[0]
+            .get(run.received_key)
+            .cloned()
+            .unwrap_or_default();
+        if received == expected_lines {
+            return flushes;
+        }
+        eprintln!(
+            "run {}: flush 0 saw {received} lines of {expected_lines}; retrying",
+            run.name
+        );
+        last = flushes;
+    }
+    panic!(
+        "run {}: the packets never landed in one flush:\n{}",
+        run.name,
+        render(&last)
+    );
+}
+
+/// Runs `run` against `ferrograph statsd` alone.
+fn run_ferrograph(run: &Run) -> Vec<Flush> {
+    run_one(run, |dir, cap| {
+        start_ferrograph(
+            dir,
+            &format!(
+                "flush_interval = \"{FLUSH_MS}ms\"\ngraphite = \"{}\"\n{}\n",
+                cap.addr, run.toml
+            ),
+        )
+    })
+}
+
+fn run_etsy(run: &Run) -> Vec<Flush> {
+    run_one(run, |dir, cap| {
+        start_etsy(dir, cap.addr, FLUSH_MS, run.tcp, &run.etsy)
+    })
+}
+
+fn compare(run: &Run, etsy: &[Flush], ours: &[Flush]) -> Result<(), String> {
+    let (etsy, ours) = (normalise(etsy), normalise(ours));
+    if etsy == ours {
+        return Ok(());
+    }
+    // Only the differing lines, for a readable message.
+    let mut want = String::new();
+    let mut got = String::new();
+    for k in 0..etsy.len().max(ours.len()) {
+        let empty = BTreeMap::new();
+        let e = etsy.get(k).unwrap_or(&empty);
+        let o = ours.get(k).unwrap_or(&empty);
+        for (n, v) in e {
+            if o.get(n) != Some(v) {
+                want.push_str(&format!("{k} {n} {v}\n"));
+            }
+        }
+        for (n, v) in o {
+            if e.get(n) != Some(v) {
+                got.push_str(&format!("{k} {n} {v}\n"));
+            }
+        }
+    }
+    let cases: Vec<&str> = run.cases.iter().map(|c| c.name).collect();
+    Err(mismatch(
+        &format!(
+            "run {} (cases: {}): ferrograph differs from Etsy StatsD (only differing lines shown; K name value)",
+            run.name,
+            cases.join(", ")
+        ),
+        &want,
+        &got,
+    ))
+}
+
+/// Runs every run on Etsy StatsD and on ferrograph, all in parallel, and
+/// returns one report per run whose flushes differ.
+pub fn differences_from_etsy(runs: &[Run]) -> Vec<String> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = runs
+            .iter()
+            .map(|run| {
+                s.spawn(move || {
+                    let (etsy, ours) = std::thread::scope(|s2| {
+                        let e = s2.spawn(|| run_etsy(run));
+                        let o = s2.spawn(|| run_ferrograph(run));
+                        (e.join().unwrap(), o.join().unwrap())
+                    });
+                    compare(run, &etsy, &ours)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap().err())
+            .collect()
+    })
+}
+
+/// Runs `run` against ferrograph alone and asserts that the lines of its
+/// first flush that `keep` selects are exactly `want` (name, value).
+pub fn assert_first_flush(
+    run: &Run,
+    what: &str,
+    keep: impl Fn(&str) -> bool,
+    want: &[(&str, &str)],
+) {
+    let flushes = run_ferrograph(run);
+    let got: Flush = flushes[0]
+        .iter()
+        .filter(|(n, _)| keep(n))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    let want: Flush = want
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    assert!(
+        got == want,
+        "{}",
+        mismatch(
+            what,
+            &render(std::slice::from_ref(&want)),
+            &render(std::slice::from_ref(&got))
+        )
+    );
 }
