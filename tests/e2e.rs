@@ -54,3 +54,6 @@ mod pipeline_carbon;
 
 /// The first hour as a new user: config errors, `send`, `wait-ready`, `/metrics`, the tree.
 mod first_hour;
+
+/// The README's tour, run verbatim from the README's text.
+mod tour;

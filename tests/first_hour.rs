@@ -5,8 +5,9 @@
 use std::process::Command;
 use std::time::Duration;
 
+use crate::util::refs::{ref_python, references_available};
 use crate::util::serve::{write_config, Serve};
-use crate::util::{ferrograph, ref_python, references_available, wait_until};
+use crate::util::{ferrograph, wait_until};
 
 const WAIT: Duration = Duration::from_secs(20);
 
