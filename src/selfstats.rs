@@ -304,7 +304,7 @@ fn split_labels(name: &str) -> (&str, Vec<(String, String)>) {
 /// dotted name without the stage, under `ferrograph_`.
 fn fallback_family(base: &str) -> String {
     let rest = match base.split_once('.') {
-        Some((first, rest)) if matches!(first, "statsd" | "render" | "receivers") => rest,
+        Some(("statsd" | "render" | "receivers", rest)) => rest,
         _ => base,
     };
     let mut out = String::with_capacity(rest.len() + 4);
@@ -327,6 +327,9 @@ fn fallback_family(base: &str) -> String {
 /// labels in order, and value.
 type Sample = (&'static str, Vec<(String, String)>, f64);
 
+/// Where one figure goes: family, kind and fixed labels.
+type Mapping = (String, Kind, &'static [(&'static str, &'static str)]);
+
 /// Prometheus text exposition (format 0.0.4) of the stages'
 /// `(dotted.name, value)` pairs: one `# TYPE` (counter, gauge or summary)
 /// per family, the stage, listener and reason as labels, durations in
@@ -335,10 +338,10 @@ pub fn prometheus_text(stats: &[(String, f64)]) -> String {
     let mut order: Vec<String> = Vec::new();
     let mut families: BTreeMap<String, (&'static str, Vec<Sample>)> = BTreeMap::new();
     for (name, value) in stats {
-        let (base, mut labels) = split_labels(name);
+        let (base, labels) = split_labels(name);
         let stage = stage_of(base);
         let rows: Vec<&Exposed> = EXPOSITION.iter().filter(|r| r.source == base).collect();
-        let exposed: Vec<(String, Kind, &[(&str, &str)])> = if rows.is_empty() {
+        let exposed: Vec<Mapping> = if rows.is_empty() {
             vec![(fallback_family(base), Gauge, &[][..])]
         } else {
             rows.iter()
@@ -349,7 +352,7 @@ pub fn prometheus_text(stats: &[(String, f64)]) -> String {
             let family = format!("ferrograph_{family}");
             let mut all = vec![("stage".to_string(), stage.to_string())];
             all.extend(fixed.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-            all.append(&mut labels.clone());
+            all.extend(labels.iter().cloned());
             let (type_name, suffix, value) = match kind {
                 Counter => ("counter", "", *value),
                 Gauge => ("gauge", "", *value),
@@ -365,7 +368,6 @@ pub fn prometheus_text(stats: &[(String, f64)]) -> String {
                 .1
                 .push((suffix, all, value));
         }
-        labels.clear();
     }
     let mut out = String::with_capacity(stats.len() * 64);
     for family in order {
