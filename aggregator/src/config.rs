@@ -93,6 +93,9 @@ pub struct RawConfig {
     pub udp_batch: usize,
     /// Ours: concurrent TCP connections (StatsD and admin each).
     pub tcp_max_connections: usize,
+    /// Ours: accept the admin console's destructive commands (`delcounters`
+    /// and the other `del*`) from peers other than loopback.
+    pub admin_allow_remote: bool,
     /// Ours: longest TCP line kept, bytes.
     pub tcp_max_line: usize,
     /// Ours: aggregation shards (0 = automatic).
@@ -178,6 +181,7 @@ impl Default for RawConfig {
             udp_receive_buffer: 8 << 20,
             udp_batch: 32,
             tcp_max_connections: 1024,
+            admin_allow_remote: false,
             tcp_max_line: 1 << 20,
             shards: 0,
             max_keys: 4_000_000,
@@ -277,6 +281,8 @@ pub struct Settings {
     pub udp_batch: usize,
     /// Concurrent TCP connections per listener.
     pub tcp_max_connections: usize,
+    /// Destructive admin commands from non-loopback peers.
+    pub admin_allow_remote: bool,
     /// Longest TCP line, bytes.
     pub tcp_max_line: usize,
     /// Aggregation shards (resolved, ≥ 1).
@@ -491,6 +497,7 @@ impl RawConfig {
             udp_receive_buffer: positive("udp_receive_buffer", self.udp_receive_buffer)?,
             udp_batch: positive("udp_batch", self.udp_batch)?.min(1024),
             tcp_max_connections: positive("tcp_max_connections", self.tcp_max_connections)?,
+            admin_allow_remote: self.admin_allow_remote,
             tcp_max_line: positive("tcp_max_line", self.tcp_max_line)?,
             shards: if self.shards == 0 {
                 (cpus * 4).next_power_of_two()
@@ -514,6 +521,7 @@ impl Settings {
             ("udp", addr(&self.udp)),
             ("tcp", addr(&self.tcp)),
             ("admin", addr(&self.admin)),
+            ("admin_allow_remote", self.admin_allow_remote.to_string()),
             (
                 "unix",
                 self.unix

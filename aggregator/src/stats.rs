@@ -32,6 +32,8 @@ pub struct Stats {
     pub udp_errors: AtomicU64,
     /// TCP connections refused at `tcp_max_connections`.
     pub tcp_connections_refused: AtomicU64,
+    /// Admin `del*` commands refused from remote peers.
+    pub admin_refused: AtomicU64,
     /// Flushes done.
     pub flushes: AtomicU64,
     /// Time spent computing flushes, in microseconds (with `flushes`, the
@@ -74,6 +76,7 @@ impl Default for Stats {
             udp_truncated: AtomicU64::new(0),
             udp_errors: AtomicU64::new(0),
             tcp_connections_refused: AtomicU64::new(0),
+            admin_refused: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
             flush_micros: AtomicU64::new(0),
             flush_non_finite: AtomicU64::new(0),
@@ -191,6 +194,7 @@ impl Stats {
                 "tcp_connections_refused".to_string(),
                 l(&self.tcp_connections_refused),
             ),
+            ("admin_refused".to_string(), l(&self.admin_refused)),
             ("flushes".to_string(), l(&self.flushes)),
             ("flush_micros".to_string(), l(&self.flush_micros)),
             ("flush_non_finite".to_string(), l(&self.flush_non_finite)),

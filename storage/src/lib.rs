@@ -45,6 +45,7 @@ pub mod finder;
 pub mod flow;
 pub mod glob;
 pub mod index;
+pub mod net;
 mod read;
 pub mod schema;
 mod store;

@@ -35,7 +35,8 @@ pub(crate) fn start(
     Ok(bound)
 }
 
-fn connection(core: &Core, mut stream: TcpStream, _peer: SocketAddr) {
+fn connection(core: &Core, mut stream: TcpStream, peer: SocketAddr) {
+    let may_delete = peer.ip().is_loopback() || core.settings.admin_allow_remote;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         if core.stop.load(Ordering::Relaxed) {
@@ -57,7 +58,7 @@ fn connection(core: &Core, mut stream: TcpStream, _peer: SocketAddr) {
             Err(_) => return,
         };
         let text: String = buf[..n].iter().map(|b| (b & 0x7f) as char).collect();
-        match answer(core, &text) {
+        match answer(core, &text, may_delete) {
             Some(reply) => {
                 if stream.write_all(reply.as_bytes()).is_err() {
                     return;
@@ -69,7 +70,9 @@ fn connection(core: &Core, mut stream: TcpStream, _peer: SocketAddr) {
 }
 
 /// The reply to one command; None closes the connection (`quit`).
-pub(crate) fn answer(core: &Core, text: &str) -> Option<String> {
+/// `may_delete` is false for a remote peer without
+/// `[statsd] admin_allow_remote`: the `del*` commands are then refused.
+pub(crate) fn answer(core: &Core, text: &str, may_delete: bool) -> Option<String> {
     let mut words = text.trim().split(' ');
     let cmd = words.next().unwrap_or("");
     let params: Vec<&str> = words.collect();
@@ -110,6 +113,16 @@ pub(crate) fn answer(core: &Core, text: &str) -> Option<String> {
         "counters" | "timers" | "gauges" | "sets" => {
             out.push_str(&dump(core, cmd));
             out.push_str("\nEND\n\n");
+        }
+        "delcounters" | "deltimers" | "delgauges" | "delsets" if !may_delete => {
+            core.stats
+                .admin_refused
+                .fetch_add(1, Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "ERROR: {cmd} is refused from a remote peer ([statsd] admin_allow_remote = false)"
+            );
+            out.push_str("END\n\n");
         }
         "delcounters" | "deltimers" | "delgauges" | "delsets" => {
             let kind = match cmd {

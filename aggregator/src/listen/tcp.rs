@@ -38,11 +38,12 @@ pub(crate) fn start(
 pub(crate) fn serve(
     core: &Arc<Core>,
     listener: TcpListener,
-    thread_name: &str,
+    thread_name: &'static str,
     handler: fn(&Core, TcpStream, SocketAddr),
 ) {
     let open = Arc::new(AtomicUsize::new(0));
     let mut conns: Vec<JoinHandle<()>> = Vec::new();
+    let mut accept_errors = storage::net::AcceptErrors::new(thread_name);
     for incoming in listener.incoming() {
         if core.stop.load(Ordering::SeqCst) {
             break;
@@ -51,7 +52,7 @@ pub(crate) fn serve(
         let stream = match incoming {
             Ok(s) => s,
             Err(e) => {
-                tracing::debug!(error = %e, "accept failed");
+                std::thread::sleep(accept_errors.pause_after(&e));
                 continue;
             }
         };
