@@ -307,17 +307,23 @@ impl Default for Settings {
     }
 }
 
-/// The timer keys `calculated_timer_metrics` may name.
-pub const TIMER_METRIC_NAMES: [&str; 16] = [
+/// The timer keys computed over a timer's whole interval, in the order
+/// Etsy's flush emits them.
+pub const WHOLE_TIMER_METRICS: [&str; 9] = [
+    "std",
+    "upper",
+    "lower",
     "count",
     "count_ps",
     "sum",
     "sum_squares",
     "mean",
     "median",
-    "std",
-    "upper",
-    "lower",
+];
+
+/// The timer keys `calculated_timer_metrics` may name besides
+/// [`WHOLE_TIMER_METRICS`]: the histogram and the per-percentile forms.
+pub const OTHER_TIMER_METRICS: [&str; 7] = [
     "histogram",
     "count_percent",
     "mean_percent",
@@ -384,12 +390,13 @@ impl RawConfig {
             None
         } else {
             for m in &self.calculated_timer_metrics {
-                if !TIMER_METRIC_NAMES.contains(&m.as_str()) {
+                let known = WHOLE_TIMER_METRICS.iter().chain(&OTHER_TIMER_METRICS);
+                if !known.clone().any(|k| k == m) {
                     return Err(ConfigError::new(
                         "calculated_timer_metrics",
                         format!(
                             "unknown timer metric {m:?} (known: {})",
-                            TIMER_METRIC_NAMES.join(", ")
+                            known.copied().collect::<Vec<_>>().join(", ")
                         ),
                     ));
                 }

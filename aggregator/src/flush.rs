@@ -228,19 +228,9 @@ impl TimerPlan {
                 }
             })
             .collect();
-        let whole = [
-            "std",
-            "upper",
-            "lower",
-            "count",
-            "count_ps",
-            "sum",
-            "sum_squares",
-            "mean",
-            "median",
-        ]
-        .map(|n| (n, keep(n)))
-        .to_vec();
+        let whole = crate::config::WHOLE_TIMER_METRICS
+            .map(|n| (n, keep(n)))
+            .to_vec();
         TimerPlan {
             percentiles,
             whole,

@@ -6,13 +6,13 @@
 //! Dumps use a simplified form of Node's `util.inspect` (see docs).
 
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::bucket::Kind;
-use crate::listen::{tcp::serve, wake_addr, POLL};
+use crate::listen::tcp::{read_some, start_accepting, Received};
 use crate::server::{Core, Running};
 use crate::time::unix_now_secs;
 
@@ -22,17 +22,14 @@ pub(crate) fn start(
     addr: SocketAddr,
     running: &mut Running,
 ) -> io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr)?;
-    let bound = listener.local_addr()?;
-    let accept_core = core.clone();
-    let handle = std::thread::Builder::new()
-        .name("statsd-admin".into())
-        .spawn(move || serve(&accept_core, listener, "statsd-admin-conn", connection))?;
-    running.add_listener(handle);
-    running.add_waker(Box::new(move || {
-        let _ = TcpStream::connect_timeout(&wake_addr(bound), POLL);
-    }));
-    Ok(bound)
+    start_accepting(
+        core,
+        addr,
+        running,
+        "statsd-admin",
+        "statsd-admin-conn",
+        connection,
+    )
 }
 
 fn connection(core: &Core, mut stream: TcpStream, peer: SocketAddr) {
@@ -42,20 +39,10 @@ fn connection(core: &Core, mut stream: TcpStream, peer: SocketAddr) {
         if core.stop.load(Ordering::Relaxed) {
             return;
         }
-        let n = match stream.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
-            Err(_) => return,
+        let n = match read_some(&mut stream, &mut buf) {
+            Received::Bytes(n) => n,
+            Received::Nothing => continue,
+            Received::Closed => return,
         };
         let text: String = buf[..n].iter().map(|b| (b & 0x7f) as char).collect();
         match answer(core, &text, may_delete) {

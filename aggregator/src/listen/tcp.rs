@@ -20,17 +20,66 @@ pub(crate) fn start(
     addr: SocketAddr,
     running: &mut Running,
 ) -> io::Result<SocketAddr> {
+    start_accepting(
+        core,
+        addr,
+        running,
+        "statsd-tcp",
+        "statsd-tcp-conn",
+        connection,
+    )
+}
+
+/// Binds `addr` and starts an accept thread named `thread_name` that serves
+/// each connection with `handler` (see [`serve`]); the StatsD TCP listener
+/// and the admin console both start this way.
+pub(crate) fn start_accepting(
+    core: &Arc<Core>,
+    addr: SocketAddr,
+    running: &mut Running,
+    thread_name: &str,
+    connection_thread_name: &'static str,
+    handler: fn(&Core, TcpStream, SocketAddr),
+) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
     let accept_core = core.clone();
     let handle = std::thread::Builder::new()
-        .name("statsd-tcp".into())
-        .spawn(move || serve(&accept_core, listener, "statsd-tcp-conn", connection))?;
+        .name(thread_name.into())
+        .spawn(move || serve(&accept_core, listener, connection_thread_name, handler))?;
     running.add_listener(handle);
     running.add_waker(Box::new(move || {
         let _ = TcpStream::connect_timeout(&wake_addr(bound), POLL);
     }));
     Ok(bound)
+}
+
+/// What one read of a connection gave.
+pub(crate) enum Received {
+    /// This many bytes.
+    Bytes(usize),
+    /// Nothing within the poll interval (the caller checks for a stop).
+    Nothing,
+    /// The peer closed, or the connection failed.
+    Closed,
+}
+
+/// One read with the poll timeout set at accept: timeouts and interrupts
+/// are [`Received::Nothing`], so the caller can look at the stop flag.
+pub(crate) fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> Received {
+    match stream.read(buf) {
+        Ok(0) => Received::Closed,
+        Ok(n) => Received::Bytes(n),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+            ) =>
+        {
+            Received::Nothing
+        }
+        Err(_) => Received::Closed,
+    }
 }
 
 /// Accept loop shared by the StatsD TCP listener and the admin console:
@@ -100,23 +149,10 @@ fn connection(core: &Core, mut stream: TcpStream, peer: SocketAddr) {
             // Drain what already arrived, then stop.
             let _ = stream.set_nonblocking(true);
         }
-        let n = match stream.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                if stopping {
-                    return;
-                }
-                continue;
-            }
-            Err(_) => return,
+        let n = match read_some(&mut stream, &mut buf) {
+            Received::Bytes(n) => n,
+            Received::Nothing if !stopping => continue,
+            Received::Nothing | Received::Closed => return,
         };
         // Node's 'ascii' decoding clears the high bit of every byte.
         let chunk = buf[..n].iter().map(|b| b & 0x7f);
