@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use storage::config::parse_duration;
+use storage::api::parse_duration;
 
 use crate::error::ConfigError;
 use crate::hdr::{HdrSpec, TimerMode};

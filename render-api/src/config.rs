@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use storage::config::parse_duration;
+use storage::api::parse_duration;
 
 use crate::eval::{Limits, ReadOptions};
 use crate::time::parse_tz;

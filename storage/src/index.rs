@@ -36,12 +36,14 @@ impl MetricIndex {
 
     /// Walks `root` and indexes every `NAME.wsp` file and directory below it.
     /// Returns the number of series found.
+    #[cfg(test)]
     pub fn build(root: &Path) -> std::io::Result<(MetricIndex, usize)> {
         let (index, count, _) = Self::build_collecting_temp_files(root)?;
         Ok((index, count))
     }
 
-    /// Like [`MetricIndex::build`], also returning the hidden `.*.tmp` files
+    /// Walks `root` and indexes every `NAME.wsp` file and directory below
+    /// it; returns the number of series found and the hidden `.*.tmp` files
     /// interrupted creates and resizes left behind.
     pub fn build_collecting_temp_files(
         root: &Path,

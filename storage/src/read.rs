@@ -48,7 +48,7 @@ pub(crate) fn read_error(e: WhisperError) -> ReadError {
         WhisperError::InvalidTimeInterval { .. } | WhisperError::InvalidGranularity { .. } => {
             ReadError::BadRequest(e.to_string())
         }
-        other => ReadError::Storage(other.to_string()),
+        other => ReadError::Whisper(other),
     }
 }
 
@@ -123,23 +123,6 @@ impl WhisperTree {
     pub fn root(&self) -> &Path {
         &self.root
     }
-
-    fn fetch_reusing(
-        &self,
-        path: &str,
-        range: FetchRange,
-        options: FetchOptions,
-        previous: Option<FetchedSeries>,
-    ) -> Result<Option<FetchedSeries>, ReadError> {
-        check_name(path)?;
-        let name = canonicalize(path);
-        let Some(file) = open_series(&self.root, &name).map_err(read_error)? else {
-            return Ok(None);
-        };
-        let fetched =
-            fetch_file(&file, range, options, recycled_values(previous)).map_err(read_error)?;
-        Ok(fetched.map(|f| to_series(&name, f, file.header().aggregation)))
-    }
 }
 
 /// Adds every `_tagged/xxx/yyy/<name with _DOT_>.wsp` to the tag index.
@@ -190,9 +173,58 @@ pub(crate) fn find_in(
     find_on_disk(root, &glob, limit)
 }
 
-impl Read for WhisperTree {
-    fn find(&self, pattern: &str) -> Result<Vec<FindNode>, ReadError> {
+impl Backend for WhisperTree {
+    fn find_nodes(&self, pattern: &str) -> Result<Vec<FindNode>, ReadError> {
         find_in(&self.root, pattern, self.limits.max_find_results)
+    }
+
+    fn fetch_reusing(
+        &self,
+        path: &str,
+        range: FetchRange,
+        options: FetchOptions,
+        previous: Option<FetchedSeries>,
+    ) -> Result<Option<FetchedSeries>, ReadError> {
+        check_name(path)?;
+        let name = canonicalize(path);
+        let Some(file) = open_series(&self.root, &name).map_err(read_error)? else {
+            return Ok(None);
+        };
+        let fetched =
+            fetch_file(&file, range, options, recycled_values(previous)).map_err(read_error)?;
+        Ok(fetched.map(|f| to_series(&name, f, file.header().aggregation)))
+    }
+
+    fn tag_index(&self) -> &TagIndex {
+        &self.tags
+    }
+}
+
+/// What a readable backend provides. [`Read`] is implemented once, for
+/// every backend, on top of it: the read-only tree and the store differ only
+/// in how they find nodes and fetch one series, and share the tag index
+/// handling and the parallel fetch of many series.
+pub(crate) trait Backend: Send + Sync {
+    /// [`Read::find`].
+    fn find_nodes(&self, pattern: &str) -> Result<Vec<FindNode>, ReadError>;
+
+    /// One series as [`Read::fetch`] answers it, decoding into the value
+    /// buffer of `previous` (an earlier answer) when there is one.
+    fn fetch_reusing(
+        &self,
+        path: &str,
+        range: FetchRange,
+        options: FetchOptions,
+        previous: Option<FetchedSeries>,
+    ) -> Result<Option<FetchedSeries>, ReadError>;
+
+    /// The tag index the tag queries answer from.
+    fn tag_index(&self) -> &TagIndex;
+}
+
+impl<B: Backend> Read for B {
+    fn find(&self, pattern: &str) -> Result<Vec<FindNode>, ReadError> {
+        self.find_nodes(pattern)
     }
 
     fn fetch(&self, path: &str, range: FetchRange) -> Result<Option<FetchedSeries>, ReadError> {
@@ -222,23 +254,23 @@ impl Read for WhisperTree {
     }
 
     fn find_tagged(&self, exprs: &[TagExpr]) -> Result<Vec<String>, ReadError> {
-        self.tags.find(exprs)
+        self.tag_index().find(exprs)
     }
 
     fn tag_names(&self) -> Result<Vec<String>, ReadError> {
-        Ok(self.tags.tag_names())
+        Ok(self.tag_index().tag_names())
     }
 
     fn tag_values(&self, tag: &str) -> Result<Vec<(String, usize)>, ReadError> {
-        Ok(self.tags.tag_values(tag))
+        Ok(self.tag_index().tag_values(tag))
     }
 
     fn tag_series(&self, path: &str) -> Result<String, ReadError> {
-        self.tags.add(path)
+        self.tag_index().add(path)
     }
 
     fn del_series(&self, path: &str) -> Result<bool, ReadError> {
-        self.tags.remove(path)
+        self.tag_index().remove(path)
     }
 }
 
