@@ -10,6 +10,7 @@
 //! behind the same two traits.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use crate::config::parse_duration;
 pub use crate::tagged::{canonicalize, is_tagged, relative_file_path, TagError, TaggedSeries};
@@ -56,6 +57,15 @@ pub struct IngestReport {
     pub overflowed: usize,
     /// Points refused as invalid (bad name, NaN, timestamp out of range).
     pub rejected: usize,
+}
+
+impl IngestReport {
+    /// Adds the points this report refused to a caller's counters: the
+    /// invalid ones to `rejected`, those that did not fit to `overflowed`.
+    pub fn count_refused(&self, rejected: &AtomicU64, overflowed: &AtomicU64) {
+        rejected.fetch_add(self.rejected as u64, Ordering::Relaxed);
+        overflowed.fetch_add(self.overflowed as u64, Ordering::Relaxed);
+    }
 }
 
 /// Why a whole batch was refused.

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::RwLock;
 
 use crate::api::{FindNode, ReadError};
+use crate::finder::{child_path, too_many_nodes};
 use crate::glob::{Component, Glob};
 
 #[derive(Default)]
@@ -174,14 +175,9 @@ fn find_in(
     };
     let last = index + 1 == components.len();
     let emit = |prefix: &[String], name: &str, child: &Node, out: &mut BTreeSet<FindNode>| {
-        if name.starts_with('.') {
+        let Some(path) = child_path(prefix, name) else {
             return Ok(());
-        }
-        let mut path = prefix.join(".");
-        if !path.is_empty() {
-            path.push('.');
-        }
-        path.push_str(name);
+        };
         if child.is_leaf {
             out.insert(FindNode {
                 path: path.clone(),
@@ -195,9 +191,7 @@ fn find_in(
             });
         }
         if out.len() > limit {
-            return Err(ReadError::LimitExceeded(format!(
-                "find {pattern:?} matched more than {limit} nodes"
-            )));
+            return Err(too_many_nodes(pattern, limit));
         }
         Ok(())
     };

@@ -445,12 +445,7 @@ impl Inner {
         let added = self.add_points(&points, Room::Limited, &mut report.rejected);
         report.accepted = added.taken;
         report.overflowed = added.refused;
-        self.stats
-            .points_rejected
-            .fetch_add(report.rejected as u64, Ordering::Relaxed);
-        self.stats
-            .cache_overflow
-            .fetch_add(report.overflowed as u64, Ordering::Relaxed);
+        report.count_refused(&self.stats.points_rejected, &self.stats.cache_overflow);
         if report.overflowed > 0 {
             self.log_error(|| {
                 tracing::warn!(

@@ -1,13 +1,15 @@
 //! The store's reads: graphite-web's fetch of one series (the file, or the
 //! empty answer its schema implies while the file is not yet created) with
-//! the points still in the cache merged in, and `find` over the in-memory
-//! index. [`Read`] itself is implemented once for every backend, in
+//! the points still in the cache merged in, and globs matched against the
+//! in-memory index. [`Read`] itself is implemented once for every backend, in
 //! `crate::read`.
 
-use crate::api::{FetchOptions, FetchRange, FetchedSeries, FindNode, ReadError};
+use crate::api::{FindNode, ReadError};
 use crate::glob::Glob;
-use crate::read::{check_name, fetch_file, read_error, recycled_values, to_series, Backend};
-use crate::tagged::{self, is_tagged};
+use crate::read::{
+    check_name, fetch_file, read_error, recycled_values, to_series, Answer, Backend, FetchRequest,
+    Reused,
+};
 use crate::tags::TagIndex;
 use crate::whisper::ops::{empty_fetch, plan_fetch, Fetched};
 use crate::whisper::{build_header_for, AggregationMethod, WhisperError, WhisperReader};
@@ -18,13 +20,8 @@ impl Inner {
     /// graphite-web's fetch of `name`: the file (or, for a series still
     /// waiting for its file, the empty answer its schema implies) with the
     /// cached points merged in.
-    fn fetch_merged(
-        &self,
-        name: &str,
-        range: FetchRange,
-        options: FetchOptions,
-        previous: Option<FetchedSeries>,
-    ) -> Result<Option<FetchedSeries>, ReadError> {
+    fn fetch_merged(&self, name: &str, request: FetchRequest, previous: Reused) -> Answer {
+        let range = request.range;
         let cached = self.cache.get(name);
         let path = self.file_for(name);
         let (fetched, method, raw_step) = match WhisperReader::open(&path) {
@@ -36,8 +33,7 @@ impl Inner {
                     .map(|a| i64::from(a.seconds_per_point));
                 let method = header.aggregation;
                 (
-                    fetch_file(&file, range, options, recycled_values(previous))
-                        .map_err(read_error)?,
+                    fetch_file(&file, request, recycled_values(previous)).map_err(read_error)?,
                     method,
                     raw_step,
                 )
@@ -136,35 +132,20 @@ pub fn merge_cached(
 }
 
 impl Backend for Inner {
-    fn find_nodes(&self, pattern: &str) -> Result<Vec<FindNode>, ReadError> {
-        if is_tagged(pattern) && !pattern.starts_with("_tagged.") {
-            let name = tagged::canonicalize(pattern);
-            let known = self.known(&name) || self.file_for(&name).is_file();
-            return Ok(if known {
-                vec![FindNode {
-                    path: name,
-                    is_leaf: true,
-                }]
-            } else {
-                Vec::new()
-            });
-        }
-        let glob = Glob::new(pattern).map_err(|e| ReadError::BadRequest(e.0))?;
-        self.index.find(&glob, self.settings.max_find_results)
+    fn has_tagged(&self, name: &str) -> bool {
+        self.known(name) || self.file_for(name).is_file()
     }
 
-    fn fetch_reusing(
-        &self,
-        path: &str,
-        range: FetchRange,
-        options: FetchOptions,
-        previous: Option<FetchedSeries>,
-    ) -> Result<Option<FetchedSeries>, ReadError> {
+    fn find_glob(&self, glob: &Glob) -> Result<Vec<FindNode>, ReadError> {
+        self.index.find(glob, self.settings.max_find_results)
+    }
+
+    fn fetch_one(&self, path: &str, request: FetchRequest, previous: Reused) -> Answer {
         check_name(path)?;
         let Ok((name, _)) = normalize(path) else {
             return Ok(None);
         };
-        self.fetch_merged(&name, range, options, previous)
+        self.fetch_merged(&name, request, previous)
     }
 
     fn tag_index(&self) -> &TagIndex {

@@ -23,7 +23,7 @@ pub use file::{
     WhisperReader,
 };
 pub use format::{AggregationMethod, ArchiveInfo, Header};
-pub use ops::Fetched;
+pub use ops::{FetchResult, Fetched};
 pub use retention::{parse_retention_def, validate_archive_list, RetentionSyntax};
 
 /// What can go wrong with a Whisper file or a Whisper operation.
