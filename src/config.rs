@@ -142,7 +142,7 @@ impl Loaded {
             ("pickle", &carbon.pickle),
             ("udp", &carbon.udp),
         ] {
-            storage::config::parse_listen_addr(addr)
+            storage::api::parse_listen_addr(addr)
                 .map_err(|why| self.key_error("carbon", key, Some(addr), &why))?;
         }
         Ok(())

@@ -136,7 +136,7 @@ pub struct WaitReadyArgs {
 
 /// Polls `GET /health` until it answers 200.
 pub fn wait_ready(args: WaitReadyArgs) -> anyhow::Result<()> {
-    let timeout = storage::config::parse_duration(&args.timeout)
+    let timeout = storage::api::parse_duration(&args.timeout)
         .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
     let deadline = Instant::now() + timeout;
     loop {

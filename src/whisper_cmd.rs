@@ -23,12 +23,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use storage::whisper::ops;
+use storage::pyfmt::{float_repr, format_g_precision};
 use storage::whisper::retention::{parse_retention_def, RetentionSyntax};
-use storage::whisper::rollup::aggregate_window;
-use storage::whisper::{
-    self, AggregationMethod, Allocation, ArchiveInfo, Header, WhisperError, WhisperFile,
-};
+use storage::whisper::tools::{self, Progress as _, ResizeError, ResizeOptions};
+use storage::whisper::{self, AggregationMethod, Allocation, WhisperError, WhisperFile};
 
 /// The whisper tools.
 #[derive(Debug, Args)]
@@ -209,9 +207,6 @@ pub fn run(args: WhisperArgs) -> anyhow::Result<()> {
     }
 }
 
-/// How often, in slots, a bar over one file's archive moves.
-const PROGRESS_EVERY: u64 = 65_536;
-
 /// A progress bar on stderr, or nothing (not a terminal, `--quiet`).
 struct Progress {
     bar: Option<ProgressBar>,
@@ -268,6 +263,26 @@ impl Progress {
         }
     }
 
+    fn inc(&self) {
+        self.inc_by(1);
+    }
+
+    /// Runs `f` (which prints) with the bar out of the way.
+    fn suspend(&self, f: impl FnOnce()) {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl tools::Progress for Progress {
     fn set_length(&self, n: u64) {
         if let Some(bar) = &self.bar {
             bar.set_length(n);
@@ -280,10 +295,6 @@ impl Progress {
             self.reveal_if_due();
             bar.set_message(what.to_string());
         }
-    }
-
-    fn inc(&self) {
-        self.inc_by(1);
     }
 
     fn position(&self) -> u64 {
@@ -301,20 +312,6 @@ impl Progress {
         if let Some(bar) = &self.bar {
             self.reveal_if_due();
             bar.inc(n);
-        }
-    }
-
-    /// Runs `f` (which prints) with the bar out of the way.
-    fn suspend(&self, f: impl FnOnce()) {
-        match &self.bar {
-            Some(bar) => bar.suspend(f),
-            None => f(),
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
         }
     }
 }
@@ -621,7 +618,7 @@ fn dispatch(tool: Tool, out: &mut String, progress: &Progress) -> Result<(), Fai
             dst,
             lock: _,
             recursive: _,
-        } => fill_archives(&src, &dst, now(), progress),
+        } => Ok(tools::fill(&src, &dst, now(), progress)?),
         Tool::SetAggregation {
             path,
             method: m,
@@ -660,80 +657,10 @@ fn dispatch(tool: Tool, out: &mut String, progress: &Progress) -> Result<(), Fai
     }
 }
 
-/// Python's `repr(float)`.
-pub fn py_repr(v: f64) -> String {
-    if v.is_nan() {
-        return "nan".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    let sci = format!("{v:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let negative = mantissa.starts_with('-');
-    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
-    let sign = if negative { "-" } else { "" };
-    if !(-4..16).contains(&exp) {
-        let (first, rest) = digits.split_at(1);
-        let mant = if rest.is_empty() {
-            first.to_string()
-        } else {
-            format!("{first}.{rest}")
-        };
-        return format!(
-            "{sign}{mant}e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        );
-    }
-    let point = exp + 1;
-    let body = if point <= 0 {
-        format!("0.{}{digits}", "0".repeat((-point) as usize))
-    } else if point as usize >= digits.len() {
-        format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
-    } else {
-        let (a, b) = digits.split_at(point as usize);
-        format!("{a}.{b}")
-    };
-    format!("{sign}{body}")
-}
-
-/// Python's `'%.{precision}g' % v`.
-pub fn py_g(v: f64, precision: usize) -> String {
-    if v.is_nan() {
-        return "nan".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    let p = precision.max(1);
-    let sci = format!("{:.*e}", p - 1, v);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let strip = |s: &str| -> String {
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s.to_string()
-        }
-    };
-    if exp < -4 || exp >= p as i32 {
-        format!(
-            "{}e{}{:02}",
-            strip(mantissa),
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        )
-    } else {
-        strip(&format!("{:.*}", (p as i32 - 1 - exp).max(0) as usize, v))
-    }
-}
-
 fn py_list(values: &[Option<f64>]) -> String {
     let items: Vec<String> = values
         .iter()
-        .map(|v| v.map(py_repr).unwrap_or_else(|| "None".into()))
+        .map(|v| v.map(float_repr).unwrap_or_else(|| "None".into()))
         .collect();
     format!("[{}]", items.join(", "))
 }
@@ -748,7 +675,7 @@ fn info(path: &Path, field: Option<&str>, json: bool, out: &mut String) -> Resul
         other => other.into(),
     })?;
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let xff = py_repr(f64::from(h.x_files_factor));
+    let xff = float_repr(f64::from(h.x_files_factor));
     let archive_fields = |a: &whisper::ArchiveInfo| {
         vec![
             ("offset", a.offset.to_string()),
@@ -851,7 +778,7 @@ fn dump(
         let _ = writeln!(
             out,
             "  xFilesFactor: {}",
-            py_g(f64::from(h.x_files_factor), 6)
+            format_g_precision(f64::from(h.x_files_factor), 6)
         );
         out.push('\n');
         for (i, a) in h.archives.iter().enumerate() {
@@ -875,14 +802,14 @@ fn dump(
                 a.offset as usize + p * whisper::format::POINT_SIZE,
             );
             if raw {
-                let _ = writeln!(out, "{ts}:{}", py_g(v, 35));
+                let _ = writeln!(out, "{ts}:{}", format_g_precision(v, 35));
             } else {
                 let timestr = if pretty {
                     local_time(i64::from(ts), time_format)
                 } else {
                     ts.to_string()
                 };
-                let _ = writeln!(out, "{p}: {timestr}, {:>10}", py_g(v, 35));
+                let _ = writeln!(out, "{p}: {timestr}, {:>10}", format_g_precision(v, 35));
             }
         }
     }
@@ -1024,14 +951,6 @@ fn update(path: &Path, points: Vec<String>) -> Result<(), Fail> {
     Ok(())
 }
 
-fn points_of(f: &ops::Fetched) -> Vec<(i64, f64)> {
-    f.values
-        .iter()
-        .enumerate()
-        .filter_map(|(k, v)| v.map(|v| (f.start + k as i64 * f.step, v)))
-        .collect()
-}
-
 #[allow(clippy::too_many_arguments)]
 fn resize(
     path: &Path,
@@ -1053,166 +972,20 @@ fn resize(
             path.display()
         )));
     }
-    let now = now();
-    let old = WhisperFile::open(path)?;
-    let h = old.header().clone();
-    let new_archives = retentions(defs)?;
-    let xff = xff.unwrap_or(f64::from(h.x_files_factor));
-    let method = match aggregation {
-        Some(m) => method(m)?,
-        None => h.aggregation,
+    let options = ResizeOptions {
+        retentions: defs,
+        x_files_factor: xff,
+        aggregation_method: aggregation,
+        newfile,
+        nobackup,
+        aggregate,
     };
-    out.push_str("Retrieving all data from the archives\n");
-    let mut old_archives = h.archives.clone();
-    old_archives.sort_by_key(|a| std::cmp::Reverse(a.seconds_per_point));
-    // progress counts slots read and slots written, so a bar over one huge
-    // archive keeps moving
-    let slots =
-        |archives: &[ArchiveInfo]| archives.iter().map(|a| u64::from(a.points)).sum::<u64>();
-    let read_slots = slots(&old_archives);
-    let written_slots = if aggregate {
-        new_archives
-            .iter()
-            .map(|&(_, points)| u64::from(points))
-            .sum()
-    } else {
-        read_slots
-    };
-    progress.set_length(read_slots + written_slots);
-    let mut data = Vec::new();
-    for a in &old_archives {
-        progress.step(&format!("reading {}s archive", a.seconds_per_point));
-        let from = now - a.retention() as i64 + i64::from(a.seconds_per_point);
-        let f = old.fetch(from, now, now, None)?.unwrap_or(ops::Fetched {
-            start: from,
-            end: from,
-            step: 1,
-            values: Vec::new(),
-        });
-        data.push(f);
-        progress.inc_by(u64::from(a.points));
-    }
-    drop(old);
-    let (target, is_tmp) = match &newfile {
-        Some(p) => (p.clone(), false),
-        None => {
-            let mut t = path.as_os_str().to_owned();
-            t.push(".tmp");
-            let t = PathBuf::from(t);
-            if t.exists() {
-                let _ = writeln!(
-                    out,
-                    "Removing previous temporary database file: {}",
-                    t.display()
-                );
-                let _ = std::fs::remove_file(&t);
-            }
-            (t, true)
-        }
-    };
-    let _ = writeln!(out, "Creating new whisper database: {}", target.display());
-    // the temporary file is sparse, as whisper-resize creates it
-    whisper::create(&target, &new_archives, xff, method, Allocation::Sparse)?;
-    let size = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
-    let _ = writeln!(out, "Created: {} ({size} bytes)", target.display());
-    let mut new = WhisperFile::open_rw(&target)?;
-    if aggregate {
-        out.push_str("Migrating data with aggregation...\n");
-        // old archives finest first, newest first within each, then
-        // chronological: whisper-resize's merged timeline
-        let mut by_finest: Vec<&ops::Fetched> = data.iter().collect();
-        by_finest.reverse();
-        let mut all: Vec<(i64, Option<f64>)> = Vec::new();
-        for f in by_finest {
-            let mut pts: Vec<(i64, Option<f64>)> = (0..f.values.len())
-                .map(|k| (f.start + k as i64 * f.step, f.values[k]))
-                .filter(|(t, _)| *t < f.end)
-                .collect();
-            pts.reverse();
-            if let Some(&(last, _)) = all.last() {
-                let slice_end = pts.iter().position(|(t, _)| *t < last).unwrap_or(0);
-                all.extend_from_slice(&pts[slice_end..]);
-            } else {
-                all.extend(pts);
-            }
-        }
-        all.reverse();
-        let ts: Vec<i64> = all.iter().map(|p| p.0).collect();
-        let _ = writeln!(
-            out,
-            "oldtimestamps: [{}]",
-            ts.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
-        );
-        let header: Header = new.header().clone();
-        for a in &header.archives {
-            let step = i64::from(a.seconds_per_point);
-            progress.step(&format!("writing {step}s archive"));
-            let from = now - a.retention() as i64 + now.rem_euclid(step);
-            let until = now + now.rem_euclid(step) + step;
-            let _ = writeln!(out, "({from},{until},{step})");
-            let _ = writeln!(
-                out,
-                "timepoints_to_update: range({from}, {until}{})",
-                if step == 1 {
-                    String::new()
-                } else {
-                    format!(", {step}")
-                }
-            );
-            let mut points = Vec::new();
-            let mut left_t = from;
-            let first_slot = progress.position();
-            let mut windows = 0u64;
-            while left_t + step < until {
-                if windows % PROGRESS_EVERY == 0 {
-                    progress.set_position(first_slot + windows);
-                }
-                windows += 1;
-                let right_t = left_t + step;
-                let lefti = ts.partition_point(|&t| t < left_t);
-                let righti = lefti + ts[lefti..].partition_point(|&t| t < right_t);
-                let window: Vec<Option<f64>> = all[lefti..righti].iter().map(|p| p.1).collect();
-                if !window.is_empty() {
-                    if let Some(v) = aggregate_window(method, xff, &window) {
-                        points.push((left_t, v));
-                    }
-                }
-                left_t = right_t;
-            }
-            new.update_many(&points, now)?;
-            progress.set_position(first_slot + u64::from(a.points));
-        }
-    } else {
-        out.push_str("Migrating data without aggregation...\n");
-        for (f, a) in data.iter().zip(&old_archives) {
-            progress.step(&format!("writing {}s data", f.step));
-            new.update_many(&points_of(f), now)?;
-            progress.inc_by(u64::from(a.points));
-        }
-    }
-    new.flush()?;
-    drop(new);
-    if !is_tmp {
-        return Ok(());
-    }
-    let mut backup = path.as_os_str().to_owned();
-    backup.push(".bak");
-    let backup = PathBuf::from(backup);
-    let _ = writeln!(out, "Renaming old database to: {}", backup.display());
-    // keep the original reachable under its name until the new file
-    // atomically replaces it
-    let _ = std::fs::remove_file(&backup);
-    std::fs::hard_link(path, &backup).map_err(|e| Fail(format!("[ERROR] {e}")))?;
-    let _ = writeln!(out, "Renaming new database to: {}", path.display());
-    if let Err(e) = std::fs::rename(&target, path) {
-        let _ = writeln!(out, "{e}\n\nOperation failed, restoring backup");
-        return Err(Fail(String::new()));
-    }
-    if nobackup {
-        let _ = writeln!(out, "Unlinking backup: {}", backup.display());
-        let _ = std::fs::remove_file(&backup);
-    }
-    Ok(())
+    tools::resize(path, &options, now(), out, progress).map_err(|e| match e {
+        ResizeError::Whisper(e) => e.into(),
+        ResizeError::Backup(e) => Fail(format!("[ERROR] {e}")),
+        // the transcript already says what failed
+        ResizeError::Replace => Fail(String::new()),
+    })
 }
 
 fn merge(
@@ -1229,136 +1002,12 @@ fn merge(
             )));
         }
     }
-    let src = WhisperFile::open(from_path)?;
-    let mut dst = WhisperFile::open_rw(to_path)?;
-    if src.header().archives != dst.header().archives {
-        return Err(WhisperError::ArchivesUnalike {
-            from: from_path.to_path_buf(),
-            to: to_path.to_path_buf(),
-        }
-        .into());
-    }
-    let dst_header = dst.header().clone();
-    dst.merge_from(&src, &dst_header, from, until, now())?;
-    dst.flush()?;
-    Ok(())
-}
-
-/// whisper-fill's `fill`: copy `src` points in `(tstart, tstop]` into `dst`,
-/// finest archive first, walking back in time.
-fn fill(
-    src: &WhisperFile,
-    dst: &mut WhisperFile,
-    tstart: i64,
-    mut tstop: i64,
-    now: i64,
-) -> Result<(), Fail> {
-    let h = src.header().clone();
-    let src_time = now - i64::from(h.max_retention);
-    if tstart < src_time && tstop < src_time {
-        return Ok(());
-    }
-    let mut archives = h.archives.clone();
-    archives.sort_by_key(|a| a.retention());
-    for a in &archives {
-        let rtime = now - a.retention() as i64;
-        if tstop <= rtime {
-            continue;
-        }
-        let from = if rtime > tstart { rtime } else { tstart };
-        if let Some(f) = src.fetch(from, tstop, now, None)? {
-            dst.update_many(&points_of(&f), now)?;
-        }
-        tstop = from;
-        if tstart == tstop {
-            return Ok(());
-        }
-    }
-    Ok(())
-}
-
-fn fill_archives(
-    src_path: &Path,
-    dst_path: &Path,
-    now: i64,
-    progress: &Progress,
-) -> Result<(), Fail> {
-    let src = WhisperFile::open(src_path)?;
-    let mut dst = WhisperFile::open_rw(dst_path)?;
-    let mut archives = dst.header().archives.clone();
-    archives.sort_by_key(|a| a.retention());
-    // progress counts the destination's slots scanned for gaps
-    progress.set_length(archives.iter().map(|a| u64::from(a.points)).sum());
-    let mut done = 0;
-    let mut start_from = now;
-    for a in &archives {
-        progress.step(&format!(
-            "filling gaps of the {}s archive",
-            a.seconds_per_point
-        ));
-        progress.set_position(done);
-        done += u64::from(a.points);
-        let from = now - a.retention() as i64;
-        if from >= start_from {
-            continue;
-        }
-        let Some(f) = dst.fetch(from, start_from, now, None)? else {
-            start_from = from;
-            continue;
-        };
-        let (mut start, end, step) = (f.start, f.end, f.step);
-        let mut gapstart: Option<i64> = None;
-        let first_slot = done - u64::from(a.points);
-        for (k, v) in f.values.iter().enumerate() {
-            if k as u64 % PROGRESS_EVERY == 0 {
-                progress.set_position(first_slot + k as u64);
-            }
-            // whisper-fill tests truthiness: a 0.0 counts as a gap too
-            let present = matches!(v, Some(x) if *x != 0.0);
-            let open = gapstart.filter(|g| *g != 0);
-            if !present && open.is_none() {
-                gapstart = Some(start);
-            } else if present && open.is_some() {
-                let g = open.unwrap_or(start);
-                if start - g > i64::from(a.seconds_per_point) {
-                    fill(&src, &mut dst, g - step, start, now)?;
-                }
-                gapstart = None;
-            } else if let Some(g) = open {
-                if start == end - step {
-                    fill(&src, &mut dst, g - step, start, now)?;
-                }
-            }
-            start += step;
-        }
-        start_from = from;
-    }
-    progress.set_position(done);
-    dst.flush()?;
-    Ok(())
+    Ok(tools::merge(from_path, to_path, from, until, now())?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn python_float_formats() {
-        assert_eq!(py_repr(0.5), "0.5");
-        assert_eq!(py_repr(1.0), "1.0");
-        assert_eq!(py_repr(f64::from(0.1f32)), "0.10000000149011612");
-        assert_eq!(py_repr(1e16), "1e+16");
-        assert_eq!(py_repr(1e15), "1000000000000000.0");
-        assert_eq!(py_repr(0.0001), "0.0001");
-        assert_eq!(py_repr(0.00001), "1e-05");
-        assert_eq!(py_repr(-2.5e-7), "-2.5e-07");
-        assert_eq!(py_g(0.5, 6), "0.5");
-        assert_eq!(py_g(0.0, 35), "0");
-        assert_eq!(py_g(0.1, 35), "0.1000000000000000055511151231257827");
-        assert_eq!(py_g(1e20, 6), "1e+20");
-        assert_eq!(py_g(123456.0, 6), "123456");
-        assert_eq!(py_g(1234567.0, 6), "1.23457e+06");
-    }
 
     /// The bars of one file count slots, so they end exactly full whether
     /// the archives are read, written, aggregated or scanned for gaps.
@@ -1366,7 +1015,7 @@ mod tests {
     fn single_file_bars_count_every_slot() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a.wsp"), dir.path().join("b.wsp"));
-        // 200,000 one-second slots: several PROGRESS_EVERY steps in one archive
+        // 200,000 one-second slots: several tools::PROGRESS_EVERY steps in one archive
         for p in [&a, &b] {
             whisper::create(
                 p,
@@ -1387,7 +1036,7 @@ mod tests {
             (bar.position(), bar.length().unwrap())
         };
         let progress = Progress::delayed(true);
-        if let Err(Fail(e)) = fill_archives(&a, &b, t, &progress) {
+        if let Err(e) = tools::fill(&a, &b, t, &progress) {
             panic!("fill: {e}");
         }
         assert_eq!(full(&progress), (210_000, 210_000));

@@ -119,7 +119,7 @@ fn carbon_protocols_reach_whisper_files_and_sigterm_drains() {
     assert!(status.success(), "{status:?}");
 
     let data = dir.path().join("data");
-    let tagged = storage::tagged::relative_file_path("cpu.load;dc=eu;host=web1", true);
+    let tagged = storage::api::relative_file_path("cpu.load;dc=eu;host=web1", true);
     let q = |rel: &str| (rel.to_string(), t - 60, t + 60);
     let queries = vec![
         q("carbon/test/a.wsp"),

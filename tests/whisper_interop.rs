@@ -307,9 +307,9 @@ fn whisper_files_match_the_reference_module() {
         "graphite-web's TaggedSeries is importable"
     );
     for (name, t) in tagged.iter().zip(tagged_answers) {
-        let canonical = storage::tagged::canonicalize(name);
-        let hash = storage::tagged::relative_file_path(&canonical, true);
-        let dot = storage::tagged::relative_file_path(&canonical, false);
+        let canonical = storage::api::canonicalize(name);
+        let hash = storage::api::relative_file_path(&canonical, true);
+        let dot = storage::api::relative_file_path(&canonical, false);
         let expected = (
             t[0].as_str().unwrap(),
             format!("{}.wsp", t[1].as_str().unwrap()),

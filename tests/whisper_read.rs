@@ -142,8 +142,8 @@ fn fetch_and_tags_over_a_tree_written_by_whisper() {
     let dotted = "disk.free;host=web2";
     // carbon canonicalises before choosing the file
     let file_of = |name: &str, hash: bool| {
-        let canonical = storage::tagged::canonicalize(name);
-        storage::tagged::relative_file_path(&canonical, hash)
+        let canonical = storage::api::canonicalize(name);
+        storage::api::relative_file_path(&canonical, hash)
             .to_str()
             .unwrap()
             .to_string()

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use storage::config::parse_duration;
+use storage::api::parse_duration;
 
 use crate::error::ConfigError;
 use crate::hdr::{HdrSpec, TimerMode};
@@ -334,7 +334,7 @@ pub const OTHER_TIMER_METRICS: [&str; 7] = [
 ];
 
 fn listen_addr(key: &str, text: &str) -> Result<Option<SocketAddr>, ConfigError> {
-    storage::config::parse_listen_addr(text).map_err(|why| ConfigError::new(key, why))
+    storage::api::parse_listen_addr(text).map_err(|why| ConfigError::new(key, why))
 }
 
 /// `String(p)` with the first `.` → `_` and the first `-` → `top`.

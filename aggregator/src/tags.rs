@@ -23,10 +23,10 @@
 //! as the reference builds it: storage keeps such names as they are, so
 //! differently ordered forms stay separate series and nothing collides.
 //!
-//! The rules are storage's own ([`storage::tagged::TaggedSeries`]), so the
+//! The rules are storage's own ([`storage::api::TaggedSeries`]), so the
 //! key aggregated here is the series the flushed points land in.
 
-use storage::tagged::TaggedSeries;
+use storage::api::TaggedSeries;
 
 /// The tag name a bare DogStatsD tag gets in canonical mode.
 pub const BARE_TAG_NAME: &str = "unnamed";
@@ -191,7 +191,7 @@ mod tests {
             prop_assert_eq!(canonical_key(&a), None);
             // Storage, given the flushed name, keeps our key as it is.
             let flushed = format!("stats.{a}");
-            prop_assert_eq!(storage::tagged::canonicalize(&flushed), flushed);
+            prop_assert_eq!(storage::api::canonicalize(&flushed), flushed);
         }
 
         #[test]
@@ -203,7 +203,7 @@ mod tests {
                 key.push_str(&format!(";{t}={v}"));
             }
             let ours = format!("stats.{}", canon(&key));
-            prop_assert_eq!(storage::tagged::canonicalize(&format!("stats.{key}")), ours);
+            prop_assert_eq!(storage::api::canonicalize(&format!("stats.{key}")), ours);
         }
 
         #[test]

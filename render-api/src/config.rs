@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use storage::config::parse_duration;
+use storage::api::parse_duration;
 
 use crate::eval::{Limits, ReadOptions};
 use crate::time::parse_tz;
@@ -123,7 +123,7 @@ impl RenderConfig {
             value: value.into(),
             message: message.into(),
         };
-        let http = storage::config::parse_listen_addr(&self.http)
+        let http = storage::api::parse_listen_addr(&self.http)
             .map_err(|why| err("http", &self.http, &why))?;
         let time_zone = parse_tz(&self.time_zone)
             .ok_or_else(|| err("time_zone", &self.time_zone, "unknown IANA time zone"))?;

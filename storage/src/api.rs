@@ -10,8 +10,11 @@
 //! behind the same two traits.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use crate::whisper::AggregationMethod;
+pub use crate::config::{parse_duration, parse_listen_addr};
+pub use crate::tagged::{canonicalize, is_tagged, relative_file_path, TagError, TaggedSeries};
+pub use crate::whisper::{AggregationMethod, WhisperError};
 
 /// Seconds since the Unix epoch. Whisper stores `u32`; the API uses `i64` so
 /// that arithmetic on ranges never wraps and bad input can be rejected
@@ -56,26 +59,26 @@ pub struct IngestReport {
     pub rejected: usize,
 }
 
-/// Why a whole batch was refused.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum IngestError {
-    /// The backend is stopping and accepts nothing more.
-    ShuttingDown,
-    /// Anything else, with a message for the operator.
-    Other(String),
-}
-
-impl fmt::Display for IngestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IngestError::ShuttingDown => f.write_str("storage is shutting down"),
-            IngestError::Other(msg) => f.write_str(msg),
-        }
+impl IngestReport {
+    /// Adds the points this report refused to a caller's counters: the
+    /// invalid ones to `rejected`, those that did not fit to `overflowed`.
+    pub fn count_refused(&self, rejected: &AtomicU64, overflowed: &AtomicU64) {
+        rejected.fetch_add(self.rejected as u64, Ordering::Relaxed);
+        overflowed.fetch_add(self.overflowed as u64, Ordering::Relaxed);
     }
 }
 
-impl std::error::Error for IngestError {}
+/// Why a whole batch was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// The backend is stopping and accepts nothing more.
+    #[error("storage is shutting down")]
+    ShuttingDown,
+    /// Anything else; its text is the operator's message.
+    #[error(transparent)]
+    Other(#[from] Box<dyn std::error::Error + Send + Sync>),
+}
 
 /// Accepts points. Implementations must return quickly: they buffer and
 /// never wait on disk, so a listener calling them is never blocked by I/O.
@@ -141,28 +144,23 @@ pub struct FetchOptions {
 }
 
 /// Why a read failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReadError {
     /// The request itself is wrong (bad glob, from > until); maps to HTTP 400.
+    #[error("bad request: {0}")]
     BadRequest(String),
     /// The request matched more than a configured limit allows; maps to 4xx.
+    #[error("limit exceeded: {0}")]
     LimitExceeded(String),
-    /// The backend failed (corrupt file, I/O); maps to HTTP 500.
+    /// The backend failed for a reason only a message describes (a fetch
+    /// thread panicked); maps to HTTP 500.
+    #[error("storage error: {0}")]
     Storage(String),
+    /// A Whisper file could not be read (corrupt file, I/O); maps to HTTP 500.
+    #[error("storage error: {0}")]
+    Whisper(#[source] WhisperError),
 }
-
-impl fmt::Display for ReadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReadError::BadRequest(msg) => write!(f, "bad request: {msg}"),
-            ReadError::LimitExceeded(msg) => write!(f, "limit exceeded: {msg}"),
-            ReadError::Storage(msg) => write!(f, "storage error: {msg}"),
-        }
-    }
-}
-
-impl std::error::Error for ReadError {}
 
 /// One `seriesByTag` expression: `tag=value`, `tag!=value`, `tag=~regex`,
 /// `tag!=~regex`. Regexes are anchored at the start only, as graphite-web's.

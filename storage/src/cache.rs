@@ -476,6 +476,7 @@ impl Cache {
     }
 
     /// The entry of a cached metric, as a writer's scan would find it.
+    #[cfg(test)]
     pub fn lookup(&self, name: &str) -> Option<MetricRef> {
         let shard = self.shard_of(name);
         let s = self.lock(shard);

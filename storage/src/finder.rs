@@ -67,23 +67,33 @@ fn list(dir: &Path) -> Entries {
     entries
 }
 
+/// The dotted path of `name` below `prefix`, or `None` for a hidden name
+/// (`.x`: temporary files, dot directories), which find never returns.
+pub(crate) fn child_path(prefix: &[String], name: &str) -> Option<String> {
+    if name.starts_with('.') {
+        return None;
+    }
+    let mut path = prefix.join(".");
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(name);
+    Some(path)
+}
+
+/// The error of a find that matched more than `limit` nodes.
+pub(crate) fn too_many_nodes(pattern: &str, limit: usize) -> ReadError {
+    ReadError::LimitExceeded(format!("find {pattern:?} matched more than {limit} nodes"))
+}
+
 impl Walker<'_> {
     fn emit(&mut self, prefix: &[String], name: &str, is_leaf: bool) -> Result<(), ReadError> {
-        if name.starts_with('.') {
+        let Some(path) = child_path(prefix, name) else {
             return Ok(());
-        }
-        let mut path = prefix.join(".");
-        if !path.is_empty() {
-            path.push('.');
-        }
-        path.push_str(name);
+        };
         self.out.insert(FindNode { path, is_leaf });
         if self.out.len() > self.limit {
-            return Err(ReadError::LimitExceeded(format!(
-                "find {:?} matched more than {} nodes",
-                self.glob.as_str(),
-                self.limit
-            )));
+            return Err(too_many_nodes(self.glob.as_str(), self.limit));
         }
         Ok(())
     }

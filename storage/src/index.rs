@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::RwLock;
 
 use crate::api::{FindNode, ReadError};
+use crate::finder::{child_path, too_many_nodes};
 use crate::glob::{Component, Glob};
 
 #[derive(Default)]
@@ -36,12 +37,14 @@ impl MetricIndex {
 
     /// Walks `root` and indexes every `NAME.wsp` file and directory below it.
     /// Returns the number of series found.
+    #[cfg(test)]
     pub fn build(root: &Path) -> std::io::Result<(MetricIndex, usize)> {
         let (index, count, _) = Self::build_collecting_temp_files(root)?;
         Ok((index, count))
     }
 
-    /// Like [`MetricIndex::build`], also returning the hidden `.*.tmp` files
+    /// Walks `root` and indexes every `NAME.wsp` file and directory below
+    /// it; returns the number of series found and the hidden `.*.tmp` files
     /// interrupted creates and resizes left behind.
     pub fn build_collecting_temp_files(
         root: &Path,
@@ -172,14 +175,9 @@ fn find_in(
     };
     let last = index + 1 == components.len();
     let emit = |prefix: &[String], name: &str, child: &Node, out: &mut BTreeSet<FindNode>| {
-        if name.starts_with('.') {
+        let Some(path) = child_path(prefix, name) else {
             return Ok(());
-        }
-        let mut path = prefix.join(".");
-        if !path.is_empty() {
-            path.push('.');
-        }
-        path.push_str(name);
+        };
         if child.is_leaf {
             out.insert(FindNode {
                 path: path.clone(),
@@ -193,9 +191,7 @@ fn find_in(
             });
         }
         if out.len() > limit {
-            return Err(ReadError::LimitExceeded(format!(
-                "find {pattern:?} matched more than {limit} nodes"
-            )));
+            return Err(too_many_nodes(pattern, limit));
         }
         Ok(())
     };

@@ -3,20 +3,24 @@
 //! Data flow, left to right:
 //!
 //! * **in**: points arrive through the [`Ingest`] handle (StatsD flushes,
-//!   carbon receivers);
+//!   carbon receivers, [`carbon`]) into a sharded cache (`cache.rs`), from
+//!   which writer threads (`store/writer.rs`) move them to disk;
 //! * **on disk**: one Whisper 1.x file per series ([`whisper`]: the byte
 //!   layout in [`whisper::format`], whisper's update/fetch algorithms in
 //!   [`whisper::ops`], mmap'd files with atomic creation in
-//!   [`whisper::file`]); tagged series live under `_tagged/` as graphite-web
-//!   expects ([`tagged`]);
+//!   [`whisper::file`], the `whisper-resize`/`-merge`/`-fill` tools in
+//!   [`whisper::tools`]); tagged series live under `_tagged/` as
+//!   graphite-web expects (`tagged.rs`, its vocabulary re-exported in
+//!   [`api`]);
 //! * **out**: the [`Read`] handle answers `find` (Graphite globs matched per
-//!   component, [`glob`], walking the tree, [`finder`]), `fetch`, and the tag
-//!   queries ([`tags`]). [`WhisperTree`] is the read-only implementation over
-//!   an existing directory.
+//!   component, `glob.rs`, walking the tree, `finder.rs`, or the store's
+//!   in-memory index, `index.rs`), `fetch`, and the tag queries (`tags.rs`).
+//!   [`WhisperTree`] is the read-only implementation over an existing
+//!   directory; [`Store`] the writable one.
 //!
 //! The two traits and their data types in [`api`] are the crate's boundary.
 //! Producers that can wait (the carbon TCP receivers) also use
-//! [`Backpressure`] ([`flow`]): the store takes what fits in its cache and
+//! [`Backpressure`] (`flow.rs`): the store takes what fits in its cache and
 //! hands the rest back instead of dropping it.
 //!
 //! ```
@@ -38,20 +42,21 @@
 #![deny(missing_docs)]
 
 pub mod api;
-pub mod cache;
+mod cache;
 pub mod carbon;
-pub mod config;
-pub mod finder;
-pub mod flow;
-pub mod glob;
-pub mod index;
+mod config;
+mod finder;
+mod flow;
+mod glob;
+mod index;
 pub mod net;
+pub mod pyfmt;
 mod read;
 pub mod schema;
 mod store;
 pub mod sys;
-pub mod tagged;
-pub mod tags;
+mod tagged;
+mod tags;
 pub mod whisper;
 
 pub use api::{

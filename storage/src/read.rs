@@ -18,7 +18,7 @@ use crate::finder::find_on_disk;
 use crate::glob::Glob;
 use crate::tagged::{self, candidate_files, canonicalize, is_tagged, TAGGED_DIR};
 use crate::tags::TagIndex;
-use crate::whisper::{ops::Fetched, AggregationMethod, WhisperError, WhisperReader};
+use crate::whisper::{ops::Fetched, AggregationMethod, FetchResult, WhisperError, WhisperReader};
 
 /// Limits of a read handle.
 #[derive(Clone, Copy, Debug)]
@@ -48,7 +48,7 @@ pub(crate) fn read_error(e: WhisperError) -> ReadError {
         WhisperError::InvalidTimeInterval { .. } | WhisperError::InvalidGranularity { .. } => {
             ReadError::BadRequest(e.to_string())
         }
-        other => ReadError::Storage(other.to_string()),
+        other => ReadError::Whisper(other),
     }
 }
 
@@ -80,13 +80,13 @@ pub(crate) fn to_series(path: &str, f: Fetched, method: AggregationMethod) -> Fe
     }
 }
 
-/// One fetch from an open file as `options` ask, decoding into `values`.
+/// One fetch from an open file as the request asks, decoding into `values`.
 pub(crate) fn fetch_file(
     file: &WhisperReader,
-    range: FetchRange,
-    options: FetchOptions,
+    request: FetchRequest,
     values: Vec<Option<f64>>,
-) -> Result<Option<Fetched>, WhisperError> {
+) -> FetchResult {
+    let FetchRequest { range, options } = request;
     if options.stitch_archives {
         file.fetch_stitched_into(range.from, range.until, range.now, values)
     } else {
@@ -123,23 +123,6 @@ impl WhisperTree {
     pub fn root(&self) -> &Path {
         &self.root
     }
-
-    fn fetch_reusing(
-        &self,
-        path: &str,
-        range: FetchRange,
-        options: FetchOptions,
-        previous: Option<FetchedSeries>,
-    ) -> Result<Option<FetchedSeries>, ReadError> {
-        check_name(path)?;
-        let name = canonicalize(path);
-        let Some(file) = open_series(&self.root, &name).map_err(read_error)? else {
-            return Ok(None);
-        };
-        let fetched =
-            fetch_file(&file, range, options, recycled_values(previous)).map_err(read_error)?;
-        Ok(fetched.map(|f| to_series(&name, f, file.header().aggregation)))
-    }
 }
 
 /// Adds every `_tagged/xxx/yyy/<name with _DOT_>.wsp` to the tag index.
@@ -167,36 +150,86 @@ pub(crate) fn index_dot_files(root: &Path, tags: &TagIndex) {
     }
 }
 
-/// `find` shared by the read-only tree and the store: tagged names are
-/// looked up directly, everything else walks the tree.
-pub(crate) fn find_in(
-    root: &Path,
-    pattern: &str,
-    limit: usize,
-) -> Result<Vec<FindNode>, ReadError> {
-    if is_tagged(pattern) && !pattern.starts_with("_tagged.") {
-        let name = canonicalize(pattern);
-        let exists = candidate_files(root, &name).iter().any(|f| f.is_file());
-        return Ok(if exists {
-            vec![FindNode {
-                path: name,
-                is_leaf: true,
-            }]
-        } else {
-            Vec::new()
-        });
+impl Backend for WhisperTree {
+    fn has_tagged(&self, name: &str) -> bool {
+        candidate_files(&self.root, name)
+            .iter()
+            .any(|f| f.is_file())
     }
-    let glob = Glob::new(pattern).map_err(|e| ReadError::BadRequest(e.0))?;
-    find_on_disk(root, &glob, limit)
+
+    fn find_glob(&self, glob: &Glob) -> Result<Vec<FindNode>, ReadError> {
+        find_on_disk(&self.root, glob, self.limits.max_find_results)
+    }
+
+    fn fetch_one(&self, path: &str, request: FetchRequest, previous: Reused) -> Answer {
+        check_name(path)?;
+        let name = canonicalize(path);
+        let Some(file) = open_series(&self.root, &name).map_err(read_error)? else {
+            return Ok(None);
+        };
+        let fetched = fetch_file(&file, request, recycled_values(previous)).map_err(read_error)?;
+        Ok(fetched.map(|f| to_series(&name, f, file.header().aggregation)))
+    }
+
+    fn tag_index(&self) -> &TagIndex {
+        &self.tags
+    }
 }
 
-impl Read for WhisperTree {
+/// A fetch as a [`Backend`] is asked for it: the window and how to read it.
+#[derive(Clone, Copy)]
+pub(crate) struct FetchRequest {
+    pub(crate) range: FetchRange,
+    pub(crate) options: FetchOptions,
+}
+
+/// What a [`Backend`] answers for one series.
+pub(crate) type Answer = Result<Option<FetchedSeries>, ReadError>;
+
+/// An earlier answer whose value buffer a fetch may reuse.
+pub(crate) type Reused = Option<FetchedSeries>;
+
+/// What a readable backend provides. [`Read`] is implemented once, for
+/// every backend, on top of it: the read-only tree and the store differ only
+/// in how they look names up and fetch one series, and share the tag index
+/// handling and the parallel fetch of many series.
+pub(crate) trait Backend: Send + Sync {
+    /// Whether the tagged series `name` (canonical) is stored.
+    fn has_tagged(&self, name: &str) -> bool;
+
+    /// Nodes matching a glob, sorted by path.
+    fn find_glob(&self, glob: &Glob) -> Result<Vec<FindNode>, ReadError>;
+
+    /// One series as [`Read::fetch`] answers it, decoding into the value
+    /// buffer of `previous` when there is one.
+    fn fetch_one(&self, path: &str, request: FetchRequest, previous: Reused) -> Answer;
+
+    /// The tag index the tag queries answer from.
+    fn tag_index(&self) -> &TagIndex;
+}
+
+impl<B: Backend> Read for B {
+    /// Tagged names are looked up directly (they are not in the tree under
+    /// their own name), everything else is matched per component.
     fn find(&self, pattern: &str) -> Result<Vec<FindNode>, ReadError> {
-        find_in(&self.root, pattern, self.limits.max_find_results)
+        if is_tagged(pattern) && !pattern.starts_with("_tagged.") {
+            let name = canonicalize(pattern);
+            return Ok(if self.has_tagged(&name) {
+                vec![FindNode {
+                    path: name,
+                    is_leaf: true,
+                }]
+            } else {
+                Vec::new()
+            });
+        }
+        let glob = Glob::new(pattern).map_err(|e| ReadError::BadRequest(e.0))?;
+        self.find_glob(&glob)
     }
 
     fn fetch(&self, path: &str, range: FetchRange) -> Result<Option<FetchedSeries>, ReadError> {
-        self.fetch_reusing(path, range, FetchOptions::default(), None)
+        let options = FetchOptions::default();
+        self.fetch_one(path, FetchRequest { range, options }, None)
     }
 
     fn fetch_many(
@@ -216,34 +249,35 @@ impl Read for WhisperTree {
         options: FetchOptions,
         out: &mut Vec<Option<FetchedSeries>>,
     ) -> Result<(), ReadError> {
+        let request = FetchRequest { range, options };
         parallel_fetch_into(paths, out, |p, previous| {
-            self.fetch_reusing(p, range, options, previous)
+            self.fetch_one(p, request, previous)
         })
     }
 
     fn find_tagged(&self, exprs: &[TagExpr]) -> Result<Vec<String>, ReadError> {
-        self.tags.find(exprs)
+        self.tag_index().find(exprs)
     }
 
     fn tag_names(&self) -> Result<Vec<String>, ReadError> {
-        Ok(self.tags.tag_names())
+        Ok(self.tag_index().tag_names())
     }
 
     fn tag_values(&self, tag: &str) -> Result<Vec<(String, usize)>, ReadError> {
-        Ok(self.tags.tag_values(tag))
+        Ok(self.tag_index().tag_values(tag))
     }
 
     fn tag_series(&self, path: &str) -> Result<String, ReadError> {
-        self.tags.add(path)
+        self.tag_index().add(path)
     }
 
     fn del_series(&self, path: &str) -> Result<bool, ReadError> {
-        self.tags.remove(path)
+        self.tag_index().remove(path)
     }
 }
 
 /// The value buffer of an earlier answer, emptied for reuse.
-pub(crate) fn recycled_values(previous: Option<FetchedSeries>) -> Vec<Option<f64>> {
+pub(crate) fn recycled_values(previous: Reused) -> Vec<Option<f64>> {
     previous.map(|s| s.values).unwrap_or_default()
 }
 

@@ -159,6 +159,119 @@ fn compile(
     })
 }
 
+/// The rules of one carbon rules file, in file order, plus the fallback a
+/// metric gets when no section's pattern matches: [`Schemas`] and
+/// [`AggregationRules`].
+#[derive(Clone, Debug)]
+pub struct Rules<R> {
+    rules: Vec<R>,
+    /// `rules[i]`'s pattern.
+    regexes: Vec<Regex>,
+    fallback: R,
+    /// Sections skipped the way carbon skips them.
+    pub warnings: Vec<ConfigProblem>,
+}
+
+impl<R> Rules<R> {
+    /// The rule a new file for `metric` gets: the first whose pattern
+    /// matches somewhere in the name (a regex *search*), else the fallback.
+    pub fn lookup(&self, metric: &str) -> &R {
+        self.regexes
+            .iter()
+            .position(|re| re.is_match(metric))
+            .map_or(&self.fallback, |i| &self.rules[i])
+    }
+
+    /// The rules in order (without the fallback).
+    pub fn rules(&self) -> &[R] {
+        &self.rules
+    }
+
+    /// Parses `text` (named `file` in messages) section by section: `rule`
+    /// turns a section into its rule and compiled pattern, or `None` for a
+    /// section carbon skips (its warning recorded).
+    fn parse_sections(
+        text: &str,
+        file: &str,
+        fallback: R,
+        mut rule: impl FnMut(&mut SectionRules<'_>) -> Result<Option<(R, Regex)>, ConfigProblem>,
+    ) -> Result<Rules<R>, ConfigProblem> {
+        let mut rules = Rules {
+            rules: Vec::new(),
+            regexes: Vec::new(),
+            fallback,
+            warnings: Vec::new(),
+        };
+        for section in parse_ini(text, file)? {
+            let mut ctx = SectionRules {
+                file,
+                section: &section,
+                warnings: &mut rules.warnings,
+            };
+            if let Some((parsed, regex)) = rule(&mut ctx)? {
+                rules.rules.push(parsed);
+                rules.regexes.push(regex);
+            }
+        }
+        Ok(rules)
+    }
+
+    /// Reads and parses a file with `parse`.
+    fn load_with(
+        path: &Path,
+        parse: fn(&str, &str) -> Result<Rules<R>, ConfigProblem>,
+    ) -> Result<Rules<R>, ConfigProblem> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigProblem {
+            file: path.display().to_string(),
+            section: None,
+            line: 0,
+            message: format!("cannot read: {e}"),
+        })?;
+        parse(&text, &path.display().to_string())
+    }
+}
+
+/// One section being turned into a rule: its keys, and where its problems
+/// go.
+struct SectionRules<'a> {
+    file: &'a str,
+    section: &'a Section,
+    warnings: &'a mut Vec<ConfigProblem>,
+}
+
+impl<'a> SectionRules<'a> {
+    fn get(&self, key: &str) -> Option<(&'a str, usize)> {
+        self.section.get(key)
+    }
+
+    /// A problem at `line` of this section.
+    fn problem(&self, line: usize, message: String) -> ConfigProblem {
+        ConfigProblem {
+            file: self.file.to_string(),
+            section: Some(self.section.name.clone()),
+            line,
+            message,
+        }
+    }
+
+    /// Skips the section as carbon does, with a warning.
+    fn skip<T>(&mut self, line: usize, message: String) -> Result<Option<T>, ConfigProblem> {
+        let problem = self.problem(line, message);
+        self.warnings.push(problem);
+        Ok(None)
+    }
+
+    /// The section's `pattern` as written and compiled; `None` (the section
+    /// skipped) if it has none.
+    fn pattern(&mut self) -> Result<Option<(String, Regex)>, ConfigProblem> {
+        let Some((pattern, line)) = self.get("pattern").filter(|(p, _)| !p.is_empty()) else {
+            return self.skip(self.section.line, "missing 'pattern', skipping".into());
+        };
+        let regex = compile(self.file, self.section, pattern, line)?;
+        Ok(Some((pattern.to_string(), regex)))
+    }
+}
+
 /// One `storage-schemas.conf` rule.
 #[derive(Clone, Debug)]
 pub struct SchemaRule {
@@ -166,7 +279,6 @@ pub struct SchemaRule {
     pub name: String,
     /// The regex as written.
     pub pattern: String,
-    regex: Option<Regex>,
     /// `(seconds_per_point, points)`, finest first.
     pub archives: Vec<(u32, u32)>,
 }
@@ -187,75 +299,45 @@ impl SchemaRule {
     }
 }
 
-/// The loaded schemas, in file order, plus carbon's fallback.
-#[derive(Clone, Debug)]
-pub struct Schemas {
-    rules: Vec<SchemaRule>,
-    fallback: SchemaRule,
-    /// Sections skipped the way carbon skips them.
-    pub warnings: Vec<ConfigProblem>,
-}
+/// The loaded schemas, in file order, plus carbon's fallback (60 s × 7 days).
+pub type Schemas = Rules<SchemaRule>;
 
 impl Schemas {
     /// Parses `text` (named `file` in messages).
     pub fn parse(text: &str, file: &str) -> Result<Schemas, ConfigProblem> {
-        let mut rules = Vec::new();
-        let mut warnings = Vec::new();
-        for section in parse_ini(text, file)? {
-            let warn = |line: usize, message: String| ConfigProblem {
-                file: file.to_string(),
-                section: Some(section.name.clone()),
-                line,
-                message,
-            };
+        let fallback = SchemaRule {
+            name: "default".into(),
+            pattern: String::new(),
+            archives: vec![(60, 60 * 24 * 7)],
+        };
+        Rules::parse_sections(text, file, fallback, |section| {
             let Some((retentions, rline)) = section.get("retentions") else {
-                warnings.push(warn(section.line, "missing 'retentions', skipping".into()));
-                continue;
+                return section.skip(
+                    section.section.line,
+                    "missing 'retentions', skipping".into(),
+                );
             };
             let archives = parse_retentions(retentions, RetentionSyntax::Carbon)
-                .map_err(|e| warn(rline, format!("retentions = {retentions}: {e}")))?;
-            let Some((pattern, pline)) = section.get("pattern").filter(|(p, _)| !p.is_empty())
-            else {
-                warnings.push(warn(section.line, "missing 'pattern', skipping".into()));
-                continue;
+                .map_err(|e| section.problem(rline, format!("retentions = {retentions}: {e}")))?;
+            let Some((pattern, regex)) = section.pattern()? else {
+                return Ok(None);
             };
-            let regex = compile(file, &section, pattern, pline)?;
-            let mut sorted = archives.clone();
+            let mut sorted = archives;
             if let Err(e) = validate_archive_list(&mut sorted) {
-                warnings.push(warn(
-                    rline,
-                    format!("retentions = {retentions}: {e}; skipping"),
-                ));
-                continue;
+                return section.skip(rline, format!("retentions = {retentions}: {e}; skipping"));
             }
-            rules.push(SchemaRule {
-                name: section.name.clone(),
-                pattern: pattern.to_string(),
-                regex: Some(regex),
+            let rule = SchemaRule {
+                name: section.section.name.clone(),
+                pattern,
                 archives: sorted,
-            });
-        }
-        Ok(Schemas {
-            rules,
-            fallback: SchemaRule {
-                name: "default".into(),
-                pattern: String::new(),
-                regex: None,
-                archives: vec![(60, 60 * 24 * 7)],
-            },
-            warnings,
+            };
+            Ok(Some((rule, regex)))
         })
     }
 
     /// Reads and parses a file.
     pub fn load(path: &Path) -> Result<Schemas, ConfigProblem> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigProblem {
-            file: path.display().to_string(),
-            section: None,
-            line: 0,
-            message: format!("cannot read: {e}"),
-        })?;
-        Schemas::parse(&text, &path.display().to_string())
+        Rules::load_with(path, Schemas::parse)
     }
 
     /// The built-in defaults.
@@ -263,21 +345,7 @@ impl Schemas {
         Schemas::parse(DEFAULT_SCHEMAS, "<built-in storage-schemas.conf>")
             .unwrap_or_else(|e| panic!("the built-in schemas are valid: {e}"))
     }
-
-    /// The rule a new file for `metric` gets (first match, else fallback).
-    pub fn lookup(&self, metric: &str) -> &SchemaRule {
-        self.rules
-            .iter()
-            .find(|r| r.regex.as_ref().is_some_and(|re| re.is_match(metric)))
-            .unwrap_or(&self.fallback)
-    }
-
-    /// The rules in order (without the fallback).
-    pub fn rules(&self) -> &[SchemaRule] {
-        &self.rules
-    }
 }
-
 /// One `storage-aggregation.conf` rule; `None` fields mean whisper's default.
 #[derive(Clone, Debug)]
 pub struct AggregationRule {
@@ -285,7 +353,6 @@ pub struct AggregationRule {
     pub name: String,
     /// The regex as written.
     pub pattern: String,
-    regex: Option<Regex>,
     /// `xFilesFactor`, if the section sets it.
     pub x_files_factor: Option<f64>,
     /// `aggregationMethod`, if the section sets it.
@@ -305,14 +372,9 @@ impl AggregationRule {
     }
 }
 
-/// The loaded aggregation rules plus the default.
-#[derive(Clone, Debug)]
-pub struct AggregationRules {
-    rules: Vec<AggregationRule>,
-    fallback: AggregationRule,
-    /// Sections skipped the way carbon skips them.
-    pub warnings: Vec<ConfigProblem>,
-}
+/// The loaded aggregation rules plus the default (whisper's 0.5 and
+/// `average`).
+pub type AggregationRules = Rules<AggregationRule>;
 
 /// Python's `float()` on a config value (also `nan`, `inf`, `1e-1`).
 fn py_float(text: &str) -> Option<f64> {
@@ -328,27 +390,24 @@ fn py_float(text: &str) -> Option<f64> {
 impl AggregationRules {
     /// Parses `text` (named `file` in messages).
     pub fn parse(text: &str, file: &str) -> Result<AggregationRules, ConfigProblem> {
-        let mut rules = Vec::new();
-        let mut warnings = Vec::new();
-        for section in parse_ini(text, file)? {
-            let warn = |line: usize, message: String| ConfigProblem {
-                file: file.to_string(),
-                section: Some(section.name.clone()),
-                line,
-                message,
-            };
+        let fallback = AggregationRule {
+            name: "default".into(),
+            pattern: String::new(),
+            x_files_factor: None,
+            method: None,
+        };
+        Rules::parse_sections(text, file, fallback, |section| {
             let x_files_factor = match section.get("xfilesfactor") {
                 None => None,
                 Some((v, line)) => match py_float(v) {
                     None => {
-                        warnings.push(warn(
-                            line,
-                            format!("xFilesFactor = {v} is not a number; skipping"),
-                        ));
-                        continue;
+                        let message = format!("xFilesFactor = {v} is not a number; skipping");
+                        return section.skip(line, message);
                     }
                     Some(x) if !(0.0..=1.0).contains(&x) => {
-                        return Err(warn(line, format!("xFilesFactor = {v} is outside [0, 1]")));
+                        return Err(
+                            section.problem(line, format!("xFilesFactor = {v} is outside [0, 1]"))
+                        );
                     }
                     Some(x) => Some(x),
                 },
@@ -356,7 +415,7 @@ impl AggregationRules {
             let method = match section.get("aggregationmethod") {
                 None => None,
                 Some((v, line)) => Some(AggregationMethod::from_name(v).ok_or_else(|| {
-                    warn(
+                    section.problem(
                         line,
                         format!(
                             "aggregationMethod = {v} is not one of average, sum, last, max, min, avg_zero, absmax, absmin"
@@ -364,61 +423,28 @@ impl AggregationRules {
                     )
                 })?),
             };
-            let Some((pattern, pline)) = section.get("pattern").filter(|(p, _)| !p.is_empty())
-            else {
-                warnings.push(warn(section.line, "missing 'pattern', skipping".into()));
-                continue;
+            let Some((pattern, regex)) = section.pattern()? else {
+                return Ok(None);
             };
-            let regex = compile(file, &section, pattern, pline)?;
-            rules.push(AggregationRule {
-                name: section.name.clone(),
-                pattern: pattern.to_string(),
-                regex: Some(regex),
+            let rule = AggregationRule {
+                name: section.section.name.clone(),
+                pattern,
                 x_files_factor,
                 method,
-            });
-        }
-        Ok(AggregationRules {
-            rules,
-            fallback: AggregationRule {
-                name: "default".into(),
-                pattern: String::new(),
-                regex: None,
-                x_files_factor: None,
-                method: None,
-            },
-            warnings,
+            };
+            Ok(Some((rule, regex)))
         })
     }
 
     /// Reads and parses a file.
     pub fn load(path: &Path) -> Result<AggregationRules, ConfigProblem> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigProblem {
-            file: path.display().to_string(),
-            section: None,
-            line: 0,
-            message: format!("cannot read: {e}"),
-        })?;
-        AggregationRules::parse(&text, &path.display().to_string())
+        Rules::load_with(path, AggregationRules::parse)
     }
 
     /// The built-in defaults.
     pub fn builtin() -> AggregationRules {
         AggregationRules::parse(DEFAULT_AGGREGATION, "<built-in storage-aggregation.conf>")
             .unwrap_or_else(|e| panic!("the built-in aggregation rules are valid: {e}"))
-    }
-
-    /// The rule a new file for `metric` gets.
-    pub fn lookup(&self, metric: &str) -> &AggregationRule {
-        self.rules
-            .iter()
-            .find(|r| r.regex.as_ref().is_some_and(|re| re.is_match(metric)))
-            .unwrap_or(&self.fallback)
-    }
-
-    /// The rules in order (without the fallback).
-    pub fn rules(&self) -> &[AggregationRule] {
-        &self.rules
     }
 }
 

@@ -83,12 +83,6 @@ impl TagIndex {
         Ok(canonical)
     }
 
-    /// Whether the canonical name is indexed.
-    pub fn contains(&self, canonical: &str) -> bool {
-        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        inner.series.contains_key(canonical)
-    }
-
     /// Removes a series; true if it was indexed.
     pub fn remove(&self, name: &str) -> Result<bool, ReadError> {
         let parsed = TaggedSeries::parse(name).map_err(|e| ReadError::BadRequest(e.0))?;
@@ -120,11 +114,6 @@ impl TagIndex {
             .unwrap_or_else(|e| e.into_inner())
             .series
             .len()
-    }
-
-    /// True when nothing is indexed.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Canonical names matching every expression, sorted.

@@ -139,14 +139,7 @@ impl Shared {
         let n = points.len() as u64;
         self.stats.points.fetch_add(n, Ordering::Relaxed);
         match self.ingest.ingest(points) {
-            Ok(report) => {
-                self.stats
-                    .rejected
-                    .fetch_add(report.rejected as u64, Ordering::Relaxed);
-                self.stats
-                    .overflow
-                    .fetch_add(report.overflowed as u64, Ordering::Relaxed);
-            }
+            Ok(report) => report.count_refused(&self.stats.rejected, &self.stats.overflow),
             Err(e) => {
                 self.stats.overflow.fetch_add(n, Ordering::Relaxed);
                 self.bad_line_log

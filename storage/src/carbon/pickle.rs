@@ -170,6 +170,27 @@ impl<'a> Machine<'a> {
         }
     }
 
+    /// The memo index `op` refers to: a decimal line (PUT, GET), one byte
+    /// (BINPUT, BINGET), a little-endian u32 (LONG_BINPUT, LONG_BINGET), or
+    /// the next free slot (MEMOIZE).
+    fn memo_index(&mut self, op: u8) -> Result<usize, PickleError> {
+        match op {
+            b'p' | b'g' => {
+                let l = self.line()?;
+                match std::str::from_utf8(l)
+                    .ok()
+                    .and_then(|s| s.parse::<usize>().ok())
+                {
+                    Some(i) => Ok(i),
+                    None => self.err("bad memo index"),
+                }
+            }
+            b'q' | b'h' => self.u8(),
+            b'r' | b'j' => self.u32le(),
+            _ => Ok(self.memo.len()),
+        }
+    }
+
     fn memo_put(&mut self, index: usize) -> Result<(), PickleError> {
         if index > MAX_VALUES {
             return self.err("memo index too large");
@@ -449,44 +470,12 @@ pub fn decode(buf: &[u8]) -> Result<Value, PickleError> {
                 let b = m.take(n)?;
                 m.push(Value::Bytes(b.to_vec()))?
             }
-            b'p' => {
-                let l = m.line()?;
-                let Some(i) = std::str::from_utf8(l)
-                    .ok()
-                    .and_then(|s| s.parse::<usize>().ok())
-                else {
-                    return m.err("bad memo index");
-                };
+            b'p' | b'q' | b'r' | 0x94 => {
+                let i = m.memo_index(op)?;
                 m.memo_put(i)?
             }
-            b'q' => {
-                let i = m.u8()?;
-                m.memo_put(i)?
-            }
-            b'r' => {
-                let i = m.u32le()?;
-                m.memo_put(i)?
-            }
-            0x94 => {
-                let i = m.memo.len();
-                m.memo_put(i)?
-            }
-            b'g' => {
-                let l = m.line()?;
-                let Some(i) = std::str::from_utf8(l)
-                    .ok()
-                    .and_then(|s| s.parse::<usize>().ok())
-                else {
-                    return m.err("bad memo index");
-                };
-                m.memo_get(i)?
-            }
-            b'h' => {
-                let i = m.u8()?;
-                m.memo_get(i)?
-            }
-            b'j' => {
-                let i = m.u32le()?;
+            b'g' | b'h' | b'j' => {
+                let i = m.memo_index(op)?;
                 m.memo_get(i)?
             }
             b'0' => {

@@ -157,12 +157,15 @@ pub fn resolve_timestamp(timestamp: f64, now: i64) -> Option<i64> {
 mod tests {
     use super::*;
 
+    /// One test per `name: line => expected parse` (with `now` = 1000).
     macro_rules! parses_to {
-        ($name:ident, $line:expr, $expected:expr) => {
-            #[test]
-            fn $name() {
-                assert_eq!(parse_line($line.as_bytes(), 1_000), $expected);
-            }
+        ($($name:ident: $line:expr => $expected:expr,)*) => {
+            $(
+                #[test]
+                fn $name() {
+                    assert_eq!(parse_line($line.as_bytes(), 1_000), $expected);
+                }
+            )*
         };
     }
 
@@ -174,33 +177,19 @@ mod tests {
         move |r| matches!(r, Err(e) if e.kind == kind)
     }
 
-    parses_to!(
-        simple,
-        "a.b.c 1.5 1700000000",
-        point("a.b.c", 1_700_000_000, 1.5)
-    );
-    parses_to!(
-        extra_whitespace,
-        "  a.b \t 2   17 \r",
-        point("a.b", 17, 2.0)
-    );
-    parses_to!(minus_one_is_now, "a 1 -1", point("a", 1_000, 1.0));
-    parses_to!(
-        minus_one_and_a_half_is_now,
-        "a 1 -1.5",
-        point("a", 1_000, 1.0)
-    );
-    parses_to!(
-        fractional_timestamp_truncates,
-        "a 1 17.9",
-        point("a", 17, 1.0)
-    );
-    parses_to!(exponent_value, "a 1e3 5", point("a", 5, 1000.0));
-    parses_to!(infinity_value, "a -inf 5", point("a", 5, f64::NEG_INFINITY));
-    parses_to!(underscores, "a 1_000 5", point("a", 5, 1000.0));
-    parses_to!(nan_is_dropped, "a nan 5", Ok(Parsed::NanDropped));
-    parses_to!(blank, "   ", Ok(Parsed::Blank));
-    parses_to!(tagged_name, "a;x=y 1 5", point("a;x=y", 5, 1.0));
+    parses_to! {
+        simple: "a.b.c 1.5 1700000000" => point("a.b.c", 1_700_000_000, 1.5),
+        extra_whitespace: "  a.b \t 2   17 \r" => point("a.b", 17, 2.0),
+        minus_one_is_now: "a 1 -1" => point("a", 1_000, 1.0),
+        minus_one_and_a_half_is_now: "a 1 -1.5" => point("a", 1_000, 1.0),
+        fractional_timestamp_truncates: "a 1 17.9" => point("a", 17, 1.0),
+        exponent_value: "a 1e3 5" => point("a", 5, 1000.0),
+        infinity_value: "a -inf 5" => point("a", 5, f64::NEG_INFINITY),
+        underscores: "a 1_000 5" => point("a", 5, 1000.0),
+        nan_is_dropped: "a nan 5" => Ok(Parsed::NanDropped),
+        blank: "   " => Ok(Parsed::Blank),
+        tagged_name: "a;x=y 1 5" => point("a;x=y", 5, 1.0),
+    }
 
     #[test]
     fn refusals() {

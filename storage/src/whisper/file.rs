@@ -30,7 +30,7 @@ use super::format::{
     decode_header, encode_metadata, header_size, AggregationMethod, ArchiveInfo, FormatError,
     Header, METADATA_SIZE, POINT_SIZE,
 };
-use super::ops::{self, Fetched};
+use super::ops::{self, FetchResult, Fetched};
 use super::retention::validate_archive_list;
 use super::WhisperError;
 
@@ -312,13 +312,7 @@ impl WhisperFile {
     }
 
     /// whisper's `fetch`.
-    pub fn fetch(
-        &self,
-        from: i64,
-        until: i64,
-        now: i64,
-        granularity: Option<u32>,
-    ) -> Result<Option<Fetched>, WhisperError> {
+    pub fn fetch(&self, from: i64, until: i64, now: i64, granularity: Option<u32>) -> FetchResult {
         ops::fetch(self.bytes(), &self.header, from, until, now, granularity)
     }
 
@@ -481,13 +475,7 @@ impl WhisperReader {
     }
 
     /// whisper's `fetch`, reading only the slots it returns.
-    pub fn fetch(
-        &self,
-        from: i64,
-        until: i64,
-        now: i64,
-        granularity: Option<u32>,
-    ) -> Result<Option<Fetched>, WhisperError> {
+    pub fn fetch(&self, from: i64, until: i64, now: i64, granularity: Option<u32>) -> FetchResult {
         self.fetch_into(from, until, now, granularity, Vec::new())
     }
 
@@ -500,7 +488,7 @@ impl WhisperReader {
         now: i64,
         granularity: Option<u32>,
         values: Vec<Option<f64>>,
-    ) -> Result<Option<Fetched>, WhisperError> {
+    ) -> FetchResult {
         match ops::plan_fetch(&self.header, from, until, now, granularity)? {
             None => Ok(None),
             Some((archive, from, until)) => {
@@ -522,7 +510,7 @@ impl WhisperReader {
         until: i64,
         now: i64,
         values: Vec<Option<f64>>,
-    ) -> Result<Option<Fetched>, WhisperError> {
+    ) -> FetchResult {
         let Some((archive, from, until)) = ops::plan_fetch(&self.header, from, until, now, None)?
         else {
             return Ok(None);

@@ -3,8 +3,8 @@
 //! [`format`] is the byte layout (read `storage/docs/format/whisper.md`
 //! first), [`ops`] the reference algorithms over a file's bytes, [`rollup`]
 //! the aggregation of a window, [`file`] the mmap'd file with atomic
-//! creation, and [`retention`] the retention-string parsers and whisper's
-//! archive-list validation.
+//! creation, [`retention`] the retention-string parsers and whisper's
+//! archive-list validation, and [`tools`] the resize, merge and fill tools.
 
 pub mod file;
 pub mod format;
@@ -12,6 +12,7 @@ pub mod ops;
 pub mod pyset;
 pub mod retention;
 pub mod rollup;
+pub mod tools;
 
 use std::fmt;
 use std::io;
@@ -22,7 +23,7 @@ pub use file::{
     WhisperReader,
 };
 pub use format::{AggregationMethod, ArchiveInfo, Header};
-pub use ops::Fetched;
+pub use ops::{FetchResult, Fetched};
 pub use retention::{parse_retention_def, validate_archive_list, RetentionSyntax};
 
 /// What can go wrong with a Whisper file or a Whisper operation.

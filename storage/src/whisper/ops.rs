@@ -26,6 +26,10 @@ pub struct Fetched {
     pub values: Vec<Option<f64>>,
 }
 
+/// A fetch's answer: `None` when the window lies wholly outside the file's
+/// retention.
+pub type FetchResult = Result<Option<Fetched>, WhisperError>;
+
 /// Floor `t` to a multiple of `step` (Python's `t - t % step`).
 #[inline]
 fn align(t: i64, step: i64) -> i64 {
@@ -384,7 +388,7 @@ pub fn fetch(
     until: i64,
     now: i64,
     granularity: Option<u32>,
-) -> Result<Option<Fetched>, WhisperError> {
+) -> FetchResult {
     Ok(plan_fetch(header, from, until, now, granularity)?
         .map(|(archive, from, until)| archive_fetch(buf, archive, from, until)))
 }

@@ -67,27 +67,12 @@ fn insert(table: &mut [Option<u32>], key: u32) -> bool {
     }
 }
 
-/// `set_insert_clean`: insertion into a fresh table during a resize.
+/// `set_insert_clean`: insertion into a fresh table during a resize. The
+/// keys moved are distinct, so this probes exactly as [`insert`] does and
+/// stops at the first free entry.
 fn insert_clean(table: &mut [Option<u32>], key: u32) {
-    let mask = table.len() - 1;
-    let hash = key as usize;
-    let mut perturb = hash;
-    let mut i = hash & mask;
-    loop {
-        let probes = if i + LINEAR_PROBES <= mask {
-            LINEAR_PROBES
-        } else {
-            0
-        };
-        for entry in &mut table[i..=i + probes] {
-            if entry.is_none() {
-                *entry = Some(key);
-                return;
-            }
-        }
-        perturb >>= PERTURB_SHIFT;
-        i = (i.wrapping_mul(5).wrapping_add(1).wrapping_add(perturb)) & mask;
-    }
+    let inserted = insert(table, key);
+    debug_assert!(inserted, "keys moved by a resize are distinct");
 }
 
 #[cfg(test)]

@@ -1,0 +1,689 @@
+//! The writable store: [`Ingest`] into the sharded cache, writer threads
+//! that move each metric's cached points into its Whisper file with one
+//! `update_many`, and a [`Read`] that merges the cache into every answer.
+//!
+//! Writers each own a fixed subset of the cache's shards, so no metric is
+//! ever written by two threads. In every pass a writer snapshots its queued
+//! metrics, sorts them by point count (most first; each metric once per
+//! pass, so none starves) and writes them. A metric without a file needs a
+//! create token; without one it keeps its points queued and waits for a
+//! later pass (carbon's dropped-creates bug cannot happen). A full disk puts
+//! the points back and backs off; a corrupt file drops only that metric's
+//! points and counts them.
+
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::api::{Ingest, IngestError, IngestReport, MetricPoint, Read};
+use crate::cache::{self, Added, Cache, Room, Run, Unknown};
+use crate::config::StoreSettings;
+use crate::flow::{Backpressure, Offered};
+use crate::index::MetricIndex;
+use crate::read::index_dot_files;
+use crate::tagged::{self, is_tagged, TAGGED_DIR};
+use crate::tags::TagIndex;
+use crate::whisper::{self, WhisperError};
+
+mod read;
+mod writer;
+
+pub use read::merge_cached;
+
+/// Tagged names of hash-form files, one per line, appended on create.
+const TAG_LIST_FILE: &str = ".ferrograph-tags";
+/// Longest path component a file system takes (bytes, with `.wsp`).
+const MAX_COMPONENT: usize = 250;
+
+/// Counters of the store; read with [`Store::stats`].
+#[derive(Default)]
+pub struct StoreStats {
+    /// Points handed to ingest.
+    pub points_received: AtomicU64,
+    /// Points refused as invalid (bad name, NaN, timestamp out of range).
+    pub points_rejected: AtomicU64,
+    /// Points refused because the cache was full.
+    pub cache_overflow: AtomicU64,
+    /// Points written to files.
+    pub committed_points: AtomicU64,
+    /// `update_many` calls.
+    pub update_operations: AtomicU64,
+    /// Files created.
+    pub creates: AtomicU64,
+    /// Creates that failed (retried later).
+    pub create_errors: AtomicU64,
+    /// Writes that failed for lack of space (points kept, retried).
+    pub write_errors: AtomicU64,
+    /// Points dropped because their file is corrupt or unwritable.
+    pub dropped_points: AtomicU64,
+}
+
+impl StoreStats {
+    /// Records `updates` `update_many` calls that wrote `points` points.
+    fn count_writes(&self, updates: usize, points: usize) {
+        if updates > 0 {
+            self.update_operations
+                .fetch_add(updates as u64, Ordering::Relaxed);
+            self.committed_points
+                .fetch_add(points as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A source of extra self-metrics (e.g. the carbon receivers' counters).
+pub type StatsSource = Arc<dyn Fn() -> Vec<(String, f64)> + Send + Sync>;
+
+struct Inner {
+    settings: StoreSettings,
+    cache: Cache,
+    index: MetricIndex,
+    tags: TagIndex,
+    stats: StoreStats,
+    creates: Mutex<TokenBucket>,
+    accepting: AtomicBool,
+    stopping: AtomicBool,
+    writers_paused: AtomicBool,
+    tag_list: Mutex<()>,
+    sources: Mutex<Vec<StatsSource>>,
+    last_error_log: Mutex<Option<Instant>>,
+}
+
+/// A token bucket: `rate` tokens per second, burst of one second's worth.
+struct TokenBucket {
+    rate: Option<f64>,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn take(&mut self) -> bool {
+        let Some(rate) = self.rate else {
+            return true;
+        };
+        let now = Instant::now();
+        let capacity = rate.max(1.0);
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The writable store.
+pub struct Store {
+    inner: Arc<Inner>,
+    writers: Vec<JoinHandle<()>>,
+    self_metrics: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// How full flow-controlled producers may fill the cache: 95 % (carbon
+/// resumes its paused receivers below 95 % too). The rest is headroom for
+/// producers that cannot wait (StatsD flushes, UDP, self-metrics), so a
+/// stream of TCP senders kept at the limit does not make them overflow.
+fn flow_control_limit(max_points: usize) -> usize {
+    max_points - max_points / 20
+}
+
+/// What the cache took of a batch.
+#[derive(Default)]
+struct Taken {
+    /// Points stored (new or replacing a cached timestamp).
+    taken: usize,
+    /// Points that grew the cache.
+    grew: usize,
+    /// Points refused because the cache was full.
+    refused: usize,
+}
+
+/// Points in `runs`.
+fn run_points(runs: &[Run<'_>]) -> usize {
+    runs.iter().map(|r| r.points.len()).sum()
+}
+
+impl Taken {
+    fn add(&mut self, offered: usize, added: &Added) {
+        self.taken += offered - added.refused;
+        self.grew += added.grew;
+        self.refused += added.refused;
+    }
+}
+
+/// A name already in its stored form: a plain (untagged) series of
+/// non-empty dot-separated components, nothing for [`normalize`] to rewrite.
+fn is_stored_form(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains(['\0', '\n', '\r', '/'])
+        && !is_tagged(name)
+        && name
+            .split('.')
+            .all(|c| !c.is_empty() && c.len() <= MAX_COMPONENT)
+}
+
+/// What a name is stored as: `(canonical name, index components)`, or why
+/// it is refused. Untagged names lose empty components (`a..b` is `a.b`, as
+/// the file system maps it); tagged names are canonicalised.
+fn normalize(name: &str) -> Result<(String, Vec<String>), String> {
+    if name.is_empty() || name.contains(['\0', '\n', '\r']) {
+        return Err(format!("invalid name {name:?}"));
+    }
+    if name.contains(';') || tagged::is_tagged(name) {
+        let canonical = tagged::canonicalize(name);
+        let rel = tagged::relative_file_path(&canonical, true);
+        let comps = rel
+            .iter()
+            .map(|c| c.to_string_lossy().trim_end_matches(".wsp").to_string())
+            .collect();
+        return Ok((canonical, comps));
+    }
+    if name.contains('/') {
+        return Err(format!("name {name:?} contains '/'"));
+    }
+    let comps: Vec<String> = name
+        .split('.')
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
+    if comps.is_empty() {
+        return Err(format!("name {name:?} has no components"));
+    }
+    if let Some(c) = comps.iter().find(|c| c.len() > MAX_COMPONENT) {
+        return Err(format!(
+            "component of {} bytes in {name:?} is too long",
+            c.len()
+        ));
+    }
+    Ok((comps.join("."), comps))
+}
+
+impl Store {
+    /// Opens (creating if needed) the data directory, indexes it and starts
+    /// the writers.
+    pub fn open(settings: StoreSettings) -> std::io::Result<Store> {
+        std::fs::create_dir_all(&settings.data_dir)?;
+        let started = Instant::now();
+        let (index, series, temp) = MetricIndex::build_collecting_temp_files(&settings.data_dir)?;
+        for t in &temp {
+            let _ = std::fs::remove_file(t);
+        }
+        if !temp.is_empty() {
+            tracing::info!(
+                files = temp.len(),
+                "removed temporary files of interrupted creates"
+            );
+        }
+        let tags = TagIndex::new();
+        index_dot_files(&settings.data_dir, &tags);
+        if let Ok(list) =
+            std::fs::read_to_string(settings.data_dir.join(TAGGED_DIR).join(TAG_LIST_FILE))
+        {
+            for line in list.lines().filter(|l| !l.is_empty()) {
+                let _ = tags.add(line);
+            }
+        }
+        tracing::info!(
+            data_dir = %settings.data_dir.display(),
+            series,
+            tagged = tags.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "storage index built"
+        );
+        let shards = (settings.writers * 16).max(16);
+        let inner = Arc::new(Inner {
+            cache: Cache::new(shards, settings.max_cache_points),
+            index,
+            tags,
+            stats: StoreStats::default(),
+            creates: Mutex::new(TokenBucket {
+                rate: settings.max_creates_per_second,
+                tokens: settings.max_creates_per_second.unwrap_or(0.0).max(1.0),
+                last: Instant::now(),
+            }),
+            accepting: AtomicBool::new(true),
+            stopping: AtomicBool::new(false),
+            writers_paused: AtomicBool::new(false),
+            tag_list: Mutex::new(()),
+            sources: Mutex::new(Vec::new()),
+            last_error_log: Mutex::new(None),
+            settings,
+        });
+        let writers = (0..inner.settings.writers)
+            .map(|w| {
+                let inner = Arc::clone(&inner);
+                std::thread::Builder::new()
+                    .name(format!("whisper-writer-{w}"))
+                    .spawn(move || writer::writer_loop(&inner, w))
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let self_metrics = match inner.settings.self_metrics.clone() {
+            None => None,
+            Some((prefix, every)) => {
+                let (tx, rx) = mpsc::channel::<()>();
+                let inner = Arc::clone(&inner);
+                let handle = std::thread::Builder::new()
+                    .name("storage-self-metrics".into())
+                    .spawn(move || {
+                        while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                            inner.write_self_metrics(&prefix);
+                        }
+                    })?;
+                Some((tx, handle))
+            }
+        };
+        Ok(Store {
+            inner,
+            writers,
+            self_metrics,
+        })
+    }
+
+    /// The handle producers write through.
+    pub fn ingest_handle(&self) -> Arc<dyn Ingest> {
+        Arc::clone(&self.inner) as Arc<dyn Ingest>
+    }
+
+    /// The handle producers that can wait (TCP receivers) offer points
+    /// through: what does not fit in the cache is handed back, not dropped.
+    pub fn backpressure_handle(&self) -> Arc<dyn Backpressure> {
+        Arc::clone(&self.inner) as Arc<dyn Backpressure>
+    }
+
+    /// Holds the writers (points accumulate in the cache up to its limit) or
+    /// lets them go again: for maintenance windows such as a file-system
+    /// snapshot, and for tests of what happens when the cache fills.
+    /// Shutdown drains the cache even while paused.
+    pub fn pause_writers(&self, paused: bool) {
+        self.inner.writers_paused.store(paused, Ordering::SeqCst);
+        self.inner.cache.notify();
+    }
+
+    /// The handle the render API reads through.
+    pub fn read_handle(&self) -> Arc<dyn Read> {
+        Arc::clone(&self.inner) as Arc<dyn Read>
+    }
+
+    /// Self-metric counters as `(name, value)` pairs.
+    pub fn stats(&self) -> Vec<(String, f64)> {
+        self.inner.stats()
+    }
+
+    /// A handle that reads [`Store::stats`] from anywhere (e.g. an HTTP
+    /// exporter), valid as long as it is held.
+    pub fn stats_handle(&self) -> StatsSource {
+        let inner = Arc::clone(&self.inner);
+        Arc::new(move || inner.stats())
+    }
+
+    /// Adds a source whose counters are written with the store's own.
+    pub fn add_stats_source(&self, source: StatsSource) {
+        self.inner
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(source);
+    }
+
+    /// The retention rule a new series called `name` would get, e.g. to warn
+    /// when the StatsD flush interval differs from its finest precision.
+    pub fn schema_for(&self, name: &str) -> &crate::schema::SchemaRule {
+        self.inner.settings.schemas.lookup(name)
+    }
+
+    /// Points currently cached.
+    pub fn cache_size(&self) -> usize {
+        self.inner.cache.size()
+    }
+
+    /// Stops accepting points, drains the cache to disk, stops the writers
+    /// and the self-metrics thread, and joins them.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some((tx, handle)) = self.self_metrics.take() {
+            let _ = tx.send(());
+            let _ = handle.join();
+            // the final counters, drained with everything else
+            if let Some((prefix, _)) = &self.inner.settings.self_metrics {
+                self.inner.write_self_metrics(prefix);
+            }
+        }
+        self.inner.accepting.store(false, Ordering::SeqCst);
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        self.inner.cache.notify();
+        for w in self.writers.drain(..) {
+            let _ = w.join();
+        }
+        let left = self.inner.cache.size();
+        if left > 0 {
+            tracing::error!(
+                points = left,
+                "storage stopped with points it could not write"
+            );
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Inner {
+    fn stats(&self) -> Vec<(String, f64)> {
+        let s = &self.stats;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
+        let updates = get(&s.update_operations);
+        let mut out = vec![
+            ("metricsReceived".to_string(), get(&s.points_received)),
+            ("rejectedPoints".to_string(), get(&s.points_rejected)),
+            ("cache.overflow".to_string(), get(&s.cache_overflow)),
+            ("committedPoints".to_string(), get(&s.committed_points)),
+            ("updateOperations".to_string(), updates),
+            (
+                "pointsPerUpdate".to_string(),
+                if updates > 0.0 {
+                    get(&s.committed_points) / updates
+                } else {
+                    0.0
+                },
+            ),
+            ("creates".to_string(), get(&s.creates)),
+            ("errors.create".to_string(), get(&s.create_errors)),
+            ("errors.write".to_string(), get(&s.write_errors)),
+            ("droppedPoints".to_string(), get(&s.dropped_points)),
+            ("cache.size".to_string(), self.cache.size() as f64),
+            ("cache.queues".to_string(), self.cache.metric_count() as f64),
+        ];
+        let sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for source in sources {
+            out.extend(source());
+        }
+        out
+    }
+
+    fn write_self_metrics(&self, prefix: &str) {
+        let now = unix_now();
+        let points = self
+            .stats()
+            .into_iter()
+            .map(|(k, v)| MetricPoint::new(format!("{prefix}.{k}"), now, v))
+            .collect();
+        let _ = self.accept(points);
+    }
+
+    /// The one place where points are accepted into the store (a write-ahead
+    /// log would go here).
+    fn accept(&self, mut points: Vec<MetricPoint>) -> IngestReport {
+        let mut report = IngestReport::default();
+        self.stats
+            .points_received
+            .fetch_add(points.len() as u64, Ordering::Relaxed);
+        self.plausible(&mut points, &mut report.rejected);
+        let added = self.add_points(&points, Room::Limited, &mut report.rejected);
+        report.accepted = added.taken;
+        report.overflowed = added.refused;
+        report.count_refused(&self.stats.points_rejected, &self.stats.cache_overflow);
+        if report.overflowed > 0 {
+            self.log_error(|| {
+                tracing::warn!(
+                    refused = report.overflowed,
+                    limit = self.cache.max_points(),
+                    "cache full: points refused"
+                )
+            });
+        }
+        report
+    }
+
+    /// Keeps the points whose value and timestamp the store can keep (not
+    /// NaN, within whisper's u32 field); the others are counted in
+    /// `rejected`.
+    fn plausible(&self, points: &mut Vec<MetricPoint>, rejected: &mut usize) {
+        let before = points.len();
+        points.retain(|p| !p.value.is_nan() && (0..=i64::from(u32::MAX)).contains(&p.timestamp));
+        *rejected += before - points.len();
+    }
+
+    /// Whether a name not in the cache is a series already indexed under
+    /// its stored form, so it needs neither normalisation's allocations nor
+    /// the index's write lock.
+    fn is_known(&self, name: &str) -> bool {
+        is_stored_form(name) && self.index.contains_dotted(name)
+    }
+
+    /// Adds plausible points to the cache. Names the cache or the index
+    /// already know go straight in; the others are normalised (refusals
+    /// counted in `rejected`) and indexed first.
+    fn add_points(&self, points: &[MetricPoint], room: Room, rejected: &mut usize) -> Taken {
+        let mut taken = Taken::default();
+        let mut unknown = Vec::new();
+        let is_known = |name: &str| self.is_known(name);
+        for (shard, runs) in self.group_by_shard(cache::runs(points)).iter().enumerate() {
+            if runs.is_empty() {
+                continue;
+            }
+            let before = unknown.len();
+            let added = self.cache.add(
+                shard,
+                runs,
+                room,
+                Some(Unknown {
+                    is_known: &is_known,
+                    out: &mut unknown,
+                }),
+            );
+            let offered = run_points(runs) - run_points(&unknown[before..]);
+            taken.add(offered, &added);
+        }
+        if unknown.is_empty() {
+            return taken;
+        }
+        let mut normalized = Vec::with_capacity(unknown.len());
+        for run in unknown {
+            match normalize(run.name) {
+                Ok((name, comps)) => {
+                    self.index_name(&name, &comps);
+                    normalized.push((name, run.points));
+                }
+                Err(_) => *rejected += run.points.len(),
+            }
+        }
+        let runs = normalized.iter().map(|(name, points)| Run { name, points });
+        for (shard, runs) in self.group_by_shard(runs).iter().enumerate() {
+            if !runs.is_empty() {
+                taken.add(run_points(runs), &self.cache.add(shard, runs, room, None));
+            }
+        }
+        taken
+    }
+
+    fn group_by_shard<'p>(&self, runs: impl Iterator<Item = Run<'p>>) -> Vec<Vec<Run<'p>>> {
+        let mut groups = vec![Vec::new(); self.cache.shard_count()];
+        for run in runs {
+            groups[self.cache.shard_of(run.name)].push(run);
+        }
+        groups
+    }
+
+    fn index_name(&self, name: &str, comps: &[String]) {
+        let refs: Vec<&str> = comps.iter().map(String::as_str).collect();
+        if self.index.insert(&refs) && is_tagged(name) {
+            let _ = self.tags.add(name);
+        }
+    }
+
+    /// [`Backpressure::offer`]: like [`Inner::accept`], but room is reserved
+    /// first and the points beyond it are handed back instead of refused.
+    fn offer_points(&self, mut points: Vec<MetricPoint>) -> Offered {
+        let mut out = Offered::default();
+        self.plausible(&mut points, &mut out.report.rejected);
+        let granted = self
+            .cache
+            .reserve(points.len(), flow_control_limit(self.cache.max_points()));
+        out.rest = points.split_off(granted);
+        let mut late_rejects = 0;
+        let added = self.add_points(&points, Room::Reserved, &mut late_rejects);
+        self.cache.release(granted - added.grew);
+        out.report.accepted = added.taken;
+        out.report.rejected += late_rejects;
+        // handed-back points are counted when they are finally taken
+        self.stats.points_received.fetch_add(
+            (out.report.accepted + out.report.rejected) as u64,
+            Ordering::Relaxed,
+        );
+        self.stats
+            .points_rejected
+            .fetch_add(out.report.rejected as u64, Ordering::Relaxed);
+        out
+    }
+
+    /// Runs `log` at most once every 10 seconds.
+    fn log_error(&self, log: impl FnOnce()) {
+        let mut last = self
+            .last_error_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or_elapsed(Duration::from_secs(10)) {
+            *last = Some(Instant::now());
+            log();
+        }
+    }
+
+    /// The file a series is written to: the hash form for tagged names
+    /// unless a `_DOT_`-form file already exists.
+    fn file_for(&self, name: &str) -> PathBuf {
+        let root = &self.settings.data_dir;
+        if name.contains(';') {
+            let hashed = root.join(tagged::relative_file_path(name, true));
+            if !hashed.exists() {
+                let dotted = root.join(tagged::relative_file_path(name, false));
+                if dotted.exists() {
+                    return dotted;
+                }
+            }
+            hashed
+        } else {
+            root.join(tagged::relative_file_path(name, false))
+        }
+    }
+
+    fn create(&self, name: &str, path: &Path) -> Result<(), WhisperError> {
+        let schema = self.settings.schemas.lookup(name);
+        let agg = self.settings.aggregation.lookup(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| WhisperError::Io {
+                path: dir.to_path_buf(),
+                op: "mkdir",
+                source: e,
+            })?;
+        }
+        match whisper::create(
+            path,
+            &schema.archives,
+            agg.xff(),
+            agg.aggregation(),
+            self.settings.allocation,
+        ) {
+            Ok(_) | Err(WhisperError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.stats.creates.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(metric = name, schema = %schema.name, retentions = %schema.retentions(), "created");
+        if name.contains(';') {
+            let _ = self.tags.add(name);
+            let _guard = self.tag_list.lock().unwrap_or_else(|e| e.into_inner());
+            let list = self.settings.data_dir.join(TAGGED_DIR).join(TAG_LIST_FILE);
+            let appended = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&list)
+                .and_then(|mut f| writeln!(f, "{name}"));
+            if let Err(e) = appended {
+                tracing::warn!(file = %list.display(), error = %e, "cannot record tagged series name");
+            }
+        }
+        Ok(())
+    }
+}
+
+trait ElapsedExt {
+    fn is_none_or_elapsed(&self, d: Duration) -> bool;
+}
+
+impl ElapsedExt for Option<Instant> {
+    fn is_none_or_elapsed(&self, d: Duration) -> bool {
+        match self {
+            None => true,
+            Some(t) => t.elapsed() >= d,
+        }
+    }
+}
+
+impl Ingest for Inner {
+    fn ingest(&self, points: Vec<MetricPoint>) -> Result<IngestReport, IngestError> {
+        if !self.accepting.load(Ordering::Relaxed) {
+            return Err(IngestError::ShuttingDown);
+        }
+        Ok(self.accept(points))
+    }
+}
+
+impl Backpressure for Inner {
+    fn offer(&self, points: Vec<MetricPoint>) -> Result<Offered, IngestError> {
+        if !self.accepting.load(Ordering::Relaxed) {
+            return Err(IngestError::ShuttingDown);
+        }
+        Ok(self.offer_points(points))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// The ingest shortcut skips `normalize` only for names it would
+        /// leave as they are.
+        #[test]
+        fn stored_form_names_normalise_to_themselves(name in "[a-z_.;=/{}\"]{0,24}") {
+            if is_stored_form(&name) {
+                let (stored, comps) = normalize(&name).expect("a stored-form name is valid");
+                proptest::prop_assert_eq!(&stored, &name);
+                proptest::prop_assert_eq!(comps, name.split('.').map(str::to_string).collect::<Vec<_>>());
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_normalised_like_the_file_system() {
+        assert_eq!(normalize("a..b.").unwrap().0, "a.b");
+        assert_eq!(normalize(".a").unwrap().1, vec!["a"]);
+        assert!(normalize("a/b").is_err());
+        assert!(normalize("..").is_err());
+        assert_eq!(normalize("x;b=1;a=2").unwrap().0, "x;a=2;b=1");
+        assert_eq!(normalize("x;b=1;a=2").unwrap().1[0], "_tagged");
+    }
+}
