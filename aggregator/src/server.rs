@@ -227,12 +227,7 @@ impl Core {
         let n = out.points.len();
         match self.sink.ingest(out.points) {
             Ok(report) => {
-                self.stats
-                    .sink_overflowed
-                    .fetch_add(report.overflowed as u64, Ordering::Relaxed);
-                self.stats
-                    .sink_rejected
-                    .fetch_add(report.rejected as u64, Ordering::Relaxed);
+                report.count_refused(&self.stats.sink_rejected, &self.stats.sink_overflowed)
             }
             Err(e) => {
                 self.stats.sink_errors.fetch_add(1, Ordering::Relaxed);

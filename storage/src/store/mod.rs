@@ -424,12 +424,15 @@ impl Inner {
         out
     }
 
+    /// Writes every stage's figures under `prefix`, untagged as carbon
+    /// does, so they stay in the branch the user configured and never add
+    /// a `_tagged` node to the tree.
     fn write_self_metrics(&self, prefix: &str) {
         let now = unix_now();
         let points = self
             .stats()
             .into_iter()
-            .map(|(k, v)| MetricPoint::new(format!("{prefix}.{k}"), now, v))
+            .map(|(k, v)| MetricPoint::new(self_metric_path(prefix, &k), now, v))
             .collect();
         let _ = self.accept(points);
     }
@@ -660,9 +663,35 @@ impl Backpressure for Inner {
     }
 }
 
+/// The Graphite path of one self-metric: a figure's labels
+/// (`bad_lines{reason="bad_value"}`, as `/metrics` shows them) become path
+/// nodes (`bad_lines.bad_value`), in the order written.
+fn self_metric_path(prefix: &str, figure: &str) -> String {
+    let Some((base, labels)) = figure.split_once('{') else {
+        return format!("{prefix}.{figure}");
+    };
+    let mut path = format!("{prefix}.{base}");
+    for pair in labels.trim_end_matches('}').split(',') {
+        if let Some((_, value)) = pair.split_once('=') {
+            path.push('.');
+            path.push_str(value.trim().trim_matches('"'));
+        }
+    }
+    path
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn self_metric_labels_become_path_nodes() {
+        assert_eq!(self_metric_path("p", "cache.size"), "p.cache.size");
+        assert_eq!(
+            self_metric_path("p", "statsd.bad_lines{reason=\"bad_value\"}"),
+            "p.statsd.bad_lines.bad_value"
+        );
+    }
 
     proptest::proptest! {
         /// The ingest shortcut skips `normalize` only for names it would
