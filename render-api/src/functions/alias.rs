@@ -42,6 +42,7 @@ static ALIAS: FunctionDef = FunctionDef {
         Param::new("newName", ParamType::String).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: alias,
 };
 
@@ -67,6 +68,7 @@ static ALIAS_BY_NODE: FunctionDef = FunctionDef {
             .multiple(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: alias_by_node,
 };
 
@@ -82,6 +84,7 @@ static ALIAS_BY_TAGS: FunctionDef = FunctionDef {
             .multiple(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: alias_by_node,
 };
 
@@ -105,6 +108,7 @@ static ALIAS_BY_METRIC: FunctionDef = FunctionDef {
                   results, of the innermost path), as substr(seriesList, -1).",
     params: &[SERIES_LIST],
     aggregator: false,
+    streamable: None,
     implementation: alias_by_metric,
 };
 
@@ -131,6 +135,7 @@ static ALIAS_SUB: FunctionDef = FunctionDef {
         Param::new("replace", ParamType::String).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: alias_sub,
 };
 
@@ -159,6 +164,7 @@ static ALIAS_QUERY: FunctionDef = FunctionDef {
         Param::new("newName", ParamType::String).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: alias_query,
 };
 
@@ -199,6 +205,7 @@ static LEGEND_VALUE: FunctionDef = FunctionDef {
             .options(LEGEND_OPTIONS),
     ],
     aggregator: false,
+    streamable: None,
     implementation: legend_value,
 };
 
@@ -297,6 +304,7 @@ static UPPER: FunctionDef = FunctionDef {
         Param::new("pos", ParamType::Integer).multiple(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: upper,
 };
 
@@ -310,6 +318,7 @@ static LOWER: FunctionDef = FunctionDef {
         Param::new("pos", ParamType::Integer).multiple(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: lower,
 };
 

@@ -65,6 +65,7 @@ static MOVING_WINDOW: FunctionDef = FunctionDef {
         Param::new("xFilesFactor", ParamType::Float),
     ],
     aggregator: false,
+    streamable: None,
     implementation: moving_window_fn,
 };
 
@@ -83,6 +84,7 @@ macro_rules! moving {
             description: $doc,
             params: MOVING_PARAMS,
             aggregator: false,
+            streamable: None,
             implementation: $fn,
         };
 
@@ -415,6 +417,7 @@ static EXPONENTIAL_MOVING_AVERAGE: FunctionDef = FunctionDef {
                   values rounded to 6 decimals, nulls stay null.",
     params: &[SERIES_LIST, WINDOW_SIZE],
     aggregator: false,
+    streamable: None,
     implementation: exponential_moving_average,
 };
 
@@ -479,6 +482,7 @@ static N_PERCENTILE: FunctionDef = FunctionDef {
                   (all-null series are dropped).",
     params: &[SERIES_LIST, Param::new("n", ParamType::Float).required()],
     aggregator: false,
+    streamable: None,
     implementation: n_percentile,
 };
 
@@ -521,6 +525,7 @@ static STDEV: FunctionDef = FunctionDef {
         Param::new("windowTolerance", ParamType::Float).default(Lit::Float(0.1)),
     ],
     aggregator: false,
+    streamable: None,
     implementation: stdev,
 };
 
@@ -602,6 +607,7 @@ static HOLT_WINTERS_FORECAST: FunctionDef = FunctionDef {
             .suggestions(&[Lit::Str("1d"), Lit::Str("7d")]),
     ],
     aggregator: false,
+    streamable: None,
     implementation: holt_winters_forecast,
 };
 
@@ -612,6 +618,7 @@ static HOLT_WINTERS_CONFIDENCE_BANDS: FunctionDef = FunctionDef {
                   forecast minus and plus delta times the predicted deviation.",
     params: HOLT_WINTERS_BAND_PARAMS,
     aggregator: false,
+    streamable: None,
     implementation: holt_winters_confidence_bands,
 };
 
@@ -622,6 +629,7 @@ static HOLT_WINTERS_ABERRATION: FunctionDef = FunctionDef {
                   above, negative below, 0 inside or null).",
     params: HOLT_WINTERS_BAND_PARAMS,
     aggregator: false,
+    streamable: None,
     implementation: holt_winters_aberration,
 };
 
@@ -632,6 +640,7 @@ static HOLT_WINTERS_CONFIDENCE_AREA: FunctionDef = FunctionDef {
                   them.",
     params: HOLT_WINTERS_BAND_PARAMS,
     aggregator: false,
+    streamable: None,
     implementation: holt_winters_confidence_area,
 };
 
@@ -901,6 +910,7 @@ static LINEAR_REGRESSION: FunctionDef = FunctionDef {
         Param::new("endSourceAt", ParamType::Date),
     ],
     aggregator: false,
+    streamable: None,
     implementation: linear_regression,
 };
 
@@ -913,12 +923,15 @@ fn linear_regression(
     let mut source_ctx = ctx.clone();
     // graphite parses these without the request's `now`: relative times
     // count from the wall clock
-    let wall_now = crate::http::now_epoch();
     let date = |i: usize| -> Result<Option<i64>, ApiError> {
         match args.value(i) {
             Value::None => Ok(None),
             Value::Int(t) => Ok(Some(t)),
-            other => Ok(Some(parse_at_time(&other.py_str(), ctx.tz, wall_now)?)),
+            other => Ok(Some(parse_at_time(
+                &other.py_str(),
+                ctx.tz,
+                ctx.wall_clock,
+            )?)),
         }
     };
     if let Some(start) = date(1)? {
@@ -990,6 +1003,7 @@ static AGGREGATE_LINE: FunctionDef = FunctionDef {
         Param::new("keepStep", ParamType::Boolean).default(Lit::Bool(false)),
     ],
     aggregator: false,
+    streamable: None,
     implementation: aggregate_line,
 };
 
@@ -1032,6 +1046,7 @@ static IDENTITY: FunctionDef = FunctionDef {
     description: "A series whose value is its own timestamp, every 60 seconds over the range.",
     params: &[Param::new("name", ParamType::String).required()],
     aggregator: false,
+    streamable: None,
     implementation: identity,
 };
 

@@ -26,6 +26,7 @@ static REMOVE_ABOVE_VALUE: FunctionDef = FunctionDef {
     description: "Replaces the values above n with null.",
     params: PARAMS,
     aggregator: false,
+    streamable: None,
     implementation: remove_above_value,
 };
 
@@ -35,6 +36,7 @@ static REMOVE_BELOW_VALUE: FunctionDef = FunctionDef {
     description: "Replaces the values below n with null.",
     params: PARAMS,
     aggregator: false,
+    streamable: None,
     implementation: remove_below_value,
 };
 
@@ -45,6 +47,7 @@ static REMOVE_ABOVE_PERCENTILE: FunctionDef = FunctionDef {
                   with null.",
     params: PARAMS,
     aggregator: false,
+    streamable: None,
     implementation: remove_above_percentile,
 };
 
@@ -55,6 +58,7 @@ static REMOVE_BELOW_PERCENTILE: FunctionDef = FunctionDef {
                   with null.",
     params: PARAMS,
     aggregator: false,
+    streamable: None,
     implementation: remove_below_percentile,
 };
 

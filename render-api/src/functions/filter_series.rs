@@ -120,6 +120,7 @@ static FILTER_SERIES: FunctionDef = FunctionDef {
         Param::new("threshold", ParamType::Float).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: filter_series,
 };
 
@@ -146,6 +147,7 @@ macro_rules! threshold_filter {
             description: $doc,
             params: THRESHOLD_PARAMS,
             aggregator: false,
+            streamable: None,
             implementation: $fn,
         };
 
@@ -243,6 +245,7 @@ static HIGHEST: FunctionDef = FunctionDef {
         Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
     ],
     aggregator: false,
+    streamable: None,
     implementation: highest,
 };
 
@@ -264,6 +267,7 @@ static LOWEST: FunctionDef = FunctionDef {
         Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
     ],
     aggregator: false,
+    streamable: None,
     implementation: lowest,
 };
 
@@ -283,6 +287,7 @@ macro_rules! top_filter {
             description: $doc,
             params: COUNT_PARAMS,
             aggregator: false,
+            streamable: None,
             implementation: $fn,
         };
 
@@ -358,6 +363,7 @@ static AVERAGE_OUTSIDE_PERCENTILE: FunctionDef = FunctionDef {
                   (100 - n)-th and n-th percentiles of all the series' averages.",
     params: THRESHOLD_PARAMS,
     aggregator: false,
+    streamable: None,
     implementation: average_outside_percentile,
 };
 
@@ -390,6 +396,7 @@ static REMOVE_BETWEEN_PERCENTILE: FunctionDef = FunctionDef {
                   the (100 - n)-th and n-th percentiles of all series at that timestamp.",
     params: THRESHOLD_PARAMS,
     aggregator: false,
+    streamable: None,
     implementation: remove_between_percentile,
 };
 
@@ -433,6 +440,7 @@ static LIMIT: FunctionDef = FunctionDef {
     description: "The first n series of the list.",
     params: COUNT_PARAMS,
     aggregator: false,
+    streamable: None,
     implementation: limit,
 };
 
@@ -456,6 +464,7 @@ static USE_SERIES_ABOVE: FunctionDef = FunctionDef {
         Param::new("replace", ParamType::String).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: use_series_above,
 };
 
@@ -500,6 +509,7 @@ static MOST_DEVIANT: FunctionDef = FunctionDef {
                   series are dropped.",
     params: COUNT_PARAMS,
     aggregator: false,
+    streamable: None,
     implementation: most_deviant,
 };
 
@@ -542,6 +552,7 @@ static EXCLUDE: FunctionDef = FunctionDef {
         Param::new("pattern", ParamType::String).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: exclude,
 };
 
@@ -559,6 +570,7 @@ static GREP: FunctionDef = FunctionDef {
         Param::new("pattern", ParamType::String).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: grep,
 };
 
@@ -583,6 +595,7 @@ static REMOVE_EMPTY_SERIES: FunctionDef = FunctionDef {
                   is below xFilesFactor (default 0: only all-null series are dropped).",
     params: &[SERIES_LIST, Param::new("xFilesFactor", ParamType::Float)],
     aggregator: false,
+    streamable: None,
     implementation: remove_empty_series,
 };
 
@@ -611,6 +624,7 @@ static UNIQUE: FunctionDef = FunctionDef {
         .required()
         .multiple()],
     aggregator: false,
+    streamable: None,
     implementation: unique,
 };
 

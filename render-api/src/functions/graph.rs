@@ -38,6 +38,7 @@ static STACKED: FunctionDef = FunctionDef {
                   targets of a request; a named stack keeps the series names.",
     params: &[SERIES_LIST, Param::new("stack", ParamType::String)],
     aggregator: false,
+    streamable: None,
     implementation: stacked,
 };
 
@@ -80,6 +81,7 @@ static AREA_BETWEEN: FunctionDef = FunctionDef {
                   areaBetween(<path expression of the upper one>).",
     params: &[SERIES_LIST],
     aggregator: false,
+    streamable: None,
     implementation: area_between_fn,
 };
 
@@ -124,6 +126,7 @@ static ALPHA: FunctionDef = FunctionDef {
         Param::new("alpha", ParamType::Float).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: alpha,
 };
 
@@ -142,6 +145,7 @@ static COLOR: FunctionDef = FunctionDef {
         Param::new("theColor", ParamType::String).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: color,
 };
 
@@ -160,6 +164,7 @@ static LINE_WIDTH: FunctionDef = FunctionDef {
         Param::new("width", ParamType::Float).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: line_width,
 };
 
@@ -184,6 +189,7 @@ static SECOND_Y_AXIS: FunctionDef = FunctionDef {
                   secondYAxis(<name>).",
     params: &[SERIES_LIST],
     aggregator: false,
+    streamable: None,
     implementation: second_y_axis,
 };
 
@@ -198,6 +204,7 @@ static DRAW_AS_INFINITE: FunctionDef = FunctionDef {
                   series drawAsInfinite(<name>), values unchanged.",
     params: &[SERIES_LIST],
     aggregator: false,
+    streamable: None,
     implementation: draw_as_infinite,
 };
 
@@ -231,6 +238,7 @@ static DASHED: FunctionDef = FunctionDef {
         Param::new("dashLength", ParamType::Integer).default(Lit::Int(5)),
     ],
     aggregator: false,
+    streamable: None,
     implementation: dashed,
 };
 
@@ -267,6 +275,7 @@ static THRESHOLD: FunctionDef = FunctionDef {
         Param::new("color", ParamType::String),
     ],
     aggregator: false,
+    streamable: None,
     implementation: threshold,
 };
 
@@ -293,6 +302,7 @@ static VERTICAL_LINE: FunctionDef = FunctionDef {
         Param::new("color", ParamType::String),
     ],
     aggregator: false,
+    streamable: None,
     implementation: vertical_line,
 };
 
@@ -301,7 +311,7 @@ fn vertical_line(_ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<V
     // clock, not the request's `now`
     let ts = match args.value(0) {
         Value::Int(t) => t,
-        other => crate::time::parse_at_time(&other.py_str(), ctx.tz, crate::http::now_epoch())?,
+        other => crate::time::parse_at_time(&other.py_str(), ctx.tz, ctx.wall_clock)?,
     };
     if ts < ctx.start {
         return Err(args.error(format!("timestamp {ts} exists before start of range")));

@@ -42,7 +42,7 @@
 mod aggfunc;
 mod alias;
 mod calculate;
-pub(crate) mod combine;
+mod combine;
 mod filter_data;
 mod filter_series;
 mod graph;
@@ -54,6 +54,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 pub use aggfunc::{percentile, AggFunc};
+pub use combine::{ColumnFold, Streamable};
 
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Replacements, Value};
@@ -298,6 +299,10 @@ pub struct FunctionDef {
     pub params: &'static [Param],
     /// Usable as a `groupByNode` callback (graphite's `.aggregator`).
     pub aggregator: bool,
+    /// How the evaluator may compute the call while streaming plain-path
+    /// arguments from storage (sumSeries, averageSeries); `None` for the
+    /// functions that need all their series loaded.
+    pub streamable: Option<Streamable>,
     /// The code.
     pub implementation: Implementation,
 }

@@ -63,6 +63,7 @@ static SORT_BY: FunctionDef = FunctionDef {
         Param::new("reverse", ParamType::Boolean).default(Lit::Bool(false)),
     ],
     aggregator: false,
+    streamable: None,
     implementation: sort_by,
 };
 
@@ -80,6 +81,7 @@ static SORT_BY_TOTAL: FunctionDef = FunctionDef {
     description: "Sorts the series by the sum of their values, largest first.",
     params: &[SERIES_LIST],
     aggregator: false,
+    streamable: None,
     implementation: sort_by_total,
 };
 
@@ -99,6 +101,7 @@ static SORT_BY_MAXIMA: FunctionDef = FunctionDef {
     description: "Sorts the series by their maximum value, largest first.",
     params: &[SERIES_LIST],
     aggregator: false,
+    streamable: None,
     implementation: sort_by_maxima,
 };
 
@@ -119,6 +122,7 @@ static SORT_BY_MINIMA: FunctionDef = FunctionDef {
                   their minimum value, smallest first.",
     params: &[SERIES_LIST],
     aggregator: false,
+    streamable: None,
     implementation: sort_by_minima,
 };
 
@@ -147,6 +151,7 @@ static SORT_BY_NAME: FunctionDef = FunctionDef {
         Param::new("reverse", ParamType::Boolean).default(Lit::Bool(false)),
     ],
     aggregator: false,
+    streamable: None,
     implementation: sort_by_name,
 };
 

@@ -38,6 +38,7 @@ static CHANGED: FunctionDef = FunctionDef {
                   and the first point give 0).",
     params: &[SERIES_LIST],
     aggregator: false,
+    streamable: None,
     implementation: changed,
 };
 
@@ -73,6 +74,7 @@ static CUMULATIVE: FunctionDef = FunctionDef {
     description: "Sets the consolidation function to sum, as consolidateBy(seriesList, 'sum').",
     params: &[SERIES_LIST],
     aggregator: false,
+    streamable: None,
     implementation: cumulative,
 };
 
@@ -103,6 +105,7 @@ static CONSOLIDATE_BY: FunctionDef = FunctionDef {
             ]),
     ],
     aggregator: false,
+    streamable: None,
     implementation: consolidate_by_fn,
 };
 
@@ -138,6 +141,7 @@ static SET_X_FILES_FACTOR: FunctionDef = FunctionDef {
         Param::new("xFilesFactor", ParamType::Float).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: set_x_files_factor,
 };
 
@@ -168,6 +172,7 @@ static CACTI_STYLE: FunctionDef = FunctionDef {
         Param::new("units", ParamType::String),
     ],
     aggregator: false,
+    streamable: None,
     implementation: cacti_style,
 };
 
@@ -252,6 +257,7 @@ static SUBSTR: FunctionDef = FunctionDef {
         Param::new("stop", ParamType::Node).default(Lit::Int(0)),
     ],
     aggregator: false,
+    streamable: None,
     implementation: substr,
 };
 
@@ -290,6 +296,7 @@ static FALLBACK_SERIES: FunctionDef = FunctionDef {
         Param::new("fallback", ParamType::SeriesList).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: fallback_series,
 };
 
@@ -312,6 +319,7 @@ static CONSTANT_LINE: FunctionDef = FunctionDef {
                   start, middle and end).",
     params: &[Param::new("value", ParamType::Float).required()],
     aggregator: false,
+    streamable: None,
     implementation: constant_line_fn,
 };
 
@@ -348,6 +356,7 @@ static RANDOM_WALK: FunctionDef = FunctionDef {
         Param::new("step", ParamType::Integer).default(Lit::Int(60)),
     ],
     aggregator: false,
+    streamable: None,
     implementation: random_walk,
 };
 
@@ -407,6 +416,7 @@ static SERIES_BY_TAG: FunctionDef = FunctionDef {
         .required()
         .multiple()],
     aggregator: false,
+    streamable: None,
     implementation: series_by_tag,
 };
 

@@ -206,6 +206,7 @@ static SCALE: FunctionDef = FunctionDef {
         Param::new("factor", ParamType::Float).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: scale,
 };
 
@@ -230,6 +231,7 @@ static SCALE_TO_SECONDS: FunctionDef = FunctionDef {
         Param::new("seconds", ParamType::Float).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: scale_to_seconds,
 };
 
@@ -256,6 +258,7 @@ static EXP: FunctionDef = FunctionDef {
     description: "Raises e to the power of every value.",
     params: ONLY_SERIES_LIST,
     aggregator: false,
+    streamable: None,
     implementation: exp,
 };
 
@@ -278,6 +281,7 @@ static ADD: FunctionDef = FunctionDef {
         Param::new("constant", ParamType::Float).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: add,
 };
 
@@ -299,6 +303,7 @@ static SIGMOID: FunctionDef = FunctionDef {
     description: "Applies the sigmoid function 1 / (1 + exp(-x)) to every value.",
     params: ONLY_SERIES_LIST,
     aggregator: false,
+    streamable: None,
     implementation: sigmoid,
 };
 
@@ -322,6 +327,7 @@ static LOGIT: FunctionDef = FunctionDef {
                   (0, 1) become null.",
     params: ONLY_SERIES_LIST,
     aggregator: false,
+    streamable: None,
     implementation: logit,
 };
 
@@ -352,6 +358,7 @@ static POW: FunctionDef = FunctionDef {
         Param::new("factor", ParamType::Float).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: pow,
 };
 
@@ -375,6 +382,7 @@ macro_rules! simple_transform {
             description: $description,
             params: ONLY_SERIES_LIST,
             aggregator: false,
+            streamable: None,
             implementation: $fn,
         };
 
@@ -426,6 +434,7 @@ static OFFSET: FunctionDef = FunctionDef {
         Param::new("factor", ParamType::Float).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: offset,
 };
 
@@ -447,6 +456,7 @@ static OFFSET_TO_ZERO: FunctionDef = FunctionDef {
                   point is 0.",
     params: ONLY_SERIES_LIST,
     aggregator: false,
+    streamable: None,
     implementation: offset_to_zero,
 };
 
@@ -483,6 +493,7 @@ static ROUND: FunctionDef = FunctionDef {
             .python("precision=None"),
     ],
     aggregator: false,
+    streamable: None,
     implementation: round,
 };
 
@@ -516,6 +527,7 @@ static LOG: FunctionDef = FunctionDef {
         Param::new("base", ParamType::Integer).default(Lit::Int(10)),
     ],
     aggregator: false,
+    streamable: None,
     implementation: logarithm,
 };
 
@@ -557,6 +569,7 @@ static MIN_MAX: FunctionDef = FunctionDef {
                   series becomes 0.",
     params: ONLY_SERIES_LIST,
     aggregator: false,
+    streamable: None,
     implementation: min_max,
 };
 
@@ -596,6 +609,7 @@ static IS_NON_NULL: FunctionDef = FunctionDef {
                   live series).",
     params: ONLY_SERIES_LIST,
     aggregator: false,
+    streamable: None,
     implementation: is_non_null,
 };
 
@@ -625,6 +639,7 @@ static TRANSFORM_NULL: FunctionDef = FunctionDef {
         Param::new("referenceSeries", ParamType::SeriesList),
     ],
     aggregator: false,
+    streamable: None,
     implementation: transform_null,
 };
 
@@ -715,6 +730,7 @@ static KEEP_LAST_VALUE: FunctionDef = FunctionDef {
             .python("limit=inf"),
     ],
     aggregator: false,
+    streamable: None,
     implementation: keep_last_value,
 };
 
@@ -769,6 +785,7 @@ static INTERPOLATE: FunctionDef = FunctionDef {
             .python("limit=inf"),
     ],
     aggregator: false,
+    streamable: None,
     implementation: interpolate,
 };
 
@@ -820,6 +837,7 @@ static DERIVATIVE: FunctionDef = FunctionDef {
                   is null); no division by time, see perSecond.",
     params: ONLY_SERIES_LIST,
     aggregator: false,
+    streamable: None,
     implementation: derivative,
 };
 
@@ -896,6 +914,7 @@ static NON_NEGATIVE_DERIVATIVE: FunctionDef = FunctionDef {
                   also nulls the next point.",
     params: COUNTER_PARAMS,
     aggregator: false,
+    streamable: None,
     implementation: non_negative_derivative,
 };
 
@@ -937,6 +956,7 @@ static PER_SECOND: FunctionDef = FunctionDef {
                   nonNegativeDerivative).",
     params: COUNTER_PARAMS,
     aggregator: false,
+    streamable: None,
     implementation: per_second,
 };
 
@@ -973,6 +993,7 @@ static DELAY: FunctionDef = FunctionDef {
         Param::new("steps", ParamType::Integer).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: delay,
 };
 
@@ -1009,6 +1030,7 @@ static INTEGRAL: FunctionDef = FunctionDef {
                   and do not reset the sum.",
     params: ONLY_SERIES_LIST,
     aggregator: false,
+    streamable: None,
     implementation: integral,
 };
 
@@ -1043,6 +1065,7 @@ static INTEGRAL_BY_INTERVAL: FunctionDef = FunctionDef {
         Param::new("intervalUnit", ParamType::String).required(),
     ],
     aggregator: false,
+    streamable: None,
     implementation: integral_by_interval,
 };
 
@@ -1094,6 +1117,7 @@ static COMPRESS_PERIODIC_GAPS: FunctionDef = FunctionDef {
                   last value of each period.",
     params: ONLY_SERIES_LIST,
     aggregator: false,
+    streamable: None,
     implementation: compress_periodic_gaps,
 };
 
@@ -1244,6 +1268,7 @@ static SUMMARIZE: FunctionDef = FunctionDef {
         Param::new("alignToFrom", ParamType::Boolean).default(Lit::Bool(false)),
     ],
     aggregator: false,
+    streamable: None,
     implementation: summarize,
 };
 
@@ -1403,6 +1428,7 @@ static SMART_SUMMARIZE: FunctionDef = FunctionDef {
         Param::new("alignTo", ParamType::String).options(ALIGN_TO_OPTIONS),
     ],
     aggregator: false,
+    streamable: None,
     implementation: smart_summarize,
 };
 
@@ -1464,6 +1490,7 @@ static HITCOUNT: FunctionDef = FunctionDef {
         Param::new("alignToInterval", ParamType::Boolean).default(Lit::Bool(false)),
     ],
     aggregator: false,
+    streamable: None,
     implementation: hitcount,
 };
 
@@ -1591,6 +1618,7 @@ static TIME_SHIFT: FunctionDef = FunctionDef {
             .python("alignDST=False"),
     ],
     aggregator: false,
+    streamable: None,
     implementation: time_shift,
 };
 
@@ -1644,6 +1672,7 @@ static TIME_SLICE: FunctionDef = FunctionDef {
         Param::new("endSliceAt", ParamType::Date).default(Lit::Str("now")),
     ],
     aggregator: false,
+    streamable: None,
     implementation: time_slice,
 };
 
@@ -1652,11 +1681,8 @@ fn time_slice(_ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<
     let start_text = args.string(1)?;
     let end_text = args.string(2)?;
     // graphite calls parseATTime without `now`: the wall clock, not the request's
-    let clock = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let start = parse_at_time(&start_text, ctx.tz, clock)?;
-    let end = parse_at_time(&end_text, ctx.tz, clock)?;
+    let start = parse_at_time(&start_text, ctx.tz, ctx.wall_clock)?;
+    let end = parse_at_time(&end_text, ctx.tz, ctx.wall_clock)?;
     for s in &mut list {
         s.tags.insert("timeSliceStart".into(), start.to_string());
         s.tags.insert("timeSliceEnd".into(), end.to_string());
@@ -1689,6 +1715,7 @@ static TIME_STACK: FunctionDef = FunctionDef {
         Param::new("timeShiftEnd", ParamType::Integer).default(Lit::Int(7)),
     ],
     aggregator: false,
+    streamable: None,
     implementation: time_stack,
 };
 
@@ -1734,6 +1761,7 @@ static TIME_FUNCTION: FunctionDef = FunctionDef {
         Param::new("step", ParamType::Integer).default(Lit::Int(60)),
     ],
     aggregator: false,
+    streamable: None,
     implementation: time_function,
 };
 
@@ -1774,6 +1802,7 @@ static SIN_FUNCTION: FunctionDef = FunctionDef {
         Param::new("step", ParamType::Integer).default(Lit::Int(60)),
     ],
     aggregator: false,
+    streamable: None,
     implementation: sin_function,
 };
 
@@ -2014,6 +2043,25 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].name, "timeShift(m, -10s, 1)");
         assert_eq!(out[1].values[0], Some(10.0));
+    }
+
+    #[test]
+    fn time_slice_reads_relative_times_from_the_context_clock() {
+        let values: Vec<Option<f64>> = (0..10).map(|i| Some(i as f64)).collect();
+        let read = MemoryRead::new().with("m", 0, 10, &values);
+        let mut ctx = Context::new(-10, 90);
+        for (clock, name) in [
+            (60, "timeSlice(m, 30, 50)"),
+            (1_000_080, "timeSlice(m, 1000050, 1000070)"),
+        ] {
+            ctx.wall_clock = clock;
+            let out = crate::testing::eval_in(&read, "timeSlice(m, '-30s', '-10s')", &ctx);
+            assert_eq!(out[0].name, name);
+        }
+        // the request's `now` does not move them
+        ctx.now = 5;
+        let out = crate::testing::eval_in(&read, "timeSlice(m, '-30s', '-10s')", &ctx);
+        assert_eq!(out[0].name, "timeSlice(m, 1000050, 1000070)");
     }
 
     #[test]
