@@ -1,0 +1,107 @@
+//! Generated series: timeFunction (`time`) and sinFunction (`sin`).
+
+use crate::error::ApiError;
+use crate::eval::{Context, Evaluator, Value};
+use crate::functions::{Args, FunctionDef, Lit, Param, ParamType, Registry};
+use crate::series::Series;
+
+use super::summarize::bucket_count;
+
+pub(super) fn register(r: &mut Registry) {
+    r.add(&SIN_FUNCTION);
+    r.add(&TIME_FUNCTION);
+    r.alias("sin", &SIN_FUNCTION);
+    r.alias("time", &TIME_FUNCTION);
+}
+
+// ---------------------------------------------------------------------------
+// Generators
+
+static TIME_FUNCTION: FunctionDef = FunctionDef {
+    name: "timeFunction",
+    group: "Transform",
+    description: "A series whose value at each point is its timestamp (seconds since the \
+                  epoch), every `step` seconds from the start of the range.",
+    params: &[
+        Param::new("name", ParamType::String).required(),
+        Param::new("step", ParamType::Integer).default(Lit::Int(60)),
+    ],
+    aggregator: false,
+    streamable: None,
+    implementation: time_function,
+};
+
+/// Timestamps `start, start + step, ...` below `end`.
+fn ticks(ev: &Evaluator<'_>, args: &Args, ctx: &Context, step: i64) -> Result<Vec<i64>, ApiError> {
+    if step <= 0 {
+        return Err(args.error("step must be positive"));
+    }
+    ev.check_points(bucket_count(ctx.start, ctx.end, step))?;
+    Ok((ctx.start..ctx.end).step_by(step as usize).collect())
+}
+
+fn time_function(ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    let name = args.string(0)?;
+    let step = args.int(1)?;
+    let values = ticks(ev, &args, ctx, step)?
+        .into_iter()
+        .map(|t| Some(t as f64))
+        .collect();
+    Ok(Value::SeriesList(vec![Series::new(
+        name,
+        ctx.start,
+        ctx.end,
+        step,
+        values,
+        ctx.x_files_factor,
+    )]))
+}
+
+static SIN_FUNCTION: FunctionDef = FunctionDef {
+    name: "sinFunction",
+    group: "Transform",
+    description: "A sine wave of the timestamp (amplitude × sin(t)), every `step` seconds \
+                  from the start of the range.",
+    params: &[
+        Param::new("name", ParamType::String).required(),
+        Param::new("amplitude", ParamType::Integer).default(Lit::Int(1)),
+        Param::new("step", ParamType::Integer).default(Lit::Int(60)),
+    ],
+    aggregator: false,
+    streamable: None,
+    implementation: sin_function,
+};
+
+fn sin_function(ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    let name = args.string(0)?;
+    // graphite validates an integer but multiplies by whatever it was given
+    let amplitude = args.float(1)?;
+    let step = args.int(2)?;
+    let values = ticks(ev, &args, ctx, step)?
+        .into_iter()
+        .map(|t| Some((t as f64).sin() * amplitude))
+        .collect();
+    Ok(Value::SeriesList(vec![Series::new(
+        name,
+        ctx.start,
+        ctx.end,
+        step,
+        values,
+        ctx.x_files_factor,
+    )]))
+}
+
+#[cfg(test)]
+mod tests {
+
+    use crate::functions::transform::tests::read;
+    use crate::testing::eval_one;
+
+    #[test]
+    fn generators() {
+        let out = eval_one(&read(), "time('t', 20)", 0, 60);
+        assert_eq!(out[0].values, vec![Some(0.0), Some(20.0), Some(40.0)]);
+        let out = eval_one(&read(), "sin('s', 2)", 0, 120);
+        assert_eq!(out[0].values, vec![Some(0.0), Some(60f64.sin() * 2.0)]);
+    }
+}
