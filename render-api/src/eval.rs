@@ -22,7 +22,7 @@ use regex::Regex;
 use storage::{FetchOptions, FetchRange, Read, TagExpr, Timestamp};
 
 use crate::error::ApiError;
-use crate::functions::{registry, Args, FunctionDef};
+use crate::functions::{registry, Aggregator, Args, FunctionDef};
 use crate::pyfmt::float_repr;
 use crate::series::{Consolidation, Series};
 use crate::target::{parse_target, Expr};
@@ -461,7 +461,7 @@ impl<'r> Evaluator<'r> {
         replacements: Option<&Replacements>,
     ) -> Result<Option<Vec<Series>>, ApiError> {
         const CHUNK: usize = 64;
-        let Some(stream) = def.streamable else {
+        let Aggregator::Streaming(stream) = def.aggregator else {
             return Ok(None);
         };
         if replacements.is_some() || !call.kwargs.is_empty() || call.args.is_empty() {

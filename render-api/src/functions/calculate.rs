@@ -15,8 +15,8 @@ use crate::time::{parse_at_time, parse_offset};
 use super::graph::area_between;
 use super::special::constant_line;
 use super::{
-    percentile, py_round, py_slice, xff_ok, AggFunc, Args, FunctionDef, Lit, Param, ParamType,
-    Registry, INT_OR_INTERVAL_SUGGESTIONS,
+    percentile, py_round, py_slice, xff_ok, AggFunc, Aggregator, Args, FunctionDef, Lit, Param,
+    ParamType, Registry, INT_OR_INTERVAL_SUGGESTIONS,
 };
 
 pub(super) fn register(r: &mut Registry) {
@@ -64,8 +64,7 @@ static MOVING_WINDOW: FunctionDef = FunctionDef {
         Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
         Param::new("xFilesFactor", ParamType::Float),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: moving_window_fn,
 };
 
@@ -83,8 +82,7 @@ macro_rules! moving {
             group: "Calculate",
             description: $doc,
             params: MOVING_PARAMS,
-            aggregator: false,
-            streamable: None,
+            aggregator: Aggregator::No,
             implementation: $fn,
         };
 
@@ -416,8 +414,7 @@ static EXPONENTIAL_MOVING_AVERAGE: FunctionDef = FunctionDef {
                   the average of the first window (fetched before the requested range); \
                   values rounded to 6 decimals, nulls stay null.",
     params: &[SERIES_LIST, WINDOW_SIZE],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: exponential_moving_average,
 };
 
@@ -481,8 +478,7 @@ static N_PERCENTILE: FunctionDef = FunctionDef {
     description: "A constant line per series at the n-th percentile of its own values \
                   (all-null series are dropped).",
     params: &[SERIES_LIST, Param::new("n", ParamType::Float).required()],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: n_percentile,
 };
 
@@ -524,8 +520,7 @@ static STDEV: FunctionDef = FunctionDef {
         Param::new("points", ParamType::Integer).required(),
         Param::new("windowTolerance", ParamType::Float).default(Lit::Float(0.1)),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: stdev,
 };
 
@@ -606,8 +601,7 @@ static HOLT_WINTERS_FORECAST: FunctionDef = FunctionDef {
             .default(Lit::Str("1d"))
             .suggestions(&[Lit::Str("1d"), Lit::Str("7d")]),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: holt_winters_forecast,
 };
 
@@ -617,8 +611,7 @@ static HOLT_WINTERS_CONFIDENCE_BANDS: FunctionDef = FunctionDef {
     description: "The lower and upper Holt-Winters confidence bands of each series: the \
                   forecast minus and plus delta times the predicted deviation.",
     params: HOLT_WINTERS_BAND_PARAMS,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: holt_winters_confidence_bands,
 };
 
@@ -628,8 +621,7 @@ static HOLT_WINTERS_ABERRATION: FunctionDef = FunctionDef {
     description: "How far each value lies outside its Holt-Winters confidence bands (positive \
                   above, negative below, 0 inside or null).",
     params: HOLT_WINTERS_BAND_PARAMS,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: holt_winters_aberration,
 };
 
@@ -639,8 +631,7 @@ static HOLT_WINTERS_CONFIDENCE_AREA: FunctionDef = FunctionDef {
     description: "The Holt-Winters confidence bands of one series, drawn as an area between \
                   them.",
     params: HOLT_WINTERS_BAND_PARAMS,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: holt_winters_confidence_area,
 };
 
@@ -909,8 +900,7 @@ static LINEAR_REGRESSION: FunctionDef = FunctionDef {
         Param::new("startSourceAt", ParamType::Date),
         Param::new("endSourceAt", ParamType::Date),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: linear_regression,
 };
 
@@ -1002,8 +992,7 @@ static AGGREGATE_LINE: FunctionDef = FunctionDef {
         Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
         Param::new("keepStep", ParamType::Boolean).default(Lit::Bool(false)),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: aggregate_line,
 };
 
@@ -1045,8 +1034,7 @@ static IDENTITY: FunctionDef = FunctionDef {
     group: "Calculate",
     description: "A series whose value is its own timestamp, every 60 seconds over the range.",
     params: &[Param::new("name", ParamType::String).required()],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: identity,
 };
 

@@ -6,7 +6,7 @@ use crate::eval::{Context, Evaluator, Value};
 use crate::pyfmt::{float_repr, format_g};
 use crate::series::Series;
 
-use super::{percentile, Args, FunctionDef, Param, ParamType, Registry};
+use super::{percentile, Aggregator, Args, FunctionDef, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
     r.add(&REMOVE_ABOVE_VALUE);
@@ -25,8 +25,7 @@ static REMOVE_ABOVE_VALUE: FunctionDef = FunctionDef {
     group: "Filter Data",
     description: "Replaces the values above n with null.",
     params: PARAMS,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: remove_above_value,
 };
 
@@ -35,8 +34,7 @@ static REMOVE_BELOW_VALUE: FunctionDef = FunctionDef {
     group: "Filter Data",
     description: "Replaces the values below n with null.",
     params: PARAMS,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: remove_below_value,
 };
 
@@ -46,8 +44,7 @@ static REMOVE_ABOVE_PERCENTILE: FunctionDef = FunctionDef {
     description: "Replaces the values above the n-th percentile of each series' own values \
                   with null.",
     params: PARAMS,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: remove_above_percentile,
 };
 
@@ -57,8 +54,7 @@ static REMOVE_BELOW_PERCENTILE: FunctionDef = FunctionDef {
     description: "Replaces the values below the n-th percentile of each series' own values \
                   with null.",
     params: PARAMS,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: remove_below_percentile,
 };
 

@@ -285,6 +285,19 @@ pub const INT_OR_INTERVAL_SUGGESTIONS: &[Lit] = &[
     Lit::Str("1hour"),
 ];
 
+/// Whether a function combines series (graphite's `.aggregator`: usable as
+/// a `groupByNode` callback, listed among `aggOrSeriesFunc` options).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aggregator {
+    /// Not an aggregator.
+    No,
+    /// An aggregator that needs all its series loaded.
+    Yes,
+    /// An aggregator the evaluator may compute while streaming plain-path
+    /// arguments from storage (sumSeries, averageSeries).
+    Streaming(Streamable),
+}
+
 /// A render function: metadata plus implementation.
 #[derive(Debug)]
 pub struct FunctionDef {
@@ -297,12 +310,9 @@ pub struct FunctionDef {
     pub description: &'static str,
     /// Parameters, without graphite's leading `requestContext`.
     pub params: &'static [Param],
-    /// Usable as a `groupByNode` callback (graphite's `.aggregator`).
-    pub aggregator: bool,
-    /// How the evaluator may compute the call while streaming plain-path
-    /// arguments from storage (sumSeries, averageSeries); `None` for the
-    /// functions that need all their series loaded.
-    pub streamable: Option<Streamable>,
+    /// Whether it combines series (graphite's `.aggregator`), and whether
+    /// the evaluator may compute it while streaming them from storage.
+    pub aggregator: Aggregator,
     /// The code.
     pub implementation: Implementation,
 }
@@ -437,7 +447,7 @@ impl Registry {
             ParamType::AggOrSeriesFunc => {
                 AggFunc::NAMES.iter().for_each(|n| add(n));
                 for (name, def) in self.iter() {
-                    if def.aggregator {
+                    if def.aggregator != Aggregator::No {
                         add(name);
                     }
                 }

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::series::Series;
 
-use super::{AggFunc, Args, FunctionDef, Lit, Param, ParamType, Registry};
+use super::{AggFunc, Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
     r.add(&SORT_BY);
@@ -62,8 +62,7 @@ static SORT_BY: FunctionDef = FunctionDef {
         Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
         Param::new("reverse", ParamType::Boolean).default(Lit::Bool(false)),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: sort_by,
 };
 
@@ -80,8 +79,7 @@ static SORT_BY_TOTAL: FunctionDef = FunctionDef {
     group: "Sorting",
     description: "Sorts the series by the sum of their values, largest first.",
     params: &[SERIES_LIST],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: sort_by_total,
 };
 
@@ -100,8 +98,7 @@ static SORT_BY_MAXIMA: FunctionDef = FunctionDef {
     group: "Sorting",
     description: "Sorts the series by their maximum value, largest first.",
     params: &[SERIES_LIST],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: sort_by_maxima,
 };
 
@@ -121,8 +118,7 @@ static SORT_BY_MINIMA: FunctionDef = FunctionDef {
     description: "Drops the series whose maximum is not above 0, then sorts the rest by \
                   their minimum value, smallest first.",
     params: &[SERIES_LIST],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: sort_by_minima,
 };
 
@@ -150,8 +146,7 @@ static SORT_BY_NAME: FunctionDef = FunctionDef {
         Param::new("natural", ParamType::Boolean).default(Lit::Bool(false)),
         Param::new("reverse", ParamType::Boolean).default(Lit::Bool(false)),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: sort_by_name,
 };
 

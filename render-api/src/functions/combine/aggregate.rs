@@ -11,8 +11,8 @@ use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::functions::aggfunc::safe_pow;
 use crate::functions::{
-    format_path_expressions, normalize, percentile, xff_ok, AggFunc, Args, FunctionDef, Lit, Param,
-    ParamType, Registry,
+    format_path_expressions, normalize, percentile, xff_ok, AggFunc, Aggregator, Args, FunctionDef,
+    Lit, Param, ParamType, Registry,
 };
 use crate::pyfmt::format_g;
 use crate::series::Series;
@@ -57,7 +57,7 @@ macro_rules! fixed_aggregation {
         $name:literal,
         $params:expr,
         $combine:ident($func:literal),
-        $streamable:expr,
+        $aggregator:expr,
         $description:literal
     ) => {
         static $static: FunctionDef = FunctionDef {
@@ -65,8 +65,7 @@ macro_rules! fixed_aggregation {
             group: "Combine",
             description: $description,
             params: $params,
-            aggregator: true,
-            streamable: $streamable,
+            aggregator: $aggregator,
             implementation: $fn,
         };
 
@@ -101,7 +100,7 @@ fixed_aggregation!(
     "sumSeries",
     SERIES_LISTS,
     of_series_lists("sum"),
-    Some(Streamable::SUM),
+    Aggregator::Streaming(Streamable::SUM),
     "Adds the series together per timestamp (nulls are skipped; a timestamp where every series \
      is null stays null). Series with different steps are first consolidated to the least \
      common multiple of their steps."
@@ -112,7 +111,7 @@ fixed_aggregation!(
     "averageSeries",
     SERIES_LISTS,
     of_series_lists("average"),
-    Some(Streamable::AVERAGE),
+    Aggregator::Streaming(Streamable::AVERAGE),
     "Averages the series per timestamp, over the non-null values only."
 );
 fixed_aggregation!(
@@ -121,7 +120,7 @@ fixed_aggregation!(
     "diffSeries",
     SERIES_LISTS,
     of_series_lists("diff"),
-    None,
+    Aggregator::Yes,
     "Subtracts the other series from the first one per timestamp; nulls are skipped, so where \
      the first series is null the first non-null value takes its place."
 );
@@ -131,7 +130,7 @@ fixed_aggregation!(
     "stddevSeries",
     SERIES_LISTS,
     of_series_lists("stddev"),
-    None,
+    Aggregator::Yes,
     "The population standard deviation of the non-null values per timestamp."
 );
 fixed_aggregation!(
@@ -140,7 +139,7 @@ fixed_aggregation!(
     "minSeries",
     SERIES_LISTS,
     of_series_lists("min"),
-    None,
+    Aggregator::Yes,
     "The smallest non-null value per timestamp."
 );
 fixed_aggregation!(
@@ -149,7 +148,7 @@ fixed_aggregation!(
     "maxSeries",
     SERIES_LISTS,
     of_series_lists("max"),
-    None,
+    Aggregator::Yes,
     "The largest non-null value per timestamp."
 );
 fixed_aggregation!(
@@ -158,7 +157,7 @@ fixed_aggregation!(
     "rangeOfSeries",
     SERIES_LISTS,
     of_series_lists("rangeOf"),
-    None,
+    Aggregator::Yes,
     "The largest minus the smallest non-null value per timestamp."
 );
 
@@ -173,8 +172,7 @@ static AGGREGATE: FunctionDef = FunctionDef {
         Param::new("func", ParamType::AggFunc).required(),
         Param::new("xFilesFactor", ParamType::Float),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: aggregate,
 };
 
@@ -350,7 +348,7 @@ fn fold_columns(inputs: &[Series], fold: ColumnFold, xff: f64) -> Vec<Option<f64
 /// arguments from storage instead of loading them all (`sumSeries(a.*)`
 /// over thousands of series in bounded memory): a [`ColumnFold`] fed with
 /// the fetched values, then the series graphite's `aggregate()` builds.
-/// Set in [`FunctionDef::streamable`].
+/// Set as [`Aggregator::Streaming`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Streamable {
     agg: AggFunc,
@@ -430,8 +428,7 @@ static AGGREGATE_SERIES_LISTS: FunctionDef = FunctionDef {
         Param::new("func", ParamType::AggFunc).required(),
         Param::new("xFilesFactor", ParamType::Float),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: aggregate_series_lists_fn,
 };
 
@@ -479,7 +476,7 @@ fixed_aggregation!(
     "sumSeriesLists",
     TWO_LISTS,
     pairwise("sum"),
-    None,
+    Aggregator::Yes,
     "Adds the two lists pairwise by position; the lists must have the same length."
 );
 fixed_aggregation!(
@@ -488,7 +485,7 @@ fixed_aggregation!(
     "diffSeriesLists",
     TWO_LISTS,
     pairwise("diff"),
-    None,
+    Aggregator::Yes,
     "Subtracts the second list from the first pairwise by position; the lists must have the \
      same length."
 );
@@ -498,7 +495,7 @@ fixed_aggregation!(
     "multiplySeriesLists",
     TWO_LISTS,
     pairwise("multiply"),
-    None,
+    Aggregator::Yes,
     "Multiplies the two lists pairwise by position; the lists must have the same length."
 );
 
@@ -515,8 +512,7 @@ static AGGREGATE_WITH_WILDCARDS: FunctionDef = FunctionDef {
             .multiple()
             .python("*positions"),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: aggregate_with_wildcards_fn,
 };
 
@@ -583,7 +579,7 @@ fixed_aggregation!(
     "sumSeriesWithWildcards",
     WILDCARD_PARAMS,
     by_wildcards("sum"),
-    None,
+    Aggregator::Yes,
     "Groups the series by their names with the given node positions removed and adds up each \
      group."
 );
@@ -593,7 +589,7 @@ fixed_aggregation!(
     "averageSeriesWithWildcards",
     WILDCARD_PARAMS,
     by_wildcards("average"),
-    None,
+    Aggregator::Yes,
     "Groups the series by their names with the given node positions removed and averages each \
      group."
 );
@@ -603,7 +599,7 @@ fixed_aggregation!(
     "multiplySeriesWithWildcards",
     WILDCARD_PARAMS,
     by_wildcards("multiply"),
-    None,
+    Aggregator::Yes,
     "Groups the series by their names with the given node positions removed and multiplies \
      each group."
 );
@@ -614,8 +610,7 @@ static MULTIPLY_SERIES: FunctionDef = FunctionDef {
     description: "Multiplies the series per timestamp; a null in any series makes the product \
                   null. A single series is returned unchanged.",
     params: SERIES_LISTS,
-    aggregator: true,
-    streamable: None,
+    aggregator: Aggregator::Yes,
     implementation: multiply_series,
 };
 
@@ -641,8 +636,7 @@ static PERCENTILE_OF_SERIES: FunctionDef = FunctionDef {
         Param::new("n", ParamType::Float).required(),
         Param::new("interpolate", ParamType::Boolean).default(Lit::Bool(false)),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: percentile_of_series,
 };
 
@@ -693,8 +687,7 @@ static POW_SERIES: FunctionDef = FunctionDef {
         .required()
         .multiple()
         .python("*seriesLists")],
-    aggregator: true,
-    streamable: None,
+    aggregator: Aggregator::Yes,
     implementation: pow_series,
 };
 
@@ -729,8 +722,7 @@ static COUNT_SERIES: FunctionDef = FunctionDef {
     description: "A constant line at the number of series given (nulls do not matter); with no \
                   argument at all, a line at 0.",
     params: OPTIONAL_SERIES_LISTS,
-    aggregator: true,
-    streamable: None,
+    aggregator: Aggregator::Yes,
     implementation: count_series,
 };
 

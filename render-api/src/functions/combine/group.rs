@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::functions::{
-    agg_key, py_index, registry, Args, FunctionDef, Lit, Param, ParamType, Registry,
+    agg_key, py_index, registry, Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry,
 };
 use crate::series::{tags_from_name, Series};
 use crate::target::parse_target;
@@ -33,8 +33,7 @@ static GROUP: FunctionDef = FunctionDef {
     description: "Concatenates the series lists into one list, to pass several lists where \
                   one is expected.",
     params: OPTIONAL_SERIES_LISTS,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: group,
 };
 
@@ -56,8 +55,7 @@ static MAP_SERIES: FunctionDef = FunctionDef {
             .required()
             .multiple(),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: map_series,
 };
 
@@ -93,8 +91,7 @@ static REDUCE_SERIES: FunctionDef = FunctionDef {
             .required()
             .multiple(),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: reduce_series,
 };
 
@@ -216,8 +213,7 @@ static APPLY_BY_NODE: FunctionDef = FunctionDef {
         Param::new("templateFunction", ParamType::String).required(),
         Param::new("newName", ParamType::String),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: apply_by_node,
 };
 
@@ -265,8 +261,7 @@ static GROUP_BY_NODE: FunctionDef = FunctionDef {
         Param::new("nodeNum", ParamType::NodeOrTag).required(),
         Param::new("callback", ParamType::AggOrSeriesFunc).default(Lit::Str("average")),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: group_by_node,
 };
 
@@ -287,8 +282,7 @@ static GROUP_BY_NODES: FunctionDef = FunctionDef {
         Param::new("callback", ParamType::AggOrSeriesFunc).required(),
         Param::new("nodes", ParamType::NodeOrTag).multiple(),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: group_by_nodes,
 };
 
@@ -336,8 +330,7 @@ static GROUP_BY_TAGS: FunctionDef = FunctionDef {
         Param::new("callback", ParamType::AggOrSeriesFunc).required(),
         Param::new("tags", ParamType::Tag).required().multiple(),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: group_by_tags,
 };
 

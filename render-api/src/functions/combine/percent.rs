@@ -8,7 +8,8 @@ use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::functions::aggfunc::{safe_div, safe_mul};
 use crate::functions::{
-    agg_key, format_path_expressions, normalize_refs, Args, FunctionDef, Param, ParamType, Registry,
+    agg_key, format_path_expressions, normalize_refs, Aggregator, Args, FunctionDef, Param,
+    ParamType, Registry,
 };
 use crate::series::Series;
 
@@ -65,8 +66,7 @@ static AS_PERCENT: FunctionDef = FunctionDef {
         Param::new("total", ParamType::Any),
         Param::new("nodes", ParamType::NodeOrTag).multiple(),
     ],
-    aggregator: true,
-    streamable: None,
+    aggregator: Aggregator::Yes,
     implementation: as_percent,
 };
 
@@ -276,8 +276,7 @@ static DIVIDE_SERIES: FunctionDef = FunctionDef {
         Param::new("dividendSeriesList", ParamType::SeriesList).required(),
         Param::new("divisorSeries", ParamType::SeriesList).required(),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: divide_series,
 };
 
@@ -330,8 +329,7 @@ static DIVIDE_SERIES_LISTS: FunctionDef = FunctionDef {
         Param::new("dividendSeriesList", ParamType::SeriesList).required(),
         Param::new("divisorSeriesList", ParamType::SeriesList).required(),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: divide_series_lists,
 };
 
@@ -366,8 +364,7 @@ static WEIGHTED_AVERAGE: FunctionDef = FunctionDef {
         Param::new("seriesListWeight", ParamType::SeriesList).required(),
         Param::new("nodes", ParamType::NodeOrTag).multiple(),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: weighted_average,
 };
 

@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
-use crate::functions::{Args, FunctionDef, Param, ParamType, Registry};
+use crate::functions::{Aggregator, Args, FunctionDef, Param, ParamType, Registry};
 use crate::time::parse_offset;
 
 use super::{floor_div, py_round, ONLY_SERIES_LIST, SERIES_LIST};
@@ -26,8 +26,7 @@ static DERIVATIVE: FunctionDef = FunctionDef {
     description: "The difference between each value and the previous one (null when either \
                   is null); no division by time, see perSecond.",
     params: ONLY_SERIES_LIST,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: derivative,
 };
 
@@ -103,8 +102,7 @@ static NON_NEGATIVE_DERIVATIVE: FunctionDef = FunctionDef {
                   minValue (restart from minValue) says how the counter wrapped. A null input \
                   also nulls the next point.",
     params: COUNTER_PARAMS,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: non_negative_derivative,
 };
 
@@ -145,8 +143,7 @@ static PER_SECOND: FunctionDef = FunctionDef {
                   counter, rounded to 6 decimals (maxValue/minValue as in \
                   nonNegativeDerivative).",
     params: COUNTER_PARAMS,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: per_second,
 };
 
@@ -182,8 +179,7 @@ static DELAY: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("steps", ParamType::Integer).required(),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: delay,
 };
 
@@ -219,8 +215,7 @@ static INTEGRAL: FunctionDef = FunctionDef {
     description: "The running sum of the values from the start of the range; nulls stay null \
                   and do not reset the sum.",
     params: ONLY_SERIES_LIST,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: integral,
 };
 
@@ -254,8 +249,7 @@ static INTEGRAL_BY_INTERVAL: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("intervalUnit", ParamType::String).required(),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: integral_by_interval,
 };
 

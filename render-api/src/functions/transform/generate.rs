@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
-use crate::functions::{Args, FunctionDef, Lit, Param, ParamType, Registry};
+use crate::functions::{Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
 use crate::series::Series;
 
 use super::summarize::bucket_count;
@@ -26,8 +26,7 @@ static TIME_FUNCTION: FunctionDef = FunctionDef {
         Param::new("name", ParamType::String).required(),
         Param::new("step", ParamType::Integer).default(Lit::Int(60)),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: time_function,
 };
 
@@ -67,8 +66,7 @@ static SIN_FUNCTION: FunctionDef = FunctionDef {
         Param::new("amplitude", ParamType::Integer).default(Lit::Int(1)),
         Param::new("step", ParamType::Integer).default(Lit::Int(60)),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: sin_function,
 };
 

@@ -28,6 +28,7 @@ mod summarize;
 mod time_shift;
 
 use crate::error::ApiError;
+use crate::eval::Value;
 use crate::pyfmt::float_repr;
 use crate::series::Series;
 
@@ -77,6 +78,39 @@ fn try_map_in_place(
         *slot = f(v)?;
     }
     Ok(())
+}
+
+/// graphite's most common transform: every series gets the tag
+/// `tag=value`, is renamed `name(its name)` (display name and path
+/// expression) and has its values mapped in place by `f`.
+fn transform_each(
+    mut list: Vec<Series>,
+    (tag, value): (&str, &str),
+    name: impl Fn(&str) -> String,
+    mut f: impl FnMut(Option<f64>) -> Option<f64>,
+) -> Value {
+    for s in &mut list {
+        s.tags.insert(tag.into(), value.into());
+        rename(s, name(&s.name));
+        map_in_place(s, &mut f);
+    }
+    Value::SeriesList(list)
+}
+
+/// [`transform_each`] for a step that can fail (graphite raises mid-loop),
+/// named `function(its name)`.
+fn try_transform_each(
+    mut list: Vec<Series>,
+    (tag, value): (&str, &str),
+    function: &str,
+    mut f: impl FnMut(Option<f64>) -> Result<Option<f64>, ApiError>,
+) -> Result<Value, ApiError> {
+    for s in &mut list {
+        s.tags.insert(tag.into(), value.into());
+        rename(s, format!("{function}({})", s.name));
+        try_map_in_place(s, &mut f)?;
+    }
+    Ok(Value::SeriesList(list))
 }
 
 /// graphite's `series.extend(values); del series[:len(values)]`: the whole

@@ -5,13 +5,13 @@
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::functions::aggfunc::safe_pow;
-use crate::functions::{Args, FunctionDef, Lit, Param, ParamType, Registry};
+use crate::functions::{Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
 use crate::pyfmt::{float_repr, format_g};
 use crate::series::{py_max, py_min};
 
 use super::{
-    map_in_place, percent_d, py_exp, py_round, rename, replace_values, try_map_in_place,
-    ONLY_SERIES_LIST, SERIES_LIST,
+    map_in_place, percent_d, py_exp, py_round, rename, replace_values, transform_each,
+    try_transform_each, ONLY_SERIES_LIST, SERIES_LIST,
 };
 
 pub(super) fn register(r: &mut Registry) {
@@ -47,20 +47,20 @@ static SCALE: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("factor", ParamType::Float).required(),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: scale,
 };
 
 fn scale(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
+    let list = args.series_list(0)?;
     let factor = args.float(1)?;
-    for s in &mut list {
-        s.tags.insert("scale".into(), float_repr(factor));
-        rename(s, format!("scale({},{})", s.name, format_g(factor)));
-        map_in_place(s, |v| v.map(|x| x * factor));
-    }
-    Ok(Value::SeriesList(list))
+    let shown = format_g(factor);
+    Ok(transform_each(
+        list,
+        ("scale", &float_repr(factor)),
+        |name| format!("scale({name},{shown})"),
+        |v| v.map(|x| x * factor),
+    ))
 }
 
 static SCALE_TO_SECONDS: FunctionDef = FunctionDef {
@@ -72,8 +72,7 @@ static SCALE_TO_SECONDS: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("seconds", ParamType::Float).required(),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: scale_to_seconds,
 };
 
@@ -99,19 +98,15 @@ static EXP: FunctionDef = FunctionDef {
     group: "Transform",
     description: "Raises e to the power of every value.",
     params: ONLY_SERIES_LIST,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: exp,
 };
 
 fn exp(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
-    for s in &mut list {
-        s.tags.insert("exp".into(), "e".into());
-        rename(s, format!("exp({})", s.name));
-        try_map_in_place(s, |v| v.map(|x| py_exp(&args, x)).transpose())?;
-    }
-    Ok(Value::SeriesList(list))
+    let list = args.series_list(0)?;
+    try_transform_each(list, ("exp", "e"), "exp", |v| {
+        v.map(|x| py_exp(&args, x)).transpose()
+    })
 }
 
 static ADD: FunctionDef = FunctionDef {
@@ -122,21 +117,20 @@ static ADD: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("constant", ParamType::Float).required(),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: add,
 };
 
 fn add(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
+    let list = args.series_list(0)?;
     let constant = args.float(1)?;
     let shown = percent_d(&args, constant)?;
-    for s in &mut list {
-        s.tags.insert("add".into(), float_repr(constant));
-        rename(s, format!("add({},{shown})", s.name));
-        map_in_place(s, |v| v.map(|x| x + constant));
-    }
-    Ok(Value::SeriesList(list))
+    Ok(transform_each(
+        list,
+        ("add", &float_repr(constant)),
+        |name| format!("add({name},{shown})"),
+        |v| v.map(|x| x + constant),
+    ))
 }
 
 static SIGMOID: FunctionDef = FunctionDef {
@@ -144,51 +138,16 @@ static SIGMOID: FunctionDef = FunctionDef {
     group: "Transform",
     description: "Applies the sigmoid function 1 / (1 + exp(-x)) to every value.",
     params: ONLY_SERIES_LIST,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: sigmoid,
 };
 
 fn sigmoid(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
-    for s in &mut list {
-        s.tags.insert("sigmoid".into(), "sigmoid".into());
-        rename(s, format!("sigmoid({})", s.name));
-        try_map_in_place(s, |v| match v {
-            None => Ok(None),
-            Some(x) => Ok(Some(1.0 / (1.0 + py_exp(&args, -x)?))),
-        })?;
-    }
-    Ok(Value::SeriesList(list))
-}
-
-static LOGIT: FunctionDef = FunctionDef {
-    name: "logit",
-    group: "Transform",
-    description: "Applies the logit function log(x / (1 - x)) to every value; values outside \
-                  (0, 1) become null.",
-    params: ONLY_SERIES_LIST,
-    aggregator: false,
-    streamable: None,
-    implementation: logit,
-};
-
-fn logit(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
-    for s in &mut list {
-        s.tags.insert("logit".into(), "logit".into());
-        rename(s, format!("logit({})", s.name));
-        map_in_place(s, |v| {
-            let x = v?;
-            if x == 1.0 {
-                return None;
-            }
-            let q = x / (1.0 - x);
-            // math.log raises (graphite: null) for q <= 0
-            (q > 0.0 || q.is_nan()).then(|| q.ln())
-        });
-    }
-    Ok(Value::SeriesList(list))
+    let list = args.series_list(0)?;
+    try_transform_each(list, ("sigmoid", "sigmoid"), "sigmoid", |v| match v {
+        None => Ok(None),
+        Some(x) => Ok(Some(1.0 / (1.0 + py_exp(&args, -x)?))),
+    })
 }
 
 static POW: FunctionDef = FunctionDef {
@@ -199,54 +158,68 @@ static POW: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("factor", ParamType::Float).required(),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: pow,
 };
 
 fn pow(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
+    let list = args.series_list(0)?;
     let factor = args.float(1)?;
-    for s in &mut list {
-        s.tags.insert("pow".into(), float_repr(factor));
-        rename(s, format!("pow({},{})", s.name, format_g(factor)));
-        map_in_place(s, |v| safe_pow(v, Some(factor)));
-    }
-    Ok(Value::SeriesList(list))
+    let shown = format_g(factor);
+    Ok(transform_each(
+        list,
+        ("pow", &float_repr(factor)),
+        |name| format!("pow({name},{shown})"),
+        |v| safe_pow(v, Some(factor)),
+    ))
 }
 
 /// A transform with a fixed tag value and `name(series)` naming.
 macro_rules! simple_transform {
-    ($static:ident, $fn:ident, $name:literal, $tag:expr, $description:literal, $f:expr) => {
+    ($static:ident, $fn:ident, $name:literal, $tag:literal, $description:literal, $f:expr) => {
         static $static: FunctionDef = FunctionDef {
             name: $name,
             group: "Transform",
             description: $description,
             params: ONLY_SERIES_LIST,
-            aggregator: false,
-            streamable: None,
+            aggregator: Aggregator::No,
             implementation: $fn,
         };
 
         fn $fn(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-            let mut list = args.series_list(0)?;
-            for s in &mut list {
-                if let Some(tag) = $tag {
-                    s.tags.insert($name.into(), String::from(tag));
-                }
-                rename(s, format!(concat!($name, "({})"), s.name));
-                map_in_place(s, $f);
-            }
-            Ok(Value::SeriesList(list))
+            let list = args.series_list(0)?;
+            Ok(transform_each(
+                list,
+                ($name, $tag),
+                |name| format!(concat!($name, "({})"), name),
+                $f,
+            ))
         }
     };
 }
 
 simple_transform!(
+    LOGIT,
+    logit,
+    "logit",
+    "logit",
+    "Applies the logit function log(x / (1 - x)) to every value; values outside \
+                  (0, 1) become null.",
+    |v| {
+        let x = v?;
+        if x == 1.0 {
+            return None;
+        }
+        let q = x / (1.0 - x);
+        // math.log raises (graphite: null) for q <= 0
+        (q > 0.0 || q.is_nan()).then(|| q.ln())
+    }
+);
+simple_transform!(
     SQUARE_ROOT,
     square_root,
     "squareRoot",
-    Some("1"),
+    "1",
     "The square root of every value; negative values become null.",
     |v| safe_pow(v, Some(0.5))
 );
@@ -254,7 +227,7 @@ simple_transform!(
     INVERT,
     invert,
     "invert",
-    Some("1"),
+    "1",
     "1 / x of every value; zero becomes null.",
     |v| safe_pow(v, Some(-1.0))
 );
@@ -262,7 +235,7 @@ simple_transform!(
     ABSOLUTE,
     absolute,
     "absolute",
-    Some("1"),
+    "1",
     "The absolute value of every value.",
     |v: Option<f64>| v.map(f64::abs)
 );
@@ -275,20 +248,20 @@ static OFFSET: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("factor", ParamType::Float).required(),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: offset,
 };
 
 fn offset(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
+    let list = args.series_list(0)?;
     let factor = args.float(1)?;
-    for s in &mut list {
-        s.tags.insert("offset".into(), float_repr(factor));
-        rename(s, format!("offset({},{})", s.name, format_g(factor)));
-        map_in_place(s, |v| v.map(|x| x + factor));
-    }
-    Ok(Value::SeriesList(list))
+    let shown = format_g(factor);
+    Ok(transform_each(
+        list,
+        ("offset", &float_repr(factor)),
+        |name| format!("offset({name},{shown})"),
+        |v| v.map(|x| x + factor),
+    ))
 }
 
 static OFFSET_TO_ZERO: FunctionDef = FunctionDef {
@@ -297,8 +270,7 @@ static OFFSET_TO_ZERO: FunctionDef = FunctionDef {
     description: "Subtracts the series' own minimum from every value, so that its lowest \
                   point is 0.",
     params: ONLY_SERIES_LIST,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: offset_to_zero,
 };
 
@@ -334,8 +306,7 @@ static ROUND: FunctionDef = FunctionDef {
             .default(Lit::Int(0))
             .python("precision=None"),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: round,
 };
 
@@ -368,8 +339,7 @@ static LOG: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("base", ParamType::Integer).default(Lit::Int(10)),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: logarithm,
 };
 
@@ -410,8 +380,7 @@ static MIN_MAX: FunctionDef = FunctionDef {
     description: "Min-max normalization: (value - min) / (max - min) of the series; a flat \
                   series becomes 0.",
     params: ONLY_SERIES_LIST,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: min_max,
 };
 
@@ -450,8 +419,7 @@ static IS_NON_NULL: FunctionDef = FunctionDef {
     description: "1 where the series has a value, 0 where it is null (sum the result to count \
                   live series).",
     params: ONLY_SERIES_LIST,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: is_non_null,
 };
 
@@ -480,8 +448,7 @@ static TRANSFORM_NULL: FunctionDef = FunctionDef {
         Param::new("default", ParamType::Float).default(Lit::Int(0)),
         Param::new("referenceSeries", ParamType::SeriesList),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: transform_null,
 };
 
@@ -571,8 +538,7 @@ static KEEP_LAST_VALUE: FunctionDef = FunctionDef {
             .default(Lit::Inf)
             .python("limit=inf"),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: keep_last_value,
 };
 
@@ -626,8 +592,7 @@ static INTERPOLATE: FunctionDef = FunctionDef {
             .default(Lit::Inf)
             .python("limit=inf"),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: interpolate,
 };
 

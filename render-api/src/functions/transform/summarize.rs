@@ -6,7 +6,7 @@ use chrono::{Datelike, NaiveDate, Offset, TimeZone, Timelike};
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::functions::aggfunc::AggFunc;
-use crate::functions::{Args, FunctionDef, Lit, Param, ParamType, Registry};
+use crate::functions::{Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
 use crate::series::Series;
 use crate::time::parse_offset;
 
@@ -26,8 +26,7 @@ static COMPRESS_PERIODIC_GAPS: FunctionDef = FunctionDef {
                   than the storage step) and re-steps the series to that period, keeping the \
                   last value of each period.",
     params: ONLY_SERIES_LIST,
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: compress_periodic_gaps,
 };
 
@@ -177,8 +176,7 @@ static SUMMARIZE: FunctionDef = FunctionDef {
         Param::new("func", ParamType::AggFunc).default(Lit::Str("sum")),
         Param::new("alignToFrom", ParamType::Boolean).default(Lit::Bool(false)),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: summarize,
 };
 
@@ -337,8 +335,7 @@ static SMART_SUMMARIZE: FunctionDef = FunctionDef {
         Param::new("func", ParamType::AggFunc).default(Lit::Str("sum")),
         Param::new("alignTo", ParamType::String).options(ALIGN_TO_OPTIONS),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: smart_summarize,
 };
 
@@ -399,8 +396,7 @@ static HITCOUNT: FunctionDef = FunctionDef {
             .suggestions(SUMMARIZE_SUGGESTIONS),
         Param::new("alignToInterval", ParamType::Boolean).default(Lit::Bool(false)),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: hitcount,
 };
 

@@ -6,7 +6,7 @@ use chrono_tz::{OffsetComponents, Tz};
 
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
-use crate::functions::{Args, FunctionDef, Lit, Param, ParamType, Registry};
+use crate::functions::{Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
 use crate::time::{parse_at_time, parse_offset};
 
 use super::{map_in_place, rename, SERIES_LIST, SHIFT_SUGGESTIONS};
@@ -53,8 +53,7 @@ static TIME_SHIFT: FunctionDef = FunctionDef {
             .default(Lit::Bool(false))
             .python("alignDST=False"),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: time_shift,
 };
 
@@ -107,8 +106,7 @@ static TIME_SLICE: FunctionDef = FunctionDef {
         Param::new("startSliceAt", ParamType::Date).required(),
         Param::new("endSliceAt", ParamType::Date).default(Lit::Str("now")),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: time_slice,
 };
 
@@ -150,8 +148,7 @@ static TIME_STACK: FunctionDef = FunctionDef {
         Param::new("timeShiftStart", ParamType::Integer).default(Lit::Int(0)),
         Param::new("timeShiftEnd", ParamType::Integer).default(Lit::Int(7)),
     ],
-    aggregator: false,
-    streamable: None,
+    aggregator: Aggregator::No,
     implementation: time_stack,
 };
 
