@@ -315,19 +315,12 @@ impl<'r> Evaluator<'r> {
         replacements: Option<&Replacements>,
     ) -> Result<Value, ApiError> {
         match expr {
-            Expr::Path(path) => {
-                let mut expression = path.clone();
-                if let Some(repl) = replacements {
-                    for (name, value) in repl {
-                        let var = format!("${name}");
-                        if expression == var {
-                            return template_value(value);
-                        }
-                        expression = expression.replace(&var, &value.py_str());
-                    }
+            Expr::Path(path) => match substitute(path, replacements) {
+                Substituted::Path(expression) => {
+                    Ok(Value::SeriesList(self.fetch(ctx, &expression)?))
                 }
-                Ok(Value::SeriesList(self.fetch(ctx, &expression)?))
-            }
+                Substituted::Whole(value) => template_value(value),
+            },
             Expr::Template(t) => {
                 let bindings = template_bindings(ctx, &t.args, &t.kwargs);
                 self.eval(ctx, &t.inner, Some(&bindings))
@@ -385,19 +378,13 @@ impl<'r> Evaluator<'r> {
     fn register_paths(&mut self, ctx: &Context, expr: &Expr, replacements: Option<&Replacements>) {
         match expr {
             Expr::Path(path) => {
-                let mut expression = path.clone();
-                if let Some(repl) = replacements {
-                    for (name, value) in repl {
-                        let var = format!("${name}");
-                        if expression != var {
-                            expression = expression.replace(&var, &value.py_str());
-                        }
-                    }
+                // a whole-path `$var` is a value, never fetched
+                if let Substituted::Path(expression) = substitute(path, replacements) {
+                    self.prefetched
+                        .entry(fetch_key(ctx, &expression))
+                        .or_default()
+                        .uses += 1;
                 }
-                self.prefetched
-                    .entry(fetch_key(ctx, &expression))
-                    .or_default()
-                    .uses += 1;
             }
             Expr::Template(t) => {
                 let bindings = template_bindings(ctx, &t.args, &t.kwargs);
@@ -668,6 +655,29 @@ fn template_bindings(ctx: &Context, args: &[Expr], kwargs: &[(String, Expr)]) ->
         set(k.clone(), Value::Str(v.clone()));
     }
     out
+}
+
+/// A path after `template()` substitution.
+enum Substituted<'a> {
+    /// The path expression to fetch.
+    Path(String),
+    /// The path was exactly `$name`: that binding's value.
+    Whole(&'a Value),
+}
+
+/// Replaces each bound `$name` in `path`, in binding order (graphite's
+/// evaluateTokens); a path that is (or becomes) exactly one `$name` is that
+/// binding's value instead.
+fn substitute<'a>(path: &str, replacements: Option<&'a Replacements>) -> Substituted<'a> {
+    let mut expression = path.to_string();
+    for (name, value) in replacements.into_iter().flatten() {
+        let var = format!("${name}");
+        if expression == var {
+            return Substituted::Whole(value);
+        }
+        expression = expression.replace(&var, &value.py_str());
+    }
+    Substituted::Path(expression)
 }
 
 /// A whole-path `$var`: numbers stay numbers, numeric-looking strings

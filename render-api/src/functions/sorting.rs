@@ -74,6 +74,13 @@ fn sort_by(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Va
     Ok(Value::SeriesList(sort_by_keys(list, &keys, reverse)))
 }
 
+/// The series sorted by `func` of their values, largest first.
+fn largest_first(mut args: Args, func: AggFunc) -> Result<Value, ApiError> {
+    let list = args.series_list(0)?;
+    let keys: Vec<f64> = list.iter().map(|s| agg_sort_key(func, s)).collect();
+    Ok(Value::SeriesList(sort_by_keys(list, &keys, true)))
+}
+
 static SORT_BY_TOTAL: FunctionDef = FunctionDef {
     name: "sortByTotal",
     group: "Sorting",
@@ -83,14 +90,8 @@ static SORT_BY_TOTAL: FunctionDef = FunctionDef {
     implementation: sort_by_total,
 };
 
-fn sort_by_total(
-    _ev: &mut Evaluator<'_>,
-    _ctx: &Context,
-    mut args: Args,
-) -> Result<Value, ApiError> {
-    let list = args.series_list(0)?;
-    let keys: Vec<f64> = list.iter().map(|s| agg_sort_key(AggFunc::Sum, s)).collect();
-    Ok(Value::SeriesList(sort_by_keys(list, &keys, true)))
+fn sort_by_total(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    largest_first(args, AggFunc::Sum)
 }
 
 static SORT_BY_MAXIMA: FunctionDef = FunctionDef {
@@ -102,14 +103,8 @@ static SORT_BY_MAXIMA: FunctionDef = FunctionDef {
     implementation: sort_by_maxima,
 };
 
-fn sort_by_maxima(
-    _ev: &mut Evaluator<'_>,
-    _ctx: &Context,
-    mut args: Args,
-) -> Result<Value, ApiError> {
-    let list = args.series_list(0)?;
-    let keys: Vec<f64> = list.iter().map(|s| agg_sort_key(AggFunc::Max, s)).collect();
-    Ok(Value::SeriesList(sort_by_keys(list, &keys, true)))
+fn sort_by_maxima(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    largest_first(args, AggFunc::Max)
 }
 
 static SORT_BY_MINIMA: FunctionDef = FunctionDef {

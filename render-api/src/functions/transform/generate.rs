@@ -30,30 +30,32 @@ static TIME_FUNCTION: FunctionDef = FunctionDef {
     implementation: time_function,
 };
 
-/// Timestamps `start, start + step, ...` below `end`.
-fn ticks(ev: &Evaluator<'_>, args: &Args, ctx: &Context, step: i64) -> Result<Vec<i64>, ApiError> {
+/// A series named `name` with `value(t)` at `t = start, start + step, ...`
+/// below `end`, over the request's window.
+fn generated(
+    ev: &Evaluator<'_>,
+    args: &Args,
+    ctx: &Context,
+    name: String,
+    step: i64,
+    value: impl Fn(i64) -> f64,
+) -> Result<Value, ApiError> {
     if step <= 0 {
         return Err(args.error("step must be positive"));
     }
     ev.check_points(bucket_count(ctx.start, ctx.end, step))?;
-    Ok((ctx.start..ctx.end).step_by(step as usize).collect())
+    let values = (ctx.start..ctx.end)
+        .step_by(step as usize)
+        .map(|t| Some(value(t)))
+        .collect();
+    let series = Series::new(name, ctx.start, ctx.end, step, values, ctx.x_files_factor);
+    Ok(Value::SeriesList(vec![series]))
 }
 
 fn time_function(ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
     let name = args.string(0)?;
     let step = args.int(1)?;
-    let values = ticks(ev, &args, ctx, step)?
-        .into_iter()
-        .map(|t| Some(t as f64))
-        .collect();
-    Ok(Value::SeriesList(vec![Series::new(
-        name,
-        ctx.start,
-        ctx.end,
-        step,
-        values,
-        ctx.x_files_factor,
-    )]))
+    generated(ev, &args, ctx, name, step, |t| t as f64)
 }
 
 static SIN_FUNCTION: FunctionDef = FunctionDef {
@@ -75,18 +77,7 @@ fn sin_function(ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Val
     // graphite validates an integer but multiplies by whatever it was given
     let amplitude = args.float(1)?;
     let step = args.int(2)?;
-    let values = ticks(ev, &args, ctx, step)?
-        .into_iter()
-        .map(|t| Some((t as f64).sin() * amplitude))
-        .collect();
-    Ok(Value::SeriesList(vec![Series::new(
-        name,
-        ctx.start,
-        ctx.end,
-        step,
-        values,
-        ctx.x_files_factor,
-    )]))
+    generated(ev, &args, ctx, name, step, |t| (t as f64).sin() * amplitude)
 }
 
 #[cfg(test)]
