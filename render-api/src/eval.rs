@@ -22,14 +22,15 @@ use regex::Regex;
 use storage::{FetchOptions, FetchRange, Read, TagExpr, Timestamp};
 
 use crate::error::ApiError;
-use crate::functions::{combine, registry, Args};
+use crate::functions::{registry, Aggregator, Args, FunctionDef};
 use crate::pyfmt::float_repr;
 use crate::series::{Consolidation, Series};
 use crate::target::{parse_target, Expr};
 
-/// What a request may evaluate: the time window, "now", the time zone,
-/// the request's default xFilesFactor and `template[...]` values. Functions
-/// that need another window copy it and change `start`/`end`.
+/// What a request may evaluate: the time window, "now", the server's clock,
+/// the time zone, the request's default xFilesFactor and `template[...]`
+/// values. Functions that need another window copy it and change
+/// `start`/`end`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Context {
     /// Window start (exclusive for Whisper, as in graphite).
@@ -38,6 +39,12 @@ pub struct Context {
     pub end: Timestamp,
     /// Reference time; decides Whisper's archive choice.
     pub now: Timestamp,
+    /// The server's clock when the request arrived, read once by the HTTP
+    /// layer. graphite-web parses some function arguments (timeSlice,
+    /// linearRegression, verticalLine) without the request's `now`, so
+    /// relative times there count from this clock; carrying it here keeps
+    /// functions free of clock reads and lets tests pin it.
+    pub wall_clock: Timestamp,
     /// Time zone for calendar-aligned functions.
     pub tz: Tz,
     /// Default xFilesFactor for fetched series and aggregations
@@ -48,12 +55,14 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context for `[start, end]` with `now = end`, UTC, xff 0.
+    /// A context for `[start, end]` with `now = wall_clock = end`, UTC,
+    /// xff 0.
     pub fn new(start: Timestamp, end: Timestamp) -> Context {
         Context {
             start,
             end,
             now: end,
+            wall_clock: end,
             tz: Tz::UTC,
             x_files_factor: 0.0,
             template: Vec::new(),
@@ -306,19 +315,12 @@ impl<'r> Evaluator<'r> {
         replacements: Option<&Replacements>,
     ) -> Result<Value, ApiError> {
         match expr {
-            Expr::Path(path) => {
-                let mut expression = path.clone();
-                if let Some(repl) = replacements {
-                    for (name, value) in repl {
-                        let var = format!("${name}");
-                        if expression == var {
-                            return template_value(value);
-                        }
-                        expression = expression.replace(&var, &value.py_str());
-                    }
+            Expr::Path(path) => match substitute(path, replacements) {
+                Substituted::Path(expression) => {
+                    Ok(Value::SeriesList(self.fetch(ctx, &expression)?))
                 }
-                Ok(Value::SeriesList(self.fetch(ctx, &expression)?))
-            }
+                Substituted::Whole(value) => template_value(value),
+            },
             Expr::Template(t) => {
                 let bindings = template_bindings(ctx, &t.args, &t.kwargs);
                 self.eval(ctx, &t.inner, Some(&bindings))
@@ -332,7 +334,7 @@ impl<'r> Evaluator<'r> {
                     .get(&call.name)
                     .ok_or_else(|| ApiError::UnknownFunction(call.name.clone()))?;
                 self.check_deadline()?;
-                if let Some(result) = self.try_stream_aggregate(ctx, call, replacements)? {
+                if let Some(result) = self.try_stream_aggregate(ctx, call, def, replacements)? {
                     return Ok(Value::SeriesList(result));
                 }
                 let mut args = Vec::with_capacity(call.args.len());
@@ -376,19 +378,13 @@ impl<'r> Evaluator<'r> {
     fn register_paths(&mut self, ctx: &Context, expr: &Expr, replacements: Option<&Replacements>) {
         match expr {
             Expr::Path(path) => {
-                let mut expression = path.clone();
-                if let Some(repl) = replacements {
-                    for (name, value) in repl {
-                        let var = format!("${name}");
-                        if expression != var {
-                            expression = expression.replace(&var, &value.py_str());
-                        }
-                    }
+                // a whole-path `$var` is a value, never fetched
+                if let Substituted::Path(expression) = substitute(path, replacements) {
+                    self.prefetched
+                        .entry(fetch_key(ctx, &expression))
+                        .or_default()
+                        .uses += 1;
                 }
-                self.prefetched
-                    .entry(fetch_key(ctx, &expression))
-                    .or_default()
-                    .uses += 1;
             }
             Expr::Template(t) => {
                 let bindings = template_bindings(ctx, &t.args, &t.kwargs);
@@ -448,10 +444,11 @@ impl<'r> Evaluator<'r> {
         &mut self,
         ctx: &Context,
         call: &crate::target::Call,
+        def: &FunctionDef,
         replacements: Option<&Replacements>,
     ) -> Result<Option<Vec<Series>>, ApiError> {
         const CHUNK: usize = 64;
-        let Some((agg, short)) = combine::streamable(&call.name) else {
+        let Aggregator::Streaming(stream) = def.aggregator else {
             return Ok(None);
         };
         if replacements.is_some() || !call.kwargs.is_empty() || call.args.is_empty() {
@@ -466,9 +463,7 @@ impl<'r> Evaluator<'r> {
                 _ => return Ok(None),
             }
         }
-        let Some(mut fold) = combine::ColumnFold::new(agg) else {
-            return Ok(None);
-        };
+        let mut fold = stream.fold();
         let (series_before, points_before) = (self.series_fetched, self.points_fetched);
         let range = FetchRange {
             from: ctx.start,
@@ -546,12 +541,11 @@ impl<'r> Evaluator<'r> {
             end -= (end - start).rem_euclid(step);
         }
         let xff = ctx.x_files_factor;
-        Ok(Some(vec![combine::aggregate_series(
-            short,
+        Ok(Some(vec![stream.series(
             &expressions.join(","),
             tags.unwrap_or_default(),
             (start, end, step),
-            fold.finish(xff),
+            fold,
             xff,
         )]))
     }
@@ -661,6 +655,29 @@ fn template_bindings(ctx: &Context, args: &[Expr], kwargs: &[(String, Expr)]) ->
         set(k.clone(), Value::Str(v.clone()));
     }
     out
+}
+
+/// A path after `template()` substitution.
+enum Substituted<'a> {
+    /// The path expression to fetch.
+    Path(String),
+    /// The path was exactly `$name`: that binding's value.
+    Whole(&'a Value),
+}
+
+/// Replaces each bound `$name` in `path`, in binding order (graphite's
+/// evaluateTokens); a path that is (or becomes) exactly one `$name` is that
+/// binding's value instead.
+fn substitute<'a>(path: &str, replacements: Option<&'a Replacements>) -> Substituted<'a> {
+    let mut expression = path.to_string();
+    for (name, value) in replacements.into_iter().flatten() {
+        let var = format!("${name}");
+        if expression == var {
+            return Substituted::Whole(value);
+        }
+        expression = expression.replace(&var, &value.py_str());
+    }
+    Substituted::Path(expression)
 }
 
 /// A whole-path `$var`: numbers stay numbers, numeric-looking strings

@@ -166,11 +166,17 @@ impl Read for MemoryRead {
     }
 }
 
-/// Evaluates one target over `(from, until]` with `now = until`; panics on
+/// Evaluates one target over `(from, until]` with `now` and the wall clock
+/// at `until` (so results never depend on when the test runs); panics on
 /// errors (tests only).
 pub fn eval_one(read: &MemoryRead, target: &str, from: i64, until: i64) -> Vec<Series> {
+    eval_in(read, target, &Context::new(from, until))
+}
+
+/// Evaluates one target in `ctx`; panics on errors (tests only).
+pub fn eval_in(read: &MemoryRead, target: &str, ctx: &Context) -> Vec<Series> {
     let expr = parse_target(target).expect("test target parses");
     let mut ev = Evaluator::new(read, Limits::default());
-    ev.evaluate_targets(&Context::new(from, until), &[expr])
+    ev.evaluate_targets(ctx, &[expr])
         .unwrap_or_else(|e| panic!("{target}: {e}"))
 }

@@ -22,6 +22,13 @@ pub struct JsonOptions {
 /// Writes `s` as a JSON string literal with Python's `ensure_ascii`
 /// escaping.
 pub fn write_str(out: &mut String, s: &str) {
+    write_string(out, s, true);
+}
+
+/// Writes `s` as a JSON string literal as Python's `json.dumps` does:
+/// with `ensure_ascii`, everything outside printable ASCII becomes `\uXXXX`
+/// (UTF-16 units); without, only control characters do.
+fn write_string(out: &mut String, s: &str, ensure_ascii: bool) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -32,7 +39,7 @@ pub fn write_str(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+            c if (c as u32) < 0x20 || (ensure_ascii && (c as u32) > 0x7e) => {
                 let mut buf = [0u16; 2];
                 for unit in c.encode_utf16(&mut buf) {
                     out.push_str(&format!("\\u{unit:04x}"));
@@ -280,13 +287,7 @@ fn dump_into(w: &mut Writer, value: &PyJson, ascii: bool, sort_keys: bool) {
         PyJson::Int(i) => w.out.push_str(&i.to_string()),
         PyJson::Float(x) if x.is_nan() => w.out.push_str("NaN"),
         PyJson::Float(x) => write_value(&mut w.out, Some(*x)),
-        PyJson::Str(s) => {
-            if ascii {
-                write_str(&mut w.out, s)
-            } else {
-                write_str_utf8(&mut w.out, s)
-            }
-        }
+        PyJson::Str(s) => write_string(&mut w.out, s, ascii),
         PyJson::List(items) if items.is_empty() => w.out.push_str("[]"),
         PyJson::List(items) => {
             w.open('[');
@@ -309,37 +310,13 @@ fn dump_into(w: &mut Writer, value: &PyJson, ascii: bool, sort_keys: bool) {
                 if i > 0 {
                     w.sep();
                 }
-                if ascii {
-                    write_str(&mut w.out, k);
-                } else {
-                    write_str_utf8(&mut w.out, k);
-                }
+                write_string(&mut w.out, k, ascii);
                 w.out.push_str(": ");
                 dump_into(w, v, ascii, sort_keys);
             }
             w.close('}');
         }
     }
-}
-
-/// Like [`write_str`] but leaves non-ASCII characters as they are
-/// (`ensure_ascii=False`).
-fn write_str_utf8(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

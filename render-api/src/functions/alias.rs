@@ -15,7 +15,9 @@ use crate::eval::{Context, Evaluator, Value};
 use crate::pyfmt::{float_repr, format_f, format_g_precision};
 use crate::target::parse_target;
 
-use super::{agg_key, py_index, AggFunc, Args, FunctionDef, Param, ParamType, Registry};
+use super::{
+    agg_key, py_index, AggFunc, Aggregator, Args, FunctionDef, Param, ParamType, Registry,
+};
 
 pub(super) fn register(r: &mut Registry) {
     r.add(&ALIAS);
@@ -41,7 +43,7 @@ static ALIAS: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("newName", ParamType::String).required(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: alias,
 };
 
@@ -66,7 +68,7 @@ static ALIAS_BY_NODE: FunctionDef = FunctionDef {
             .required()
             .multiple(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: alias_by_node,
 };
 
@@ -81,7 +83,7 @@ static ALIAS_BY_TAGS: FunctionDef = FunctionDef {
             .required()
             .multiple(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: alias_by_node,
 };
 
@@ -104,7 +106,7 @@ static ALIAS_BY_METRIC: FunctionDef = FunctionDef {
     description: "Names each series by the last node of its metric path (for function \
                   results, of the innermost path), as substr(seriesList, -1).",
     params: &[SERIES_LIST],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: alias_by_metric,
 };
 
@@ -130,7 +132,7 @@ static ALIAS_SUB: FunctionDef = FunctionDef {
         Param::new("search", ParamType::String).required(),
         Param::new("replace", ParamType::String).required(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: alias_sub,
 };
 
@@ -158,7 +160,7 @@ static ALIAS_QUERY: FunctionDef = FunctionDef {
         Param::new("replace", ParamType::String).required(),
         Param::new("newName", ParamType::String).required(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: alias_query,
 };
 
@@ -198,7 +200,7 @@ static LEGEND_VALUE: FunctionDef = FunctionDef {
             .multiple()
             .options(LEGEND_OPTIONS),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: legend_value,
 };
 
@@ -296,7 +298,7 @@ static UPPER: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("pos", ParamType::Integer).multiple(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: upper,
 };
 
@@ -309,7 +311,7 @@ static LOWER: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("pos", ParamType::Integer).multiple(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: lower,
 };
 

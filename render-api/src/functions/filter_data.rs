@@ -6,7 +6,7 @@ use crate::eval::{Context, Evaluator, Value};
 use crate::pyfmt::{float_repr, format_g};
 use crate::series::Series;
 
-use super::{percentile, Args, FunctionDef, Param, ParamType, Registry};
+use super::{percentile, Aggregator, Args, FunctionDef, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
     r.add(&REMOVE_ABOVE_VALUE);
@@ -25,7 +25,7 @@ static REMOVE_ABOVE_VALUE: FunctionDef = FunctionDef {
     group: "Filter Data",
     description: "Replaces the values above n with null.",
     params: PARAMS,
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: remove_above_value,
 };
 
@@ -34,7 +34,7 @@ static REMOVE_BELOW_VALUE: FunctionDef = FunctionDef {
     group: "Filter Data",
     description: "Replaces the values below n with null.",
     params: PARAMS,
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: remove_below_value,
 };
 
@@ -44,7 +44,7 @@ static REMOVE_ABOVE_PERCENTILE: FunctionDef = FunctionDef {
     description: "Replaces the values above the n-th percentile of each series' own values \
                   with null.",
     params: PARAMS,
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: remove_above_percentile,
 };
 
@@ -54,7 +54,7 @@ static REMOVE_BELOW_PERCENTILE: FunctionDef = FunctionDef {
     description: "Replaces the values below the n-th percentile of each series' own values \
                   with null.",
     params: PARAMS,
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: remove_below_percentile,
 };
 

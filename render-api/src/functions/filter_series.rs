@@ -11,7 +11,8 @@ use crate::target::{parse_target, Expr};
 use super::alias::PyRegex;
 use super::sorting::{agg_func_arg, agg_sort_key, sort_by_keys};
 use super::{
-    percentile, py_slice, xff_ok, AggFunc, Args, FunctionDef, Lit, Param, ParamType, Registry,
+    percentile, py_slice, xff_ok, AggFunc, Aggregator, Args, FunctionDef, Lit, Param, ParamType,
+    Registry,
 };
 
 pub(super) fn register(r: &mut Registry) {
@@ -119,7 +120,7 @@ static FILTER_SERIES: FunctionDef = FunctionDef {
             ]),
         Param::new("threshold", ParamType::Float).required(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: filter_series,
 };
 
@@ -145,7 +146,7 @@ macro_rules! threshold_filter {
             group: "Filter Series",
             description: $doc,
             params: THRESHOLD_PARAMS,
-            aggregator: false,
+            aggregator: Aggregator::No,
             implementation: $fn,
         };
 
@@ -242,7 +243,7 @@ static HIGHEST: FunctionDef = FunctionDef {
         Param::new("n", ParamType::Integer).required(),
         Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: highest,
 };
 
@@ -263,7 +264,7 @@ static LOWEST: FunctionDef = FunctionDef {
         Param::new("n", ParamType::Integer).required(),
         Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: lowest,
 };
 
@@ -282,7 +283,7 @@ macro_rules! top_filter {
             group: "Filter Series",
             description: $doc,
             params: COUNT_PARAMS,
-            aggregator: false,
+            aggregator: Aggregator::No,
             implementation: $fn,
         };
 
@@ -357,7 +358,7 @@ static AVERAGE_OUTSIDE_PERCENTILE: FunctionDef = FunctionDef {
     description: "Keeps the series whose average lies outside the band between the \
                   (100 - n)-th and n-th percentiles of all the series' averages.",
     params: THRESHOLD_PARAMS,
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: average_outside_percentile,
 };
 
@@ -389,7 +390,7 @@ static REMOVE_BETWEEN_PERCENTILE: FunctionDef = FunctionDef {
     description: "Keeps the series that have at least one value outside the band between \
                   the (100 - n)-th and n-th percentiles of all series at that timestamp.",
     params: THRESHOLD_PARAMS,
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: remove_between_percentile,
 };
 
@@ -432,7 +433,7 @@ static LIMIT: FunctionDef = FunctionDef {
     group: "Filter Series",
     description: "The first n series of the list.",
     params: COUNT_PARAMS,
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: limit,
 };
 
@@ -455,7 +456,7 @@ static USE_SERIES_ABOVE: FunctionDef = FunctionDef {
         Param::new("search", ParamType::String).required(),
         Param::new("replace", ParamType::String).required(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: use_series_above,
 };
 
@@ -499,7 +500,7 @@ static MOST_DEVIANT: FunctionDef = FunctionDef {
     description: "The n series with the largest variance of their own values; all-null \
                   series are dropped.",
     params: COUNT_PARAMS,
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: most_deviant,
 };
 
@@ -541,7 +542,7 @@ static EXCLUDE: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("pattern", ParamType::String).required(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: exclude,
 };
 
@@ -558,7 +559,7 @@ static GREP: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("pattern", ParamType::String).required(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: grep,
 };
 
@@ -582,7 +583,7 @@ static REMOVE_EMPTY_SERIES: FunctionDef = FunctionDef {
     description: "Drops the series without values: those whose fraction of non-null values \
                   is below xFilesFactor (default 0: only all-null series are dropped).",
     params: &[SERIES_LIST, Param::new("xFilesFactor", ParamType::Float)],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: remove_empty_series,
 };
 
@@ -610,7 +611,7 @@ static UNIQUE: FunctionDef = FunctionDef {
     params: &[Param::new("seriesLists", ParamType::SeriesList)
         .required()
         .multiple()],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: unique,
 };
 

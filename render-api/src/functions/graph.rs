@@ -8,7 +8,7 @@ use crate::pyfmt::{float_repr, format_g};
 use crate::series::Series;
 
 use super::special::constant_line;
-use super::{Args, FunctionDef, Lit, Param, ParamType, Registry};
+use super::{Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
     r.add(&STACKED);
@@ -37,7 +37,7 @@ static STACKED: FunctionDef = FunctionDef {
                   stack so far (nulls stay null and add nothing). Stacks are shared by all \
                   targets of a request; a named stack keeps the series names.",
     params: &[SERIES_LIST, Param::new("stack", ParamType::String)],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: stacked,
 };
 
@@ -79,7 +79,7 @@ static AREA_BETWEEN: FunctionDef = FunctionDef {
     description: "Draws the area between exactly two series (lower first); both are renamed \
                   areaBetween(<path expression of the upper one>).",
     params: &[SERIES_LIST],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: area_between_fn,
 };
 
@@ -123,7 +123,7 @@ static ALPHA: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("alpha", ParamType::Float).required(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: alpha,
 };
 
@@ -141,7 +141,7 @@ static COLOR: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("theColor", ParamType::String).required(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: color,
 };
 
@@ -159,7 +159,7 @@ static LINE_WIDTH: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("width", ParamType::Float).required(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: line_width,
 };
 
@@ -183,7 +183,7 @@ static SECOND_Y_AXIS: FunctionDef = FunctionDef {
     description: "Draws the series against a second Y axis on the right; renames it \
                   secondYAxis(<name>).",
     params: &[SERIES_LIST],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: second_y_axis,
 };
 
@@ -197,7 +197,7 @@ static DRAW_AS_INFINITE: FunctionDef = FunctionDef {
     description: "Draws a vertical line at every non-zero value (for events); renames the \
                   series drawAsInfinite(<name>), values unchanged.",
     params: &[SERIES_LIST],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: draw_as_infinite,
 };
 
@@ -230,7 +230,7 @@ static DASHED: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("dashLength", ParamType::Integer).default(Lit::Int(5)),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: dashed,
 };
 
@@ -266,7 +266,7 @@ static THRESHOLD: FunctionDef = FunctionDef {
         Param::new("label", ParamType::String),
         Param::new("color", ParamType::String),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: threshold,
 };
 
@@ -292,7 +292,7 @@ static VERTICAL_LINE: FunctionDef = FunctionDef {
         Param::new("label", ParamType::String),
         Param::new("color", ParamType::String),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: vertical_line,
 };
 
@@ -301,7 +301,7 @@ fn vertical_line(_ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<V
     // clock, not the request's `now`
     let ts = match args.value(0) {
         Value::Int(t) => t,
-        other => crate::time::parse_at_time(&other.py_str(), ctx.tz, crate::http::now_epoch())?,
+        other => crate::time::parse_at_time(&other.py_str(), ctx.tz, ctx.wall_clock)?,
     };
     if ts < ctx.start {
         return Err(args.error(format!("timestamp {ts} exists before start of range")));

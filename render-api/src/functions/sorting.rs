@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::series::Series;
 
-use super::{AggFunc, Args, FunctionDef, Lit, Param, ParamType, Registry};
+use super::{AggFunc, Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
     r.add(&SORT_BY);
@@ -62,7 +62,7 @@ static SORT_BY: FunctionDef = FunctionDef {
         Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
         Param::new("reverse", ParamType::Boolean).default(Lit::Bool(false)),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: sort_by,
 };
 
@@ -74,23 +74,24 @@ fn sort_by(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Va
     Ok(Value::SeriesList(sort_by_keys(list, &keys, reverse)))
 }
 
+/// The series sorted by `func` of their values, largest first.
+fn largest_first(mut args: Args, func: AggFunc) -> Result<Value, ApiError> {
+    let list = args.series_list(0)?;
+    let keys: Vec<f64> = list.iter().map(|s| agg_sort_key(func, s)).collect();
+    Ok(Value::SeriesList(sort_by_keys(list, &keys, true)))
+}
+
 static SORT_BY_TOTAL: FunctionDef = FunctionDef {
     name: "sortByTotal",
     group: "Sorting",
     description: "Sorts the series by the sum of their values, largest first.",
     params: &[SERIES_LIST],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: sort_by_total,
 };
 
-fn sort_by_total(
-    _ev: &mut Evaluator<'_>,
-    _ctx: &Context,
-    mut args: Args,
-) -> Result<Value, ApiError> {
-    let list = args.series_list(0)?;
-    let keys: Vec<f64> = list.iter().map(|s| agg_sort_key(AggFunc::Sum, s)).collect();
-    Ok(Value::SeriesList(sort_by_keys(list, &keys, true)))
+fn sort_by_total(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    largest_first(args, AggFunc::Sum)
 }
 
 static SORT_BY_MAXIMA: FunctionDef = FunctionDef {
@@ -98,18 +99,12 @@ static SORT_BY_MAXIMA: FunctionDef = FunctionDef {
     group: "Sorting",
     description: "Sorts the series by their maximum value, largest first.",
     params: &[SERIES_LIST],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: sort_by_maxima,
 };
 
-fn sort_by_maxima(
-    _ev: &mut Evaluator<'_>,
-    _ctx: &Context,
-    mut args: Args,
-) -> Result<Value, ApiError> {
-    let list = args.series_list(0)?;
-    let keys: Vec<f64> = list.iter().map(|s| agg_sort_key(AggFunc::Max, s)).collect();
-    Ok(Value::SeriesList(sort_by_keys(list, &keys, true)))
+fn sort_by_maxima(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    largest_first(args, AggFunc::Max)
 }
 
 static SORT_BY_MINIMA: FunctionDef = FunctionDef {
@@ -118,7 +113,7 @@ static SORT_BY_MINIMA: FunctionDef = FunctionDef {
     description: "Drops the series whose maximum is not above 0, then sorts the rest by \
                   their minimum value, smallest first.",
     params: &[SERIES_LIST],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: sort_by_minima,
 };
 
@@ -146,7 +141,7 @@ static SORT_BY_NAME: FunctionDef = FunctionDef {
         Param::new("natural", ParamType::Boolean).default(Lit::Bool(false)),
         Param::new("reverse", ParamType::Boolean).default(Lit::Bool(false)),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: sort_by_name,
 };
 

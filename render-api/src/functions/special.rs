@@ -12,7 +12,7 @@ use crate::series::{Consolidation, Series};
 use crate::target::{Call, Expr, StrLit};
 
 use super::alias::format_units;
-use super::{py_slice, Args, FunctionDef, Lit, Param, ParamType, Registry};
+use super::{py_slice, Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
     r.add(&CHANGED);
@@ -37,7 +37,7 @@ static CHANGED: FunctionDef = FunctionDef {
     description: "1 where the value differs from the previous non-null value, else 0 (nulls \
                   and the first point give 0).",
     params: &[SERIES_LIST],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: changed,
 };
 
@@ -72,7 +72,7 @@ static CUMULATIVE: FunctionDef = FunctionDef {
     group: "Special",
     description: "Sets the consolidation function to sum, as consolidateBy(seriesList, 'sum').",
     params: &[SERIES_LIST],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: cumulative,
 };
 
@@ -102,7 +102,7 @@ static CONSOLIDATE_BY: FunctionDef = FunctionDef {
                 Lit::Str("last"),
             ]),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: consolidate_by_fn,
 };
 
@@ -137,7 +137,7 @@ static SET_X_FILES_FACTOR: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("xFilesFactor", ParamType::Float).required(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: set_x_files_factor,
 };
 
@@ -167,7 +167,7 @@ static CACTI_STYLE: FunctionDef = FunctionDef {
         Param::new("system", ParamType::String).options(&[Lit::Str("si"), Lit::Str("binary")]),
         Param::new("units", ParamType::String),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: cacti_style,
 };
 
@@ -251,7 +251,7 @@ static SUBSTR: FunctionDef = FunctionDef {
         Param::new("start", ParamType::Node).default(Lit::Int(0)),
         Param::new("stop", ParamType::Node).default(Lit::Int(0)),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: substr,
 };
 
@@ -289,7 +289,7 @@ static FALLBACK_SERIES: FunctionDef = FunctionDef {
         SERIES_LIST,
         Param::new("fallback", ParamType::SeriesList).required(),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: fallback_series,
 };
 
@@ -311,7 +311,7 @@ static CONSTANT_LINE: FunctionDef = FunctionDef {
     description: "A horizontal line at the value over the requested range (three points: \
                   start, middle and end).",
     params: &[Param::new("value", ParamType::Float).required()],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: constant_line_fn,
 };
 
@@ -347,7 +347,7 @@ static RANDOM_WALK: FunctionDef = FunctionDef {
         Param::new("name", ParamType::String).required(),
         Param::new("step", ParamType::Integer).default(Lit::Int(60)),
     ],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: random_walk,
 };
 
@@ -406,7 +406,7 @@ static SERIES_BY_TAG: FunctionDef = FunctionDef {
     params: &[Param::new("tagExpressions", ParamType::String)
         .required()
         .multiple()],
-    aggregator: false,
+    aggregator: Aggregator::No,
     implementation: series_by_tag,
 };
 

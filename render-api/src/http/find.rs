@@ -8,7 +8,7 @@ use crate::format::json::{dumps, PyJson};
 use crate::format::pickle::PickleWriter;
 use crate::time::{parse_at_time, parse_tz};
 
-use super::{now_epoch, Reply, Req};
+use super::{now_epoch, percent_decode, Reply, Req};
 
 /// graphite's `json_response_for`: ASCII-escaped unless the client's
 /// `Accept` is something other than exactly `application/json`, then UTF-8
@@ -31,23 +31,7 @@ fn name_of(node: &FindNode) -> &str {
 
 /// Python's `urllib.parse.unquote_plus`.
 fn unquote_plus(s: &str) -> String {
-    let replaced = s.replace('+', " ");
-    let bytes = replaced.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode(&s.replace('+', " "))
 }
 
 fn find_nodes(req: &Req<'_>, query: &str, leaves_only: bool) -> Result<Vec<FindNode>, ApiError> {

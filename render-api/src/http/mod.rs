@@ -392,8 +392,9 @@ fn method_not_allowed() -> Result<Reply, ApiError> {
     Ok(Reply::error(405, "method not allowed"))
 }
 
-/// Percent-decodes a path segment.
-fn decode_segment(s: &str) -> String {
+/// Percent-decodes `s` (`%41` → `A`; a `%` without two hex digits stays
+/// as written), reading the bytes as UTF-8 with replacement characters.
+fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -441,11 +442,11 @@ fn dispatch(req: &Req<'_>, path: &str) -> Result<Reply, ApiError> {
         "/tags/autoComplete/values" => tags::autocomplete_values(req),
         _ => {
             if let Some(name) = trimmed.strip_prefix("/functions/") {
-                return functions::details(req, &decode_segment(name));
+                return functions::details(req, &percent_decode(name));
             }
             if let Some(tag) = trimmed.strip_prefix("/tags/") {
                 if !tag.contains('/') {
-                    return tags::details(req, &decode_segment(tag));
+                    return tags::details(req, &percent_decode(tag));
                 }
             }
             Err(ApiError::NotFound(format!("no such endpoint: {path}")))
@@ -514,7 +515,7 @@ mod tests {
         assert_eq!(p.get("from"), Some("-2h"));
         let p = Params::parse(&[b"target%5B%5D=x"]);
         assert_eq!(p.list("target"), vec!["x"]);
-        assert_eq!(decode_segment("a%20b%2"), "a b%2");
+        assert_eq!(percent_decode("a%20b%2"), "a b%2");
     }
 }
 
@@ -555,14 +556,16 @@ mod router_tests {
         (status, ct, String::from_utf8_lossy(&body).into_owned())
     }
 
+    fn get(api: &Api, uri: &str) -> (u16, String, String) {
+        call(api, Method::GET, uri, None)
+    }
+
     #[test]
     fn render_json_over_get_and_post() {
         let api = api();
-        let (status, ct, body) = call(
+        let (status, ct, body) = get(
             &api,
-            Method::GET,
             "/render?target=sumSeries(a.*)&from=1000&until=1030&format=json",
-            None,
         );
         assert_eq!((status, ct.as_str()), (200, "application/json"), "{body}");
         assert!(
@@ -577,11 +580,9 @@ mod router_tests {
         );
         assert_eq!(status, 200);
         assert_eq!(post, body);
-        let (_, ct, jsonp) = call(
+        let (_, ct, jsonp) = get(
             &api,
-            Method::GET,
             "/render?target=a.b&from=1000&until=1010&format=json&jsonp=cb",
-            None,
         );
         assert_eq!(ct, "text/javascript");
         assert!(jsonp.starts_with("cb([{"), "{jsonp}");
@@ -590,38 +591,18 @@ mod router_tests {
     #[test]
     fn user_errors_are_400_with_a_message() {
         let api = api();
-        let (status, _, body) = call(
-            &api,
-            Method::GET,
-            "/render?target=sumSeries(a.*&format=json",
-            None,
-        );
+        let (status, _, body) = get(&api, "/render?target=sumSeries(a.*&format=json");
         assert_eq!(status, 400);
         assert!(body.contains("column"), "{body}");
-        let (status, _, body) = call(
-            &api,
-            Method::GET,
-            "/render?target=nope(a.b)&format=json",
-            None,
-        );
+        let (status, _, body) = get(&api, "/render?target=nope(a.b)&format=json");
         assert_eq!(status, 400);
         assert!(
             body.contains("Received request for unknown function: nope"),
             "{body}"
         );
-        let (status, _, body) = call(
-            &api,
-            Method::GET,
-            "/render?target=a.b&from=-1m&format=json",
-            None,
-        );
+        let (status, _, body) = get(&api, "/render?target=a.b&from=-1m&format=json");
         assert_eq!(status, 400, "{body}");
-        let (status, _, _) = call(
-            &api,
-            Method::GET,
-            "/render?target=a.b&from=100&until=100&format=json",
-            None,
-        );
+        let (status, _, _) = get(&api, "/render?target=a.b&from=100&until=100&format=json");
         assert_eq!(status, 400);
         assert_eq!(api.stats().bad_requests.load(Ordering::Relaxed), 4);
     }
@@ -635,12 +616,7 @@ mod router_tests {
         let mut settings = RenderSettings::default();
         settings.limits.max_series = 1;
         let api = router(Arc::new(read), settings);
-        let (status, _, body) = call(
-            &api,
-            Method::GET,
-            "/render?target=a.*&from=0&until=50&format=json",
-            None,
-        );
+        let (status, _, body) = get(&api, "/render?target=a.*&from=0&until=50&format=json");
         assert_eq!(status, 422, "{body}");
         assert_eq!(api.stats().limit_hits.load(Ordering::Relaxed), 1);
     }
@@ -654,37 +630,27 @@ mod router_tests {
             body,
             r#"[{"text": "a", "id": "a", "allowChildren": 1, "expandable": 1, "leaf": 0}, {"text": "x", "id": "x", "allowChildren": 1, "expandable": 1, "leaf": 0}]"#
         );
-        let (_, _, body) = call(
-            &api,
-            Method::GET,
-            "/metrics/find?query=a.*&format=completer",
-            None,
-        );
+        let (_, _, body) = get(&api, "/metrics/find?query=a.*&format=completer");
         assert!(
             body.starts_with(r#"{"metrics": [{"path": "a.b", "name": "b", "is_leaf": "1"}"#),
             "{body}"
         );
-        let (_, _, body) = call(
-            &api,
-            Method::GET,
-            "/metrics/expand?query=a.*&query=x.*",
-            None,
-        );
+        let (_, _, body) = get(&api, "/metrics/expand?query=a.*&query=x.*");
         assert_eq!(body, r#"{"results": ["a.b", "a.c", "x.y"]}"#);
-        let (_, _, body) = call(&api, Method::GET, "/metrics/index.json", None);
+        let (_, _, body) = get(&api, "/metrics/index.json");
         assert_eq!(body, r#"["a.b", "a.c", "x.y.z"]"#);
-        let (status, ct, body) = call(&api, Method::GET, "/version", None);
+        let (status, ct, body) = get(&api, "/version");
         assert_eq!((status, body.trim()), (200, "1.1.10"), "{ct}");
-        let (_, _, body) = call(&api, Method::GET, "/functions", None);
+        let (_, _, body) = get(&api, "/functions");
         let quoted = body.replace("1e9999", "\"1e9999\"");
         assert!(serde_json::from_str::<serde_json::Value>(&quoted).is_ok());
-        let (status, _, _) = call(&api, Method::GET, "/functions/sumSeries", None);
+        let (status, _, _) = get(&api, "/functions/sumSeries");
         assert_eq!(status, 200);
-        let (status, _, _) = call(&api, Method::GET, "/functions/nope", None);
+        let (status, _, _) = get(&api, "/functions/nope");
         assert_eq!(status, 404);
-        let (status, _, _) = call(&api, Method::GET, "/tags/tagSeries", None);
+        let (status, _, _) = get(&api, "/tags/tagSeries");
         assert_eq!(status, 405);
-        let (status, _, _) = call(&api, Method::GET, "/nothing/here", None);
+        let (status, _, _) = get(&api, "/nothing/here");
         assert_eq!(status, 404);
     }
 }

@@ -69,7 +69,8 @@ pub(crate) fn render(req: &Req<'_>) -> Result<Reply, ApiError> {
         .get("tz")
         .and_then(parse_tz)
         .unwrap_or(req.settings.time_zone);
-    let (start, end, now) = time_window(req, tz, now_epoch())?;
+    let wall_clock = now_epoch();
+    let (start, end, now) = time_window(req, tz, wall_clock)?;
     let x_files_factor = match p.get("xFilesFactor") {
         Some(v) => v.trim().parse::<f64>().map_err(|_| {
             ApiError::BadRequest(format!("xFilesFactor must be a number, not {v:?}"))
@@ -92,6 +93,7 @@ pub(crate) fn render(req: &Req<'_>) -> Result<Reply, ApiError> {
         start,
         end,
         now,
+        wall_clock,
         tz,
         x_files_factor,
         template,
