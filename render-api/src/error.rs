@@ -109,6 +109,7 @@ impl From<ReadError> for ApiError {
             ReadError::BadRequest(m) => ApiError::BadRequest(m),
             ReadError::LimitExceeded(m) => ApiError::Limit(m),
             ReadError::Storage(m) => ApiError::Storage(m),
+            ReadError::Whisper(e) => ApiError::Storage(e.to_string()),
             other => ApiError::Storage(other.to_string()),
         }
     }
