@@ -6,33 +6,17 @@
 //! Dumps use a simplified form of Node's `util.inspect` (see docs).
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use crate::bucket::Kind;
-use crate::listen::tcp::{read_some, start_accepting, Received};
-use crate::server::{Core, Running};
+use crate::listen::tcp::{read_some, Received};
+use crate::server::Core;
 use crate::time::unix_now_secs;
 
-/// Binds the admin console and starts its accept thread.
-pub(crate) fn start(
-    core: &Arc<Core>,
-    addr: SocketAddr,
-    running: &mut Running,
-) -> io::Result<SocketAddr> {
-    start_accepting(
-        core,
-        addr,
-        running,
-        "statsd-admin",
-        "statsd-admin-conn",
-        connection,
-    )
-}
-
-fn connection(core: &Core, mut stream: TcpStream, peer: SocketAddr) {
+/// Serves one admin console connection.
+pub(crate) fn connection(core: &Core, mut stream: TcpStream, peer: SocketAddr) {
     let may_delete = peer.ip().is_loopback() || core.settings.admin_allow_remote;
     let mut buf = vec![0u8; 64 * 1024];
     loop {

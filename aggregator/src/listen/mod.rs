@@ -34,14 +34,28 @@ pub(crate) fn start_all(core: &Arc<Core>, running: &mut Running) -> Result<(), S
         running.addrs_mut().unix = Some(path);
     }
     if let Some(addr) = s.tcp {
-        let bound = tcp::start(core, addr, running).map_err(|e| StartError {
+        let bound = tcp::start_accepting(
+            core,
+            addr,
+            running,
+            ("statsd-tcp", "statsd-tcp-conn"),
+            tcp::connection,
+        )
+        .map_err(|e| StartError {
             what: format!("tcp listener {addr}"),
             source: e,
         })?;
         running.addrs_mut().tcp = Some(bound);
     }
     if let Some(addr) = s.admin {
-        let bound = admin::start(core, addr, running).map_err(|e| StartError {
+        let bound = tcp::start_accepting(
+            core,
+            addr,
+            running,
+            ("statsd-admin", "statsd-admin-conn"),
+            admin::connection,
+        )
+        .map_err(|e| StartError {
             what: format!("admin console {addr}"),
             source: e,
         })?;

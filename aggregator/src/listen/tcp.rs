@@ -14,22 +14,6 @@ use crate::error::{ParseError, ParseErrorKind};
 use crate::listen::{wake_addr, POLL};
 use crate::server::{Core, Running};
 
-/// Binds the TCP listener and starts its accept thread.
-pub(crate) fn start(
-    core: &Arc<Core>,
-    addr: SocketAddr,
-    running: &mut Running,
-) -> io::Result<SocketAddr> {
-    start_accepting(
-        core,
-        addr,
-        running,
-        "statsd-tcp",
-        "statsd-tcp-conn",
-        connection,
-    )
-}
-
 /// Binds `addr` and starts an accept thread named `thread_name` that serves
 /// each connection with `handler` (see [`serve`]); the StatsD TCP listener
 /// and the admin console both start this way.
@@ -37,8 +21,7 @@ pub(crate) fn start_accepting(
     core: &Arc<Core>,
     addr: SocketAddr,
     running: &mut Running,
-    thread_name: &str,
-    connection_thread_name: &'static str,
+    (thread_name, connection_thread_name): (&str, &'static str),
     handler: fn(&Core, TcpStream, SocketAddr),
 ) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
@@ -137,7 +120,7 @@ pub(crate) fn serve(
 }
 
 /// Frames one StatsD TCP stream.
-fn connection(core: &Core, mut stream: TcpStream, peer: SocketAddr) {
+pub(crate) fn connection(core: &Core, mut stream: TcpStream, peer: SocketAddr) {
     let max_line = core.settings.tcp_max_line;
     let mut pending: Vec<u8> = Vec::new();
     let mut discarding = false;
