@@ -36,6 +36,21 @@ pub struct RenderConfig {
     /// Opt-in: fill the coarse archive's buckets from finer archives where
     /// they cover them, instead of one archive for the whole range.
     pub stitch_archives: bool,
+    /// A request's line and headers must arrive within this, or the
+    /// connection is closed (slowloris; idle keep-alive connections too).
+    pub read_timeout: String,
+    /// Open connections at most; more are closed at once and counted.
+    pub max_connections: usize,
+    /// Largest request line plus headers, bytes (431 beyond).
+    pub max_header_bytes: usize,
+    /// Requests evaluated at once (0 = twice the CPU cores, at least 4);
+    /// others wait up to `queue_timeout`, then get 503 with `Retry-After`.
+    pub max_concurrent_requests: usize,
+    /// How long a request may wait for an evaluation slot.
+    pub queue_timeout: String,
+    /// When set, every request but `/health` needs
+    /// `Authorization: Bearer <read_token>` (401 otherwise).
+    pub read_token: String,
 }
 
 impl Default for RenderConfig {
@@ -50,8 +65,53 @@ impl Default for RenderConfig {
             max_body_bytes: 8 * 1024 * 1024,
             consolidation_from_storage: false,
             stitch_archives: false,
+            read_timeout: "10s".into(),
+            max_connections: 1024,
+            max_header_bytes: 64 * 1024,
+            max_concurrent_requests: 0,
+            queue_timeout: "5s".into(),
+            read_token: String::new(),
         }
     }
+}
+
+/// The HTTP server's own limits (validated).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpLimits {
+    /// Deadline for a request's line and headers.
+    pub read_timeout: std::time::Duration,
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// Largest request head, bytes.
+    pub max_header_bytes: usize,
+    /// Requests evaluated at once.
+    pub max_concurrent_requests: usize,
+    /// Longest wait for an evaluation slot.
+    pub queue_timeout: std::time::Duration,
+    /// Bearer token every request needs, if set.
+    pub read_token: Option<String>,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            read_timeout: std::time::Duration::from_secs(10),
+            max_connections: 1024,
+            max_header_bytes: 64 * 1024,
+            max_concurrent_requests: default_concurrency(),
+            queue_timeout: std::time::Duration::from_secs(5),
+            read_token: None,
+        }
+    }
+}
+
+/// Twice the CPU cores, at least 4: evaluations are CPU-bound, and a few
+/// more than the cores keep the cores busy while others wait on disk.
+fn default_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(4)
+        .max(4)
 }
 
 /// Validated `[render]` settings.
@@ -69,6 +129,8 @@ pub struct RenderSettings {
     pub max_body_bytes: usize,
     /// How `/render` reads series (the opt-ins beyond graphite-web).
     pub read_options: ReadOptions,
+    /// The HTTP server's limits.
+    pub http_limits: HttpLimits,
 }
 
 impl Default for RenderSettings {
@@ -89,6 +151,7 @@ fn unreachable_defaults() -> RenderSettings {
         max_find_results: 100_000,
         max_body_bytes: 8 * 1024 * 1024,
         read_options: ReadOptions::default(),
+        http_limits: HttpLimits::default(),
     }
 }
 
@@ -134,12 +197,37 @@ impl RenderConfig {
             ("max_points_per_request", self.max_points_per_request),
             ("max_find_results", self.max_find_results),
             ("max_body_bytes", self.max_body_bytes),
+            ("max_connections", self.max_connections),
+            ("max_header_bytes", self.max_header_bytes),
         ] {
             if v == 0 {
                 return Err(err(key, "0", "must be at least 1"));
             }
         }
+        let read_timeout = parse_duration(&self.read_timeout)
+            .map_err(|e| err("read_timeout", &self.read_timeout, &e))?;
+        if read_timeout.is_zero() {
+            return Err(err(
+                "read_timeout",
+                &self.read_timeout,
+                "must be greater than 0",
+            ));
+        }
+        let queue_timeout = parse_duration(&self.queue_timeout)
+            .map_err(|e| err("queue_timeout", &self.queue_timeout, &e))?;
+        let http_limits = HttpLimits {
+            read_timeout,
+            max_connections: self.max_connections,
+            max_header_bytes: self.max_header_bytes,
+            max_concurrent_requests: match self.max_concurrent_requests {
+                0 => default_concurrency(),
+                n => n,
+            },
+            queue_timeout,
+            read_token: (!self.read_token.is_empty()).then(|| self.read_token.clone()),
+        };
         Ok(RenderSettings {
+            http_limits,
             http,
             time_zone,
             limits: Limits {

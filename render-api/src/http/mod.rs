@@ -10,10 +10,11 @@
 mod find;
 mod functions;
 mod render;
+mod server;
 mod tags;
 
-use std::convert::Infallible;
-use std::future::Future;
+pub use server::serve;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -25,9 +26,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 
 pub use hyper::Method;
-use hyper_util::rt::TokioIo;
 use storage::Read;
-use tokio::net::TcpListener;
 
 use crate::config::RenderSettings;
 use crate::error::ApiError;
@@ -179,6 +178,16 @@ pub struct RenderStats {
     pub busy_micros: AtomicU64,
     /// The slowest request answered, in microseconds.
     pub max_micros: AtomicU64,
+    /// Connections closed at once because `max_connections` were open.
+    pub connections_refused: AtomicU64,
+    /// Connections closed because a request's head did not arrive within
+    /// `read_timeout`.
+    pub read_timeouts: AtomicU64,
+    /// Requests answered 503 because every evaluation slot stayed busy
+    /// for `queue_timeout`.
+    pub busy_refused: AtomicU64,
+    /// Requests answered 401 for a missing or wrong `read_token`.
+    pub unauthorized: AtomicU64,
 }
 
 impl RenderStats {
@@ -192,6 +201,10 @@ impl RenderStats {
             ("storage_errors".into(), get(&self.storage_errors)),
             ("busy_micros".into(), get(&self.busy_micros)),
             ("max_micros".into(), get(&self.max_micros)),
+            ("connections_refused".into(), get(&self.connections_refused)),
+            ("read_timeouts".into(), get(&self.read_timeouts)),
+            ("busy_refused".into(), get(&self.busy_refused)),
+            ("unauthorized".into(), get(&self.unauthorized)),
         ]
     }
 }
@@ -206,6 +219,8 @@ struct Inner {
     stats: RenderStats,
     exporter: Option<MetricsExporter>,
     ready: Arc<AtomicBool>,
+    /// Evaluation slots: `max_concurrent_requests` permits.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The graphite-web API over one read handle. Cheap to clone.
@@ -219,12 +234,20 @@ pub fn router(read: Arc<dyn Read>, settings: RenderSettings) -> Api {
     Api {
         inner: Arc::new(Inner {
             read,
-            settings,
             stats: RenderStats::default(),
             exporter: None,
             ready: Arc::new(AtomicBool::new(true)),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                settings.http_limits.max_concurrent_requests,
+            )),
+            settings,
         }),
     }
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Wall-clock seconds since the epoch.
@@ -248,6 +271,11 @@ impl Api {
     /// The counters.
     pub fn stats(&self) -> &RenderStats {
         &self.inner.stats
+    }
+
+    /// The settings it serves with.
+    pub fn settings(&self) -> &RenderSettings {
+        &self.inner.settings
     }
 
     /// Serves `exporter`'s text at `GET /metrics` (no `query` parameter),
@@ -279,6 +307,9 @@ impl Api {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = req.into_parts();
+        if let Some(refused) = self.refuse_unauthorized(&parts) {
+            return to_response(refused);
+        }
         let limit = self.inner.settings.max_body_bytes;
         let body = match Limited::new(body, limit).collect().await {
             Ok(collected) => collected.to_bytes(),
@@ -312,12 +343,57 @@ impl Api {
         let api = self.clone();
         let path = parts.uri.path().to_string();
         let method = parts.method.clone();
+        // An evaluation slot bounds the CPU and memory that concurrent
+        // requests hold; one that waits too long gets 503 (a client retries
+        // later) instead of the process growing until it swaps.
+        let queue_timeout = self.inner.settings.http_limits.queue_timeout;
+        let slot =
+            match tokio::time::timeout(queue_timeout, self.inner.slots.clone().acquire_owned())
+                .await
+            {
+                Ok(Ok(permit)) => permit,
+                _ => {
+                    self.inner
+                        .stats
+                        .busy_refused
+                        .fetch_add(1, Ordering::Relaxed);
+                    let mut reply =
+                        Reply::error(503, "busy: every evaluation slot stayed taken; retry later");
+                    reply.headers.push(("Retry-After", "1".into()));
+                    return to_response(reply);
+                }
+            };
         let reply = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             api.handle_blocking(&method, &path, &params, accept.as_deref())
         })
         .await
         .unwrap_or_else(|_| Reply::error(500, "internal error"));
         to_response(reply)
+    }
+
+    /// With `[render] read_token` set, every request but `/health` needs
+    /// `Authorization: Bearer <token>`; the answer to one without is 401.
+    fn refuse_unauthorized(&self, parts: &hyper::http::request::Parts) -> Option<Reply> {
+        let token = self.inner.settings.http_limits.read_token.as_deref()?;
+        if parts.uri.path() == "/health" {
+            return None;
+        }
+        let given = parts
+            .headers
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            return None;
+        }
+        self.inner
+            .stats
+            .unauthorized
+            .fetch_add(1, Ordering::Relaxed);
+        let mut reply = Reply::error(401, "a valid Authorization: Bearer token is required");
+        reply.headers.push(("WWW-Authenticate", "Bearer".into()));
+        Some(reply)
     }
 
     /// Answers one request synchronously (the body already merged into
@@ -467,41 +543,6 @@ fn to_response(reply: Reply) -> Response<Full<Bytes>> {
         }
     }
     resp
-}
-
-/// Serves `api` on `listener` (HTTP/1.1 with keep-alive) until `shutdown`
-/// completes; connections in flight are then dropped.
-pub async fn serve(
-    listener: TcpListener,
-    api: Api,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, _peer) = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed on the render API listener");
-                    continue;
-                }
-            },
-        };
-        let api = api.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let api = api.clone();
-                async move { Ok::<_, Infallible>(api.handle(req).await) }
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "render API connection ended with an error");
-            }
-        });
-    }
 }
 
 #[cfg(test)]
