@@ -88,6 +88,8 @@ const EXPOSITION: &[Exposed] = &[
         Counter,
         &[("operation", "write")],
     ),
+    row("errors.corrupt", "corrupt_files_total", Counter, &[]),
+    row("quarantined", "files_quarantined_total", Counter, &[]),
     row("cache.size", "cache_points", Gauge, &[]),
     row("cache.queues", "cache_series", Gauge, &[]),
     // render API

@@ -57,3 +57,6 @@ mod first_hour;
 
 /// The README's tour, run verbatim from the README's text.
 mod tour;
+
+/// Game days: descriptor exhaustion, slow clients, tokens, corrupt files.
+mod hardening;

@@ -35,6 +35,14 @@ pub enum ApiError {
     NotFound(String),
     /// The backend failed; the message is for the log, not the client.
     Storage(String),
+    /// A stored series cannot be read (corrupt or unreadable file). The
+    /// client is told which series and why, never the file's path.
+    Unreadable {
+        /// The series.
+        series: String,
+        /// What is wrong, without the path.
+        reason: String,
+    },
 }
 
 impl ApiError {
@@ -48,7 +56,7 @@ impl ApiError {
             | ApiError::BadRequest(_) => 400,
             ApiError::NotFound(_) => 404,
             ApiError::Limit(_) => 422,
-            ApiError::Storage(_) => 500,
+            ApiError::Storage(_) | ApiError::Unreadable { .. } => 500,
         }
     }
 
@@ -85,6 +93,9 @@ impl fmt::Display for ApiError {
             ApiError::Limit(m) => write!(f, "request limit reached: {m}"),
             ApiError::NotFound(m) => f.write_str(m),
             ApiError::Storage(m) => write!(f, "storage error: {m}"),
+            ApiError::Unreadable { series, reason } => {
+                write!(f, "series {series} cannot be read: {reason}")
+            }
         }
     }
 }
@@ -109,7 +120,11 @@ impl From<ReadError> for ApiError {
             ReadError::BadRequest(m) => ApiError::BadRequest(m),
             ReadError::LimitExceeded(m) => ApiError::Limit(m),
             ReadError::Storage(m) => ApiError::Storage(m),
-            ReadError::Whisper(e) => ApiError::Storage(e.to_string()),
+            ReadError::Whisper(e) => ApiError::Storage(e.reason()),
+            ReadError::Unreadable { series, source } => ApiError::Unreadable {
+                series,
+                reason: source.reason(),
+            },
             other => ApiError::Storage(other.to_string()),
         }
     }

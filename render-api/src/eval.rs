@@ -212,9 +212,14 @@ impl<'r> Evaluator<'r> {
         self
     }
 
-    fn fetch_options(&self) -> FetchOptions {
+    /// How the series `pattern` matched are read: a glob's answer skips a
+    /// file that cannot be read (logged and counted by storage) instead of
+    /// failing as a whole; a single named series that cannot be read fails
+    /// with an error naming it.
+    fn fetch_options(&self, pattern: &str) -> FetchOptions {
         FetchOptions {
             stitch_archives: self.read_options.stitch_archives,
+            skip_unreadable: pattern.contains(['*', '?', '[', '{']),
         }
     }
 
@@ -495,8 +500,12 @@ impl<'r> Evaluator<'r> {
             }
             for chunk in paths.chunks(CHUNK) {
                 self.check_deadline()?;
-                self.read
-                    .fetch_many_into(chunk, range, self.fetch_options(), &mut buffers)?;
+                self.read.fetch_many_into(
+                    chunk,
+                    range,
+                    self.fetch_options(pattern),
+                    &mut buffers,
+                )?;
                 let mut fetched: Vec<&storage::FetchedSeries> = buffers.iter().flatten().collect();
                 fetched.sort_by(|a, b| a.path.cmp(&b.path));
                 for f in fetched {
@@ -580,7 +589,7 @@ impl<'r> Evaluator<'r> {
         };
         let mut fetched = Vec::new();
         self.read
-            .fetch_many_into(&paths, range, self.fetch_options(), &mut fetched)?;
+            .fetch_many_into(&paths, range, self.fetch_options(pattern), &mut fetched)?;
         let mut series: Vec<Series> = Vec::with_capacity(fetched.len());
         for f in fetched.into_iter().flatten() {
             self.points_fetched += f.values.len();

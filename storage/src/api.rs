@@ -141,6 +141,12 @@ pub struct FetchOptions {
     /// xFilesFactor (slots after `until` not counted). The step and the
     /// timestamps stay those of the coarse archive.
     pub stitch_archives: bool,
+    /// Answer `None` for a series whose file cannot be read (corrupt,
+    /// truncated, unreadable) instead of failing the whole fetch: a glob
+    /// that matches one bad file still answers with the others. Each such
+    /// file is logged once and counted
+    /// ([`crate::api::unreadable_series_skipped`]).
+    pub skip_unreadable: bool,
 }
 
 /// Why a read failed.
@@ -160,6 +166,16 @@ pub enum ReadError {
     /// A Whisper file could not be read (corrupt file, I/O); maps to HTTP 500.
     #[error("storage error: {0}")]
     Whisper(#[source] WhisperError),
+    /// A stored series could not be read (corrupt file, I/O); maps to HTTP
+    /// 500. The message names the series, never the file (the log does).
+    #[error("series {series} cannot be read: {}", .source.reason())]
+    Unreadable {
+        /// The series as the request named it.
+        series: String,
+        /// What failed, with the file's path.
+        #[source]
+        source: WhisperError,
+    },
 }
 
 /// One `seriesByTag` expression: `tag=value`, `tag!=value`, `tag=~regex`,
@@ -290,6 +306,12 @@ pub trait Read: Send + Sync {
     /// Removes a tagged series from the tag index (`/tags/delSeries`); true
     /// if it was there. Data on disk is left alone, as graphite-web does.
     fn del_series(&self, path: &str) -> Result<bool, ReadError>;
+}
+
+/// Series skipped by fetches with [`FetchOptions::skip_unreadable`] since
+/// the process started.
+pub fn unreadable_series_skipped() -> u64 {
+    crate::read::UNREADABLE_SKIPPED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 #[cfg(test)]

@@ -33,6 +33,10 @@ pub struct StorageConfig {
     pub self_metrics_interval: String,
     /// Most nodes one find may return.
     pub max_find_results: usize,
+    /// What writes do with a file that is not valid Whisper: "refuse"
+    /// (drop its points, log the path once, count) or "quarantine" (rename
+    /// it to `NAME.wsp.corrupt` and start a new file).
+    pub corrupt_files: String,
 }
 
 impl Default for StorageConfig {
@@ -47,8 +51,19 @@ impl Default for StorageConfig {
             self_metrics_prefix: "carbon.agents.{host}".into(),
             self_metrics_interval: "60s".into(),
             max_find_results: 100_000,
+            corrupt_files: "refuse".into(),
         }
     }
+}
+
+/// What writes do with a corrupt file (`[storage] corrupt_files`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CorruptFiles {
+    /// Drop the points meant for it; log its path once; count them.
+    #[default]
+    Refuse,
+    /// Move it aside as `NAME.wsp.corrupt` and create a new file.
+    Quarantine,
 }
 
 /// Validated store settings.
@@ -75,6 +90,8 @@ pub struct StoreSettings {
     /// Files the writers keep mapped together; `None`: half of the
     /// kernel's `vm.max_map_count`, at most 524 288.
     pub max_mapped_files: Option<usize>,
+    /// What writes do with a corrupt file.
+    pub corrupt_files: CorruptFiles,
 }
 
 impl StoreSettings {
@@ -220,6 +237,16 @@ impl StorageConfig {
                 ))
             }
         };
+        let corrupt_files = match self.corrupt_files.as_str() {
+            "refuse" => CorruptFiles::Refuse,
+            "quarantine" => CorruptFiles::Quarantine,
+            other => {
+                return Err(problem(
+                    "corrupt_files",
+                    format!("{other:?} is not \"refuse\" or \"quarantine\""),
+                ))
+            }
+        };
         let self_metrics = if self.self_metrics_interval.is_empty() {
             None
         } else {
@@ -261,6 +288,7 @@ impl StorageConfig {
             self_metrics,
             max_find_results: self.max_find_results.max(1),
             max_mapped_files: None,
+            corrupt_files,
         })
     }
 }

@@ -63,7 +63,7 @@ pub use api::{
     AggregationMethod, FetchOptions, FetchRange, FetchedSeries, FindNode, Ingest, IngestError,
     IngestReport, MetricPoint, Read, ReadError, TagExpr, TagOp, Timestamp,
 };
-pub use config::{StorageConfig, StoreSettings};
+pub use config::{CorruptFiles, StorageConfig, StoreSettings};
 pub use flow::{Backpressure, Offered};
 pub use read::{ReadLimits, WhisperTree};
 pub use store::{merge_cached, StatsSource, Store, StoreStats};

@@ -52,7 +52,7 @@ impl AcceptErrors {
         let now = Instant::now();
         if self
             .last_log
-            .is_none_or(|last| now.duration_since(last) >= LOG_PERIOD)
+            .map_or(true, |last| now.duration_since(last) >= LOG_PERIOD)
         {
             tracing::warn!(
                 listener = self.listener,

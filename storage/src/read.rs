@@ -10,8 +10,10 @@
 //! announces series to graphite-web (`/tags/tagMultiSeries`); hash-form file
 //! names cannot be turned back into names.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::api::{FetchOptions, FetchRange, FetchedSeries, FindNode, Read, ReadError, TagExpr};
 use crate::finder::find_on_disk;
@@ -49,6 +51,41 @@ pub(crate) fn read_error(e: WhisperError) -> ReadError {
             ReadError::BadRequest(e.to_string())
         }
         other => ReadError::Whisper(other),
+    }
+}
+
+/// [`read_error`] for the file of `series`: a file that cannot be read is
+/// [`ReadError::Unreadable`], naming the series.
+pub(crate) fn series_error(series: &str) -> impl Fn(WhisperError) -> ReadError + '_ {
+    move |e| match read_error(e) {
+        ReadError::Whisper(source) => ReadError::Unreadable {
+            series: series.to_string(),
+            source,
+        },
+        other => other,
+    }
+}
+
+/// Series skipped as unreadable (see [`FetchOptions::skip_unreadable`]).
+pub(crate) static UNREADABLE_SKIPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Files already logged as unreadable: each is named once, not once per
+/// request. Bounded; past the bound, files are counted but not named.
+static LOGGED_UNREADABLE: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+const MAX_LOGGED_UNREADABLE: usize = 10_000;
+
+/// Counts a series skipped because its file cannot be read, and names the
+/// file in the log the first time.
+fn note_unreadable(series: &str, source: &WhisperError) {
+    UNREADABLE_SKIPPED.fetch_add(1, Ordering::Relaxed);
+    let file = match source {
+        WhisperError::Io { path, .. } | WhisperError::Corrupt { path, .. } => path.clone(),
+        _ => PathBuf::from(series),
+    };
+    let mut logged = LOGGED_UNREADABLE.lock().unwrap_or_else(|e| e.into_inner());
+    let logged = logged.get_or_insert_with(HashSet::new);
+    if logged.len() < MAX_LOGGED_UNREADABLE && logged.insert(file) {
+        tracing::warn!(series, error = %source, "skipping an unreadable file in a glob's answer");
     }
 }
 
@@ -164,10 +201,11 @@ impl Backend for WhisperTree {
     fn fetch_one(&self, path: &str, request: FetchRequest, previous: Reused) -> Answer {
         check_name(path)?;
         let name = canonicalize(path);
-        let Some(file) = open_series(&self.root, &name).map_err(read_error)? else {
+        let Some(file) = open_series(&self.root, &name).map_err(series_error(path))? else {
             return Ok(None);
         };
-        let fetched = fetch_file(&file, request, recycled_values(previous)).map_err(read_error)?;
+        let fetched =
+            fetch_file(&file, request, recycled_values(previous)).map_err(series_error(path))?;
         Ok(fetched.map(|f| to_series(&name, f, file.header().aggregation)))
     }
 
@@ -251,7 +289,13 @@ impl<B: Backend> Read for B {
     ) -> Result<(), ReadError> {
         let request = FetchRequest { range, options };
         parallel_fetch_into(paths, out, |p, previous| {
-            self.fetch_one(p, request, previous)
+            match self.fetch_one(p, request, previous) {
+                Err(ReadError::Unreadable { series, source }) if options.skip_unreadable => {
+                    note_unreadable(&series, &source);
+                    Ok(None)
+                }
+                answer => answer,
+            }
         })
     }
 

@@ -222,6 +222,7 @@ fn stitched_fetch_takes_finer_archives_where_they_cover() {
         range,
         FetchOptions {
             stitch_archives: true,
+            ..FetchOptions::default()
         },
         &mut out,
     )

@@ -205,6 +205,10 @@ impl RenderStats {
             ("read_timeouts".into(), get(&self.read_timeouts)),
             ("busy_refused".into(), get(&self.busy_refused)),
             ("unauthorized".into(), get(&self.unauthorized)),
+            (
+                "unreadable_skipped".into(),
+                storage::api::unreadable_series_skipped() as f64,
+            ),
         ]
     }
 }
@@ -449,6 +453,9 @@ impl Api {
                     ApiError::Storage(detail) => {
                         inner.stats.storage_errors.fetch_add(1, Ordering::Relaxed);
                         tracing::error!(%path, error = %detail, "storage error while answering a request");
+                    }
+                    ApiError::Unreadable { .. } => {
+                        inner.stats.storage_errors.fetch_add(1, Ordering::Relaxed);
                     }
                     ApiError::Limit(_) => {
                         inner.stats.limit_hits.fetch_add(1, Ordering::Relaxed);

@@ -11,6 +11,7 @@
 //! the points back and backs off; a corrupt file drops only that metric's
 //! points and counts them.
 
+use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::api::{Ingest, IngestError, IngestReport, MetricPoint, Read};
 use crate::cache::{self, Added, Cache, Room, Run, Unknown};
-use crate::config::StoreSettings;
+use crate::config::{CorruptFiles, StoreSettings};
 use crate::flow::{Backpressure, Offered};
 use crate::index::MetricIndex;
 use crate::read::index_dot_files;
@@ -31,6 +32,7 @@ use crate::tags::TagIndex;
 use crate::whisper::{self, WhisperError};
 
 mod read;
+mod verify;
 mod writer;
 
 pub use read::merge_cached;
@@ -61,6 +63,10 @@ pub struct StoreStats {
     pub write_errors: AtomicU64,
     /// Points dropped because their file is corrupt or unwritable.
     pub dropped_points: AtomicU64,
+    /// Corrupt files met by the writers (each counted once).
+    pub corrupt_files: AtomicU64,
+    /// Corrupt files moved aside (`corrupt_files = "quarantine"`).
+    pub quarantined_files: AtomicU64,
 }
 
 impl StoreStats {
@@ -91,6 +97,8 @@ struct Inner {
     tag_list: Mutex<()>,
     sources: Mutex<Vec<StatsSource>>,
     last_error_log: Mutex<Option<Instant>>,
+    /// Corrupt files already logged, so each is named once (bounded).
+    corrupt_logged: Mutex<HashSet<PathBuf>>,
 }
 
 /// A token bucket: `rate` tokens per second, burst of one second's worth.
@@ -124,6 +132,7 @@ pub struct Store {
     inner: Arc<Inner>,
     writers: Vec<JoinHandle<()>>,
     self_metrics: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    verify: Option<JoinHandle<()>>,
 }
 
 fn unix_now() -> i64 {
@@ -261,6 +270,7 @@ impl Store {
             tag_list: Mutex::new(()),
             sources: Mutex::new(Vec::new()),
             last_error_log: Mutex::new(None),
+            corrupt_logged: Mutex::new(HashSet::new()),
             settings,
         });
         let writers = (0..inner.settings.writers)
@@ -286,10 +296,16 @@ impl Store {
                 Some((tx, handle))
             }
         };
+        let weak = Arc::downgrade(&inner);
+        let verify = verify::spawn(inner.settings.data_dir.clone(), move || {
+            weak.upgrade()
+                .map_or(true, |inner| inner.stopping.load(Ordering::Relaxed))
+        })?;
         Ok(Store {
             inner,
             writers,
             self_metrics,
+            verify: Some(verify),
         })
     }
 
@@ -367,6 +383,9 @@ impl Store {
         }
         self.inner.accepting.store(false, Ordering::SeqCst);
         self.inner.stopping.store(true, Ordering::SeqCst);
+        if let Some(verify) = self.verify.take() {
+            let _ = verify.join();
+        }
         self.inner.cache.notify();
         for w in self.writers.drain(..) {
             let _ = w.join();
@@ -410,6 +429,8 @@ impl Inner {
             ("errors.create".to_string(), get(&s.create_errors)),
             ("errors.write".to_string(), get(&s.write_errors)),
             ("droppedPoints".to_string(), get(&s.dropped_points)),
+            ("errors.corrupt".to_string(), get(&s.corrupt_files)),
+            ("quarantined".to_string(), get(&s.quarantined_files)),
             ("cache.size".to_string(), self.cache.size() as f64),
             ("cache.queues".to_string(), self.cache.metric_count() as f64),
         ];
@@ -573,6 +594,46 @@ impl Inner {
             *last = Some(Instant::now());
             log();
         }
+    }
+
+    /// A writer met `path`, which is not valid Whisper, for `metric`.
+    /// Quarantine moves it aside so the next pass creates a new file
+    /// (returns true: keep the points); refuse names it in the log once
+    /// (returns false: the caller drops its points).
+    fn corrupt_file(&self, metric: &str, path: &Path, error: &WhisperError) -> bool {
+        let first = {
+            let mut logged = self
+                .corrupt_logged
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            logged.len() < 100_000 && logged.insert(path.to_path_buf())
+        };
+        if first {
+            self.stats.corrupt_files.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.settings.corrupt_files == CorruptFiles::Quarantine {
+            let mut aside = path.as_os_str().to_owned();
+            aside.push(".corrupt");
+            match std::fs::rename(path, &aside) {
+                Ok(()) => {
+                    self.stats.quarantined_files.fetch_add(1, Ordering::Relaxed);
+                    self.corrupt_logged
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(path);
+                    tracing::warn!(metric, file = %path.display(), moved_to = %Path::new(&aside).display(), %error, "corrupt whisper file quarantined; a new file will be created");
+                    return true;
+                }
+                Err(e) => {
+                    tracing::error!(metric, file = %path.display(), error = %e, "cannot quarantine a corrupt whisper file; its points are dropped");
+                    return false;
+                }
+            }
+        }
+        if first {
+            tracing::error!(metric, file = %path.display(), %error, "corrupt whisper file: writes to it are refused and its points dropped (set [storage] corrupt_files = \"quarantine\" to replace it)");
+        }
+        false
     }
 
     /// The file a series is written to: the hash form for tagged names

@@ -7,8 +7,8 @@
 use crate::api::{FindNode, ReadError};
 use crate::glob::Glob;
 use crate::read::{
-    check_name, fetch_file, read_error, recycled_values, to_series, Answer, Backend, FetchRequest,
-    Reused,
+    check_name, fetch_file, read_error, recycled_values, series_error, to_series, Answer, Backend,
+    FetchRequest, Reused,
 };
 use crate::tags::TagIndex;
 use crate::whisper::ops::{empty_fetch, plan_fetch, Fetched};
@@ -33,7 +33,8 @@ impl Inner {
                     .map(|a| i64::from(a.seconds_per_point));
                 let method = header.aggregation;
                 (
-                    fetch_file(&file, request, recycled_values(previous)).map_err(read_error)?,
+                    fetch_file(&file, request, recycled_values(previous))
+                        .map_err(series_error(name))?,
                     method,
                     raw_step,
                 )
@@ -60,7 +61,7 @@ impl Inner {
                     raw_step,
                 )
             }
-            Err(e) => return Err(read_error(e)),
+            Err(e) => return Err(series_error(name)(e)),
         };
         Ok(fetched.map(|mut f| {
             merge_cached(&mut f, &cached, method, raw_step);

@@ -291,6 +291,12 @@ fn write_metric(
         Ok(Opened::Missing(_)) => return Outcome::Deferred,
         Ok(opened) => opened,
         Err(e) => {
+            if let WhisperError::Corrupt { path, .. } = &e {
+                if inner.corrupt_file(&metric.name, path, &e) {
+                    files.forget(metric);
+                    return Outcome::Deferred;
+                }
+            }
             // corrupt or unreadable: only this metric's points are lost
             let dropped = if inner.cache.take_into(metric, points) {
                 points.len()

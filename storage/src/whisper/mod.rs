@@ -111,6 +111,26 @@ impl WhisperError {
     }
 }
 
+impl WhisperError {
+    /// What went wrong without the file's path, for answers to clients
+    /// that must not learn the server's file layout.
+    pub fn reason(&self) -> String {
+        match self {
+            WhisperError::Io { op, source, .. } => format!("{op} failed: {source}"),
+            WhisperError::Corrupt {
+                offset,
+                expected,
+                found,
+                ..
+            } => {
+                format!("corrupt file at byte offset {offset}: expected {expected}, found {found}")
+            }
+            WhisperError::AlreadyExists { .. } => "the file already exists".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for WhisperError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
