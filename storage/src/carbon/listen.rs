@@ -409,6 +409,8 @@ async fn accept_loop(
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
+    let mut accept_errors =
+        crate::net::AcceptErrors::new(if is_pickle { "carbon pickle" } else { "carbon plaintext" });
     loop {
         tokio::select! {
             _ = stopped.changed() => break,
@@ -423,10 +425,7 @@ async fn accept_loop(
                         connections.spawn(line_connection(stream, peer, shared, stopped));
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                Err(e) => tokio::time::sleep(accept_errors.pause_after(&e)).await,
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
