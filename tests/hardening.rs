@@ -229,11 +229,123 @@ fn quarantine_moves_a_corrupt_file_aside_and_writes_a_new_one() {
     let mut stream = TcpStream::connect(carbon).expect("connect");
     writeln!(stream, "q.bad 7 {now}").expect("write");
     drop(stream);
+    let aside = data.join("q/bad.wsp.corrupt");
+    assert!(
+        wait_until(Duration::from_secs(20), || aside.exists()),
+        "not quarantined; log:\n{}",
+        serve.log()
+    );
     let value = serve.wait_for_sum("q.bad", "-5min", 7.0, Duration::from_secs(20));
     assert_eq!(value, 7.0, "log:\n{}", serve.log());
     assert_eq!(
-        std::fs::read(data.join("q/bad.wsp.corrupt")).expect("the corrupt file kept aside"),
+        std::fs::read(&aside).expect("the corrupt file kept aside"),
         b"garbage"
     );
     assert!(serve.log().contains("quarantined"), "{}", serve.log());
+}
+
+#[test]
+fn https_with_a_configured_certificate() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (scripts/ci-prerequisites.sh installs it)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let data = tmp.path().join("whisper");
+    tree_with_a_corrupt_file(&data);
+    let log = tmp.path().join("web.log");
+    let config = format!("tls_cert = {:?}\ntls_key = {:?}", cert, key);
+    let (_web, addr) = web(&data, None, &config, &log);
+    let out = Command::new("curl")
+        .args(["-sk", "--max-time", "10"])
+        .arg(format!(
+            "https://{addr}/render?target=gd.good1&format=json&{RANGE}"
+        ))
+        .output()
+        .expect("curl");
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(body.contains("\"target\": \"gd.good1\""), "{body}");
+}
+
+#[test]
+fn evaluations_past_the_slots_get_503_with_retry_after() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("whisper");
+    std::fs::create_dir_all(data.join("h")).expect("mkdir");
+    // 40 files of a year at one minute: each sum reads a few MB.
+    for i in 0..40 {
+        let file = data.join(format!("h/m{i}.wsp"));
+        let out = run_ferrograph(&[
+            "whisper",
+            "create",
+            file.to_str().expect("utf-8"),
+            "60:525600",
+        ]);
+        assert!(out.status.success());
+    }
+    let log = tmp.path().join("web.log");
+    let (_web, addr) = web(
+        &data,
+        None,
+        "max_concurrent_requests = 1\nqueue_timeout = \"0s\"",
+        &log,
+    );
+    let path = "/render?target=sumSeries(h.*)&format=json&from=-365d".to_string();
+    let answers: Vec<(u16, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|_| s.spawn(|| raw_request(addr, &path)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    assert!(
+        answers.iter().any(|(status, _)| *status == 200),
+        "none answered"
+    );
+    let busy: Vec<_> = answers
+        .iter()
+        .filter(|(status, _)| *status == 503)
+        .collect();
+    assert!(
+        !busy.is_empty(),
+        "no 503 among {:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    assert!(busy
+        .iter()
+        .all(|(_, head)| head.to_lowercase().contains("retry-after: 1")));
+}
+
+/// GET `path`; returns the status and the response head.
+fn raw_request(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let head = text.split("\r\n\r\n").next().unwrap_or("").to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head)
 }

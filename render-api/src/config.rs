@@ -51,6 +51,10 @@ pub struct RenderConfig {
     /// When set, every request but `/health` needs
     /// `Authorization: Bearer <read_token>` (401 otherwise).
     pub read_token: String,
+    /// PEM certificate chain for HTTPS ("" = plain HTTP); with `tls_key`.
+    pub tls_cert: String,
+    /// PEM private key for HTTPS; with `tls_cert`.
+    pub tls_key: String,
 }
 
 impl Default for RenderConfig {
@@ -71,6 +75,8 @@ impl Default for RenderConfig {
             max_concurrent_requests: 0,
             queue_timeout: "5s".into(),
             read_token: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
         }
     }
 }
@@ -90,6 +96,8 @@ pub struct HttpLimits {
     pub queue_timeout: std::time::Duration,
     /// Bearer token every request needs, if set.
     pub read_token: Option<String>,
+    /// Certificate chain and key files for HTTPS, if set.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl Default for HttpLimits {
@@ -101,6 +109,7 @@ impl Default for HttpLimits {
             max_concurrent_requests: default_concurrency(),
             queue_timeout: std::time::Duration::from_secs(5),
             read_token: None,
+            tls: None,
         }
     }
 }
@@ -225,6 +234,20 @@ impl RenderConfig {
             },
             queue_timeout,
             read_token: (!self.read_token.is_empty()).then(|| self.read_token.clone()),
+            tls: match (self.tls_cert.is_empty(), self.tls_key.is_empty()) {
+                (true, true) => None,
+                (false, false) => {
+                    crate::http::tls::acceptor(self.tls_cert.as_ref(), self.tls_key.as_ref())
+                        .map_err(|why| err("tls_cert", &self.tls_cert, &why))?;
+                    Some((self.tls_cert.clone().into(), self.tls_key.clone().into()))
+                }
+                (true, false) => {
+                    return Err(err("tls_cert", "", "is needed with tls_key"));
+                }
+                (false, true) => {
+                    return Err(err("tls_key", "", "is needed with tls_cert"));
+                }
+            },
         };
         Ok(RenderSettings {
             http_limits,

@@ -12,6 +12,7 @@ mod functions;
 mod render;
 mod server;
 mod tags;
+pub mod tls;
 
 pub use server::serve;
 

@@ -409,8 +409,11 @@ async fn accept_loop(
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
-    let mut accept_errors =
-        crate::net::AcceptErrors::new(if is_pickle { "carbon pickle" } else { "carbon plaintext" });
+    let mut accept_errors = crate::net::AcceptErrors::new(if is_pickle {
+        "carbon pickle"
+    } else {
+        "carbon plaintext"
+    });
     loop {
         tokio::select! {
             _ = stopped.changed() => break,
