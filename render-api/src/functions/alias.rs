@@ -15,9 +15,7 @@ use crate::eval::{Context, Evaluator, Value};
 use crate::pyfmt::{float_repr, format_f, format_g_precision};
 use crate::target::parse_target;
 
-use super::{
-    agg_key, py_index, AggFunc, Aggregator, Args, FunctionDef, Param, ParamType, Registry,
-};
+use super::{agg_key, py_index, AggFunc, Args, FunctionDef, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
     r.add(&ALIAS);
@@ -35,17 +33,12 @@ pub(super) fn register(r: &mut Registry) {
 
 const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();
 
-static ALIAS: FunctionDef = FunctionDef {
-    name: "alias",
-    group: "Alias",
-    description: "Gives every series of the list the same new name.",
-    params: &[
+static ALIAS: FunctionDef = FunctionDef::new("alias", "Alias", alias)
+    .description("Gives every series of the list the same new name.")
+    .params(&[
         SERIES_LIST,
         Param::new("newName", ParamType::String).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: alias,
-};
+    ]);
 
 fn alias(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -56,36 +49,30 @@ fn alias(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Valu
     Ok(Value::SeriesList(list))
 }
 
-static ALIAS_BY_NODE: FunctionDef = FunctionDef {
-    name: "aliasByNode",
-    group: "Alias",
-    description: "Names each series by one or more of its nodes (0-based, negative counts \
-                  from the end) or tag values, joined by dots. Names of function results \
-                  use the first metric path inside them.",
-    params: &[
+static ALIAS_BY_NODE: FunctionDef = FunctionDef::new("aliasByNode", "Alias", alias_by_node)
+    .description(
+        "Names each series by one or more of its nodes (0-based, negative counts \
+         from the end) or tag values, joined by dots. Names of function results \
+         use the first metric path inside them.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("nodes", ParamType::NodeOrTag)
             .required()
             .multiple(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: alias_by_node,
-};
+    ]);
 
-static ALIAS_BY_TAGS: FunctionDef = FunctionDef {
-    name: "aliasByTags",
-    group: "Alias",
-    description: "Names each series by the values of the given tags (or nodes), joined by \
-                  dots; the same as aliasByNode.",
-    params: &[
+static ALIAS_BY_TAGS: FunctionDef = FunctionDef::new("aliasByTags", "Alias", alias_by_node)
+    .description(
+        "Names each series by the values of the given tags (or nodes), joined by \
+         dots; the same as aliasByNode.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("tags", ParamType::NodeOrTag)
             .required()
             .multiple(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: alias_by_node,
-};
+    ]);
 
 fn alias_by_node(
     _ev: &mut Evaluator<'_>,
@@ -100,15 +87,12 @@ fn alias_by_node(
     Ok(Value::SeriesList(list))
 }
 
-static ALIAS_BY_METRIC: FunctionDef = FunctionDef {
-    name: "aliasByMetric",
-    group: "Alias",
-    description: "Names each series by the last node of its metric path (for function \
-                  results, of the innermost path), as substr(seriesList, -1).",
-    params: &[SERIES_LIST],
-    aggregator: Aggregator::No,
-    implementation: alias_by_metric,
-};
+static ALIAS_BY_METRIC: FunctionDef = FunctionDef::new("aliasByMetric", "Alias", alias_by_metric)
+    .description(
+        "Names each series by the last node of its metric path (for function \
+         results, of the innermost path), as substr(seriesList, -1).",
+    )
+    .params(&[SERIES_LIST]);
 
 fn alias_by_metric(
     _ev: &mut Evaluator<'_>,
@@ -122,19 +106,16 @@ fn alias_by_metric(
     Ok(Value::SeriesList(list))
 }
 
-static ALIAS_SUB: FunctionDef = FunctionDef {
-    name: "aliasSub",
-    group: "Alias",
-    description: "Renames each series with a regular-expression search and replace \
-                  (Python re.sub: the replacement may use \\1 or \\g<name> for groups).",
-    params: &[
+static ALIAS_SUB: FunctionDef = FunctionDef::new("aliasSub", "Alias", alias_sub)
+    .description(
+        "Renames each series with a regular-expression search and replace \
+         (Python re.sub: the replacement may use \\1 or \\g<name> for groups).",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("search", ParamType::String).required(),
         Param::new("replace", ParamType::String).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: alias_sub,
-};
+    ]);
 
 fn alias_sub(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -147,22 +128,19 @@ fn alias_sub(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<
     Ok(Value::SeriesList(list))
 }
 
-static ALIAS_QUERY: FunctionDef = FunctionDef {
-    name: "aliasQuery",
-    group: "Alias",
-    description: "Renames each series from another query: the name is rewritten with a \
-                  regular-expression search and replace into a target, that target is \
-                  evaluated, and the last non-null value of its first series is formatted \
-                  into newName with Python's % operator (for example 'Channel %d MHz').",
-    params: &[
+static ALIAS_QUERY: FunctionDef = FunctionDef::new("aliasQuery", "Alias", alias_query)
+    .description(
+        "Renames each series from another query: the name is rewritten with a \
+         regular-expression search and replace into a target, that target is \
+         evaluated, and the last non-null value of its first series is formatted \
+         into newName with Python's % operator (for example 'Channel %d MHz').",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("search", ParamType::String).required(),
         Param::new("replace", ParamType::String).required(),
         Param::new("newName", ParamType::String).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: alias_query,
-};
+    ]);
 
 fn alias_query(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -189,20 +167,17 @@ fn alias_query(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<
     Ok(Value::SeriesList(list))
 }
 
-static LEGEND_VALUE: FunctionDef = FunctionDef {
-    name: "legendValue",
-    group: "Alias",
-    description: "Appends aggregate values to each series name, e.g. ' (avg: 4.5)'; a last \
-                  argument 'si' or 'binary' switches to unit-prefixed, column-aligned values.",
-    params: &[
+static LEGEND_VALUE: FunctionDef = FunctionDef::new("legendValue", "Alias", legend_value)
+    .description(
+        "Appends aggregate values to each series name, e.g. ' (avg: 4.5)'; a last \
+         argument 'si' or 'binary' switches to unit-prefixed, column-aligned values.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("valuesTypes", ParamType::String)
             .multiple()
             .options(LEGEND_OPTIONS),
-    ],
-    aggregator: Aggregator::No,
-    implementation: legend_value,
-};
+    ]);
 
 /// graphite's `getAllValidAggFuncs() + ['si', 'binary']`: every
 /// aggregation name, the same with a `Series` suffix, and the unit systems.
@@ -289,31 +264,25 @@ fn legend_value(
     Ok(Value::SeriesList(list))
 }
 
-static UPPER: FunctionDef = FunctionDef {
-    name: "upper",
-    group: "Alias",
-    description: "Upper-cases each series name, or only the characters at the given \
-                  positions (negative positions count from the end).",
-    params: &[
+static UPPER: FunctionDef = FunctionDef::new("upper", "Alias", upper)
+    .description(
+        "Upper-cases each series name, or only the characters at the given \
+         positions (negative positions count from the end).",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("pos", ParamType::Integer).multiple(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: upper,
-};
+    ]);
 
-static LOWER: FunctionDef = FunctionDef {
-    name: "lower",
-    group: "Alias",
-    description: "Lower-cases each series name, or only the characters at the given \
-                  positions (negative positions count from the end).",
-    params: &[
+static LOWER: FunctionDef = FunctionDef::new("lower", "Alias", lower)
+    .description(
+        "Lower-cases each series name, or only the characters at the given \
+         positions (negative positions count from the end).",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("pos", ParamType::Integer).multiple(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: lower,
-};
+    ]);
 
 fn upper(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
     change_case(args, true)

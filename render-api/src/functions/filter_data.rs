@@ -6,7 +6,7 @@ use crate::eval::{Context, Evaluator, Value};
 use crate::pyfmt::{float_repr, format_g};
 use crate::series::Series;
 
-use super::{percentile, Aggregator, Args, FunctionDef, Param, ParamType, Registry};
+use super::{percentile, Args, FunctionDef, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
     r.add(&REMOVE_ABOVE_VALUE);
@@ -20,43 +20,37 @@ const PARAMS: &[Param] = &[
     Param::new("n", ParamType::Float).required(),
 ];
 
-static REMOVE_ABOVE_VALUE: FunctionDef = FunctionDef {
-    name: "removeAboveValue",
-    group: "Filter Data",
-    description: "Replaces the values above n with null.",
-    params: PARAMS,
-    aggregator: Aggregator::No,
-    implementation: remove_above_value,
-};
+static REMOVE_ABOVE_VALUE: FunctionDef =
+    FunctionDef::new("removeAboveValue", "Filter Data", remove_above_value)
+        .description("Replaces the values above n with null.")
+        .params(PARAMS);
 
-static REMOVE_BELOW_VALUE: FunctionDef = FunctionDef {
-    name: "removeBelowValue",
-    group: "Filter Data",
-    description: "Replaces the values below n with null.",
-    params: PARAMS,
-    aggregator: Aggregator::No,
-    implementation: remove_below_value,
-};
+static REMOVE_BELOW_VALUE: FunctionDef =
+    FunctionDef::new("removeBelowValue", "Filter Data", remove_below_value)
+        .description("Replaces the values below n with null.")
+        .params(PARAMS);
 
-static REMOVE_ABOVE_PERCENTILE: FunctionDef = FunctionDef {
-    name: "removeAbovePercentile",
-    group: "Filter Data",
-    description: "Replaces the values above the n-th percentile of each series' own values \
-                  with null.",
-    params: PARAMS,
-    aggregator: Aggregator::No,
-    implementation: remove_above_percentile,
-};
+static REMOVE_ABOVE_PERCENTILE: FunctionDef = FunctionDef::new(
+    "removeAbovePercentile",
+    "Filter Data",
+    remove_above_percentile,
+)
+.description(
+    "Replaces the values above the n-th percentile of each series' own values \
+     with null.",
+)
+.params(PARAMS);
 
-static REMOVE_BELOW_PERCENTILE: FunctionDef = FunctionDef {
-    name: "removeBelowPercentile",
-    group: "Filter Data",
-    description: "Replaces the values below the n-th percentile of each series' own values \
-                  with null.",
-    params: PARAMS,
-    aggregator: Aggregator::No,
-    implementation: remove_below_percentile,
-};
+static REMOVE_BELOW_PERCENTILE: FunctionDef = FunctionDef::new(
+    "removeBelowPercentile",
+    "Filter Data",
+    remove_below_percentile,
+)
+.description(
+    "Replaces the values below the n-th percentile of each series' own values \
+     with null.",
+)
+.params(PARAMS);
 
 fn remove_above_value(
     _ev: &mut Evaluator<'_>,

@@ -11,7 +11,7 @@ use crate::time::parse_offset;
 
 use super::calculate::{new_series_like, preview, SERIES_LIST};
 use super::graph::area_between;
-use super::{Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
+use super::{Args, FunctionDef, Lit, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
     r.add(&HOLT_WINTERS_FORECAST);
@@ -32,54 +32,55 @@ const HOLT_WINTERS_BAND_PARAMS: &[Param] = &[
         .suggestions(&[Lit::Str("1d"), Lit::Str("7d")]),
 ];
 
-static HOLT_WINTERS_FORECAST: FunctionDef = FunctionDef {
-    name: "holtWintersForecast",
-    group: "Calculate",
-    description: "Holt-Winters (triple exponential smoothing) forecast of each series, trained \
-                  on bootstrapInterval of data before the requested range, with the given \
-                  seasonality.",
-    params: &[
-        SERIES_LIST,
-        Param::new("bootstrapInterval", ParamType::Interval)
-            .default(Lit::Str("7d"))
-            .suggestions(&[Lit::Str("7d"), Lit::Str("30d")]),
-        Param::new("seasonality", ParamType::Interval)
-            .default(Lit::Str("1d"))
-            .suggestions(&[Lit::Str("1d"), Lit::Str("7d")]),
-    ],
-    aggregator: Aggregator::No,
-    implementation: holt_winters_forecast,
-};
+static HOLT_WINTERS_FORECAST: FunctionDef =
+    FunctionDef::new("holtWintersForecast", "Calculate", holt_winters_forecast)
+        .description(
+            "Holt-Winters (triple exponential smoothing) forecast of each series, trained \
+             on bootstrapInterval of data before the requested range, with the given \
+             seasonality.",
+        )
+        .params(&[
+            SERIES_LIST,
+            Param::new("bootstrapInterval", ParamType::Interval)
+                .default(Lit::Str("7d"))
+                .suggestions(&[Lit::Str("7d"), Lit::Str("30d")]),
+            Param::new("seasonality", ParamType::Interval)
+                .default(Lit::Str("1d"))
+                .suggestions(&[Lit::Str("1d"), Lit::Str("7d")]),
+        ]);
 
-static HOLT_WINTERS_CONFIDENCE_BANDS: FunctionDef = FunctionDef {
-    name: "holtWintersConfidenceBands",
-    group: "Calculate",
-    description: "The lower and upper Holt-Winters confidence bands of each series: the \
-                  forecast minus and plus delta times the predicted deviation.",
-    params: HOLT_WINTERS_BAND_PARAMS,
-    aggregator: Aggregator::No,
-    implementation: holt_winters_confidence_bands,
-};
+static HOLT_WINTERS_CONFIDENCE_BANDS: FunctionDef = FunctionDef::new(
+    "holtWintersConfidenceBands",
+    "Calculate",
+    holt_winters_confidence_bands,
+)
+.description(
+    "The lower and upper Holt-Winters confidence bands of each series: the \
+     forecast minus and plus delta times the predicted deviation.",
+)
+.params(HOLT_WINTERS_BAND_PARAMS);
 
-static HOLT_WINTERS_ABERRATION: FunctionDef = FunctionDef {
-    name: "holtWintersAberration",
-    group: "Calculate",
-    description: "How far each value lies outside its Holt-Winters confidence bands (positive \
-                  above, negative below, 0 inside or null).",
-    params: HOLT_WINTERS_BAND_PARAMS,
-    aggregator: Aggregator::No,
-    implementation: holt_winters_aberration,
-};
+static HOLT_WINTERS_ABERRATION: FunctionDef = FunctionDef::new(
+    "holtWintersAberration",
+    "Calculate",
+    holt_winters_aberration,
+)
+.description(
+    "How far each value lies outside its Holt-Winters confidence bands (positive \
+     above, negative below, 0 inside or null).",
+)
+.params(HOLT_WINTERS_BAND_PARAMS);
 
-static HOLT_WINTERS_CONFIDENCE_AREA: FunctionDef = FunctionDef {
-    name: "holtWintersConfidenceArea",
-    group: "Calculate",
-    description: "The Holt-Winters confidence bands of one series, drawn as an area between \
-                  them.",
-    params: HOLT_WINTERS_BAND_PARAMS,
-    aggregator: Aggregator::No,
-    implementation: holt_winters_confidence_area,
-};
+static HOLT_WINTERS_CONFIDENCE_AREA: FunctionDef = FunctionDef::new(
+    "holtWintersConfidenceArea",
+    "Calculate",
+    holt_winters_confidence_area,
+)
+.description(
+    "The Holt-Winters confidence bands of one series, drawn as an area between \
+     them.",
+)
+.params(HOLT_WINTERS_BAND_PARAMS);
 
 /// One value per point, null where missing.
 type Column = Vec<Option<f64>>;

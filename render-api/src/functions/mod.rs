@@ -328,6 +328,43 @@ pub struct FunctionDef {
 }
 
 impl FunctionDef {
+    /// A function called `name` in graphite-web's `group`, run by
+    /// `implementation`; give its description and parameters with the
+    /// builder methods below. Not an aggregator unless
+    /// [`FunctionDef::aggregator`] says so.
+    pub const fn new(
+        name: &'static str,
+        group: &'static str,
+        implementation: Implementation,
+    ) -> FunctionDef {
+        FunctionDef {
+            name,
+            group,
+            description: "",
+            params: &[],
+            aggregator: Aggregator::No,
+            implementation,
+        }
+    }
+
+    /// Sets the `/functions` description.
+    pub const fn description(mut self, description: &'static str) -> FunctionDef {
+        self.description = description;
+        self
+    }
+
+    /// Sets the parameters (graphite's `.params`).
+    pub const fn params(mut self, params: &'static [Param]) -> FunctionDef {
+        self.params = params;
+        self
+    }
+
+    /// Marks the function as an aggregator (graphite's `.aggregator`).
+    pub const fn aggregator(mut self, aggregator: Aggregator) -> FunctionDef {
+        self.aggregator = aggregator;
+        self
+    }
+
     /// graphite's `function` string for `/functions`: `name(a, b=None, *c)`.
     pub fn signature(&self, name: &str) -> String {
         let parts: Vec<String> = self

@@ -60,14 +60,10 @@ macro_rules! fixed_aggregation {
         $aggregator:expr,
         $description:literal
     ) => {
-        static $static: FunctionDef = FunctionDef {
-            name: $name,
-            group: "Combine",
-            description: $description,
-            params: $params,
-            aggregator: $aggregator,
-            implementation: $fn,
-        };
+        static $static: FunctionDef = FunctionDef::new($name, "Combine", $fn)
+            .description($description)
+            .params($params)
+            .aggregator($aggregator);
 
         fn $fn(_ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
             $combine(ctx, &mut args, $func).map(Value::SeriesList)
@@ -161,20 +157,17 @@ fixed_aggregation!(
     "The largest minus the smallest non-null value per timestamp."
 );
 
-static AGGREGATE: FunctionDef = FunctionDef {
-    name: "aggregate",
-    group: "Combine",
-    description: "Aggregates all series into one with the given function (average, avg_zero, \
-                  median, sum, min, max, diff, stddev, count, range, multiply, last or their \
-                  aliases), per timestamp after aligning steps to their least common multiple.",
-    params: &[
+static AGGREGATE: FunctionDef = FunctionDef::new("aggregate", "Combine", aggregate)
+    .description(
+        "Aggregates all series into one with the given function (average, avg_zero, \
+         median, sum, min, max, diff, stddev, count, range, multiply, last or their \
+         aliases), per timestamp after aligning steps to their least common multiple.",
+    )
+    .params(&[
         Param::new("seriesList", ParamType::SeriesList).required(),
         Param::new("func", ParamType::AggFunc).required(),
         Param::new("xFilesFactor", ParamType::Float),
-    ],
-    aggregator: Aggregator::No,
-    implementation: aggregate,
-};
+    ]);
 
 fn aggregate(_ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -416,21 +409,19 @@ fn rows<'a>(columns: &'a [&'a [Option<f64>]]) -> impl Iterator<Item = Vec<Option
     })
 }
 
-static AGGREGATE_SERIES_LISTS: FunctionDef = FunctionDef {
-    name: "aggregateSeriesLists",
-    group: "Combine",
-    description: "Aggregates the two lists pairwise by position (first with first, second with \
-                  second, ...) with the given aggregation function; the lists must have the \
-                  same length.",
-    params: &[
-        Param::new("seriesListFirstPos", ParamType::SeriesList).required(),
-        Param::new("seriesListSecondPos", ParamType::SeriesList).required(),
-        Param::new("func", ParamType::AggFunc).required(),
-        Param::new("xFilesFactor", ParamType::Float),
-    ],
-    aggregator: Aggregator::No,
-    implementation: aggregate_series_lists_fn,
-};
+static AGGREGATE_SERIES_LISTS: FunctionDef =
+    FunctionDef::new("aggregateSeriesLists", "Combine", aggregate_series_lists_fn)
+        .description(
+            "Aggregates the two lists pairwise by position (first with first, second with \
+             second, ...) with the given aggregation function; the lists must have the \
+             same length.",
+        )
+        .params(&[
+            Param::new("seriesListFirstPos", ParamType::SeriesList).required(),
+            Param::new("seriesListSecondPos", ParamType::SeriesList).required(),
+            Param::new("func", ParamType::AggFunc).required(),
+            Param::new("xFilesFactor", ParamType::Float),
+        ]);
 
 fn aggregate_series_lists_fn(
     _ev: &mut Evaluator<'_>,
@@ -499,22 +490,23 @@ fixed_aggregation!(
     "Multiplies the two lists pairwise by position; the lists must have the same length."
 );
 
-static AGGREGATE_WITH_WILDCARDS: FunctionDef = FunctionDef {
-    name: "aggregateWithWildcards",
-    group: "Combine",
-    description: "Groups the series by their names with the given node positions removed and \
-                  aggregates each group with the given function; each result is named by its \
-                  group's remaining nodes.",
-    params: &[
-        Param::new("seriesList", ParamType::SeriesList).required(),
-        Param::new("func", ParamType::AggFunc).required(),
-        Param::new("position", ParamType::Node)
-            .multiple()
-            .python("*positions"),
-    ],
-    aggregator: Aggregator::No,
-    implementation: aggregate_with_wildcards_fn,
-};
+static AGGREGATE_WITH_WILDCARDS: FunctionDef = FunctionDef::new(
+    "aggregateWithWildcards",
+    "Combine",
+    aggregate_with_wildcards_fn,
+)
+.description(
+    "Groups the series by their names with the given node positions removed and \
+     aggregates each group with the given function; each result is named by its \
+     group's remaining nodes.",
+)
+.params(&[
+    Param::new("seriesList", ParamType::SeriesList).required(),
+    Param::new("func", ParamType::AggFunc).required(),
+    Param::new("position", ParamType::Node)
+        .multiple()
+        .python("*positions"),
+]);
 
 fn aggregate_with_wildcards_fn(
     _ev: &mut Evaluator<'_>,
@@ -604,15 +596,14 @@ fixed_aggregation!(
      each group."
 );
 
-static MULTIPLY_SERIES: FunctionDef = FunctionDef {
-    name: "multiplySeries",
-    group: "Combine",
-    description: "Multiplies the series per timestamp; a null in any series makes the product \
-                  null. A single series is returned unchanged.",
-    params: SERIES_LISTS,
-    aggregator: Aggregator::Yes,
-    implementation: multiply_series,
-};
+static MULTIPLY_SERIES: FunctionDef =
+    FunctionDef::new("multiplySeries", "Combine", multiply_series)
+        .description(
+            "Multiplies the series per timestamp; a null in any series makes the product \
+             null. A single series is returned unchanged.",
+        )
+        .params(SERIES_LISTS)
+        .aggregator(Aggregator::Yes);
 
 fn multiply_series(
     _ev: &mut Evaluator<'_>,
@@ -626,19 +617,17 @@ fn multiply_series(
     aggregate_lists(ctx, lists, "multiply", None).map(Value::SeriesList)
 }
 
-static PERCENTILE_OF_SERIES: FunctionDef = FunctionDef {
-    name: "percentileOfSeries",
-    group: "Combine",
-    description: "The n-th percentile of the non-null values across the series at each \
-                  timestamp: an actual value of one of the series unless interpolate is true.",
-    params: &[
-        Param::new("seriesList", ParamType::SeriesList).required(),
-        Param::new("n", ParamType::Float).required(),
-        Param::new("interpolate", ParamType::Boolean).default(Lit::Bool(false)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: percentile_of_series,
-};
+static PERCENTILE_OF_SERIES: FunctionDef =
+    FunctionDef::new("percentileOfSeries", "Combine", percentile_of_series)
+        .description(
+            "The n-th percentile of the non-null values across the series at each \
+             timestamp: an actual value of one of the series unless interpolate is true.",
+        )
+        .params(&[
+            Param::new("seriesList", ParamType::SeriesList).required(),
+            Param::new("n", ParamType::Float).required(),
+            Param::new("interpolate", ParamType::Boolean).default(Lit::Bool(false)),
+        ]);
 
 fn percentile_of_series(
     _ev: &mut Evaluator<'_>,
@@ -677,19 +666,17 @@ fn percentile_of_series(
     )]))
 }
 
-static POW_SERIES: FunctionDef = FunctionDef {
-    name: "powSeries",
-    group: "Combine",
-    description: "Raises the first series to the power of the second, the result to the power \
-                  of the third, and so on, per timestamp; a null or an impossible power gives \
-                  null.",
-    params: &[Param::new("seriesList", ParamType::SeriesList)
+static POW_SERIES: FunctionDef = FunctionDef::new("powSeries", "Combine", pow_series)
+    .description(
+        "Raises the first series to the power of the second, the result to the power \
+         of the third, and so on, per timestamp; a null or an impossible power gives \
+         null.",
+    )
+    .params(&[Param::new("seriesList", ParamType::SeriesList)
         .required()
         .multiple()
-        .python("*seriesLists")],
-    aggregator: Aggregator::Yes,
-    implementation: pow_series,
-};
+        .python("*seriesLists")])
+    .aggregator(Aggregator::Yes);
 
 fn pow_series(_ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let Some((list, start, end, step)) = normalize(args.rest_series_lists()?) else {
@@ -716,15 +703,13 @@ fn pow_series(_ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<
     )]))
 }
 
-static COUNT_SERIES: FunctionDef = FunctionDef {
-    name: "countSeries",
-    group: "Combine",
-    description: "A constant line at the number of series given (nulls do not matter); with no \
-                  argument at all, a line at 0.",
-    params: OPTIONAL_SERIES_LISTS,
-    aggregator: Aggregator::Yes,
-    implementation: count_series,
-};
+static COUNT_SERIES: FunctionDef = FunctionDef::new("countSeries", "Combine", count_series)
+    .description(
+        "A constant line at the number of series given (nulls do not matter); with no \
+         argument at all, a line at 0.",
+    )
+    .params(OPTIONAL_SERIES_LISTS)
+    .aggregator(Aggregator::Yes);
 
 fn count_series(_ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let lists = args.rest_series_lists()?;

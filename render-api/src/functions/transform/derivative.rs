@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
-use crate::functions::{Aggregator, Args, FunctionDef, Param, ParamType, Registry};
+use crate::functions::{Args, FunctionDef, Param, ParamType, Registry};
 use crate::time::parse_offset;
 
 use super::{floor_div, py_round, ONLY_SERIES_LIST, SERIES_LIST};
@@ -20,15 +20,12 @@ pub(super) fn register(r: &mut Registry) {
 // ---------------------------------------------------------------------------
 // Derivatives and integrals: new series via `series.copy(name, values)`
 
-static DERIVATIVE: FunctionDef = FunctionDef {
-    name: "derivative",
-    group: "Transform",
-    description: "The difference between each value and the previous one (null when either \
-                  is null); no division by time, see perSecond.",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: derivative,
-};
+static DERIVATIVE: FunctionDef = FunctionDef::new("derivative", "Transform", derivative)
+    .description(
+        "The difference between each value and the previous one (null when either \
+         is null); no division by time, see perSecond.",
+    )
+    .params(ONLY_SERIES_LIST);
 
 fn derivative(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -94,17 +91,18 @@ const COUNTER_PARAMS: &[Param] = &[
     Param::new("minValue", ParamType::Float),
 ];
 
-static NON_NEGATIVE_DERIVATIVE: FunctionDef = FunctionDef {
-    name: "nonNegativeDerivative",
-    group: "Transform",
-    description: "The difference between each value and the previous one, for counters: a \
-                  decrease (reset or wrap) gives null, unless maxValue (wrap at maxValue) or \
-                  minValue (restart from minValue) says how the counter wrapped. A null input \
-                  also nulls the next point.",
-    params: COUNTER_PARAMS,
-    aggregator: Aggregator::No,
-    implementation: non_negative_derivative,
-};
+static NON_NEGATIVE_DERIVATIVE: FunctionDef = FunctionDef::new(
+    "nonNegativeDerivative",
+    "Transform",
+    non_negative_derivative,
+)
+.description(
+    "The difference between each value and the previous one, for counters: a \
+     decrease (reset or wrap) gives null, unless maxValue (wrap at maxValue) or \
+     minValue (restart from minValue) says how the counter wrapped. A null input \
+     also nulls the next point.",
+)
+.params(COUNTER_PARAMS);
 
 fn non_negative_derivative(
     _ev: &mut Evaluator<'_>,
@@ -136,16 +134,13 @@ fn non_negative_derivative(
     Ok(Value::SeriesList(out))
 }
 
-static PER_SECOND: FunctionDef = FunctionDef {
-    name: "perSecond",
-    group: "Transform",
-    description: "nonNegativeDerivative divided by the step: the per-second rate of a \
-                  counter, rounded to 6 decimals (maxValue/minValue as in \
-                  nonNegativeDerivative).",
-    params: COUNTER_PARAMS,
-    aggregator: Aggregator::No,
-    implementation: per_second,
-};
+static PER_SECOND: FunctionDef = FunctionDef::new("perSecond", "Transform", per_second)
+    .description(
+        "nonNegativeDerivative divided by the step: the per-second rate of a \
+         counter, rounded to 6 decimals (maxValue/minValue as in \
+         nonNegativeDerivative).",
+    )
+    .params(COUNTER_PARAMS);
 
 fn per_second(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -170,18 +165,15 @@ fn per_second(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result
     Ok(Value::SeriesList(out))
 }
 
-static DELAY: FunctionDef = FunctionDef {
-    name: "delay",
-    group: "Transform",
-    description: "Shifts the values later by a number of steps (earlier when negative), \
-                  padding with nulls; timestamps stay.",
-    params: &[
+static DELAY: FunctionDef = FunctionDef::new("delay", "Transform", delay)
+    .description(
+        "Shifts the values later by a number of steps (earlier when negative), \
+         padding with nulls; timestamps stay.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("steps", ParamType::Integer).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: delay,
-};
+    ]);
 
 fn delay(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -209,15 +201,12 @@ fn delay(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Valu
     Ok(Value::SeriesList(out))
 }
 
-static INTEGRAL: FunctionDef = FunctionDef {
-    name: "integral",
-    group: "Transform",
-    description: "The running sum of the values from the start of the range; nulls stay null \
-                  and do not reset the sum.",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: integral,
-};
+static INTEGRAL: FunctionDef = FunctionDef::new("integral", "Transform", integral)
+    .description(
+        "The running sum of the values from the start of the range; nulls stay null \
+         and do not reset the sum.",
+    )
+    .params(ONLY_SERIES_LIST);
 
 fn integral(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -240,18 +229,16 @@ fn integral(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<V
     Ok(Value::SeriesList(out))
 }
 
-static INTEGRAL_BY_INTERVAL: FunctionDef = FunctionDef {
-    name: "integralByInterval",
-    group: "Transform",
-    description: "Like integral, but the sum restarts at 0 every intervalUnit counted from \
-                  the start of the requested range; a null repeats the current sum.",
-    params: &[
-        SERIES_LIST,
-        Param::new("intervalUnit", ParamType::String).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: integral_by_interval,
-};
+static INTEGRAL_BY_INTERVAL: FunctionDef =
+    FunctionDef::new("integralByInterval", "Transform", integral_by_interval)
+        .description(
+            "Like integral, but the sum restarts at 0 every intervalUnit counted from \
+             the start of the requested range; a null repeats the current sum.",
+        )
+        .params(&[
+            SERIES_LIST,
+            Param::new("intervalUnit", ParamType::String).required(),
+        ]);
 
 fn integral_by_interval(
     _ev: &mut Evaluator<'_>,

@@ -5,7 +5,7 @@
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::functions::aggfunc::safe_pow;
-use crate::functions::{Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
+use crate::functions::{Args, FunctionDef, Lit, Param, ParamType, Registry};
 use crate::pyfmt::{float_repr, format_g};
 use crate::series::{py_max, py_min};
 
@@ -39,17 +39,12 @@ pub(super) fn register(r: &mut Registry) {
 // ---------------------------------------------------------------------------
 // Value-by-value transforms
 
-static SCALE: FunctionDef = FunctionDef {
-    name: "scale",
-    group: "Transform",
-    description: "Multiplies every value by a constant factor; nulls stay null.",
-    params: &[
+static SCALE: FunctionDef = FunctionDef::new("scale", "Transform", scale)
+    .description("Multiplies every value by a constant factor; nulls stay null.")
+    .params(&[
         SERIES_LIST,
         Param::new("factor", ParamType::Float).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: scale,
-};
+    ]);
 
 fn scale(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -63,18 +58,16 @@ fn scale(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Valu
     ))
 }
 
-static SCALE_TO_SECONDS: FunctionDef = FunctionDef {
-    name: "scaleToSeconds",
-    group: "Transform",
-    description: "Turns per-step values into per-`seconds` values (value × seconds / step), \
-                  rounded to 6 decimals.",
-    params: &[
-        SERIES_LIST,
-        Param::new("seconds", ParamType::Float).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: scale_to_seconds,
-};
+static SCALE_TO_SECONDS: FunctionDef =
+    FunctionDef::new("scaleToSeconds", "Transform", scale_to_seconds)
+        .description(
+            "Turns per-step values into per-`seconds` values (value × seconds / step), \
+             rounded to 6 decimals.",
+        )
+        .params(&[
+            SERIES_LIST,
+            Param::new("seconds", ParamType::Float).required(),
+        ]);
 
 fn scale_to_seconds(
     _ev: &mut Evaluator<'_>,
@@ -93,14 +86,9 @@ fn scale_to_seconds(
     Ok(Value::SeriesList(list))
 }
 
-static EXP: FunctionDef = FunctionDef {
-    name: "exp",
-    group: "Transform",
-    description: "Raises e to the power of every value.",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: exp,
-};
+static EXP: FunctionDef = FunctionDef::new("exp", "Transform", exp)
+    .description("Raises e to the power of every value.")
+    .params(ONLY_SERIES_LIST);
 
 fn exp(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -109,17 +97,12 @@ fn exp(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value,
     })
 }
 
-static ADD: FunctionDef = FunctionDef {
-    name: "add",
-    group: "Transform",
-    description: "Adds a constant to every non-null value.",
-    params: &[
+static ADD: FunctionDef = FunctionDef::new("add", "Transform", add)
+    .description("Adds a constant to every non-null value.")
+    .params(&[
         SERIES_LIST,
         Param::new("constant", ParamType::Float).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: add,
-};
+    ]);
 
 fn add(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -133,14 +116,9 @@ fn add(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value,
     ))
 }
 
-static SIGMOID: FunctionDef = FunctionDef {
-    name: "sigmoid",
-    group: "Transform",
-    description: "Applies the sigmoid function 1 / (1 + exp(-x)) to every value.",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: sigmoid,
-};
+static SIGMOID: FunctionDef = FunctionDef::new("sigmoid", "Transform", sigmoid)
+    .description("Applies the sigmoid function 1 / (1 + exp(-x)) to every value.")
+    .params(ONLY_SERIES_LIST);
 
 fn sigmoid(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -150,17 +128,12 @@ fn sigmoid(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Va
     })
 }
 
-static POW: FunctionDef = FunctionDef {
-    name: "pow",
-    group: "Transform",
-    description: "Raises every value to a constant power; impossible powers become null.",
-    params: &[
+static POW: FunctionDef = FunctionDef::new("pow", "Transform", pow)
+    .description("Raises every value to a constant power; impossible powers become null.")
+    .params(&[
         SERIES_LIST,
         Param::new("factor", ParamType::Float).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: pow,
-};
+    ]);
 
 fn pow(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -177,14 +150,9 @@ fn pow(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value,
 /// A transform with a fixed tag value and `name(series)` naming.
 macro_rules! simple_transform {
     ($static:ident, $fn:ident, $name:literal, $tag:literal, $description:literal, $f:expr) => {
-        static $static: FunctionDef = FunctionDef {
-            name: $name,
-            group: "Transform",
-            description: $description,
-            params: ONLY_SERIES_LIST,
-            aggregator: Aggregator::No,
-            implementation: $fn,
-        };
+        static $static: FunctionDef = FunctionDef::new($name, "Transform", $fn)
+            .description($description)
+            .params(ONLY_SERIES_LIST);
 
         fn $fn(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
             let list = args.series_list(0)?;
@@ -240,17 +208,12 @@ simple_transform!(
     |v: Option<f64>| v.map(f64::abs)
 );
 
-static OFFSET: FunctionDef = FunctionDef {
-    name: "offset",
-    group: "Transform",
-    description: "Adds a constant to every non-null value.",
-    params: &[
+static OFFSET: FunctionDef = FunctionDef::new("offset", "Transform", offset)
+    .description("Adds a constant to every non-null value.")
+    .params(&[
         SERIES_LIST,
         Param::new("factor", ParamType::Float).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: offset,
-};
+    ]);
 
 fn offset(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -264,15 +227,12 @@ fn offset(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Val
     ))
 }
 
-static OFFSET_TO_ZERO: FunctionDef = FunctionDef {
-    name: "offsetToZero",
-    group: "Transform",
-    description: "Subtracts the series' own minimum from every value, so that its lowest \
-                  point is 0.",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: offset_to_zero,
-};
+static OFFSET_TO_ZERO: FunctionDef = FunctionDef::new("offsetToZero", "Transform", offset_to_zero)
+    .description(
+        "Subtracts the series' own minimum from every value, so that its lowest \
+         point is 0.",
+    )
+    .params(ONLY_SERIES_LIST);
 
 fn offset_to_zero(
     _ev: &mut Evaluator<'_>,
@@ -295,20 +255,17 @@ fn offset_to_zero(
     Ok(Value::SeriesList(list))
 }
 
-static ROUND: FunctionDef = FunctionDef {
-    name: "round",
-    group: "Transform",
-    description: "Rounds every value to the given number of decimals (default 0), halves to \
-                  even as Python does.",
-    params: &[
+static ROUND: FunctionDef = FunctionDef::new("round", "Transform", round)
+    .description(
+        "Rounds every value to the given number of decimals (default 0), halves to \
+         even as Python does.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("precision", ParamType::Integer)
             .default(Lit::Int(0))
             .python("precision=None"),
-    ],
-    aggregator: Aggregator::No,
-    implementation: round,
-};
+    ]);
 
 fn round(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -330,18 +287,15 @@ fn round(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Valu
     Ok(Value::SeriesList(list))
 }
 
-static LOG: FunctionDef = FunctionDef {
-    name: "log",
-    group: "Transform",
-    description: "The logarithm of every value in the given base (default 10); values <= 0 \
-                  become null.",
-    params: &[
+static LOG: FunctionDef = FunctionDef::new("log", "Transform", logarithm)
+    .description(
+        "The logarithm of every value in the given base (default 10); values <= 0 \
+         become null.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("base", ParamType::Integer).default(Lit::Int(10)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: logarithm,
-};
+    ]);
 
 fn logarithm(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -374,15 +328,12 @@ fn logarithm(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<
     Ok(Value::SeriesList(out))
 }
 
-static MIN_MAX: FunctionDef = FunctionDef {
-    name: "minMax",
-    group: "Transform",
-    description: "Min-max normalization: (value - min) / (max - min) of the series; a flat \
-                  series becomes 0.",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: min_max,
-};
+static MIN_MAX: FunctionDef = FunctionDef::new("minMax", "Transform", min_max)
+    .description(
+        "Min-max normalization: (value - min) / (max - min) of the series; a flat \
+         series becomes 0.",
+    )
+    .params(ONLY_SERIES_LIST);
 
 fn min_max(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -413,15 +364,12 @@ fn min_max(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Va
     Ok(Value::SeriesList(list))
 }
 
-static IS_NON_NULL: FunctionDef = FunctionDef {
-    name: "isNonNull",
-    group: "Transform",
-    description: "1 where the series has a value, 0 where it is null (sum the result to count \
-                  live series).",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: is_non_null,
-};
+static IS_NON_NULL: FunctionDef = FunctionDef::new("isNonNull", "Transform", is_non_null)
+    .description(
+        "1 where the series has a value, 0 where it is null (sum the result to count \
+         live series).",
+    )
+    .params(ONLY_SERIES_LIST);
 
 fn is_non_null(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -438,19 +386,16 @@ fn is_non_null(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Resul
     Ok(Value::SeriesList(list))
 }
 
-static TRANSFORM_NULL: FunctionDef = FunctionDef {
-    name: "transformNull",
-    group: "Transform",
-    description: "Replaces nulls with a default value (0 by default); with referenceSeries, \
-                  only at timestamps where at least one reference series has a value.",
-    params: &[
+static TRANSFORM_NULL: FunctionDef = FunctionDef::new("transformNull", "Transform", transform_null)
+    .description(
+        "Replaces nulls with a default value (0 by default); with referenceSeries, \
+         only at timestamps where at least one reference series has a value.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("default", ParamType::Float).default(Lit::Int(0)),
         Param::new("referenceSeries", ParamType::SeriesList),
-    ],
-    aggregator: Aggregator::No,
-    implementation: transform_null,
-};
+    ]);
 
 fn transform_null(
     _ev: &mut Evaluator<'_>,
@@ -527,20 +472,18 @@ fn limit(args: &Args, i: usize) -> Result<f64, ApiError> {
     }
 }
 
-static KEEP_LAST_VALUE: FunctionDef = FunctionDef {
-    name: "keepLastValue",
-    group: "Transform",
-    description: "Fills runs of nulls with the last value before them, for runs of at most \
-                  `limit` nulls (default: any length); leading nulls stay.",
-    params: &[
-        SERIES_LIST,
-        Param::new("limit", ParamType::IntOrInf)
-            .default(Lit::Inf)
-            .python("limit=inf"),
-    ],
-    aggregator: Aggregator::No,
-    implementation: keep_last_value,
-};
+static KEEP_LAST_VALUE: FunctionDef =
+    FunctionDef::new("keepLastValue", "Transform", keep_last_value)
+        .description(
+            "Fills runs of nulls with the last value before them, for runs of at most \
+             `limit` nulls (default: any length); leading nulls stay.",
+        )
+        .params(&[
+            SERIES_LIST,
+            Param::new("limit", ParamType::IntOrInf)
+                .default(Lit::Inf)
+                .python("limit=inf"),
+        ]);
 
 fn keep_last_value(
     _ev: &mut Evaluator<'_>,
@@ -581,20 +524,17 @@ fn keep_last_value(
     Ok(Value::SeriesList(list))
 }
 
-static INTERPOLATE: FunctionDef = FunctionDef {
-    name: "interpolate",
-    group: "Transform",
-    description: "Fills runs of nulls between two values linearly, for runs of at most \
-                  `limit` nulls (default: any length); leading and trailing nulls stay.",
-    params: &[
+static INTERPOLATE: FunctionDef = FunctionDef::new("interpolate", "Transform", interpolate)
+    .description(
+        "Fills runs of nulls between two values linearly, for runs of at most \
+         `limit` nulls (default: any length); leading and trailing nulls stay.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("limit", ParamType::IntOrInf)
             .default(Lit::Inf)
             .python("limit=inf"),
-    ],
-    aggregator: Aggregator::No,
-    implementation: interpolate,
-};
+    ]);
 
 fn interpolate(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;

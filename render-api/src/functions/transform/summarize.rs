@@ -6,7 +6,7 @@ use chrono::{Datelike, NaiveDate, Offset, TimeZone, Timelike};
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::functions::aggfunc::AggFunc;
-use crate::functions::{Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
+use crate::functions::{Args, FunctionDef, Lit, Param, ParamType, Registry};
 use crate::series::Series;
 use crate::time::parse_offset;
 
@@ -19,16 +19,14 @@ pub(super) fn register(r: &mut Registry) {
     r.add(&SUMMARIZE);
 }
 
-static COMPRESS_PERIODIC_GAPS: FunctionDef = FunctionDef {
-    name: "compressPeriodicGaps",
-    group: "Transform",
-    description: "Detects nulls that recur regularly between values (data written less often \
-                  than the storage step) and re-steps the series to that period, keeping the \
-                  last value of each period.",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: compress_periodic_gaps,
-};
+static COMPRESS_PERIODIC_GAPS: FunctionDef =
+    FunctionDef::new("compressPeriodicGaps", "Transform", compress_periodic_gaps)
+        .description(
+            "Detects nulls that recur regularly between values (data written less often \
+             than the storage step) and re-steps the series to that period, keeping the \
+             last value of each period.",
+        )
+        .params(ONLY_SERIES_LIST);
 
 fn compress_periodic_gaps(
     _ev: &mut Evaluator<'_>,
@@ -161,24 +159,21 @@ fn agg(args: &Args, func: &str) -> Result<AggFunc, ApiError> {
         .ok_or_else(|| args.error(format!("Unsupported aggregation function: {func}")))
 }
 
-static SUMMARIZE: FunctionDef = FunctionDef {
-    name: "summarize",
-    group: "Transform",
-    description: "Re-buckets each series into intervals (e.g. '1h') with an aggregation \
-                  function (default sum). Buckets are aligned to multiples of the interval \
-                  since the epoch (UTC), so the first and last may be partial; with \
-                  alignToFrom they start at the series' start instead.",
-    params: &[
+static SUMMARIZE: FunctionDef = FunctionDef::new("summarize", "Transform", summarize)
+    .description(
+        "Re-buckets each series into intervals (e.g. '1h') with an aggregation \
+         function (default sum). Buckets are aligned to multiples of the interval \
+         since the epoch (UTC), so the first and last may be partial; with \
+         alignToFrom they start at the series' start instead.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("intervalString", ParamType::Interval)
             .required()
             .suggestions(SUMMARIZE_SUGGESTIONS),
         Param::new("func", ParamType::AggFunc).default(Lit::Str("sum")),
         Param::new("alignToFrom", ParamType::Boolean).default(Lit::Bool(false)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: summarize,
-};
+    ]);
 
 fn summarize(ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -320,24 +315,22 @@ const ALIGN_TO_OPTIONS: &[Lit] = &[
     Lit::Bool(false),
 ];
 
-static SMART_SUMMARIZE: FunctionDef = FunctionDef {
-    name: "smartSummarize",
-    group: "Transform",
-    description: "Like summarize, but buckets start at the start of the range; with alignTo \
-                  (years, months, weeks[1-7], days, hours, minutes, seconds) the range start is \
-                  first moved back to the start of that unit in the request's time zone and \
-                  the data fetched again.",
-    params: &[
-        SERIES_LIST,
-        Param::new("intervalString", ParamType::Interval)
-            .required()
-            .suggestions(SUMMARIZE_SUGGESTIONS),
-        Param::new("func", ParamType::AggFunc).default(Lit::Str("sum")),
-        Param::new("alignTo", ParamType::String).options(ALIGN_TO_OPTIONS),
-    ],
-    aggregator: Aggregator::No,
-    implementation: smart_summarize,
-};
+static SMART_SUMMARIZE: FunctionDef =
+    FunctionDef::new("smartSummarize", "Transform", smart_summarize)
+        .description(
+            "Like summarize, but buckets start at the start of the range; with alignTo \
+             (years, months, weeks[1-7], days, hours, minutes, seconds) the range start is \
+             first moved back to the start of that unit in the request's time zone and \
+             the data fetched again.",
+        )
+        .params(&[
+            SERIES_LIST,
+            Param::new("intervalString", ParamType::Interval)
+                .required()
+                .suggestions(SUMMARIZE_SUGGESTIONS),
+            Param::new("func", ParamType::AggFunc).default(Lit::Str("sum")),
+            Param::new("alignTo", ParamType::String).options(ALIGN_TO_OPTIONS),
+        ]);
 
 fn smart_summarize(
     ev: &mut Evaluator<'_>,
@@ -382,23 +375,20 @@ fn smart_summarize(
     Ok(Value::SeriesList(out))
 }
 
-static HITCOUNT: FunctionDef = FunctionDef {
-    name: "hitcount",
-    group: "Transform",
-    description: "Treats the values as rates per second and counts the hits per interval \
-                  (value × seconds, split across buckets in proportion); buckets are laid out \
-                  backwards from the end of the series. alignToInterval moves the range start \
-                  back to the day, hour or minute and fetches again.",
-    params: &[
+static HITCOUNT: FunctionDef = FunctionDef::new("hitcount", "Transform", hitcount)
+    .description(
+        "Treats the values as rates per second and counts the hits per interval \
+         (value × seconds, split across buckets in proportion); buckets are laid out \
+         backwards from the end of the series. alignToInterval moves the range start \
+         back to the day, hour or minute and fetches again.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("intervalString", ParamType::Interval)
             .required()
             .suggestions(SUMMARIZE_SUGGESTIONS),
         Param::new("alignToInterval", ParamType::Boolean).default(Lit::Bool(false)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: hitcount,
-};
+    ]);
 
 fn hitcount(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
