@@ -394,20 +394,17 @@ pub(super) fn preview(
     ev.evaluate_with(&preview_ctx, args.raw()?, args.replacements())
 }
 
-static EXPONENTIAL_MOVING_AVERAGE: FunctionDef = FunctionDef::new(
-    "exponentialMovingAverage",
-    "Calculate",
-    exponential_moving_average,
-)
-.description(
-    "Exponential moving average with smoothing constant 2 / (windowSize + 1); \
-     an interval window uses its number of seconds in the constant. Seeded with \
-     the average of the first window (fetched before the requested range); \
-     values rounded to 6 decimals, nulls stay null.",
-)
-.params(&[SERIES_LIST, WINDOW_SIZE]);
+static EXPONENTIAL_MOVING_AVERAGE: FunctionDef =
+    FunctionDef::new("exponentialMovingAverage", "Calculate", exp_moving_average)
+        .description(
+            "Exponential moving average with smoothing constant 2 / (windowSize + 1); \
+             an interval window uses its number of seconds in the constant. Seeded with \
+             the average of the first window (fetched before the requested range); \
+             values rounded to 6 decimals, nulls stay null.",
+        )
+        .params(&[SERIES_LIST, WINDOW_SIZE]);
 
-fn exponential_moving_average(
+fn exp_moving_average(
     ev: &mut Evaluator<'_>,
     ctx: &Context,
     mut args: Args,

@@ -326,18 +326,15 @@ fn outside(low: Option<f64>, v: Option<f64>, high: Option<f64>) -> bool {
     }
 }
 
-static AVERAGE_OUTSIDE_PERCENTILE: FunctionDef = FunctionDef::new(
-    "averageOutsidePercentile",
-    "Filter Series",
-    average_outside_percentile,
-)
-.description(
-    "Keeps the series whose average lies outside the band between the \
-     (100 - n)-th and n-th percentiles of all the series' averages.",
-)
-.params(THRESHOLD_PARAMS);
+static AVERAGE_OUTSIDE_PERCENTILE: FunctionDef =
+    FunctionDef::new("averageOutsidePercentile", "Filter Series", average_outside)
+        .description(
+            "Keeps the series whose average lies outside the band between the \
+             (100 - n)-th and n-th percentiles of all the series' averages.",
+        )
+        .params(THRESHOLD_PARAMS);
 
-fn average_outside_percentile(
+fn average_outside(
     _ev: &mut Evaluator<'_>,
     _ctx: &Context,
     mut args: Args,
@@ -359,18 +356,15 @@ fn average_outside_percentile(
     ))
 }
 
-static REMOVE_BETWEEN_PERCENTILE: FunctionDef = FunctionDef::new(
-    "removeBetweenPercentile",
-    "Filter Series",
-    remove_between_percentile,
-)
-.description(
-    "Keeps the series that have at least one value outside the band between \
-     the (100 - n)-th and n-th percentiles of all series at that timestamp.",
-)
-.params(THRESHOLD_PARAMS);
+static REMOVE_BETWEEN_PERCENTILE: FunctionDef =
+    FunctionDef::new("removeBetweenPercentile", "Filter Series", remove_between)
+        .description(
+            "Keeps the series that have at least one value outside the band between \
+             the (100 - n)-th and n-th percentiles of all series at that timestamp.",
+        )
+        .params(THRESHOLD_PARAMS);
 
-fn remove_between_percentile(
+fn remove_between(
     _ev: &mut Evaluator<'_>,
     _ctx: &Context,
     mut args: Args,

@@ -490,25 +490,22 @@ fixed_aggregation!(
     "Multiplies the two lists pairwise by position; the lists must have the same length."
 );
 
-static AGGREGATE_WITH_WILDCARDS: FunctionDef = FunctionDef::new(
-    "aggregateWithWildcards",
-    "Combine",
-    aggregate_with_wildcards_fn,
-)
-.description(
-    "Groups the series by their names with the given node positions removed and \
-     aggregates each group with the given function; each result is named by its \
-     group's remaining nodes.",
-)
-.params(&[
-    Param::new("seriesList", ParamType::SeriesList).required(),
-    Param::new("func", ParamType::AggFunc).required(),
-    Param::new("position", ParamType::Node)
-        .multiple()
-        .python("*positions"),
-]);
+static AGGREGATE_WITH_WILDCARDS: FunctionDef =
+    FunctionDef::new("aggregateWithWildcards", "Combine", aggregate_wildcards_fn)
+        .description(
+            "Groups the series by their names with the given node positions removed and \
+             aggregates each group with the given function; each result is named by its \
+             group's remaining nodes.",
+        )
+        .params(&[
+            Param::new("seriesList", ParamType::SeriesList).required(),
+            Param::new("func", ParamType::AggFunc).required(),
+            Param::new("position", ParamType::Node)
+                .multiple()
+                .python("*positions"),
+        ]);
 
-fn aggregate_with_wildcards_fn(
+fn aggregate_wildcards_fn(
     _ev: &mut Evaluator<'_>,
     ctx: &Context,
     mut args: Args,

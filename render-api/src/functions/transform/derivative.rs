@@ -91,20 +91,17 @@ const COUNTER_PARAMS: &[Param] = &[
     Param::new("minValue", ParamType::Float),
 ];
 
-static NON_NEGATIVE_DERIVATIVE: FunctionDef = FunctionDef::new(
-    "nonNegativeDerivative",
-    "Transform",
-    non_negative_derivative,
-)
-.description(
-    "The difference between each value and the previous one, for counters: a \
-     decrease (reset or wrap) gives null, unless maxValue (wrap at maxValue) or \
-     minValue (restart from minValue) says how the counter wrapped. A null input \
-     also nulls the next point.",
-)
-.params(COUNTER_PARAMS);
+static NON_NEGATIVE_DERIVATIVE: FunctionDef =
+    FunctionDef::new("nonNegativeDerivative", "Transform", non_negative_deriv)
+        .description(
+            "The difference between each value and the previous one, for counters: a \
+             decrease (reset or wrap) gives null, unless maxValue (wrap at maxValue) or \
+             minValue (restart from minValue) says how the counter wrapped. A null input \
+             also nulls the next point.",
+        )
+        .params(COUNTER_PARAMS);
 
-fn non_negative_derivative(
+fn non_negative_deriv(
     _ev: &mut Evaluator<'_>,
     _ctx: &Context,
     mut args: Args,
