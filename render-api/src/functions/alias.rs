@@ -18,17 +18,19 @@ use crate::target::parse_target;
 use super::{agg_key, py_index, AggFunc, Args, FunctionDef, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&ALIAS);
-    r.add(&ALIAS_BY_NODE);
-    r.add(&ALIAS_BY_TAGS);
-    r.add(&ALIAS_BY_METRIC);
-    r.add(&ALIAS_SUB);
-    r.add(&ALIAS_QUERY);
-    r.add(&LEGEND_VALUE);
+    r.add_all(&[
+        &ALIAS,
+        &ALIAS_BY_NODE,
+        &ALIAS_BY_TAGS,
+        &ALIAS_BY_METRIC,
+        &ALIAS_SUB,
+        &ALIAS_QUERY,
+        &LEGEND_VALUE,
+        &UPPER,
+        &LOWER,
+    ]);
     // the Python argument is *valueTypes, the declared param valuesTypes
     r.python_signature("legendValue", "(seriesList, *valueTypes)");
-    r.add(&UPPER);
-    r.add(&LOWER);
 }
 
 const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();

@@ -20,18 +20,20 @@ use super::{
 };
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&MOVING_WINDOW);
-    r.add(&MOVING_AVERAGE);
-    r.add(&MOVING_MEDIAN);
-    r.add(&MOVING_SUM);
-    r.add(&MOVING_MIN);
-    r.add(&MOVING_MAX);
-    r.add(&EXPONENTIAL_MOVING_AVERAGE);
-    r.add(&N_PERCENTILE);
-    r.add(&STDEV);
-    r.add(&LINEAR_REGRESSION);
-    r.add(&AGGREGATE_LINE);
-    r.add(&IDENTITY);
+    r.add_all(&[
+        &MOVING_WINDOW,
+        &MOVING_AVERAGE,
+        &MOVING_MEDIAN,
+        &MOVING_SUM,
+        &MOVING_MIN,
+        &MOVING_MAX,
+        &EXPONENTIAL_MOVING_AVERAGE,
+        &N_PERCENTILE,
+        &STDEV,
+        &LINEAR_REGRESSION,
+        &AGGREGATE_LINE,
+        &IDENTITY,
+    ]);
 }
 
 pub(super) const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();

@@ -9,10 +9,12 @@ use crate::series::Series;
 use super::{percentile, Args, FunctionDef, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&REMOVE_ABOVE_VALUE);
-    r.add(&REMOVE_BELOW_VALUE);
-    r.add(&REMOVE_ABOVE_PERCENTILE);
-    r.add(&REMOVE_BELOW_PERCENTILE);
+    r.add_all(&[
+        &REMOVE_ABOVE_VALUE,
+        &REMOVE_BELOW_VALUE,
+        &REMOVE_ABOVE_PERCENTILE,
+        &REMOVE_BELOW_PERCENTILE,
+    ]);
 }
 
 const PARAMS: &[Param] = &[

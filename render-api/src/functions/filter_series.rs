@@ -15,33 +15,35 @@ use super::{
 };
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&FILTER_SERIES);
-    r.add(&MAXIMUM_ABOVE);
-    r.add(&MINIMUM_ABOVE);
-    r.add(&MAXIMUM_BELOW);
-    r.add(&MINIMUM_BELOW);
-    r.add(&CURRENT_ABOVE);
-    r.add(&CURRENT_BELOW);
-    r.add(&AVERAGE_ABOVE);
-    r.add(&AVERAGE_BELOW);
-    r.add(&HIGHEST);
+    r.add_all(&[
+        &FILTER_SERIES,
+        &MAXIMUM_ABOVE,
+        &MINIMUM_ABOVE,
+        &MAXIMUM_BELOW,
+        &MINIMUM_BELOW,
+        &CURRENT_ABOVE,
+        &CURRENT_BELOW,
+        &AVERAGE_ABOVE,
+        &AVERAGE_BELOW,
+        &HIGHEST,
+        &LOWEST,
+        &HIGHEST_CURRENT,
+        &HIGHEST_MAX,
+        &HIGHEST_AVERAGE,
+        &LOWEST_CURRENT,
+        &LOWEST_AVERAGE,
+        &AVERAGE_OUTSIDE_PERCENTILE,
+        &REMOVE_BETWEEN_PERCENTILE,
+        &LIMIT,
+        &USE_SERIES_ABOVE,
+        &MOST_DEVIANT,
+        &EXCLUDE,
+        &GREP,
+        &REMOVE_EMPTY_SERIES,
+        &UNIQUE,
+    ]);
     r.python_signature("highest", "(seriesList, n=1, func='average')");
-    r.add(&LOWEST);
     r.python_signature("lowest", "(seriesList, n=1, func='average')");
-    r.add(&HIGHEST_CURRENT);
-    r.add(&HIGHEST_MAX);
-    r.add(&HIGHEST_AVERAGE);
-    r.add(&LOWEST_CURRENT);
-    r.add(&LOWEST_AVERAGE);
-    r.add(&AVERAGE_OUTSIDE_PERCENTILE);
-    r.add(&REMOVE_BETWEEN_PERCENTILE);
-    r.add(&LIMIT);
-    r.add(&USE_SERIES_ABOVE);
-    r.add(&MOST_DEVIANT);
-    r.add(&EXCLUDE);
-    r.add(&GREP);
-    r.add(&REMOVE_EMPTY_SERIES);
-    r.add(&UNIQUE);
 }
 
 const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();

@@ -11,18 +11,20 @@ use super::special::constant_line;
 use super::{Args, FunctionDef, Lit, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&STACKED);
+    r.add_all(&[
+        &STACKED,
+        &AREA_BETWEEN,
+        &ALPHA,
+        &COLOR,
+        &SECOND_Y_AXIS,
+        &DRAW_AS_INFINITE,
+        &LINE_WIDTH,
+        &DASHED,
+        &THRESHOLD,
+        &VERTICAL_LINE,
+    ]);
     // graphite declares (seriesList, stack) for Python's (seriesLists, stackName)
     r.python_signature("stacked", "(seriesLists, stackName='__DEFAULT__')");
-    r.add(&AREA_BETWEEN);
-    r.add(&ALPHA);
-    r.add(&COLOR);
-    r.add(&SECOND_Y_AXIS);
-    r.add(&DRAW_AS_INFINITE);
-    r.add(&LINE_WIDTH);
-    r.add(&DASHED);
-    r.add(&THRESHOLD);
-    r.add(&VERTICAL_LINE);
 }
 
 const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();

@@ -14,10 +14,7 @@ use super::graph::area_between;
 use super::{Args, FunctionDef, Lit, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&FORECAST);
-    r.add(&CONFIDENCE_BANDS);
-    r.add(&ABERRATION);
-    r.add(&CONFIDENCE_AREA);
+    r.add_all(&[&FORECAST, &CONFIDENCE_BANDS, &ABERRATION, &CONFIDENCE_AREA]);
 }
 
 /// `bootstrapInterval='7d'`: how much data before the requested range

@@ -14,11 +14,13 @@ use crate::series::Series;
 use super::{AggFunc, Args, FunctionDef, Lit, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&SORT_BY);
-    r.add(&SORT_BY_NAME);
-    r.add(&SORT_BY_TOTAL);
-    r.add(&SORT_BY_MAXIMA);
-    r.add(&SORT_BY_MINIMA);
+    r.add_all(&[
+        &SORT_BY,
+        &SORT_BY_NAME,
+        &SORT_BY_TOTAL,
+        &SORT_BY_MAXIMA,
+        &SORT_BY_MINIMA,
+    ]);
 }
 
 const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();

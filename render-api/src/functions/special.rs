@@ -15,18 +15,20 @@ use super::alias::format_units;
 use super::{py_slice, Args, FunctionDef, Lit, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&CHANGED);
-    r.add(&CUMULATIVE);
-    r.add(&CONSOLIDATE_BY);
-    r.add(&SET_X_FILES_FACTOR);
+    r.add_all(&[
+        &CHANGED,
+        &CUMULATIVE,
+        &CONSOLIDATE_BY,
+        &SET_X_FILES_FACTOR,
+        &CACTI_STYLE,
+        &SUBSTR,
+        &FALLBACK_SERIES,
+        &CONSTANT_LINE,
+        &RANDOM_WALK,
+        &SERIES_BY_TAG,
+    ]);
     r.alias("xFilesFactor", &SET_X_FILES_FACTOR);
-    r.add(&CACTI_STYLE);
-    r.add(&SUBSTR);
-    r.add(&FALLBACK_SERIES);
-    r.add(&CONSTANT_LINE);
-    r.add(&RANDOM_WALK);
     r.alias("randomWalk", &RANDOM_WALK);
-    r.add(&SERIES_BY_TAG);
 }
 
 const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();

@@ -20,28 +20,30 @@ use crate::series::Series;
 use super::{Groups, OPTIONAL_SERIES_LISTS, SERIES_LISTS, TWO_LISTS, WILDCARD_PARAMS};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&AGGREGATE);
-    r.add(&AGGREGATE_SERIES_LISTS);
-    r.add(&AGGREGATE_WITH_WILDCARDS);
-    r.add(&AVERAGE_SERIES);
+    r.add_all(&[
+        &AGGREGATE,
+        &AGGREGATE_SERIES_LISTS,
+        &AGGREGATE_WITH_WILDCARDS,
+        &AVERAGE_SERIES,
+        &AVERAGE_SERIES_WITH_WILDCARDS,
+        &COUNT_SERIES,
+        &DIFF_SERIES,
+        &DIFF_SERIES_LISTS,
+        &MAX_SERIES,
+        &MIN_SERIES,
+        &MULTIPLY_SERIES,
+        &MULTIPLY_SERIES_LISTS,
+        &MULTIPLY_SERIES_WITH_WILDCARDS,
+        &PERCENTILE_OF_SERIES,
+        &POW_SERIES,
+        &RANGE_OF_SERIES,
+        &STDDEV_SERIES,
+        &SUM_SERIES,
+        &SUM_SERIES_LISTS,
+        &SUM_SERIES_WITH_WILDCARDS,
+    ]);
     r.alias("avg", &AVERAGE_SERIES);
-    r.add(&AVERAGE_SERIES_WITH_WILDCARDS);
-    r.add(&COUNT_SERIES);
-    r.add(&DIFF_SERIES);
-    r.add(&DIFF_SERIES_LISTS);
-    r.add(&MAX_SERIES);
-    r.add(&MIN_SERIES);
-    r.add(&MULTIPLY_SERIES);
-    r.add(&MULTIPLY_SERIES_LISTS);
-    r.add(&MULTIPLY_SERIES_WITH_WILDCARDS);
-    r.add(&PERCENTILE_OF_SERIES);
-    r.add(&POW_SERIES);
-    r.add(&RANGE_OF_SERIES);
-    r.add(&STDDEV_SERIES);
-    r.add(&SUM_SERIES);
     r.alias("sum", &SUM_SERIES);
-    r.add(&SUM_SERIES_LISTS);
-    r.add(&SUM_SERIES_WITH_WILDCARDS);
 }
 
 /// Declares a function that is one of the generic combiners with a fixed

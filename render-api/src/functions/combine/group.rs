@@ -16,14 +16,16 @@ use super::aggregate::aggregate_lists;
 use super::{Groups, OPTIONAL_SERIES_LISTS};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&APPLY_BY_NODE);
-    r.add(&GROUP);
-    r.add(&GROUP_BY_NODE);
-    r.add(&GROUP_BY_NODES);
-    r.add(&GROUP_BY_TAGS);
-    r.add(&MAP_SERIES);
+    r.add_all(&[
+        &APPLY_BY_NODE,
+        &GROUP,
+        &GROUP_BY_NODE,
+        &GROUP_BY_NODES,
+        &GROUP_BY_TAGS,
+        &MAP_SERIES,
+        &REDUCE_SERIES,
+    ]);
     r.alias("map", &MAP_SERIES);
-    r.add(&REDUCE_SERIES);
     r.alias("reduce", &REDUCE_SERIES);
 }
 

@@ -17,11 +17,13 @@ use super::aggregate::aggregate_lists;
 use super::Groups;
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&AS_PERCENT);
+    r.add_all(&[
+        &AS_PERCENT,
+        &DIVIDE_SERIES,
+        &DIVIDE_SERIES_LISTS,
+        &WEIGHTED_AVERAGE,
+    ]);
     r.alias("pct", &AS_PERCENT);
-    r.add(&DIVIDE_SERIES);
-    r.add(&DIVIDE_SERIES_LISTS);
-    r.add(&WEIGHTED_AVERAGE);
 }
 
 /// graphite's `[safeSum(row) for row in izip_longest(*columns)]`, added up

@@ -3,18 +3,20 @@
 
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
-use crate::functions::{Args, FunctionDef, Param, ParamType, Registry};
+use crate::functions::{py_round, Args, FunctionDef, Param, ParamType, Registry};
 use crate::time::parse_offset;
 
-use super::{floor_div, py_round, ONLY_SERIES_LIST, SERIES_LIST};
+use super::{floor_div, ONLY_SERIES_LIST, SERIES_LIST};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&DELAY);
-    r.add(&DERIVATIVE);
-    r.add(&INTEGRAL);
-    r.add(&INTEGRAL_BY_INTERVAL);
-    r.add(&NON_NEGATIVE_DERIVATIVE);
-    r.add(&PER_SECOND);
+    r.add_all(&[
+        &DELAY,
+        &DERIVATIVE,
+        &INTEGRAL,
+        &INTEGRAL_BY_INTERVAL,
+        &NON_NEGATIVE_DERIVATIVE,
+        &PER_SECOND,
+    ]);
 }
 
 // ---------------------------------------------------------------------------

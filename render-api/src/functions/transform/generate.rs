@@ -8,8 +8,7 @@ use crate::series::Series;
 use super::summarize::bucket_count;
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&SIN_FUNCTION);
-    r.add(&TIME_FUNCTION);
+    r.add_all(&[&SIN_FUNCTION, &TIME_FUNCTION]);
     r.alias("sin", &SIN_FUNCTION);
     r.alias("time", &TIME_FUNCTION);
 }

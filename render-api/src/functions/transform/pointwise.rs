@@ -5,57 +5,80 @@
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::functions::aggfunc::safe_pow;
-use crate::functions::{Args, FunctionDef, Lit, Param, ParamType, Registry};
+use crate::functions::{py_round, Args, FunctionDef, Lit, Param, ParamType, Registry};
 use crate::pyfmt::{float_repr, format_g};
 use crate::series::{py_max, py_min};
 
 use super::{
-    map_in_place, percent_d, py_exp, py_round, rename, replace_values, transform_each,
-    try_transform_each, ONLY_SERIES_LIST, SERIES_LIST,
+    map_in_place, percent_d, py_exp, rename, replace_values, transform_each, try_transform_each,
+    ONLY_SERIES_LIST, SERIES_LIST,
 };
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&ABSOLUTE);
-    r.add(&ADD);
-    r.add(&EXP);
-    r.add(&INTERPOLATE);
-    r.add(&INVERT);
-    r.add(&IS_NON_NULL);
-    r.add(&KEEP_LAST_VALUE);
-    r.add(&LOG);
-    r.add(&LOGIT);
-    r.add(&MIN_MAX);
-    r.add(&OFFSET);
-    r.add(&OFFSET_TO_ZERO);
-    r.add(&POW);
-    r.add(&ROUND);
-    r.add(&SCALE);
-    r.add(&SCALE_TO_SECONDS);
-    r.add(&SIGMOID);
-    r.add(&SQUARE_ROOT);
-    r.add(&TRANSFORM_NULL);
+    r.add_all(&[
+        &ABSOLUTE,
+        &ADD,
+        &EXP,
+        &INTERPOLATE,
+        &INVERT,
+        &IS_NON_NULL,
+        &KEEP_LAST_VALUE,
+        &LOG,
+        &LOGIT,
+        &MIN_MAX,
+        &OFFSET,
+        &OFFSET_TO_ZERO,
+        &POW,
+        &ROUND,
+        &SCALE,
+        &SCALE_TO_SECONDS,
+        &SIGMOID,
+        &SQUARE_ROOT,
+        &TRANSFORM_NULL,
+    ]);
 }
 
 // ---------------------------------------------------------------------------
 // Value-by-value transforms
 
-static SCALE: FunctionDef = FunctionDef::new("scale", "Transform", scale)
-    .description("Multiplies every value by a constant factor; nulls stay null.")
-    .params(&[
-        SERIES_LIST,
-        Param::new("factor", ParamType::Float).required(),
-    ]);
+/// `(seriesList, factor)` of scale, pow and offset.
+const FACTOR_PARAMS: &[Param] = &[
+    SERIES_LIST,
+    Param::new("factor", ParamType::Float).required(),
+];
 
-fn scale(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
+/// scale, pow, offset and add: `function(seriesList, constant)` maps every
+/// value by `f(value, constant)`, tags the series `function=repr(constant)`
+/// and names it `function(<name>,<constant>)` with the constant shown by
+/// `show` (`%g`, or `%d` for add).
+fn with_constant(
+    mut args: Args,
+    function: &str,
+    show: fn(&Args, f64) -> Result<String, ApiError>,
+    f: fn(Option<f64>, f64) -> Option<f64>,
+) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
-    let factor = args.float(1)?;
-    let shown = format_g(factor);
+    let constant = args.float(1)?;
+    let shown = show(&args, constant)?;
     Ok(transform_each(
         list,
-        ("scale", &float_repr(factor)),
-        |name| format!("scale({name},{shown})"),
-        |v| v.map(|x| x * factor),
+        (function, &float_repr(constant)),
+        |name| format!("{function}({name},{shown})"),
+        |v| f(v, constant),
     ))
+}
+
+/// Python's `'%g' % x`, as a [`with_constant`] `show`.
+fn percent_g(_args: &Args, x: f64) -> Result<String, ApiError> {
+    Ok(format_g(x))
+}
+
+static SCALE: FunctionDef = FunctionDef::new("scale", "Transform", scale)
+    .description("Multiplies every value by a constant factor; nulls stay null.")
+    .params(FACTOR_PARAMS);
+
+fn scale(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    with_constant(args, "scale", percent_g, |v, factor| v.map(|x| x * factor))
 }
 
 static SCALE_TO_SECONDS: FunctionDef =
@@ -104,16 +127,10 @@ static ADD: FunctionDef = FunctionDef::new("add", "Transform", add)
         Param::new("constant", ParamType::Float).required(),
     ]);
 
-fn add(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let list = args.series_list(0)?;
-    let constant = args.float(1)?;
-    let shown = percent_d(&args, constant)?;
-    Ok(transform_each(
-        list,
-        ("add", &float_repr(constant)),
-        |name| format!("add({name},{shown})"),
-        |v| v.map(|x| x + constant),
-    ))
+fn add(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    with_constant(args, "add", percent_d, |v, constant| {
+        v.map(|x| x + constant)
+    })
 }
 
 static SIGMOID: FunctionDef = FunctionDef::new("sigmoid", "Transform", sigmoid)
@@ -130,21 +147,12 @@ fn sigmoid(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Va
 
 static POW: FunctionDef = FunctionDef::new("pow", "Transform", pow)
     .description("Raises every value to a constant power; impossible powers become null.")
-    .params(&[
-        SERIES_LIST,
-        Param::new("factor", ParamType::Float).required(),
-    ]);
+    .params(FACTOR_PARAMS);
 
-fn pow(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let list = args.series_list(0)?;
-    let factor = args.float(1)?;
-    let shown = format_g(factor);
-    Ok(transform_each(
-        list,
-        ("pow", &float_repr(factor)),
-        |name| format!("pow({name},{shown})"),
-        |v| safe_pow(v, Some(factor)),
-    ))
+fn pow(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    with_constant(args, "pow", percent_g, |v, factor| {
+        safe_pow(v, Some(factor))
+    })
 }
 
 /// A transform with a fixed tag value and `name(series)` naming.
@@ -210,21 +218,10 @@ simple_transform!(
 
 static OFFSET: FunctionDef = FunctionDef::new("offset", "Transform", offset)
     .description("Adds a constant to every non-null value.")
-    .params(&[
-        SERIES_LIST,
-        Param::new("factor", ParamType::Float).required(),
-    ]);
+    .params(FACTOR_PARAMS);
 
-fn offset(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let list = args.series_list(0)?;
-    let factor = args.float(1)?;
-    let shown = format_g(factor);
-    Ok(transform_each(
-        list,
-        ("offset", &float_repr(factor)),
-        |name| format!("offset({name},{shown})"),
-        |v| v.map(|x| x + factor),
-    ))
+fn offset(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    with_constant(args, "offset", percent_g, |v, factor| v.map(|x| x + factor))
 }
 
 static OFFSET_TO_ZERO: FunctionDef = FunctionDef::new("offsetToZero", "Transform", offset_to_zero)

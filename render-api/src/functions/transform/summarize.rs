@@ -13,10 +13,12 @@ use crate::time::parse_offset;
 use super::{floor_div, rename, ONLY_SERIES_LIST, SERIES_LIST, SUMMARIZE_SUGGESTIONS};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&COMPRESS_PERIODIC_GAPS);
-    r.add(&HITCOUNT);
-    r.add(&SMART_SUMMARIZE);
-    r.add(&SUMMARIZE);
+    r.add_all(&[
+        &COMPRESS_PERIODIC_GAPS,
+        &HITCOUNT,
+        &SMART_SUMMARIZE,
+        &SUMMARIZE,
+    ]);
 }
 
 static COMPRESS_PERIODIC_GAPS: FunctionDef =

@@ -12,9 +12,7 @@ use crate::time::{parse_at_time, parse_offset};
 use super::{map_in_place, rename, SERIES_LIST, SHIFT_SUGGESTIONS};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&TIME_SHIFT);
-    r.add(&TIME_SLICE);
-    r.add(&TIME_STACK);
+    r.add_all(&[&TIME_SHIFT, &TIME_SLICE, &TIME_STACK]);
 }
 
 // ---------------------------------------------------------------------------
