@@ -13,6 +13,7 @@ use regex::Regex;
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::pyfmt::{float_repr, format_f, format_g_precision};
+use crate::series::Series;
 use crate::target::parse_target;
 
 use super::{agg_key, py_index, AggFunc, Args, FunctionDef, Param, ParamType, Registry};
@@ -43,10 +44,19 @@ static ALIAS: FunctionDef = FunctionDef::new("alias", "Alias", alias)
     ]);
 
 fn alias(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
+    let list = args.series_list(0)?;
     let name = args.string(1)?;
+    rename_each(list, |_| Ok(name.clone()))
+}
+
+/// Renames every series of `list` to `name(series)`: the loop of the
+/// Alias functions, once they have read their arguments.
+fn rename_each(
+    mut list: Vec<Series>,
+    mut name: impl FnMut(&Series) -> Result<String, ApiError>,
+) -> Result<Value, ApiError> {
     for s in &mut list {
-        s.name.clone_from(&name);
+        s.name = name(s)?;
     }
     Ok(Value::SeriesList(list))
 }
@@ -81,12 +91,9 @@ fn alias_by_node(
     _ctx: &Context,
     mut args: Args,
 ) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
+    let list = args.series_list(0)?;
     let nodes = args.rest().to_vec();
-    for s in &mut list {
-        s.name = agg_key(s, &nodes)?;
-    }
-    Ok(Value::SeriesList(list))
+    rename_each(list, |s| agg_key(s, &nodes))
 }
 
 static ALIAS_BY_METRIC: FunctionDef = FunctionDef::new("aliasByMetric", "Alias", alias_by_metric)
@@ -101,11 +108,8 @@ fn alias_by_metric(
     _ctx: &Context,
     mut args: Args,
 ) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
-    for s in &mut list {
-        s.name = super::special::substr_name(&s.name, -1, 0);
-    }
-    Ok(Value::SeriesList(list))
+    let list = args.series_list(0)?;
+    rename_each(list, |s| Ok(super::special::substr_name(&s.name, -1, 0)))
 }
 
 static ALIAS_SUB: FunctionDef = FunctionDef::new("aliasSub", "Alias", alias_sub)
@@ -120,14 +124,11 @@ static ALIAS_SUB: FunctionDef = FunctionDef::new("aliasSub", "Alias", alias_sub)
     ]);
 
 fn alias_sub(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
+    let list = args.series_list(0)?;
     let re = PyRegex::new(&args.string(1)?).map_err(|e| args.error(e))?;
     let replace = args.string(2)?;
     let template = re.template(&replace).map_err(|e| args.error(e))?;
-    for s in &mut list {
-        s.name = re.sub(&template, &s.name);
-    }
-    Ok(Value::SeriesList(list))
+    rename_each(list, |s| Ok(re.sub(&template, &s.name)))
 }
 
 static ALIAS_QUERY: FunctionDef = FunctionDef::new("aliasQuery", "Alias", alias_query)
@@ -266,33 +267,29 @@ fn legend_value(
     Ok(Value::SeriesList(list))
 }
 
-static UPPER: FunctionDef = FunctionDef::new("upper", "Alias", upper)
-    .description(
-        "Upper-cases each series name, or only the characters at the given \
-         positions (negative positions count from the end).",
-    )
-    .params(&[
-        SERIES_LIST,
-        Param::new("pos", ParamType::Integer).multiple(),
-    ]);
+/// `(seriesList, *pos)` of upper and lower.
+const CASE_PARAMS: &[Param] = &[
+    SERIES_LIST,
+    Param::new("pos", ParamType::Integer).multiple(),
+];
 
-static LOWER: FunctionDef = FunctionDef::new("lower", "Alias", lower)
-    .description(
-        "Lower-cases each series name, or only the characters at the given \
-         positions (negative positions count from the end).",
-    )
-    .params(&[
-        SERIES_LIST,
-        Param::new("pos", ParamType::Integer).multiple(),
-    ]);
-
-fn upper(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
-    change_case(args, true)
+/// Declares upper or lower: the same function and description but for the
+/// case.
+macro_rules! change_case_function {
+    ($static:ident, $name:literal, $upper:literal, $case:literal) => {
+        static $static: FunctionDef =
+            FunctionDef::new($name, "Alias", |_, _, args| change_case(args, $upper))
+                .description(concat!(
+                    $case,
+                    "-cases each series name, or only the characters at the given \
+                     positions (negative positions count from the end)."
+                ))
+                .params(CASE_PARAMS);
+    };
 }
 
-fn lower(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
-    change_case(args, false)
-}
+change_case_function!(UPPER, "upper", true, "Upper");
+change_case_function!(LOWER, "lower", false, "Lower");
 
 fn change_case(mut args: Args, upper: bool) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;

@@ -647,21 +647,28 @@ fn percentile_of_series(
         list[0].path_expression,
         format_g(n)
     );
-    let Some((list, start, end, step)) = normalize(vec![list]) else {
+    let Some(normalized) = normalize(vec![list]) else {
         return Ok(Value::SeriesList(Vec::new()));
     };
+    row_series(ctx, name, normalized, |row| {
+        percentile(&row, n, interpolate).map_err(|e| args.error(e))
+    })
+}
+
+/// One series named `name` over the window of the normalized series whose
+/// values are `fold` of each row (the values of all series at one time).
+fn row_series(
+    ctx: &Context,
+    name: String,
+    (list, start, end, step): (Vec<Series>, i64, i64, i64),
+    fold: impl FnMut(Vec<Option<f64>>) -> Result<Option<f64>, ApiError>,
+) -> Result<Value, ApiError> {
     let columns: Vec<_> = list.iter().map(|s| s.points()).collect();
     let refs: Vec<&[Option<f64>]> = columns.iter().map(|c| c.as_ref()).collect();
-    let values = rows(&refs)
-        .map(|row| percentile(&row, n, interpolate).map_err(|e| args.error(e)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let values = rows(&refs).map(fold).collect::<Result<Vec<_>, _>>()?;
+    let xff = ctx.x_files_factor;
     Ok(Value::SeriesList(vec![Series::new(
-        name,
-        start,
-        end,
-        step,
-        values,
-        ctx.x_files_factor,
+        name, start, end, step, values, xff,
     )]))
 }
 
@@ -678,28 +685,16 @@ static POW_SERIES: FunctionDef = FunctionDef::new("powSeries", "Combine", pow_se
     .aggregator(Aggregator::Yes);
 
 fn pow_series(_ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let Some((list, start, end, step)) = normalize(args.rest_series_lists()?) else {
+    let Some(normalized) = normalize(args.rest_series_lists()?) else {
         return Ok(Value::SeriesList(Vec::new()));
     };
-    let names: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = normalized.0.iter().map(|s| s.name.as_str()).collect();
     let name = format!("powSeries({})", names.join(","));
-    let columns: Vec<_> = list.iter().map(|s| s.points()).collect();
-    let refs: Vec<&[Option<f64>]> = columns.iter().map(|c| c.as_ref()).collect();
-    let values = rows(&refs)
-        .map(|row| {
-            let mut it = row.into_iter();
-            let first = it.next().flatten();
-            it.fold(first, safe_pow)
-        })
-        .collect();
-    Ok(Value::SeriesList(vec![Series::new(
-        name,
-        start,
-        end,
-        step,
-        values,
-        ctx.x_files_factor,
-    )]))
+    row_series(ctx, name, normalized, |row| {
+        let mut it = row.into_iter();
+        let first = it.next().flatten();
+        Ok(it.fold(first, safe_pow))
+    })
 }
 
 static COUNT_SERIES: FunctionDef = FunctionDef::new("countSeries", "Combine", count_series)

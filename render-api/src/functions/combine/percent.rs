@@ -266,6 +266,10 @@ fn as_percent_by_nodes(
     Ok(out)
 }
 
+/// `dividendSeriesList`, the first parameter of divideSeries and
+/// divideSeriesLists.
+const DIVIDENDS: Param = Param::new("dividendSeriesList", ParamType::SeriesList).required();
+
 static DIVIDE_SERIES: FunctionDef = FunctionDef::new("divideSeries", "Combine", divide_series)
     .description(
         "Divides each series of the first list by the single series of the second \
@@ -273,7 +277,7 @@ static DIVIDE_SERIES: FunctionDef = FunctionDef::new("divideSeries", "Combine", 
          dividend becomes all-null, named with MISSING.",
     )
     .params(&[
-        Param::new("dividendSeriesList", ParamType::SeriesList).required(),
+        DIVIDENDS,
         Param::new("divisorSeries", ParamType::SeriesList).required(),
     ]);
 
@@ -324,7 +328,7 @@ static DIVIDE_SERIES_LISTS: FunctionDef =
              have the same length.",
         )
         .params(&[
-            Param::new("dividendSeriesList", ParamType::SeriesList).required(),
+            DIVIDENDS,
             Param::new("divisorSeriesList", ParamType::SeriesList).required(),
         ]);
 
