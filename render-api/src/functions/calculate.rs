@@ -156,20 +156,8 @@ pub(crate) fn moving_window(
     let mut result = Vec::with_capacity(previews.len());
     for mut series in previews {
         ev.check_deadline()?;
-        let (name, points) = match &window {
-            Value::Str(interval) => (
-                format!("{tag_name}({},\"{interval}\")", series.name),
-                if series.step > 0 {
-                    preview_seconds / series.step
-                } else {
-                    0
-                },
-            ),
-            other => (
-                format!("{tag_name}({},{})", series.name, other.py_str()),
-                window_points.unwrap_or(0),
-            ),
-        };
+        let (name, points) =
+            windowed_name(&tag_name, &series, &window, preview_seconds, window_points);
         series.tags.insert(tag_name.clone(), window.py_str());
         let xff = x_files_factor.unwrap_or(series.x_files_factor);
         let values = moving_values(&series.values, points, agg, xff);
@@ -247,14 +235,9 @@ fn moving_values(values: &[Option<f64>], points: i64, agg: AggFunc, xff: f64) ->
                     }
                     maxs.push_back(i);
                 }
-                if i < w {
+                let Some(k) = slide_count(&mut count, values, i, w) else {
                     continue;
-                }
-                let k = i - w;
-                if k > 0 {
-                    count += usize::from(values[i].is_some());
-                    count -= usize::from(values[k].is_some());
-                }
+                };
                 while mins.front().is_some_and(|&j| j <= k) {
                     mins.pop_front();
                 }
@@ -303,14 +286,9 @@ fn moving_values(values: &[Option<f64>], points: i64, agg: AggFunc, xff: f64) ->
                 if values[i].is_some() {
                     last = Some(i);
                 }
-                if i < w {
+                let Some(k) = slide_count(&mut count, values, i, w) else {
                     continue;
-                }
-                let k = i - w;
-                if k > 0 {
-                    count += usize::from(values[i].is_some());
-                    count -= usize::from(values[k].is_some());
-                }
+                };
                 out.push(match last {
                     Some(j) if j > k && keep(count) => values[j],
                     _ => None,
@@ -384,6 +362,44 @@ fn window_size(
     })
 }
 
+/// Moves the running non-null `count` to the window that ends at raw
+/// index `i` and returns that window's output index `k = i - w`; `None`
+/// while the first window is still filling.
+fn slide_count(count: &mut usize, values: &[Option<f64>], i: usize, w: usize) -> Option<usize> {
+    let k = i.checked_sub(w)?;
+    if k > 0 {
+        *count += usize::from(values[i].is_some());
+        *count -= usize::from(values[k].is_some());
+    }
+    Some(k)
+}
+
+/// A moving-window result's name, `function(<series>,<window>)` (an
+/// interval quoted, a number of points as given), and its window in
+/// points: for an interval, `preview_seconds` over the series' own step.
+fn windowed_name(
+    function: &str,
+    series: &Series,
+    window: &Value,
+    preview_seconds: i64,
+    window_points: Option<i64>,
+) -> (String, i64) {
+    match window {
+        Value::Str(interval) => (
+            format!("{function}({},\"{interval}\")", series.name),
+            if series.step > 0 {
+                preview_seconds / series.step
+            } else {
+                0
+            },
+        ),
+        other => (
+            format!("{function}({},{})", series.name, other.py_str()),
+            window_points.unwrap_or(0),
+        ),
+    }
+}
+
 /// Re-evaluates parameter 0 from `preview_seconds` before the request.
 pub(super) fn preview(
     ev: &mut Evaluator<'_>,
@@ -422,24 +438,13 @@ fn exp_moving_average(
     let previews = preview(ev, ctx, &args, preview_seconds)?;
     let mut result = Vec::with_capacity(previews.len());
     for mut series in previews {
-        let (name, points) = match &window {
-            Value::Str(interval) => (
-                format!("exponentialMovingAverage({},\"{interval}\")", series.name),
-                if series.step > 0 {
-                    preview_seconds / series.step
-                } else {
-                    0
-                },
-            ),
-            other => (
-                format!(
-                    "exponentialMovingAverage({},{})",
-                    series.name,
-                    other.py_str()
-                ),
-                window_points.unwrap_or(0),
-            ),
-        };
+        let (name, points) = windowed_name(
+            "exponentialMovingAverage",
+            &series,
+            &window,
+            preview_seconds,
+            window_points,
+        );
         series
             .tags
             .insert("exponentialMovingAverage".into(), window.py_str());

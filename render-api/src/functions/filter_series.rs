@@ -312,11 +312,38 @@ shorthand_filter!(
     "The n series with the lowest average (all-null series first)."
 );
 
-/// `n` as graphite's percentile-band functions use it: the band is
-/// `[100 - n, n]` with `n >= 50`.
-fn band(n: f64) -> (f64, f64) {
+/// averageOutsidePercentile and removeBetweenPercentile: the series
+/// `keep` picks from the list argument, given the band of `n` (argument 1).
+fn band_filter(
+    mut args: Args,
+    keep: impl FnOnce(Vec<Series>, &Band<'_>) -> Result<Vec<Series>, ApiError>,
+) -> Result<Value, ApiError> {
+    let list = args.series_list(0)?;
+    let n = args.float(1)?;
+    // graphite's band is [100 - n, n] with n >= 50
     let n = if n < 50.0 { 100.0 - n } else { n };
-    (100.0 - n, n)
+    let band = Band {
+        args: &args,
+        low: 100.0 - n,
+        high: n,
+    };
+    keep(list, &band).map(Value::SeriesList)
+}
+
+/// The percentile band of the band filters: from the `low`-th to the
+/// `high`-th percentile of a group of values.
+struct Band<'a> {
+    args: &'a Args,
+    low: f64,
+    high: f64,
+}
+
+impl Band<'_> {
+    /// The band's `(low, high)` bounds among `values`.
+    fn bounds(&self, values: &[Option<f64>]) -> Result<(Option<f64>, Option<f64>), ApiError> {
+        let at = |n: f64| percentile(values, n, false).map_err(|e| self.args.error(e));
+        Ok((at(self.low)?, at(self.high)?))
+    }
 }
 
 /// `not low < v < high`, where a missing bound or value never counts as
@@ -336,26 +363,20 @@ static AVERAGE_OUTSIDE_PERCENTILE: FunctionDef =
         )
         .params(THRESHOLD_PARAMS);
 
-fn average_outside(
-    _ev: &mut Evaluator<'_>,
-    _ctx: &Context,
-    mut args: Args,
-) -> Result<Value, ApiError> {
-    let list = args.series_list(0)?;
-    let (lo_n, hi_n) = band(args.float(1)?);
-    let averages: Vec<Option<f64>> = list
-        .iter()
-        .map(|s| AggFunc::Average.apply(&s.points()))
-        .collect();
-    let low = percentile(&averages, lo_n, false).map_err(|e| args.error(e))?;
-    let high = percentile(&averages, hi_n, false).map_err(|e| args.error(e))?;
-    Ok(Value::SeriesList(
-        list.into_iter()
+fn average_outside(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    band_filter(args, |list, band| {
+        let averages: Vec<Option<f64>> = list
+            .iter()
+            .map(|s| AggFunc::Average.apply(&s.points()))
+            .collect();
+        let (low, high) = band.bounds(&averages)?;
+        Ok(list
+            .into_iter()
             .zip(averages)
             .filter(|(_, avg)| outside(low, *avg, high))
             .map(|(s, _)| s)
-            .collect(),
-    ))
+            .collect())
+    })
 }
 
 static REMOVE_BETWEEN_PERCENTILE: FunctionDef =
@@ -366,28 +387,20 @@ static REMOVE_BETWEEN_PERCENTILE: FunctionDef =
         )
         .params(THRESHOLD_PARAMS);
 
-fn remove_between(
-    _ev: &mut Evaluator<'_>,
-    _ctx: &Context,
-    mut args: Args,
-) -> Result<Value, ApiError> {
-    let list = args.series_list(0)?;
-    let (lo_n, hi_n) = band(args.float(1)?);
-    let columns: Vec<Vec<Option<f64>>> = list.iter().map(|s| s.points().into_owned()).collect();
-    // zip(*seriesList): only as many timestamps as the shortest series
-    let rows = columns.iter().map(Vec::len).min().unwrap_or(0);
-    let mut bounds = Vec::with_capacity(rows);
-    let mut column = Vec::with_capacity(columns.len());
-    for i in 0..rows {
-        column.clear();
-        column.extend(columns.iter().map(|c| c[i]));
-        bounds.push((
-            percentile(&column, lo_n, false).map_err(|e| args.error(e))?,
-            percentile(&column, hi_n, false).map_err(|e| args.error(e))?,
-        ));
-    }
-    Ok(Value::SeriesList(
-        list.into_iter()
+fn remove_between(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    band_filter(args, |list, band| {
+        let columns: Vec<Vec<Option<f64>>> = list.iter().map(|s| s.points().into_owned()).collect();
+        // zip(*seriesList): only as many timestamps as the shortest series
+        let rows = columns.iter().map(Vec::len).min().unwrap_or(0);
+        let mut bounds = Vec::with_capacity(rows);
+        let mut column = Vec::with_capacity(columns.len());
+        for i in 0..rows {
+            column.clear();
+            column.extend(columns.iter().map(|c| c[i]));
+            bounds.push(band.bounds(&column)?);
+        }
+        Ok(list
+            .into_iter()
             .zip(&columns)
             .filter(|(_, values)| {
                 bounds
@@ -396,8 +409,8 @@ fn remove_between(
                     .any(|((lo, hi), v)| outside(*lo, *v, *hi))
             })
             .map(|(s, _)| s)
-            .collect(),
-    ))
+            .collect())
+    })
 }
 
 static LIMIT: FunctionDef = FunctionDef::new("limit", "Filter Series", limit)

@@ -106,42 +106,20 @@ static NON_NEGATIVE_DERIVATIVE: FunctionDef =
 fn non_negative_deriv(
     _ev: &mut Evaluator<'_>,
     _ctx: &Context,
-    mut args: Args,
+    args: Args,
 ) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
-    let max_value = args.opt_float(1)?;
-    let min_value = args.opt_float(2)?;
-    let mut out = Vec::with_capacity(list.len());
-    for s in &mut list {
-        let mut prev = None;
-        let values = s
-            .points()
-            .iter()
-            .map(|v| {
-                let (delta, p) = non_negative_delta(*v, prev, max_value, min_value);
-                prev = p;
-                delta
-            })
-            .collect();
-        s.tags.insert("nonNegativeDerivative".into(), "1".into());
-        out.push(s.copy_with(
-            format!("nonNegativeDerivative({})", s.name),
-            s.start,
-            values,
-        ));
-    }
-    Ok(Value::SeriesList(out))
+    counter_deltas(args, "nonNegativeDerivative", |delta, _| delta)
 }
 
-static PER_SECOND: FunctionDef = FunctionDef::new("perSecond", "Transform", per_second)
-    .description(
-        "nonNegativeDerivative divided by the step: the per-second rate of a \
-         counter, rounded to 6 decimals (maxValue/minValue as in \
-         nonNegativeDerivative).",
-    )
-    .params(COUNTER_PARAMS);
-
-fn per_second(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
+/// nonNegativeDerivative and perSecond: each series' deltas as
+/// [`non_negative_delta`] computes them with the maxValue/minValue
+/// arguments, mapped by `per_step(delta, step)`, tagged `function=1` and
+/// named `function(<name>)`.
+fn counter_deltas(
+    mut args: Args,
+    function: &str,
+    per_step: fn(f64, f64) -> f64,
+) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
     let max_value = args.opt_float(1)?;
     let min_value = args.opt_float(2)?;
@@ -155,13 +133,25 @@ fn per_second(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result
             .map(|v| {
                 let (delta, p) = non_negative_delta(*v, prev, max_value, min_value);
                 prev = p;
-                delta.map(|d| py_round(d / step, 6))
+                delta.map(|d| per_step(d, step))
             })
             .collect();
-        s.tags.insert("perSecond".into(), "1".into());
-        out.push(s.copy_with(format!("perSecond({})", s.name), s.start, values));
+        s.tags.insert(function.into(), "1".into());
+        out.push(s.copy_with(format!("{function}({})", s.name), s.start, values));
     }
     Ok(Value::SeriesList(out))
+}
+
+static PER_SECOND: FunctionDef = FunctionDef::new("perSecond", "Transform", per_second)
+    .description(
+        "nonNegativeDerivative divided by the step: the per-second rate of a \
+         counter, rounded to 6 decimals (maxValue/minValue as in \
+         nonNegativeDerivative).",
+    )
+    .params(COUNTER_PARAMS);
+
+fn per_second(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    counter_deltas(args, "perSecond", |delta, step| py_round(delta / step, 6))
 }
 
 static DELAY: FunctionDef = FunctionDef::new("delay", "Transform", delay)
