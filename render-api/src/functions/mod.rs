@@ -26,11 +26,16 @@
 //!    [`Series::copy_with`] or [`Series::new`], and name them exactly as
 //!    graphite does (`%g` → [`crate::pyfmt::format_g`], `str()` →
 //!    [`Value::py_str`] / [`crate::pyfmt::float_repr`]).
-//! 3. Declare a `static` [`FunctionDef`] with graphite's parameter list —
-//!    names, [`ParamType`]s, `required`, defaults, `multiple`, options and
-//!    suggestions must match graphite-web 1.1.10 because Grafana's editor
-//!    reads them — and add it (and any alias names) in the file's
-//!    `register` function. Where graphite's Python signature disagrees
+//! 3. Declare a `static` [`FunctionDef`]:
+//!    `FunctionDef::new("name", "Group", implementation)` then
+//!    `.description(..)`, `.params(..)` and, for an aggregator,
+//!    `.aggregator(..)`. graphite's parameter list — names,
+//!    [`ParamType`]s, `required`, defaults, `multiple`, options and
+//!    suggestions — must match graphite-web 1.1.10 because Grafana's
+//!    editor reads it; share a `const` [`Param`] or param list with the
+//!    file's other functions where graphite repeats one. Add the
+//!    definition to the file's `register` (`r.add_all(&[..])`, aliases
+//!    with [`Registry::alias`]). Where graphite's Python signature disagrees
 //!    with its declared params, register the Python one with
 //!    [`Registry::python_signature`] (`/functions` shows it).
 //! 4. Functions that need data over another window (timeShift, moving*,
