@@ -13,156 +13,137 @@ use regex::Regex;
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::pyfmt::{float_repr, format_f, format_g_precision};
+use crate::series::Series;
 use crate::target::parse_target;
 
-use super::{
-    agg_key, py_index, AggFunc, Aggregator, Args, FunctionDef, Param, ParamType, Registry,
-};
+use super::{agg_key, py_index, AggFunc, Args, FunctionDef, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&ALIAS);
-    r.add(&ALIAS_BY_NODE);
-    r.add(&ALIAS_BY_TAGS);
-    r.add(&ALIAS_BY_METRIC);
-    r.add(&ALIAS_SUB);
-    r.add(&ALIAS_QUERY);
-    r.add(&LEGEND_VALUE);
+    r.add_all(&[
+        &ALIAS,
+        &ALIAS_BY_NODE,
+        &ALIAS_BY_TAGS,
+        &ALIAS_BY_METRIC,
+        &ALIAS_SUB,
+        &ALIAS_QUERY,
+        &LEGEND_VALUE,
+        &UPPER,
+        &LOWER,
+    ]);
     // the Python argument is *valueTypes, the declared param valuesTypes
     r.python_signature("legendValue", "(seriesList, *valueTypes)");
-    r.add(&UPPER);
-    r.add(&LOWER);
 }
 
 const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();
 
-static ALIAS: FunctionDef = FunctionDef {
-    name: "alias",
-    group: "Alias",
-    description: "Gives every series of the list the same new name.",
-    params: &[
+static ALIAS: FunctionDef = FunctionDef::new("alias", "Alias", alias)
+    .description("Gives every series of the list the same new name.")
+    .params(&[
         SERIES_LIST,
         Param::new("newName", ParamType::String).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: alias,
-};
+    ]);
 
 fn alias(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
+    let list = args.series_list(0)?;
     let name = args.string(1)?;
+    rename_each(list, |_| Ok(name.clone()))
+}
+
+/// Renames every series of `list` to `name(series)`: the loop of the
+/// Alias functions, once they have read their arguments.
+fn rename_each(
+    mut list: Vec<Series>,
+    mut name: impl FnMut(&Series) -> Result<String, ApiError>,
+) -> Result<Value, ApiError> {
     for s in &mut list {
-        s.name.clone_from(&name);
+        s.name = name(s)?;
     }
     Ok(Value::SeriesList(list))
 }
 
-static ALIAS_BY_NODE: FunctionDef = FunctionDef {
-    name: "aliasByNode",
-    group: "Alias",
-    description: "Names each series by one or more of its nodes (0-based, negative counts \
-                  from the end) or tag values, joined by dots. Names of function results \
-                  use the first metric path inside them.",
-    params: &[
+static ALIAS_BY_NODE: FunctionDef = FunctionDef::new("aliasByNode", "Alias", alias_by_node)
+    .description(
+        "Names each series by one or more of its nodes (0-based, negative counts \
+         from the end) or tag values, joined by dots. Names of function results \
+         use the first metric path inside them.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("nodes", ParamType::NodeOrTag)
             .required()
             .multiple(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: alias_by_node,
-};
+    ]);
 
-static ALIAS_BY_TAGS: FunctionDef = FunctionDef {
-    name: "aliasByTags",
-    group: "Alias",
-    description: "Names each series by the values of the given tags (or nodes), joined by \
-                  dots; the same as aliasByNode.",
-    params: &[
+static ALIAS_BY_TAGS: FunctionDef = FunctionDef::new("aliasByTags", "Alias", alias_by_node)
+    .description(
+        "Names each series by the values of the given tags (or nodes), joined by \
+         dots; the same as aliasByNode.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("tags", ParamType::NodeOrTag)
             .required()
             .multiple(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: alias_by_node,
-};
+    ]);
 
 fn alias_by_node(
     _ev: &mut Evaluator<'_>,
     _ctx: &Context,
     mut args: Args,
 ) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
+    let list = args.series_list(0)?;
     let nodes = args.rest().to_vec();
-    for s in &mut list {
-        s.name = agg_key(s, &nodes)?;
-    }
-    Ok(Value::SeriesList(list))
+    rename_each(list, |s| agg_key(s, &nodes))
 }
 
-static ALIAS_BY_METRIC: FunctionDef = FunctionDef {
-    name: "aliasByMetric",
-    group: "Alias",
-    description: "Names each series by the last node of its metric path (for function \
-                  results, of the innermost path), as substr(seriesList, -1).",
-    params: &[SERIES_LIST],
-    aggregator: Aggregator::No,
-    implementation: alias_by_metric,
-};
+static ALIAS_BY_METRIC: FunctionDef = FunctionDef::new("aliasByMetric", "Alias", alias_by_metric)
+    .description(
+        "Names each series by the last node of its metric path (for function \
+         results, of the innermost path), as substr(seriesList, -1).",
+    )
+    .params(&[SERIES_LIST]);
 
 fn alias_by_metric(
     _ev: &mut Evaluator<'_>,
     _ctx: &Context,
     mut args: Args,
 ) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
-    for s in &mut list {
-        s.name = super::special::substr_name(&s.name, -1, 0);
-    }
-    Ok(Value::SeriesList(list))
+    let list = args.series_list(0)?;
+    rename_each(list, |s| Ok(super::special::substr_name(&s.name, -1, 0)))
 }
 
-static ALIAS_SUB: FunctionDef = FunctionDef {
-    name: "aliasSub",
-    group: "Alias",
-    description: "Renames each series with a regular-expression search and replace \
-                  (Python re.sub: the replacement may use \\1 or \\g<name> for groups).",
-    params: &[
+static ALIAS_SUB: FunctionDef = FunctionDef::new("aliasSub", "Alias", alias_sub)
+    .description(
+        "Renames each series with a regular-expression search and replace \
+         (Python re.sub: the replacement may use \\1 or \\g<name> for groups).",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("search", ParamType::String).required(),
         Param::new("replace", ParamType::String).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: alias_sub,
-};
+    ]);
 
 fn alias_sub(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
+    let list = args.series_list(0)?;
     let re = PyRegex::new(&args.string(1)?).map_err(|e| args.error(e))?;
     let replace = args.string(2)?;
     let template = re.template(&replace).map_err(|e| args.error(e))?;
-    for s in &mut list {
-        s.name = re.sub(&template, &s.name);
-    }
-    Ok(Value::SeriesList(list))
+    rename_each(list, |s| Ok(re.sub(&template, &s.name)))
 }
 
-static ALIAS_QUERY: FunctionDef = FunctionDef {
-    name: "aliasQuery",
-    group: "Alias",
-    description: "Renames each series from another query: the name is rewritten with a \
-                  regular-expression search and replace into a target, that target is \
-                  evaluated, and the last non-null value of its first series is formatted \
-                  into newName with Python's % operator (for example 'Channel %d MHz').",
-    params: &[
+static ALIAS_QUERY: FunctionDef = FunctionDef::new("aliasQuery", "Alias", alias_query)
+    .description(
+        "Renames each series from another query: the name is rewritten with a \
+         regular-expression search and replace into a target, that target is \
+         evaluated, and the last non-null value of its first series is formatted \
+         into newName with Python's % operator (for example 'Channel %d MHz').",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("search", ParamType::String).required(),
         Param::new("replace", ParamType::String).required(),
         Param::new("newName", ParamType::String).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: alias_query,
-};
+    ]);
 
 fn alias_query(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -189,20 +170,17 @@ fn alias_query(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<
     Ok(Value::SeriesList(list))
 }
 
-static LEGEND_VALUE: FunctionDef = FunctionDef {
-    name: "legendValue",
-    group: "Alias",
-    description: "Appends aggregate values to each series name, e.g. ' (avg: 4.5)'; a last \
-                  argument 'si' or 'binary' switches to unit-prefixed, column-aligned values.",
-    params: &[
+static LEGEND_VALUE: FunctionDef = FunctionDef::new("legendValue", "Alias", legend_value)
+    .description(
+        "Appends aggregate values to each series name, e.g. ' (avg: 4.5)'; a last \
+         argument 'si' or 'binary' switches to unit-prefixed, column-aligned values.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("valuesTypes", ParamType::String)
             .multiple()
             .options(LEGEND_OPTIONS),
-    ],
-    aggregator: Aggregator::No,
-    implementation: legend_value,
-};
+    ]);
 
 /// graphite's `getAllValidAggFuncs() + ['si', 'binary']`: every
 /// aggregation name, the same with a `Series` suffix, and the unit systems.
@@ -289,39 +267,29 @@ fn legend_value(
     Ok(Value::SeriesList(list))
 }
 
-static UPPER: FunctionDef = FunctionDef {
-    name: "upper",
-    group: "Alias",
-    description: "Upper-cases each series name, or only the characters at the given \
-                  positions (negative positions count from the end).",
-    params: &[
-        SERIES_LIST,
-        Param::new("pos", ParamType::Integer).multiple(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: upper,
-};
+/// `(seriesList, *pos)` of upper and lower.
+const CASE_PARAMS: &[Param] = &[
+    SERIES_LIST,
+    Param::new("pos", ParamType::Integer).multiple(),
+];
 
-static LOWER: FunctionDef = FunctionDef {
-    name: "lower",
-    group: "Alias",
-    description: "Lower-cases each series name, or only the characters at the given \
-                  positions (negative positions count from the end).",
-    params: &[
-        SERIES_LIST,
-        Param::new("pos", ParamType::Integer).multiple(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: lower,
-};
-
-fn upper(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
-    change_case(args, true)
+/// Declares upper or lower: the same function and description but for the
+/// case.
+macro_rules! change_case_function {
+    ($static:ident, $name:literal, $upper:literal, $case:literal) => {
+        static $static: FunctionDef =
+            FunctionDef::new($name, "Alias", |_, _, args| change_case(args, $upper))
+                .description(concat!(
+                    $case,
+                    "-cases each series name, or only the characters at the given \
+                     positions (negative positions count from the end)."
+                ))
+                .params(CASE_PARAMS);
+    };
 }
 
-fn lower(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
-    change_case(args, false)
-}
+change_case_function!(UPPER, "upper", true, "Upper");
+change_case_function!(LOWER, "lower", false, "Lower");
 
 fn change_case(mut args: Args, upper: bool) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;

@@ -15,23 +15,25 @@ use crate::time::{parse_at_time, parse_offset};
 
 use super::special::constant_line;
 use super::{
-    percentile, py_round, py_slice, xff_ok, AggFunc, Aggregator, Args, FunctionDef, Lit, Param,
-    ParamType, Registry, INT_OR_INTERVAL_SUGGESTIONS,
+    percentile, py_round, py_slice, xff_ok, AggFunc, Args, FunctionDef, Lit, Param, ParamType,
+    Registry, INT_OR_INTERVAL_SUGGESTIONS,
 };
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&MOVING_WINDOW);
-    r.add(&MOVING_AVERAGE);
-    r.add(&MOVING_MEDIAN);
-    r.add(&MOVING_SUM);
-    r.add(&MOVING_MIN);
-    r.add(&MOVING_MAX);
-    r.add(&EXPONENTIAL_MOVING_AVERAGE);
-    r.add(&N_PERCENTILE);
-    r.add(&STDEV);
-    r.add(&LINEAR_REGRESSION);
-    r.add(&AGGREGATE_LINE);
-    r.add(&IDENTITY);
+    r.add_all(&[
+        &MOVING_WINDOW,
+        &MOVING_AVERAGE,
+        &MOVING_MEDIAN,
+        &MOVING_SUM,
+        &MOVING_MIN,
+        &MOVING_MAX,
+        &EXPONENTIAL_MOVING_AVERAGE,
+        &N_PERCENTILE,
+        &STDEV,
+        &LINEAR_REGRESSION,
+        &AGGREGATE_LINE,
+        &IDENTITY,
+    ]);
 }
 
 pub(super) const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();
@@ -47,22 +49,19 @@ const MOVING_PARAMS: &[Param] = &[
     Param::new("xFilesFactor", ParamType::Float),
 ];
 
-static MOVING_WINDOW: FunctionDef = FunctionDef {
-    name: "movingWindow",
-    group: "Calculate",
-    description: "Applies an aggregation function (default average) to a window of the \
-                  preceding points ending at each point; the window is a number of points or \
-                  an interval such as '5min'. Data before the requested range is fetched so \
-                  that the first points have full windows.",
-    params: &[
+static MOVING_WINDOW: FunctionDef = FunctionDef::new("movingWindow", "Calculate", moving_window_fn)
+    .description(
+        "Applies an aggregation function (default average) to a window of the \
+         preceding points ending at each point; the window is a number of points or \
+         an interval such as '5min'. Data before the requested range is fetched so \
+         that the first points have full windows.",
+    )
+    .params(&[
         SERIES_LIST,
         WINDOW_SIZE,
         Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
         Param::new("xFilesFactor", ParamType::Float),
-    ],
-    aggregator: Aggregator::No,
-    implementation: moving_window_fn,
-};
+    ]);
 
 fn moving_window_fn(ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
     let func = args.string(2)?;
@@ -73,14 +72,9 @@ fn moving_window_fn(ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result
 /// Declares a movingWindow shorthand with a fixed aggregation function.
 macro_rules! moving {
     ($static:ident, $fn:ident, $name:literal, $func:literal, $doc:literal) => {
-        static $static: FunctionDef = FunctionDef {
-            name: $name,
-            group: "Calculate",
-            description: $doc,
-            params: MOVING_PARAMS,
-            aggregator: Aggregator::No,
-            implementation: $fn,
-        };
+        static $static: FunctionDef = FunctionDef::new($name, "Calculate", $fn)
+            .description($doc)
+            .params(MOVING_PARAMS);
 
         fn $fn(ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
             let xff = args.opt_float(2)?;
@@ -162,20 +156,8 @@ pub(crate) fn moving_window(
     let mut result = Vec::with_capacity(previews.len());
     for mut series in previews {
         ev.check_deadline()?;
-        let (name, points) = match &window {
-            Value::Str(interval) => (
-                format!("{tag_name}({},\"{interval}\")", series.name),
-                if series.step > 0 {
-                    preview_seconds / series.step
-                } else {
-                    0
-                },
-            ),
-            other => (
-                format!("{tag_name}({},{})", series.name, other.py_str()),
-                window_points.unwrap_or(0),
-            ),
-        };
+        let (name, points) =
+            windowed_name(&tag_name, &series, &window, preview_seconds, window_points);
         series.tags.insert(tag_name.clone(), window.py_str());
         let xff = x_files_factor.unwrap_or(series.x_files_factor);
         let values = moving_values(&series.values, points, agg, xff);
@@ -253,14 +235,9 @@ fn moving_values(values: &[Option<f64>], points: i64, agg: AggFunc, xff: f64) ->
                     }
                     maxs.push_back(i);
                 }
-                if i < w {
+                let Some(k) = slide_count(&mut count, values, i, w) else {
                     continue;
-                }
-                let k = i - w;
-                if k > 0 {
-                    count += usize::from(values[i].is_some());
-                    count -= usize::from(values[k].is_some());
-                }
+                };
                 while mins.front().is_some_and(|&j| j <= k) {
                     mins.pop_front();
                 }
@@ -309,14 +286,9 @@ fn moving_values(values: &[Option<f64>], points: i64, agg: AggFunc, xff: f64) ->
                 if values[i].is_some() {
                     last = Some(i);
                 }
-                if i < w {
+                let Some(k) = slide_count(&mut count, values, i, w) else {
                     continue;
-                }
-                let k = i - w;
-                if k > 0 {
-                    count += usize::from(values[i].is_some());
-                    count -= usize::from(values[k].is_some());
-                }
+                };
                 out.push(match last {
                     Some(j) if j > k && keep(count) => values[j],
                     _ => None,
@@ -390,6 +362,44 @@ fn window_size(
     })
 }
 
+/// Moves the running non-null `count` to the window that ends at raw
+/// index `i` and returns that window's output index `k = i - w`; `None`
+/// while the first window is still filling.
+fn slide_count(count: &mut usize, values: &[Option<f64>], i: usize, w: usize) -> Option<usize> {
+    let k = i.checked_sub(w)?;
+    if k > 0 {
+        *count += usize::from(values[i].is_some());
+        *count -= usize::from(values[k].is_some());
+    }
+    Some(k)
+}
+
+/// A moving-window result's name, `function(<series>,<window>)` (an
+/// interval quoted, a number of points as given), and its window in
+/// points: for an interval, `preview_seconds` over the series' own step.
+fn windowed_name(
+    function: &str,
+    series: &Series,
+    window: &Value,
+    preview_seconds: i64,
+    window_points: Option<i64>,
+) -> (String, i64) {
+    match window {
+        Value::Str(interval) => (
+            format!("{function}({},\"{interval}\")", series.name),
+            if series.step > 0 {
+                preview_seconds / series.step
+            } else {
+                0
+            },
+        ),
+        other => (
+            format!("{function}({},{})", series.name, other.py_str()),
+            window_points.unwrap_or(0),
+        ),
+    }
+}
+
 /// Re-evaluates parameter 0 from `preview_seconds` before the request.
 pub(super) fn preview(
     ev: &mut Evaluator<'_>,
@@ -402,19 +412,17 @@ pub(super) fn preview(
     ev.evaluate_with(&preview_ctx, args.raw()?, args.replacements())
 }
 
-static EXPONENTIAL_MOVING_AVERAGE: FunctionDef = FunctionDef {
-    name: "exponentialMovingAverage",
-    group: "Calculate",
-    description: "Exponential moving average with smoothing constant 2 / (windowSize + 1); \
-                  an interval window uses its number of seconds in the constant. Seeded with \
-                  the average of the first window (fetched before the requested range); \
-                  values rounded to 6 decimals, nulls stay null.",
-    params: &[SERIES_LIST, WINDOW_SIZE],
-    aggregator: Aggregator::No,
-    implementation: exponential_moving_average,
-};
+static EXPONENTIAL_MOVING_AVERAGE: FunctionDef =
+    FunctionDef::new("exponentialMovingAverage", "Calculate", exp_moving_average)
+        .description(
+            "Exponential moving average with smoothing constant 2 / (windowSize + 1); \
+             an interval window uses its number of seconds in the constant. Seeded with \
+             the average of the first window (fetched before the requested range); \
+             values rounded to 6 decimals, nulls stay null.",
+        )
+        .params(&[SERIES_LIST, WINDOW_SIZE]);
 
-fn exponential_moving_average(
+fn exp_moving_average(
     ev: &mut Evaluator<'_>,
     ctx: &Context,
     mut args: Args,
@@ -430,24 +438,13 @@ fn exponential_moving_average(
     let previews = preview(ev, ctx, &args, preview_seconds)?;
     let mut result = Vec::with_capacity(previews.len());
     for mut series in previews {
-        let (name, points) = match &window {
-            Value::Str(interval) => (
-                format!("exponentialMovingAverage({},\"{interval}\")", series.name),
-                if series.step > 0 {
-                    preview_seconds / series.step
-                } else {
-                    0
-                },
-            ),
-            other => (
-                format!(
-                    "exponentialMovingAverage({},{})",
-                    series.name,
-                    other.py_str()
-                ),
-                window_points.unwrap_or(0),
-            ),
-        };
+        let (name, points) = windowed_name(
+            "exponentialMovingAverage",
+            &series,
+            &window,
+            preview_seconds,
+            window_points,
+        );
         series
             .tags
             .insert("exponentialMovingAverage".into(), window.py_str());
@@ -468,15 +465,12 @@ fn exponential_moving_average(
     Ok(Value::SeriesList(result))
 }
 
-static N_PERCENTILE: FunctionDef = FunctionDef {
-    name: "nPercentile",
-    group: "Calculate",
-    description: "A constant line per series at the n-th percentile of its own values \
-                  (all-null series are dropped).",
-    params: &[SERIES_LIST, Param::new("n", ParamType::Float).required()],
-    aggregator: Aggregator::No,
-    implementation: n_percentile,
-};
+static N_PERCENTILE: FunctionDef = FunctionDef::new("nPercentile", "Calculate", n_percentile)
+    .description(
+        "A constant line per series at the n-th percentile of its own values \
+         (all-null series are dropped).",
+    )
+    .params(&[SERIES_LIST, Param::new("n", ParamType::Float).required()]);
 
 fn n_percentile(
     _ev: &mut Evaluator<'_>,
@@ -505,20 +499,17 @@ fn n_percentile(
     Ok(Value::SeriesList(out))
 }
 
-static STDEV: FunctionDef = FunctionDef {
-    name: "stdev",
-    group: "Calculate",
-    description: "Rolling standard deviation over the last `points` values (no data before \
-                  the range is fetched); null where the window's fraction of non-null values \
-                  is below windowTolerance.",
-    params: &[
+static STDEV: FunctionDef = FunctionDef::new("stdev", "Calculate", stdev)
+    .description(
+        "Rolling standard deviation over the last `points` values (no data before \
+         the range is fetched); null where the window's fraction of non-null values \
+         is below windowTolerance.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("points", ParamType::Integer).required(),
         Param::new("windowTolerance", ParamType::Float).default(Lit::Float(0.1)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: stdev,
-};
+    ]);
 
 fn stdev(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -591,20 +582,18 @@ pub(super) fn new_series_like(
     s
 }
 
-static LINEAR_REGRESSION: FunctionDef = FunctionDef {
-    name: "linearRegression",
-    group: "Calculate",
-    description: "The least-squares line through each series' values between startSourceAt \
-                  and endSourceAt (default: the requested range), drawn over the requested \
-                  range.",
-    params: &[
-        SERIES_LIST,
-        Param::new("startSourceAt", ParamType::Date),
-        Param::new("endSourceAt", ParamType::Date),
-    ],
-    aggregator: Aggregator::No,
-    implementation: linear_regression,
-};
+static LINEAR_REGRESSION: FunctionDef =
+    FunctionDef::new("linearRegression", "Calculate", linear_regression)
+        .description(
+            "The least-squares line through each series' values between startSourceAt \
+             and endSourceAt (default: the requested range), drawn over the requested \
+             range.",
+        )
+        .params(&[
+            SERIES_LIST,
+            Param::new("startSourceAt", ParamType::Date),
+            Param::new("endSourceAt", ParamType::Date),
+        ]);
 
 fn linear_regression(
     ev: &mut Evaluator<'_>,
@@ -683,20 +672,17 @@ fn least_squares(values: &[Option<f64>], step: i64, start: i64) -> Option<(f64, 
     Some((factor, offset))
 }
 
-static AGGREGATE_LINE: FunctionDef = FunctionDef {
-    name: "aggregateLine",
-    group: "Calculate",
-    description: "A horizontal line per series at an aggregate of its values (func, default \
-                  average): three points over the range, or the series' own points with \
-                  keepStep.",
-    params: &[
+static AGGREGATE_LINE: FunctionDef = FunctionDef::new("aggregateLine", "Calculate", aggregate_line)
+    .description(
+        "A horizontal line per series at an aggregate of its values (func, default \
+         average): three points over the range, or the series' own points with \
+         keepStep.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
         Param::new("keepStep", ParamType::Boolean).default(Lit::Bool(false)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: aggregate_line,
-};
+    ]);
 
 fn aggregate_line(
     _ev: &mut Evaluator<'_>,
@@ -731,14 +717,9 @@ fn aggregate_line(
     Ok(Value::SeriesList(out))
 }
 
-static IDENTITY: FunctionDef = FunctionDef {
-    name: "identity",
-    group: "Calculate",
-    description: "A series whose value is its own timestamp, every 60 seconds over the range.",
-    params: &[Param::new("name", ParamType::String).required()],
-    aggregator: Aggregator::No,
-    implementation: identity,
-};
+static IDENTITY: FunctionDef = FunctionDef::new("identity", "Calculate", identity)
+    .description("A series whose value is its own timestamp, every 60 seconds over the range.")
+    .params(&[Param::new("name", ParamType::String).required()]);
 
 fn identity(_ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
     let name = args.string(0)?;

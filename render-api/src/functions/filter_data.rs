@@ -2,17 +2,19 @@
 //! value or a percentile of the series' own points.
 
 use crate::error::ApiError;
-use crate::eval::{Context, Evaluator, Value};
+use crate::eval::Value;
 use crate::pyfmt::{float_repr, format_g};
 use crate::series::Series;
 
-use super::{percentile, Aggregator, Args, FunctionDef, Param, ParamType, Registry};
+use super::{percentile, Args, FunctionDef, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&REMOVE_ABOVE_VALUE);
-    r.add(&REMOVE_BELOW_VALUE);
-    r.add(&REMOVE_ABOVE_PERCENTILE);
-    r.add(&REMOVE_BELOW_PERCENTILE);
+    r.add_all(&[
+        &REMOVE_ABOVE_VALUE,
+        &REMOVE_BELOW_VALUE,
+        &REMOVE_ABOVE_PERCENTILE,
+        &REMOVE_BELOW_PERCENTILE,
+    ]);
 }
 
 const PARAMS: &[Param] = &[
@@ -20,74 +22,32 @@ const PARAMS: &[Param] = &[
     Param::new("n", ParamType::Float).required(),
 ];
 
-static REMOVE_ABOVE_VALUE: FunctionDef = FunctionDef {
-    name: "removeAboveValue",
-    group: "Filter Data",
-    description: "Replaces the values above n with null.",
-    params: PARAMS,
-    aggregator: Aggregator::No,
-    implementation: remove_above_value,
-};
-
-static REMOVE_BELOW_VALUE: FunctionDef = FunctionDef {
-    name: "removeBelowValue",
-    group: "Filter Data",
-    description: "Replaces the values below n with null.",
-    params: PARAMS,
-    aggregator: Aggregator::No,
-    implementation: remove_below_value,
-};
-
-static REMOVE_ABOVE_PERCENTILE: FunctionDef = FunctionDef {
-    name: "removeAbovePercentile",
-    group: "Filter Data",
-    description: "Replaces the values above the n-th percentile of each series' own values \
-                  with null.",
-    params: PARAMS,
-    aggregator: Aggregator::No,
-    implementation: remove_above_percentile,
-};
-
-static REMOVE_BELOW_PERCENTILE: FunctionDef = FunctionDef {
-    name: "removeBelowPercentile",
-    group: "Filter Data",
-    description: "Replaces the values below the n-th percentile of each series' own values \
-                  with null.",
-    params: PARAMS,
-    aggregator: Aggregator::No,
-    implementation: remove_below_percentile,
-};
-
-fn remove_above_value(
-    _ev: &mut Evaluator<'_>,
-    _ctx: &Context,
-    args: Args,
-) -> Result<Value, ApiError> {
-    remove(args, "removeAboveValue", false, |v, n| v > n)
+/// Declares the `static` [`FunctionDef`] of each Filter Data function:
+/// `name(seriesList, n)`, which nulls the values `drop(value, limit)`
+/// selects, the limit being `n` itself or, with `by_percentile`, the
+/// series' n-th percentile (see [`remove`]). One line a function:
+/// `STATIC = "name", by_percentile, drop, "description";`.
+macro_rules! remove_values {
+    ($($def:ident = $name:literal, $by_percentile:literal, $drop:expr, $description:literal;)*) => {
+        $(
+            static $def: FunctionDef = FunctionDef::new($name, "Filter Data", |_, _, args| {
+                remove(args, $name, $by_percentile, $drop)
+            })
+            .description($description)
+            .params(PARAMS);
+        )*
+    };
 }
 
-fn remove_below_value(
-    _ev: &mut Evaluator<'_>,
-    _ctx: &Context,
-    args: Args,
-) -> Result<Value, ApiError> {
-    remove(args, "removeBelowValue", false, |v, n| v < n)
-}
-
-fn remove_above_percentile(
-    _ev: &mut Evaluator<'_>,
-    _ctx: &Context,
-    args: Args,
-) -> Result<Value, ApiError> {
-    remove(args, "removeAbovePercentile", true, |v, p| v > p)
-}
-
-fn remove_below_percentile(
-    _ev: &mut Evaluator<'_>,
-    _ctx: &Context,
-    args: Args,
-) -> Result<Value, ApiError> {
-    remove(args, "removeBelowPercentile", true, |v, p| v < p)
+remove_values! {
+    REMOVE_ABOVE_VALUE = "removeAboveValue", false, |v, n| v > n,
+        "Replaces the values above n with null.";
+    REMOVE_BELOW_VALUE = "removeBelowValue", false, |v, n| v < n,
+        "Replaces the values below n with null.";
+    REMOVE_ABOVE_PERCENTILE = "removeAbovePercentile", true, |v, p| v > p,
+        "Replaces the values above the n-th percentile of each series' own values with null.";
+    REMOVE_BELOW_PERCENTILE = "removeBelowPercentile", true, |v, p| v < p,
+        "Replaces the values below the n-th percentile of each series' own values with null.";
 }
 
 /// Renames each series `<function>(<name>, <n %g>)` and nulls the values

@@ -11,38 +11,39 @@ use crate::target::{parse_target, Expr};
 use super::alias::PyRegex;
 use super::sorting::{agg_func_arg, agg_sort_key, sort_by_keys};
 use super::{
-    percentile, py_slice, xff_ok, AggFunc, Aggregator, Args, FunctionDef, Lit, Param, ParamType,
-    Registry,
+    percentile, py_slice, xff_ok, AggFunc, Args, FunctionDef, Lit, Param, ParamType, Registry,
 };
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&FILTER_SERIES);
-    r.add(&MAXIMUM_ABOVE);
-    r.add(&MINIMUM_ABOVE);
-    r.add(&MAXIMUM_BELOW);
-    r.add(&MINIMUM_BELOW);
-    r.add(&CURRENT_ABOVE);
-    r.add(&CURRENT_BELOW);
-    r.add(&AVERAGE_ABOVE);
-    r.add(&AVERAGE_BELOW);
-    r.add(&HIGHEST);
+    r.add_all(&[
+        &FILTER_SERIES,
+        &MAXIMUM_ABOVE,
+        &MINIMUM_ABOVE,
+        &MAXIMUM_BELOW,
+        &MINIMUM_BELOW,
+        &CURRENT_ABOVE,
+        &CURRENT_BELOW,
+        &AVERAGE_ABOVE,
+        &AVERAGE_BELOW,
+        &HIGHEST,
+        &LOWEST,
+        &HIGHEST_CURRENT,
+        &HIGHEST_MAX,
+        &HIGHEST_AVERAGE,
+        &LOWEST_CURRENT,
+        &LOWEST_AVERAGE,
+        &AVERAGE_OUTSIDE_PERCENTILE,
+        &REMOVE_BETWEEN_PERCENTILE,
+        &LIMIT,
+        &USE_SERIES_ABOVE,
+        &MOST_DEVIANT,
+        &EXCLUDE,
+        &GREP,
+        &REMOVE_EMPTY_SERIES,
+        &UNIQUE,
+    ]);
     r.python_signature("highest", "(seriesList, n=1, func='average')");
-    r.add(&LOWEST);
     r.python_signature("lowest", "(seriesList, n=1, func='average')");
-    r.add(&HIGHEST_CURRENT);
-    r.add(&HIGHEST_MAX);
-    r.add(&HIGHEST_AVERAGE);
-    r.add(&LOWEST_CURRENT);
-    r.add(&LOWEST_AVERAGE);
-    r.add(&AVERAGE_OUTSIDE_PERCENTILE);
-    r.add(&REMOVE_BETWEEN_PERCENTILE);
-    r.add(&LIMIT);
-    r.add(&USE_SERIES_ABOVE);
-    r.add(&MOST_DEVIANT);
-    r.add(&EXCLUDE);
-    r.add(&GREP);
-    r.add(&REMOVE_EMPTY_SERIES);
-    r.add(&UNIQUE);
 }
 
 const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();
@@ -99,30 +100,28 @@ fn filter(list: Vec<Series>, func: AggFunc, op: Operator, threshold: f64) -> Vec
         .collect()
 }
 
-static FILTER_SERIES: FunctionDef = FunctionDef {
-    name: "filterSeries",
-    group: "Filter Series",
-    description: "Keeps the series whose aggregate (func) compares true against the \
-                  threshold with the operator (=, !=, >, >=, <, <=). An all-null series \
-                  passes !=, < and <= only.",
-    params: &[
-        SERIES_LIST,
-        Param::new("func", ParamType::AggFunc).required(),
-        Param::new("operator", ParamType::String)
-            .required()
-            .options(&[
-                Lit::Str("!="),
-                Lit::Str("<"),
-                Lit::Str("<="),
-                Lit::Str("="),
-                Lit::Str(">"),
-                Lit::Str(">="),
-            ]),
-        Param::new("threshold", ParamType::Float).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: filter_series,
-};
+static FILTER_SERIES: FunctionDef =
+    FunctionDef::new("filterSeries", "Filter Series", filter_series)
+        .description(
+            "Keeps the series whose aggregate (func) compares true against the \
+             threshold with the operator (=, !=, >, >=, <, <=). An all-null series \
+             passes !=, < and <= only.",
+        )
+        .params(&[
+            SERIES_LIST,
+            Param::new("func", ParamType::AggFunc).required(),
+            Param::new("operator", ParamType::String)
+                .required()
+                .options(&[
+                    Lit::Str("!="),
+                    Lit::Str("<"),
+                    Lit::Str("<="),
+                    Lit::Str("="),
+                    Lit::Str(">"),
+                    Lit::Str(">="),
+                ]),
+            Param::new("threshold", ParamType::Float).required(),
+        ]);
 
 fn filter_series(
     _ev: &mut Evaluator<'_>,
@@ -138,88 +137,93 @@ fn filter_series(
     Ok(Value::SeriesList(filter(list, func, op, threshold)))
 }
 
-/// Declares a `filterSeries` shorthand with a fixed aggregate and operator.
-macro_rules! threshold_filter {
-    ($static:ident, $fn:ident, $name:literal, $func:expr, $op:expr, $doc:literal) => {
-        static $static: FunctionDef = FunctionDef {
-            name: $name,
-            group: "Filter Series",
-            description: $doc,
-            params: THRESHOLD_PARAMS,
-            aggregator: Aggregator::No,
-            implementation: $fn,
-        };
+/// Declares a shorthand of `filterSeries` or of `highest`/`lowest`: the
+/// series list, `n` read with `args.$read_n(1)` (`float` for a threshold,
+/// `int` for a count), and the series `$keep(list, n)` picks.
+macro_rules! shorthand_filter {
+    ($static:ident, $fn:ident, $name:literal, $params:ident, $read_n:ident, $keep:expr, $doc:literal) => {
+        static $static: FunctionDef = FunctionDef::new($name, "Filter Series", $fn)
+            .description($doc)
+            .params($params);
 
         fn $fn(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
             let list = args.series_list(0)?;
-            let n = args.float(1)?;
-            Ok(Value::SeriesList(filter(list, $func, $op, n)))
+            let n = args.$read_n(1)?;
+            Ok(Value::SeriesList(($keep)(list, n)))
         }
     };
 }
 
-threshold_filter!(
+shorthand_filter!(
     MAXIMUM_ABOVE,
     maximum_above,
     "maximumAbove",
-    AggFunc::Max,
-    Operator::Gt,
+    THRESHOLD_PARAMS,
+    float,
+    |list, n| filter(list, AggFunc::Max, Operator::Gt, n),
     "Keeps the series whose maximum is above n."
 );
-threshold_filter!(
+shorthand_filter!(
     MINIMUM_ABOVE,
     minimum_above,
     "minimumAbove",
-    AggFunc::Min,
-    Operator::Gt,
+    THRESHOLD_PARAMS,
+    float,
+    |list, n| filter(list, AggFunc::Min, Operator::Gt, n),
     "Keeps the series whose minimum is above n."
 );
-threshold_filter!(
+shorthand_filter!(
     MAXIMUM_BELOW,
     maximum_below,
     "maximumBelow",
-    AggFunc::Max,
-    Operator::Le,
+    THRESHOLD_PARAMS,
+    float,
+    |list, n| filter(list, AggFunc::Max, Operator::Le, n),
     "Keeps the series whose maximum is n or below (all-null series too)."
 );
-threshold_filter!(
+shorthand_filter!(
     MINIMUM_BELOW,
     minimum_below,
     "minimumBelow",
-    AggFunc::Min,
-    Operator::Le,
+    THRESHOLD_PARAMS,
+    float,
+    |list, n| filter(list, AggFunc::Min, Operator::Le, n),
     "Keeps the series whose minimum is n or below (all-null series too)."
 );
-threshold_filter!(
+shorthand_filter!(
     CURRENT_ABOVE,
     current_above,
     "currentAbove",
-    AggFunc::Last,
-    Operator::Gt,
+    THRESHOLD_PARAMS,
+    float,
+    |list, n| filter(list, AggFunc::Last, Operator::Gt, n),
     "Keeps the series whose last non-null value is above n."
 );
-threshold_filter!(
+shorthand_filter!(
     CURRENT_BELOW,
     current_below,
     "currentBelow",
-    AggFunc::Last,
-    Operator::Le,
+    THRESHOLD_PARAMS,
+    float,
+    |list, n| filter(list, AggFunc::Last, Operator::Le, n),
     "Keeps the series whose last non-null value is n or below (all-null series too)."
 );
-threshold_filter!(
+shorthand_filter!(
     AVERAGE_ABOVE,
     average_above,
     "averageAbove",
-    AggFunc::Average,
-    Operator::Gt,
+    THRESHOLD_PARAMS,
+    float,
+    |list, n| filter(list, AggFunc::Average, Operator::Gt, n),
     "Keeps the series whose average is above n."
 );
-threshold_filter!(
+shorthand_filter!(
     AVERAGE_BELOW,
     average_below,
     "averageBelow",
-    AggFunc::Average,
-    Operator::Le,
+    THRESHOLD_PARAMS,
+    float,
+    |list, n| filter(list, AggFunc::Average, Operator::Le, n),
     "Keeps the series whose average is n or below (all-null series too)."
 );
 
@@ -234,113 +238,112 @@ fn top(list: Vec<Series>, n: i64, func: AggFunc, highest: bool) -> Vec<Series> {
     sorted
 }
 
-static HIGHEST: FunctionDef = FunctionDef {
-    name: "highest",
-    group: "Filter Series",
-    description: "The n series with the highest aggregate (func, default average).",
-    params: &[
-        SERIES_LIST,
-        Param::new("n", ParamType::Integer).required(),
-        Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
-    ],
-    aggregator: Aggregator::No,
-    implementation: highest,
-};
+/// `(seriesList, n, func='average')` of `highest` and `lowest`.
+const TOP_PARAMS: &[Param] = &[
+    SERIES_LIST,
+    Param::new("n", ParamType::Integer).required(),
+    Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
+];
 
-fn highest(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
+static HIGHEST: FunctionDef =
+    FunctionDef::new("highest", "Filter Series", |_, _, args| top_by(args, true))
+        .description("The n series with the highest aggregate (func, default average).")
+        .params(TOP_PARAMS);
+
+static LOWEST: FunctionDef =
+    FunctionDef::new("lowest", "Filter Series", |_, _, args| top_by(args, false))
+        .description(
+            "The n series with the lowest aggregate (func, default average); all-null \
+             series come first.",
+        )
+        .params(TOP_PARAMS);
+
+/// `highest` or `lowest`: [`top`] by the aggregate the arguments name.
+fn top_by(mut args: Args, highest: bool) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
     let n = args.int(1)?;
     let func = agg_func_arg(&args, 2)?;
-    Ok(Value::SeriesList(top(list, n, func, true)))
+    Ok(Value::SeriesList(top(list, n, func, highest)))
 }
 
-static LOWEST: FunctionDef = FunctionDef {
-    name: "lowest",
-    group: "Filter Series",
-    description: "The n series with the lowest aggregate (func, default average); all-null \
-                  series come first.",
-    params: &[
-        SERIES_LIST,
-        Param::new("n", ParamType::Integer).required(),
-        Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
-    ],
-    aggregator: Aggregator::No,
-    implementation: lowest,
-};
-
-fn lowest(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let list = args.series_list(0)?;
-    let n = args.int(1)?;
-    let func = agg_func_arg(&args, 2)?;
-    Ok(Value::SeriesList(top(list, n, func, false)))
-}
-
-/// Declares a `highest`/`lowest` shorthand with a fixed aggregate.
-macro_rules! top_filter {
-    ($static:ident, $fn:ident, $name:literal, $func:expr, $highest:expr, $doc:literal) => {
-        static $static: FunctionDef = FunctionDef {
-            name: $name,
-            group: "Filter Series",
-            description: $doc,
-            params: COUNT_PARAMS,
-            aggregator: Aggregator::No,
-            implementation: $fn,
-        };
-
-        fn $fn(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-            let list = args.series_list(0)?;
-            let n = args.int(1)?;
-            Ok(Value::SeriesList(top(list, n, $func, $highest)))
-        }
-    };
-}
-
-top_filter!(
+shorthand_filter!(
     HIGHEST_CURRENT,
     highest_current,
     "highestCurrent",
-    AggFunc::Last,
-    true,
+    COUNT_PARAMS,
+    int,
+    |list, n| top(list, n, AggFunc::Last, true),
     "The n series with the highest last non-null value."
 );
-top_filter!(
+shorthand_filter!(
     HIGHEST_MAX,
     highest_max,
     "highestMax",
-    AggFunc::Max,
-    true,
+    COUNT_PARAMS,
+    int,
+    |list, n| top(list, n, AggFunc::Max, true),
     "The n series with the highest maximum."
 );
-top_filter!(
+shorthand_filter!(
     HIGHEST_AVERAGE,
     highest_average,
     "highestAverage",
-    AggFunc::Average,
-    true,
+    COUNT_PARAMS,
+    int,
+    |list, n| top(list, n, AggFunc::Average, true),
     "The n series with the highest average."
 );
-top_filter!(
+shorthand_filter!(
     LOWEST_CURRENT,
     lowest_current,
     "lowestCurrent",
-    AggFunc::Last,
-    false,
+    COUNT_PARAMS,
+    int,
+    |list, n| top(list, n, AggFunc::Last, false),
     "The n series with the lowest last non-null value (all-null series first)."
 );
-top_filter!(
+shorthand_filter!(
     LOWEST_AVERAGE,
     lowest_average,
     "lowestAverage",
-    AggFunc::Average,
-    false,
+    COUNT_PARAMS,
+    int,
+    |list, n| top(list, n, AggFunc::Average, false),
     "The n series with the lowest average (all-null series first)."
 );
 
-/// `n` as graphite's percentile-band functions use it: the band is
-/// `[100 - n, n]` with `n >= 50`.
-fn band(n: f64) -> (f64, f64) {
+/// averageOutsidePercentile and removeBetweenPercentile: the series
+/// `keep` picks from the list argument, given the band of `n` (argument 1).
+fn band_filter(
+    mut args: Args,
+    keep: impl FnOnce(Vec<Series>, &Band<'_>) -> Result<Vec<Series>, ApiError>,
+) -> Result<Value, ApiError> {
+    let list = args.series_list(0)?;
+    let n = args.float(1)?;
+    // graphite's band is [100 - n, n] with n >= 50
     let n = if n < 50.0 { 100.0 - n } else { n };
-    (100.0 - n, n)
+    let band = Band {
+        args: &args,
+        low: 100.0 - n,
+        high: n,
+    };
+    keep(list, &band).map(Value::SeriesList)
+}
+
+/// The percentile band of the band filters: from the `low`-th to the
+/// `high`-th percentile of a group of values.
+struct Band<'a> {
+    args: &'a Args,
+    low: f64,
+    high: f64,
+}
+
+impl Band<'_> {
+    /// The band's `(low, high)` bounds among `values`.
+    fn bounds(&self, values: &[Option<f64>]) -> Result<(Option<f64>, Option<f64>), ApiError> {
+        let at = |n: f64| percentile(values, n, false).map_err(|e| self.args.error(e));
+        Ok((at(self.low)?, at(self.high)?))
+    }
 }
 
 /// `not low < v < high`, where a missing bound or value never counts as
@@ -352,70 +355,52 @@ fn outside(low: Option<f64>, v: Option<f64>, high: Option<f64>) -> bool {
     }
 }
 
-static AVERAGE_OUTSIDE_PERCENTILE: FunctionDef = FunctionDef {
-    name: "averageOutsidePercentile",
-    group: "Filter Series",
-    description: "Keeps the series whose average lies outside the band between the \
-                  (100 - n)-th and n-th percentiles of all the series' averages.",
-    params: THRESHOLD_PARAMS,
-    aggregator: Aggregator::No,
-    implementation: average_outside_percentile,
-};
+static AVERAGE_OUTSIDE_PERCENTILE: FunctionDef =
+    FunctionDef::new("averageOutsidePercentile", "Filter Series", average_outside)
+        .description(
+            "Keeps the series whose average lies outside the band between the \
+             (100 - n)-th and n-th percentiles of all the series' averages.",
+        )
+        .params(THRESHOLD_PARAMS);
 
-fn average_outside_percentile(
-    _ev: &mut Evaluator<'_>,
-    _ctx: &Context,
-    mut args: Args,
-) -> Result<Value, ApiError> {
-    let list = args.series_list(0)?;
-    let (lo_n, hi_n) = band(args.float(1)?);
-    let averages: Vec<Option<f64>> = list
-        .iter()
-        .map(|s| AggFunc::Average.apply(&s.points()))
-        .collect();
-    let low = percentile(&averages, lo_n, false).map_err(|e| args.error(e))?;
-    let high = percentile(&averages, hi_n, false).map_err(|e| args.error(e))?;
-    Ok(Value::SeriesList(
-        list.into_iter()
+fn average_outside(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    band_filter(args, |list, band| {
+        let averages: Vec<Option<f64>> = list
+            .iter()
+            .map(|s| AggFunc::Average.apply(&s.points()))
+            .collect();
+        let (low, high) = band.bounds(&averages)?;
+        Ok(list
+            .into_iter()
             .zip(averages)
             .filter(|(_, avg)| outside(low, *avg, high))
             .map(|(s, _)| s)
-            .collect(),
-    ))
+            .collect())
+    })
 }
 
-static REMOVE_BETWEEN_PERCENTILE: FunctionDef = FunctionDef {
-    name: "removeBetweenPercentile",
-    group: "Filter Series",
-    description: "Keeps the series that have at least one value outside the band between \
-                  the (100 - n)-th and n-th percentiles of all series at that timestamp.",
-    params: THRESHOLD_PARAMS,
-    aggregator: Aggregator::No,
-    implementation: remove_between_percentile,
-};
+static REMOVE_BETWEEN_PERCENTILE: FunctionDef =
+    FunctionDef::new("removeBetweenPercentile", "Filter Series", remove_between)
+        .description(
+            "Keeps the series that have at least one value outside the band between \
+             the (100 - n)-th and n-th percentiles of all series at that timestamp.",
+        )
+        .params(THRESHOLD_PARAMS);
 
-fn remove_between_percentile(
-    _ev: &mut Evaluator<'_>,
-    _ctx: &Context,
-    mut args: Args,
-) -> Result<Value, ApiError> {
-    let list = args.series_list(0)?;
-    let (lo_n, hi_n) = band(args.float(1)?);
-    let columns: Vec<Vec<Option<f64>>> = list.iter().map(|s| s.points().into_owned()).collect();
-    // zip(*seriesList): only as many timestamps as the shortest series
-    let rows = columns.iter().map(Vec::len).min().unwrap_or(0);
-    let mut bounds = Vec::with_capacity(rows);
-    let mut column = Vec::with_capacity(columns.len());
-    for i in 0..rows {
-        column.clear();
-        column.extend(columns.iter().map(|c| c[i]));
-        bounds.push((
-            percentile(&column, lo_n, false).map_err(|e| args.error(e))?,
-            percentile(&column, hi_n, false).map_err(|e| args.error(e))?,
-        ));
-    }
-    Ok(Value::SeriesList(
-        list.into_iter()
+fn remove_between(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    band_filter(args, |list, band| {
+        let columns: Vec<Vec<Option<f64>>> = list.iter().map(|s| s.points().into_owned()).collect();
+        // zip(*seriesList): only as many timestamps as the shortest series
+        let rows = columns.iter().map(Vec::len).min().unwrap_or(0);
+        let mut bounds = Vec::with_capacity(rows);
+        let mut column = Vec::with_capacity(columns.len());
+        for i in 0..rows {
+            column.clear();
+            column.extend(columns.iter().map(|c| c[i]));
+            bounds.push(band.bounds(&column)?);
+        }
+        Ok(list
+            .into_iter()
             .zip(&columns)
             .filter(|(_, values)| {
                 bounds
@@ -424,18 +409,13 @@ fn remove_between_percentile(
                     .any(|((lo, hi), v)| outside(*lo, *v, *hi))
             })
             .map(|(s, _)| s)
-            .collect(),
-    ))
+            .collect())
+    })
 }
 
-static LIMIT: FunctionDef = FunctionDef {
-    name: "limit",
-    group: "Filter Series",
-    description: "The first n series of the list.",
-    params: COUNT_PARAMS,
-    aggregator: Aggregator::No,
-    implementation: limit,
-};
+static LIMIT: FunctionDef = FunctionDef::new("limit", "Filter Series", limit)
+    .description("The first n series of the list.")
+    .params(COUNT_PARAMS);
 
 fn limit(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -444,21 +424,19 @@ fn limit(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Valu
     Ok(Value::SeriesList(list))
 }
 
-static USE_SERIES_ABOVE: FunctionDef = FunctionDef {
-    name: "useSeriesAbove",
-    group: "Filter Series",
-    description: "For each series whose maximum is above value, fetches instead the series \
-                  named by a regular-expression search and replace on its name (e.g. from \
-                  a .reqs metric to the matching .time metric).",
-    params: &[
-        SERIES_LIST,
-        Param::new("value", ParamType::Float).required(),
-        Param::new("search", ParamType::String).required(),
-        Param::new("replace", ParamType::String).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: use_series_above,
-};
+static USE_SERIES_ABOVE: FunctionDef =
+    FunctionDef::new("useSeriesAbove", "Filter Series", use_series_above)
+        .description(
+            "For each series whose maximum is above value, fetches instead the series \
+             named by a regular-expression search and replace on its name (e.g. from \
+             a .reqs metric to the matching .time metric).",
+        )
+        .params(&[
+            SERIES_LIST,
+            Param::new("value", ParamType::Float).required(),
+            Param::new("search", ParamType::String).required(),
+            Param::new("replace", ParamType::String).required(),
+        ]);
 
 fn use_series_above(
     ev: &mut Evaluator<'_>,
@@ -494,15 +472,12 @@ fn use_series_above(
     ))
 }
 
-static MOST_DEVIANT: FunctionDef = FunctionDef {
-    name: "mostDeviant",
-    group: "Filter Series",
-    description: "The n series with the largest variance of their own values; all-null \
-                  series are dropped.",
-    params: COUNT_PARAMS,
-    aggregator: Aggregator::No,
-    implementation: most_deviant,
-};
+static MOST_DEVIANT: FunctionDef = FunctionDef::new("mostDeviant", "Filter Series", most_deviant)
+    .description(
+        "The n series with the largest variance of their own values; all-null \
+         series are dropped.",
+    )
+    .params(COUNT_PARAMS);
 
 fn most_deviant(
     _ev: &mut Evaluator<'_>,
@@ -533,41 +508,29 @@ fn most_deviant(
     Ok(Value::SeriesList(sorted))
 }
 
-static EXCLUDE: FunctionDef = FunctionDef {
-    name: "exclude",
-    group: "Filter Series",
-    description: "Drops the series whose name matches the regular expression (anywhere in \
-                  the name).",
-    params: &[
-        SERIES_LIST,
-        Param::new("pattern", ParamType::String).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: exclude,
-};
+const PATTERN_PARAMS: &[Param] = &[
+    SERIES_LIST,
+    Param::new("pattern", ParamType::String).required(),
+];
 
-fn exclude(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
-    by_name(args, false)
-}
+static EXCLUDE: FunctionDef =
+    FunctionDef::new("exclude", "Filter Series", |_, _, args| grep(args, false))
+        .description(
+            "Drops the series whose name matches the regular expression (anywhere in \
+             the name).",
+        )
+        .params(PATTERN_PARAMS);
 
-static GREP: FunctionDef = FunctionDef {
-    name: "grep",
-    group: "Filter Series",
-    description: "Keeps the series whose name matches the regular expression (anywhere in \
-                  the name).",
-    params: &[
-        SERIES_LIST,
-        Param::new("pattern", ParamType::String).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: grep,
-};
+static GREP: FunctionDef = FunctionDef::new("grep", "Filter Series", |_, _, args| grep(args, true))
+    .description(
+        "Keeps the series whose name matches the regular expression (anywhere in \
+         the name).",
+    )
+    .params(PATTERN_PARAMS);
 
-fn grep(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
-    by_name(args, true)
-}
-
-fn by_name(mut args: Args, keep_matching: bool) -> Result<Value, ApiError> {
+/// `grep` (`keep_matching`) or `exclude`: the series whose name matches
+/// the pattern, or those whose name does not.
+fn grep(mut args: Args, keep_matching: bool) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
     let re = PyRegex::new(&args.string(1)?).map_err(|e| args.error(e))?;
     Ok(Value::SeriesList(
@@ -577,15 +540,13 @@ fn by_name(mut args: Args, keep_matching: bool) -> Result<Value, ApiError> {
     ))
 }
 
-static REMOVE_EMPTY_SERIES: FunctionDef = FunctionDef {
-    name: "removeEmptySeries",
-    group: "Filter Series",
-    description: "Drops the series without values: those whose fraction of non-null values \
-                  is below xFilesFactor (default 0: only all-null series are dropped).",
-    params: &[SERIES_LIST, Param::new("xFilesFactor", ParamType::Float)],
-    aggregator: Aggregator::No,
-    implementation: remove_empty_series,
-};
+static REMOVE_EMPTY_SERIES: FunctionDef =
+    FunctionDef::new("removeEmptySeries", "Filter Series", remove_empty_series)
+        .description(
+            "Drops the series without values: those whose fraction of non-null values \
+             is below xFilesFactor (default 0: only all-null series are dropped).",
+        )
+        .params(&[SERIES_LIST, Param::new("xFilesFactor", ParamType::Float)]);
 
 fn remove_empty_series(
     _ev: &mut Evaluator<'_>,
@@ -604,16 +565,11 @@ fn remove_empty_series(
     ))
 }
 
-static UNIQUE: FunctionDef = FunctionDef {
-    name: "unique",
-    group: "Filter Series",
-    description: "Concatenates the lists, keeping only the first series of each name.",
-    params: &[Param::new("seriesLists", ParamType::SeriesList)
+static UNIQUE: FunctionDef = FunctionDef::new("unique", "Filter Series", unique)
+    .description("Concatenates the lists, keeping only the first series of each name.")
+    .params(&[Param::new("seriesLists", ParamType::SeriesList)
         .required()
-        .multiple()],
-    aggregator: Aggregator::No,
-    implementation: unique,
-};
+        .multiple()]);
 
 fn unique(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut seen = std::collections::HashSet::new();

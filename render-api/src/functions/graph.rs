@@ -8,21 +8,23 @@ use crate::pyfmt::{float_repr, format_g};
 use crate::series::Series;
 
 use super::special::constant_line;
-use super::{Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
+use super::{Args, FunctionDef, Lit, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&STACKED);
+    r.add_all(&[
+        &STACKED,
+        &AREA_BETWEEN,
+        &ALPHA,
+        &COLOR,
+        &SECOND_Y_AXIS,
+        &DRAW_AS_INFINITE,
+        &LINE_WIDTH,
+        &DASHED,
+        &THRESHOLD,
+        &VERTICAL_LINE,
+    ]);
     // graphite declares (seriesList, stack) for Python's (seriesLists, stackName)
     r.python_signature("stacked", "(seriesLists, stackName='__DEFAULT__')");
-    r.add(&AREA_BETWEEN);
-    r.add(&ALPHA);
-    r.add(&COLOR);
-    r.add(&SECOND_Y_AXIS);
-    r.add(&DRAW_AS_INFINITE);
-    r.add(&LINE_WIDTH);
-    r.add(&DASHED);
-    r.add(&THRESHOLD);
-    r.add(&VERTICAL_LINE);
 }
 
 const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();
@@ -30,16 +32,13 @@ const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).requi
 /// The stack `stacked()` uses when none is named; only it renames.
 const DEFAULT_STACK: &str = "__DEFAULT__";
 
-static STACKED: FunctionDef = FunctionDef {
-    name: "stacked",
-    group: "Graph",
-    description: "Stacks the series: each becomes the running per-timestamp total of the \
-                  stack so far (nulls stay null and add nothing). Stacks are shared by all \
-                  targets of a request; a named stack keeps the series names.",
-    params: &[SERIES_LIST, Param::new("stack", ParamType::String)],
-    aggregator: Aggregator::No,
-    implementation: stacked,
-};
+static STACKED: FunctionDef = FunctionDef::new("stacked", "Graph", stacked)
+    .description(
+        "Stacks the series: each becomes the running per-timestamp total of the \
+         stack so far (nulls stay null and add nothing). Stacks are shared by all \
+         targets of a request; a named stack keeps the series names.",
+    )
+    .params(&[SERIES_LIST, Param::new("stack", ParamType::String)]);
 
 fn stacked(ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -73,15 +72,12 @@ fn stacked(ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Val
     Ok(Value::SeriesList(out))
 }
 
-static AREA_BETWEEN: FunctionDef = FunctionDef {
-    name: "areaBetween",
-    group: "Graph",
-    description: "Draws the area between exactly two series (lower first); both are renamed \
-                  areaBetween(<path expression of the upper one>).",
-    params: &[SERIES_LIST],
-    aggregator: Aggregator::No,
-    implementation: area_between_fn,
-};
+static AREA_BETWEEN: FunctionDef = FunctionDef::new("areaBetween", "Graph", area_between_fn)
+    .description(
+        "Draws the area between exactly two series (lower first); both are renamed \
+         areaBetween(<path expression of the upper one>).",
+    )
+    .params(&[SERIES_LIST]);
 
 fn area_between_fn(
     _ev: &mut Evaluator<'_>,
@@ -114,54 +110,45 @@ pub(super) fn area_between(mut list: Vec<Series>) -> Result<Vec<Series>, String>
     Ok(list)
 }
 
-static ALPHA: FunctionDef = FunctionDef {
-    name: "alpha",
-    group: "Graph",
-    description: "Sets the opacity (0 to 1) the series is drawn with; names and values are \
-                  unchanged.",
-    params: &[
+static ALPHA: FunctionDef = FunctionDef::new("alpha", "Graph", alpha)
+    .description(
+        "Sets the opacity (0 to 1) the series is drawn with; names and values are \
+         unchanged.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("alpha", ParamType::Float).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: alpha,
-};
+    ]);
 
 fn alpha(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
     let value = float_repr(args.float(1)?);
     set_option(args, "alpha", value)
 }
 
-static COLOR: FunctionDef = FunctionDef {
-    name: "color",
-    group: "Graph",
-    description: "Sets the colour the series is drawn with (a name or hex code); names and \
-                  values are unchanged.",
-    params: &[
+static COLOR: FunctionDef = FunctionDef::new("color", "Graph", color)
+    .description(
+        "Sets the colour the series is drawn with (a name or hex code); names and \
+         values are unchanged.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("theColor", ParamType::String).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: color,
-};
+    ]);
 
 fn color(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
     let value = args.string(1)?;
     set_option(args, "color", value)
 }
 
-static LINE_WIDTH: FunctionDef = FunctionDef {
-    name: "lineWidth",
-    group: "Graph",
-    description: "Sets the line width the series is drawn with; names and values are \
-                  unchanged.",
-    params: &[
+static LINE_WIDTH: FunctionDef = FunctionDef::new("lineWidth", "Graph", line_width)
+    .description(
+        "Sets the line width the series is drawn with; names and values are \
+         unchanged.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("width", ParamType::Float).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: line_width,
-};
+    ]);
 
 fn line_width(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
     let value = float_repr(args.float(1)?);
@@ -177,29 +164,24 @@ fn set_option(mut args: Args, key: &str, value: String) -> Result<Value, ApiErro
     Ok(Value::SeriesList(list))
 }
 
-static SECOND_Y_AXIS: FunctionDef = FunctionDef {
-    name: "secondYAxis",
-    group: "Graph",
-    description: "Draws the series against a second Y axis on the right; renames it \
-                  secondYAxis(<name>).",
-    params: &[SERIES_LIST],
-    aggregator: Aggregator::No,
-    implementation: second_y_axis,
-};
+static SECOND_Y_AXIS: FunctionDef = FunctionDef::new("secondYAxis", "Graph", second_y_axis)
+    .description(
+        "Draws the series against a second Y axis on the right; renames it \
+         secondYAxis(<name>).",
+    )
+    .params(&[SERIES_LIST]);
 
 fn second_y_axis(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
     flag_and_rename(args, "secondYAxis")
 }
 
-static DRAW_AS_INFINITE: FunctionDef = FunctionDef {
-    name: "drawAsInfinite",
-    group: "Graph",
-    description: "Draws a vertical line at every non-zero value (for events); renames the \
-                  series drawAsInfinite(<name>), values unchanged.",
-    params: &[SERIES_LIST],
-    aggregator: Aggregator::No,
-    implementation: draw_as_infinite,
-};
+static DRAW_AS_INFINITE: FunctionDef =
+    FunctionDef::new("drawAsInfinite", "Graph", draw_as_infinite)
+        .description(
+            "Draws a vertical line at every non-zero value (for events); renames the \
+             series drawAsInfinite(<name>), values unchanged.",
+        )
+        .params(&[SERIES_LIST]);
 
 fn draw_as_infinite(
     _ev: &mut Evaluator<'_>,
@@ -221,18 +203,15 @@ fn flag_and_rename(mut args: Args, flag: &str) -> Result<Value, ApiError> {
     Ok(Value::SeriesList(list))
 }
 
-static DASHED: FunctionDef = FunctionDef {
-    name: "dashed",
-    group: "Graph",
-    description: "Draws the series dashed with the given dash length; renames it \
-                  dashed(<name>, <length>).",
-    params: &[
+static DASHED: FunctionDef = FunctionDef::new("dashed", "Graph", dashed)
+    .description(
+        "Draws the series dashed with the given dash length; renames it \
+         dashed(<name>, <length>).",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("dashLength", ParamType::Integer).default(Lit::Int(5)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: dashed,
-};
+    ]);
 
 fn dashed(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -256,19 +235,16 @@ fn dashed(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Val
     Ok(Value::SeriesList(list))
 }
 
-static THRESHOLD: FunctionDef = FunctionDef {
-    name: "threshold",
-    group: "Graph",
-    description: "A horizontal line at the value over the requested range, like \
-                  constantLine, optionally named by label and drawn in a colour.",
-    params: &[
+static THRESHOLD: FunctionDef = FunctionDef::new("threshold", "Graph", threshold)
+    .description(
+        "A horizontal line at the value over the requested range, like \
+         constantLine, optionally named by label and drawn in a colour.",
+    )
+    .params(&[
         Param::new("value", ParamType::Float).required(),
         Param::new("label", ParamType::String),
         Param::new("color", ParamType::String),
-    ],
-    aggregator: Aggregator::No,
-    implementation: threshold,
-};
+    ]);
 
 fn threshold(_ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
     let value = args.float(0)?;
@@ -282,19 +258,16 @@ fn threshold(_ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value
     Ok(Value::SeriesList(vec![line]))
 }
 
-static VERTICAL_LINE: FunctionDef = FunctionDef {
-    name: "verticalLine",
-    group: "Graph",
-    description: "A vertical line at the time ts (any from/until form), optionally named by \
-                  label and drawn in a colour; the time must lie within the requested range.",
-    params: &[
+static VERTICAL_LINE: FunctionDef = FunctionDef::new("verticalLine", "Graph", vertical_line)
+    .description(
+        "A vertical line at the time ts (any from/until form), optionally named by \
+         label and drawn in a colour; the time must lie within the requested range.",
+    )
+    .params(&[
         Param::new("ts", ParamType::Date).required(),
         Param::new("label", ParamType::String),
         Param::new("color", ParamType::String),
-    ],
-    aggregator: Aggregator::No,
-    implementation: vertical_line,
-};
+    ]);
 
 fn vertical_line(_ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
     // graphite parses ts in the request's zone but relative to the wall

@@ -11,75 +11,61 @@ use crate::time::parse_offset;
 
 use super::calculate::{new_series_like, preview, SERIES_LIST};
 use super::graph::area_between;
-use super::{Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
+use super::{Args, FunctionDef, Lit, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&HOLT_WINTERS_FORECAST);
-    r.add(&HOLT_WINTERS_CONFIDENCE_BANDS);
-    r.add(&HOLT_WINTERS_ABERRATION);
-    r.add(&HOLT_WINTERS_CONFIDENCE_AREA);
+    r.add_all(&[&FORECAST, &CONFIDENCE_BANDS, &ABERRATION, &CONFIDENCE_AREA]);
 }
 
+/// `bootstrapInterval='7d'`: how much data before the requested range
+/// trains the model.
+const BOOTSTRAP_INTERVAL: Param = Param::new("bootstrapInterval", ParamType::Interval)
+    .default(Lit::Str("7d"))
+    .suggestions(&[Lit::Str("7d"), Lit::Str("30d")]);
+
+/// `seasonality='1d'`: the length of a season.
+const SEASONALITY: Param = Param::new("seasonality", ParamType::Interval)
+    .default(Lit::Str("1d"))
+    .suggestions(&[Lit::Str("1d"), Lit::Str("7d")]);
+
 /// `(seriesList, delta=3, bootstrapInterval='7d', seasonality='1d')`.
-const HOLT_WINTERS_BAND_PARAMS: &[Param] = &[
+const BAND_PARAMS: &[Param] = &[
     SERIES_LIST,
     Param::new("delta", ParamType::Integer).default(Lit::Int(3)),
-    Param::new("bootstrapInterval", ParamType::Interval)
-        .default(Lit::Str("7d"))
-        .suggestions(&[Lit::Str("7d"), Lit::Str("30d")]),
-    Param::new("seasonality", ParamType::Interval)
-        .default(Lit::Str("1d"))
-        .suggestions(&[Lit::Str("1d"), Lit::Str("7d")]),
+    BOOTSTRAP_INTERVAL,
+    SEASONALITY,
 ];
 
-static HOLT_WINTERS_FORECAST: FunctionDef = FunctionDef {
-    name: "holtWintersForecast",
-    group: "Calculate",
-    description: "Holt-Winters (triple exponential smoothing) forecast of each series, trained \
-                  on bootstrapInterval of data before the requested range, with the given \
-                  seasonality.",
-    params: &[
-        SERIES_LIST,
-        Param::new("bootstrapInterval", ParamType::Interval)
-            .default(Lit::Str("7d"))
-            .suggestions(&[Lit::Str("7d"), Lit::Str("30d")]),
-        Param::new("seasonality", ParamType::Interval)
-            .default(Lit::Str("1d"))
-            .suggestions(&[Lit::Str("1d"), Lit::Str("7d")]),
-    ],
-    aggregator: Aggregator::No,
-    implementation: holt_winters_forecast,
-};
+static FORECAST: FunctionDef = FunctionDef::new("holtWintersForecast", "Calculate", forecast)
+    .description(
+        "Holt-Winters (triple exponential smoothing) forecast of each series, trained \
+         on bootstrapInterval of data before the requested range, with the given \
+         seasonality.",
+    )
+    .params(&[SERIES_LIST, BOOTSTRAP_INTERVAL, SEASONALITY]);
 
-static HOLT_WINTERS_CONFIDENCE_BANDS: FunctionDef = FunctionDef {
-    name: "holtWintersConfidenceBands",
-    group: "Calculate",
-    description: "The lower and upper Holt-Winters confidence bands of each series: the \
-                  forecast minus and plus delta times the predicted deviation.",
-    params: HOLT_WINTERS_BAND_PARAMS,
-    aggregator: Aggregator::No,
-    implementation: holt_winters_confidence_bands,
-};
+static CONFIDENCE_BANDS: FunctionDef =
+    FunctionDef::new("holtWintersConfidenceBands", "Calculate", confidence_bands)
+        .description(
+            "The lower and upper Holt-Winters confidence bands of each series: the \
+             forecast minus and plus delta times the predicted deviation.",
+        )
+        .params(BAND_PARAMS);
 
-static HOLT_WINTERS_ABERRATION: FunctionDef = FunctionDef {
-    name: "holtWintersAberration",
-    group: "Calculate",
-    description: "How far each value lies outside its Holt-Winters confidence bands (positive \
-                  above, negative below, 0 inside or null).",
-    params: HOLT_WINTERS_BAND_PARAMS,
-    aggregator: Aggregator::No,
-    implementation: holt_winters_aberration,
-};
+static ABERRATION: FunctionDef = FunctionDef::new("holtWintersAberration", "Calculate", aberration)
+    .description(
+        "How far each value lies outside its Holt-Winters confidence bands (positive \
+         above, negative below, 0 inside or null).",
+    )
+    .params(BAND_PARAMS);
 
-static HOLT_WINTERS_CONFIDENCE_AREA: FunctionDef = FunctionDef {
-    name: "holtWintersConfidenceArea",
-    group: "Calculate",
-    description: "The Holt-Winters confidence bands of one series, drawn as an area between \
-                  them.",
-    params: HOLT_WINTERS_BAND_PARAMS,
-    aggregator: Aggregator::No,
-    implementation: holt_winters_confidence_area,
-};
+static CONFIDENCE_AREA: FunctionDef =
+    FunctionDef::new("holtWintersConfidenceArea", "Calculate", confidence_area)
+        .description(
+            "The Holt-Winters confidence bands of one series, drawn as an area between \
+             them.",
+        )
+        .params(BAND_PARAMS);
 
 /// One value per point, null where missing.
 type Column = Vec<Option<f64>>;
@@ -182,11 +168,7 @@ fn holt_winters_fit(
     Ok(out)
 }
 
-fn holt_winters_forecast(
-    ev: &mut Evaluator<'_>,
-    ctx: &Context,
-    mut args: Args,
-) -> Result<Value, ApiError> {
+fn forecast(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     args.series_list(0)?;
     let bootstrap = args.string(1)?;
     let seasonality = args.string(2)?;
@@ -205,11 +187,7 @@ fn holt_winters_forecast(
 /// its lower then upper band, both tagged with every Holt-Winters mark
 /// (graphite's tag dicts are shared) and keeping the series' path
 /// expression.
-fn confidence_bands(
-    ev: &mut Evaluator<'_>,
-    ctx: &Context,
-    args: &Args,
-) -> Result<Vec<Series>, ApiError> {
+fn bands(ev: &mut Evaluator<'_>, ctx: &Context, args: &Args) -> Result<Vec<Series>, ApiError> {
     let delta = args.float(1)?;
     let bootstrap = args.string(2)?;
     let seasonality = args.string(3)?;
@@ -243,22 +221,22 @@ fn confidence_bands(
     Ok(out)
 }
 
-fn holt_winters_confidence_bands(
+fn confidence_bands(
     ev: &mut Evaluator<'_>,
     ctx: &Context,
     mut args: Args,
 ) -> Result<Value, ApiError> {
     args.series_list(0)?;
-    confidence_bands(ev, ctx, &args).map(Value::SeriesList)
+    bands(ev, ctx, &args).map(Value::SeriesList)
 }
 
-fn holt_winters_confidence_area(
+fn confidence_area(
     ev: &mut Evaluator<'_>,
     ctx: &Context,
     mut args: Args,
 ) -> Result<Value, ApiError> {
     args.series_list(0)?;
-    let bands = confidence_bands(ev, ctx, &args)?;
+    let bands = bands(ev, ctx, &args)?;
     let mut area = area_between(bands).map_err(|e| args.error(e))?;
     for s in &mut area {
         s.tags.remove("areaBetween");
@@ -270,13 +248,9 @@ fn holt_winters_confidence_area(
     Ok(Value::SeriesList(area))
 }
 
-fn holt_winters_aberration(
-    ev: &mut Evaluator<'_>,
-    ctx: &Context,
-    mut args: Args,
-) -> Result<Value, ApiError> {
+fn aberration(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
-    let bands = confidence_bands(ev, ctx, &args)?;
+    let bands = bands(ev, ctx, &args)?;
     let band = |kind: &str, name: &str| -> Result<&Series, ApiError> {
         let wanted = format!("holtWintersConfidence{kind}({name})");
         // graphite builds a dict by name: the last band of a name wins

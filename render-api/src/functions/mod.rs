@@ -26,11 +26,16 @@
 //!    [`Series::copy_with`] or [`Series::new`], and name them exactly as
 //!    graphite does (`%g` → [`crate::pyfmt::format_g`], `str()` →
 //!    [`Value::py_str`] / [`crate::pyfmt::float_repr`]).
-//! 3. Declare a `static` [`FunctionDef`] with graphite's parameter list —
-//!    names, [`ParamType`]s, `required`, defaults, `multiple`, options and
-//!    suggestions must match graphite-web 1.1.10 because Grafana's editor
-//!    reads them — and add it (and any alias names) in the file's
-//!    `register` function. Where graphite's Python signature disagrees
+//! 3. Declare a `static` [`FunctionDef`]:
+//!    `FunctionDef::new("name", "Group", implementation)` then
+//!    `.description(..)`, `.params(..)` and, for an aggregator,
+//!    `.aggregator(..)`. graphite's parameter list — names,
+//!    [`ParamType`]s, `required`, defaults, `multiple`, options and
+//!    suggestions — must match graphite-web 1.1.10 because Grafana's
+//!    editor reads it; share a `const` [`Param`] or param list with the
+//!    file's other functions where graphite repeats one. Add the
+//!    definition to the file's `register` (`r.add_all(&[..])`, aliases
+//!    with [`Registry::alias`]). Where graphite's Python signature disagrees
 //!    with its declared params, register the Python one with
 //!    [`Registry::python_signature`] (`/functions` shows it).
 //! 4. Functions that need data over another window (timeShift, moving*,
@@ -328,6 +333,43 @@ pub struct FunctionDef {
 }
 
 impl FunctionDef {
+    /// A function called `name` in graphite-web's `group`, run by
+    /// `implementation`; give its description and parameters with the
+    /// builder methods below. Not an aggregator unless
+    /// [`FunctionDef::aggregator`] says so.
+    pub const fn new(
+        name: &'static str,
+        group: &'static str,
+        implementation: Implementation,
+    ) -> FunctionDef {
+        FunctionDef {
+            name,
+            group,
+            description: "",
+            params: &[],
+            aggregator: Aggregator::No,
+            implementation,
+        }
+    }
+
+    /// Sets the `/functions` description.
+    pub const fn description(mut self, description: &'static str) -> FunctionDef {
+        self.description = description;
+        self
+    }
+
+    /// Sets the parameters (graphite's `.params`).
+    pub const fn params(mut self, params: &'static [Param]) -> FunctionDef {
+        self.params = params;
+        self
+    }
+
+    /// Marks the function as an aggregator (graphite's `.aggregator`).
+    pub const fn aggregator(mut self, aggregator: Aggregator) -> FunctionDef {
+        self.aggregator = aggregator;
+        self
+    }
+
     /// graphite's `function` string for `/functions`: `name(a, b=None, *c)`.
     pub fn signature(&self, name: &str) -> String {
         let parts: Vec<String> = self
@@ -426,6 +468,13 @@ impl Registry {
     /// Registers `def` under its own name.
     pub fn add(&mut self, def: &'static FunctionDef) {
         self.by_name.insert(def.name, def);
+    }
+
+    /// Registers each of `defs` under its own name.
+    pub fn add_all(&mut self, defs: &[&'static FunctionDef]) {
+        for def in defs {
+            self.add(def);
+        }
     }
 
     /// Registers `def` under another name too (`sum` for `sumSeries`).
@@ -601,13 +650,60 @@ pub fn py_slice(len: usize, start: Option<i64>, stop: Option<i64>) -> std::ops::
     lo..hi.max(lo)
 }
 
-/// Python's `round(x, digits)` for floats: the correctly rounded decimal
-/// (ties to even on the exact binary value), read back as a float.
-pub fn py_round(x: f64, digits: usize) -> f64 {
-    if !x.is_finite() {
+/// 10⁰ … 10¹⁵, all exact in binary64.
+const POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// Python's `round(x, ndigits)` of a float: the exact binary value rounded
+/// to `ndigits` decimals, ties to even.
+pub fn py_round(x: f64, ndigits: i64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
         return x;
     }
-    format!("{x:.digits$}").parse().unwrap_or(x)
+    if ndigits > 308 {
+        return x;
+    }
+    if (0..POWERS_OF_TEN.len() as i64).contains(&ndigits) {
+        // Fast path: away from a tie, the nearest integer to x·10ⁿ (computed
+        // with at most a few ulps of error) is the exactly rounded decimal,
+        // and dividing it by the exact 10ⁿ is correctly rounded.
+        let p = POWERS_OF_TEN[ndigits as usize];
+        let y = x * p;
+        if y.abs() < 4_503_599_627_370_496.0 {
+            let r = y.round();
+            let margin = y.abs() * 8.0 * f64::EPSILON + f64::MIN_POSITIVE;
+            if ((y - r).abs() - 0.5).abs() > margin {
+                return r / p;
+            }
+        }
+    }
+    if ndigits >= 0 {
+        // Rust's fixed-precision formatting is exact with ties to even, as
+        // CPython's dtoa-based round()
+        return format!("{:.*}", ndigits as usize, x).parse().unwrap_or(x);
+    }
+    let k = (-ndigits) as usize;
+    let digits = format!("{:.0}", x.abs().trunc());
+    if digits.len() < k {
+        // |x| < 10^(k-1) < half a unit: rounds to (signed) zero
+        return 0.0_f64.copysign(x);
+    }
+    let frac_nonzero = x.fract() != 0.0;
+    let (keep, dropped) = digits.split_at(digits.len() - k);
+    let mut head: u128 = if keep.is_empty() {
+        0
+    } else {
+        keep.parse().unwrap_or(0)
+    };
+    let first = dropped.as_bytes()[0] - b'0';
+    let rest_nonzero = dropped[1..].bytes().any(|b| b != b'0') || frac_nonzero;
+    let round_up = first > 5 || (first == 5 && (rest_nonzero || head % 2 == 1));
+    if round_up {
+        head += 1;
+    }
+    let value: f64 = format!("{head}e{k}").parse().unwrap_or(x);
+    value.copysign(x)
 }
 
 /// graphite's `formatPathExpressions`: the distinct path expressions of the
@@ -756,11 +852,40 @@ mod tests {
         assert_eq!(key(&wrapped, &[Value::Int(2)]), "z");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn python_round_fast_path_is_exact(x in proptest::num::f64::NORMAL, n in 0i64..16) {
+            let exact: f64 = format!("{:.*}", n as usize, x).parse().unwrap();
+            proptest::prop_assert_eq!(py_round(x, n).to_bits(), exact.to_bits());
+        }
+
+        #[test]
+        fn python_round_near_ties_is_exact(units in -10_000_000i64..10_000_000, n in 0i64..8) {
+            // decimal ties like 0.0000125 are not exact in binary: the exact
+            // path decides, and the fast path must not get in its way
+            let x = (units as f64 + 0.5) / POWERS_OF_TEN[n as usize];
+            let exact: f64 = format!("{:.*}", n as usize, x).parse().unwrap();
+            proptest::prop_assert_eq!(py_round(x, n).to_bits(), exact.to_bits());
+        }
+    }
+
     #[test]
-    fn python_rounding_and_slicing() {
-        assert_eq!(py_round(2.675, 2), 2.67);
-        assert_eq!(py_round(0.1234565, 6), 0.123456);
+    fn python_round_halves_to_even() {
         assert_eq!(py_round(2.5, 0), 2.0);
+        assert_eq!(py_round(3.5, 0), 4.0);
+        assert_eq!(py_round(-0.4, 0).to_bits(), (-0.0f64).to_bits());
+        assert_eq!(py_round(0.125, 2), 0.12);
+        assert_eq!(py_round(2.675, 2), 2.67);
+        assert_eq!(py_round(150.0, -2), 200.0);
+        assert_eq!(py_round(250.0, -2), 200.0);
+        assert_eq!(py_round(250.5, -2), 300.0);
+        assert_eq!(py_round(-1234.0, -1), -1230.0);
+        assert_eq!(py_round(4.0, -1), 0.0);
+        assert_eq!(py_round(0.1234565, 6), 0.123456);
+    }
+
+    #[test]
+    fn python_slicing() {
         assert_eq!(py_slice(5, Some(-2), None), 3..5);
         assert_eq!(py_slice(5, Some(1), Some(-1)), 1..4);
         assert_eq!(py_slice(5, Some(4), Some(2)), 4..4);

@@ -11,14 +11,16 @@ use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::series::Series;
 
-use super::{AggFunc, Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
+use super::{AggFunc, Args, FunctionDef, Lit, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&SORT_BY);
-    r.add(&SORT_BY_NAME);
-    r.add(&SORT_BY_TOTAL);
-    r.add(&SORT_BY_MAXIMA);
-    r.add(&SORT_BY_MINIMA);
+    r.add_all(&[
+        &SORT_BY,
+        &SORT_BY_NAME,
+        &SORT_BY_TOTAL,
+        &SORT_BY_MAXIMA,
+        &SORT_BY_MINIMA,
+    ]);
 }
 
 const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();
@@ -36,9 +38,14 @@ pub(super) fn agg_func_arg(args: &Args, i: usize) -> Result<AggFunc, ApiError> {
         .ok_or_else(|| ApiError::BadRequest(format!("Unsupported aggregation function: {name}")))
 }
 
-/// Python's stable `list.sort(key=..., reverse=...)` on float keys: equal
-/// keys keep their order in both directions.
-pub(super) fn sort_by_keys(list: Vec<Series>, keys: &[f64], reverse: bool) -> Vec<Series> {
+/// Python's stable `list.sort(key=..., reverse=...)`: equal keys (and
+/// float keys that do not compare, NaN) keep their order in both
+/// directions.
+pub(super) fn sort_by_keys<K: PartialOrd>(
+    list: Vec<Series>,
+    keys: &[K],
+    reverse: bool,
+) -> Vec<Series> {
     let mut order: Vec<usize> = (0..list.len()).collect();
     order.sort_by(|&a, &b| {
         let o = keys[a].partial_cmp(&keys[b]).unwrap_or(Ordering::Equal);
@@ -52,19 +59,16 @@ pub(super) fn sort_by_keys(list: Vec<Series>, keys: &[f64], reverse: bool) -> Ve
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
-static SORT_BY: FunctionDef = FunctionDef {
-    name: "sortBy",
-    group: "Sorting",
-    description: "Sorts the series by an aggregate of their values (default average), \
-                  ascending unless reverse; all-null series count as the smallest.",
-    params: &[
+static SORT_BY: FunctionDef = FunctionDef::new("sortBy", "Sorting", sort_by)
+    .description(
+        "Sorts the series by an aggregate of their values (default average), \
+         ascending unless reverse; all-null series count as the smallest.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("func", ParamType::AggFunc).default(Lit::Str("average")),
         Param::new("reverse", ParamType::Boolean).default(Lit::Bool(false)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: sort_by,
-};
+    ]);
 
 fn sort_by(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -81,41 +85,28 @@ fn largest_first(mut args: Args, func: AggFunc) -> Result<Value, ApiError> {
     Ok(Value::SeriesList(sort_by_keys(list, &keys, true)))
 }
 
-static SORT_BY_TOTAL: FunctionDef = FunctionDef {
-    name: "sortByTotal",
-    group: "Sorting",
-    description: "Sorts the series by the sum of their values, largest first.",
-    params: &[SERIES_LIST],
-    aggregator: Aggregator::No,
-    implementation: sort_by_total,
-};
+static SORT_BY_TOTAL: FunctionDef = FunctionDef::new("sortByTotal", "Sorting", sort_by_total)
+    .description("Sorts the series by the sum of their values, largest first.")
+    .params(&[SERIES_LIST]);
 
 fn sort_by_total(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
     largest_first(args, AggFunc::Sum)
 }
 
-static SORT_BY_MAXIMA: FunctionDef = FunctionDef {
-    name: "sortByMaxima",
-    group: "Sorting",
-    description: "Sorts the series by their maximum value, largest first.",
-    params: &[SERIES_LIST],
-    aggregator: Aggregator::No,
-    implementation: sort_by_maxima,
-};
+static SORT_BY_MAXIMA: FunctionDef = FunctionDef::new("sortByMaxima", "Sorting", sort_by_maxima)
+    .description("Sorts the series by their maximum value, largest first.")
+    .params(&[SERIES_LIST]);
 
 fn sort_by_maxima(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
     largest_first(args, AggFunc::Max)
 }
 
-static SORT_BY_MINIMA: FunctionDef = FunctionDef {
-    name: "sortByMinima",
-    group: "Sorting",
-    description: "Drops the series whose maximum is not above 0, then sorts the rest by \
-                  their minimum value, smallest first.",
-    params: &[SERIES_LIST],
-    aggregator: Aggregator::No,
-    implementation: sort_by_minima,
-};
+static SORT_BY_MINIMA: FunctionDef = FunctionDef::new("sortByMinima", "Sorting", sort_by_minima)
+    .description(
+        "Drops the series whose maximum is not above 0, then sorts the rest by \
+         their minimum value, smallest first.",
+    )
+    .params(&[SERIES_LIST]);
 
 fn sort_by_minima(
     _ev: &mut Evaluator<'_>,
@@ -131,19 +122,16 @@ fn sort_by_minima(
     Ok(Value::SeriesList(sort_by_keys(list, &keys, false)))
 }
 
-static SORT_BY_NAME: FunctionDef = FunctionDef {
-    name: "sortByName",
-    group: "Sorting",
-    description: "Sorts the series by name; natural sorting compares digit runs as numbers \
-                  (host2 before host10).",
-    params: &[
+static SORT_BY_NAME: FunctionDef = FunctionDef::new("sortByName", "Sorting", sort_by_name)
+    .description(
+        "Sorts the series by name; natural sorting compares digit runs as numbers \
+         (host2 before host10).",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("natural", ParamType::Boolean).default(Lit::Bool(false)),
         Param::new("reverse", ParamType::Boolean).default(Lit::Bool(false)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: sort_by_name,
-};
+    ]);
 
 fn sort_by_name(
     _ev: &mut Evaluator<'_>,
@@ -163,19 +151,7 @@ fn sort_by_name(
             }
         })
         .collect();
-    let mut order: Vec<usize> = (0..list.len()).collect();
-    order.sort_by(|&a, &b| {
-        let o = keys[a].cmp(&keys[b]);
-        if reverse {
-            o.reverse()
-        } else {
-            o
-        }
-    });
-    let mut slots: Vec<Option<Series>> = list.into_iter().map(Some).collect();
-    Ok(Value::SeriesList(
-        order.into_iter().filter_map(|i| slots[i].take()).collect(),
-    ))
+    Ok(Value::SeriesList(sort_by_keys(list, &keys, reverse)))
 }
 
 /// graphite's natural sort key: every run of digits zero-padded to at
@@ -215,45 +191,38 @@ mod tests {
             .collect()
     }
 
+    /// Each target and the names it sorts `read()` into, space-separated.
+    fn assert_sorts(cases: &[(&str, &str)]) {
+        for (target, expected) in cases {
+            assert_eq!(names(target).join(" "), *expected, "{target}");
+        }
+    }
+
     #[test]
     fn by_name_plain_natural_and_reversed() {
-        assert_eq!(
-            names("sortByName(h.*)"),
-            ["h.host1", "h.host10", "h.host2", "h.host3"]
-        );
-        assert_eq!(
-            names("sortByName(h.*, true)"),
-            ["h.host1", "h.host2", "h.host3", "h.host10"]
-        );
-        assert_eq!(
-            names("sortByName(h.*, natural=true, reverse=true)"),
-            ["h.host10", "h.host3", "h.host2", "h.host1"]
-        );
+        assert_sorts(&[
+            ("sortByName(h.*)", "h.host1 h.host10 h.host2 h.host3"),
+            ("sortByName(h.*, true)", "h.host1 h.host2 h.host3 h.host10"),
+            (
+                "sortByName(h.*, natural=true, reverse=true)",
+                "h.host10 h.host3 h.host2 h.host1",
+            ),
+        ]);
         assert_eq!(natural_key("a007b12345678901"), "a0000000007b12345678901");
     }
 
     #[test]
     fn by_aggregates_with_nulls_smallest() {
-        assert_eq!(
-            names("sortBy(h.*)"),
-            ["h.host3", "h.host1", "h.host10", "h.host2"]
-        );
-        assert_eq!(
-            names("sortBy(h.*, 'max', true)"),
-            ["h.host2", "h.host10", "h.host1", "h.host3"]
-        );
-        assert_eq!(
-            names("sortByTotal(h.*)"),
-            ["h.host2", "h.host10", "h.host1", "h.host3"]
-        );
-        assert_eq!(
-            names("sortByMaxima(h.*)"),
-            ["h.host2", "h.host10", "h.host1", "h.host3"]
-        );
-        assert_eq!(
-            names("sortByMinima(h.*)"),
-            ["h.host1", "h.host10", "h.host2"]
-        );
+        assert_sorts(&[
+            ("sortBy(h.*)", "h.host3 h.host1 h.host10 h.host2"),
+            (
+                "sortBy(h.*, 'max', true)",
+                "h.host2 h.host10 h.host1 h.host3",
+            ),
+            ("sortByTotal(h.*)", "h.host2 h.host10 h.host1 h.host3"),
+            ("sortByMaxima(h.*)", "h.host2 h.host10 h.host1 h.host3"),
+            ("sortByMinima(h.*)", "h.host1 h.host10 h.host2"),
+        ]);
     }
 
     #[test]

@@ -12,34 +12,33 @@ use crate::series::{Consolidation, Series};
 use crate::target::{Call, Expr, StrLit};
 
 use super::alias::format_units;
-use super::{py_slice, Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
+use super::{py_slice, Args, FunctionDef, Lit, Param, ParamType, Registry};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&CHANGED);
-    r.add(&CUMULATIVE);
-    r.add(&CONSOLIDATE_BY);
-    r.add(&SET_X_FILES_FACTOR);
+    r.add_all(&[
+        &CHANGED,
+        &CUMULATIVE,
+        &CONSOLIDATE_BY,
+        &SET_X_FILES_FACTOR,
+        &CACTI_STYLE,
+        &SUBSTR,
+        &FALLBACK_SERIES,
+        &CONSTANT_LINE,
+        &RANDOM_WALK,
+        &SERIES_BY_TAG,
+    ]);
     r.alias("xFilesFactor", &SET_X_FILES_FACTOR);
-    r.add(&CACTI_STYLE);
-    r.add(&SUBSTR);
-    r.add(&FALLBACK_SERIES);
-    r.add(&CONSTANT_LINE);
-    r.add(&RANDOM_WALK);
     r.alias("randomWalk", &RANDOM_WALK);
-    r.add(&SERIES_BY_TAG);
 }
 
 const SERIES_LIST: Param = Param::new("seriesList", ParamType::SeriesList).required();
 
-static CHANGED: FunctionDef = FunctionDef {
-    name: "changed",
-    group: "Special",
-    description: "1 where the value differs from the previous non-null value, else 0 (nulls \
-                  and the first point give 0).",
-    params: &[SERIES_LIST],
-    aggregator: Aggregator::No,
-    implementation: changed,
-};
+static CHANGED: FunctionDef = FunctionDef::new("changed", "Special", changed)
+    .description(
+        "1 where the value differs from the previous non-null value, else 0 (nulls \
+         and the first point give 0).",
+    )
+    .params(&[SERIES_LIST]);
 
 fn changed(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -67,44 +66,37 @@ fn changed(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Va
     Ok(Value::SeriesList(list))
 }
 
-static CUMULATIVE: FunctionDef = FunctionDef {
-    name: "cumulative",
-    group: "Special",
-    description: "Sets the consolidation function to sum, as consolidateBy(seriesList, 'sum').",
-    params: &[SERIES_LIST],
-    aggregator: Aggregator::No,
-    implementation: cumulative,
-};
+static CUMULATIVE: FunctionDef = FunctionDef::new("cumulative", "Special", cumulative)
+    .description("Sets the consolidation function to sum, as consolidateBy(seriesList, 'sum').")
+    .params(&[SERIES_LIST]);
 
 fn cumulative(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
     Ok(Value::SeriesList(consolidate_by(list, "sum", &args)?))
 }
 
-static CONSOLIDATE_BY: FunctionDef = FunctionDef {
-    name: "consolidateBy",
-    group: "Special",
-    description: "Sets how the series is consolidated when several values share one output \
-                  point (maxDataPoints, step alignment): sum, average, avg, avg_zero, min, \
-                  max, first or last.",
-    params: &[
-        SERIES_LIST,
-        Param::new("consolidationFunc", ParamType::String)
-            .required()
-            .options(&[
-                Lit::Str("sum"),
-                Lit::Str("average"),
-                Lit::Str("avg"),
-                Lit::Str("avg_zero"),
-                Lit::Str("min"),
-                Lit::Str("max"),
-                Lit::Str("first"),
-                Lit::Str("last"),
-            ]),
-    ],
-    aggregator: Aggregator::No,
-    implementation: consolidate_by_fn,
-};
+static CONSOLIDATE_BY: FunctionDef =
+    FunctionDef::new("consolidateBy", "Special", consolidate_by_fn)
+        .description(
+            "Sets how the series is consolidated when several values share one output \
+             point (maxDataPoints, step alignment): sum, average, avg, avg_zero, min, \
+             max, first or last.",
+        )
+        .params(&[
+            SERIES_LIST,
+            Param::new("consolidationFunc", ParamType::String)
+                .required()
+                .options(&[
+                    Lit::Str("sum"),
+                    Lit::Str("average"),
+                    Lit::Str("avg"),
+                    Lit::Str("avg_zero"),
+                    Lit::Str("min"),
+                    Lit::Str("max"),
+                    Lit::Str("first"),
+                    Lit::Str("last"),
+                ]),
+        ]);
 
 fn consolidate_by_fn(
     _ev: &mut Evaluator<'_>,
@@ -128,18 +120,16 @@ fn consolidate_by(mut list: Vec<Series>, func: &str, args: &Args) -> Result<Vec<
     Ok(list)
 }
 
-static SET_X_FILES_FACTOR: FunctionDef = FunctionDef {
-    name: "setXFilesFactor",
-    group: "Special",
-    description: "Sets the xFilesFactor (the fraction of non-null values a consolidated point \
-                  needs) of the series, and of every function evaluated later in the request.",
-    params: &[
-        SERIES_LIST,
-        Param::new("xFilesFactor", ParamType::Float).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: set_x_files_factor,
-};
+static SET_X_FILES_FACTOR: FunctionDef =
+    FunctionDef::new("setXFilesFactor", "Special", set_x_files_factor)
+        .description(
+            "Sets the xFilesFactor (the fraction of non-null values a consolidated point \
+             needs) of the series, and of every function evaluated later in the request.",
+        )
+        .params(&[
+            SERIES_LIST,
+            Param::new("xFilesFactor", ParamType::Float).required(),
+        ]);
 
 fn set_x_files_factor(
     ev: &mut Evaluator<'_>,
@@ -156,20 +146,17 @@ fn set_x_files_factor(
     Ok(Value::SeriesList(list))
 }
 
-static CACTI_STYLE: FunctionDef = FunctionDef {
-    name: "cactiStyle",
-    group: "Special",
-    description: "Renames each series to a column-aligned legend with its current, maximum \
-                  and minimum values ('name Current:1.00 Max:2.00 Min:0.00 '), optionally \
-                  with si or binary unit prefixes and a unit name.",
-    params: &[
+static CACTI_STYLE: FunctionDef = FunctionDef::new("cactiStyle", "Special", cacti_style)
+    .description(
+        "Renames each series to a column-aligned legend with its current, maximum \
+         and minimum values ('name Current:1.00 Max:2.00 Min:0.00 '), optionally \
+         with si or binary unit prefixes and a unit name.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("system", ParamType::String).options(&[Lit::Str("si"), Lit::Str("binary")]),
         Param::new("units", ParamType::String),
-    ],
-    aggregator: Aggregator::No,
-    implementation: cacti_style,
-};
+    ]);
 
 fn cacti_style(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -240,20 +227,17 @@ fn cacti_style(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Resul
     Ok(Value::SeriesList(list))
 }
 
-static SUBSTR: FunctionDef = FunctionDef {
-    name: "substr",
-    group: "Special",
-    description: "Names each series by a slice of its metric path's nodes, start included and \
-                  stop excluded (Python slicing, 0 = to the end); for function results the \
-                  innermost path is used.",
-    params: &[
+static SUBSTR: FunctionDef = FunctionDef::new("substr", "Special", substr)
+    .description(
+        "Names each series by a slice of its metric path's nodes, start included and \
+         stop excluded (Python slicing, 0 = to the end); for function results the \
+         innermost path is used.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("start", ParamType::Node).default(Lit::Int(0)),
         Param::new("stop", ParamType::Node).default(Lit::Int(0)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: substr,
-};
+    ]);
 
 fn substr(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -281,17 +265,13 @@ pub(super) fn substr_name(name: &str, start: i64, stop: i64) -> String {
     }
 }
 
-static FALLBACK_SERIES: FunctionDef = FunctionDef {
-    name: "fallbackSeries",
-    group: "Special",
-    description: "Returns the series list, or the fallback list when the first one is empty.",
-    params: &[
-        SERIES_LIST,
-        Param::new("fallback", ParamType::SeriesList).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: fallback_series,
-};
+static FALLBACK_SERIES: FunctionDef =
+    FunctionDef::new("fallbackSeries", "Special", fallback_series)
+        .description("Returns the series list, or the fallback list when the first one is empty.")
+        .params(&[
+            SERIES_LIST,
+            Param::new("fallback", ParamType::SeriesList).required(),
+        ]);
 
 fn fallback_series(
     _ev: &mut Evaluator<'_>,
@@ -305,15 +285,12 @@ fn fallback_series(
     Ok(Value::SeriesList(args.series_list(1)?))
 }
 
-static CONSTANT_LINE: FunctionDef = FunctionDef {
-    name: "constantLine",
-    group: "Special",
-    description: "A horizontal line at the value over the requested range (three points: \
-                  start, middle and end).",
-    params: &[Param::new("value", ParamType::Float).required()],
-    aggregator: Aggregator::No,
-    implementation: constant_line_fn,
-};
+static CONSTANT_LINE: FunctionDef = FunctionDef::new("constantLine", "Special", constant_line_fn)
+    .description(
+        "A horizontal line at the value over the requested range (three points: \
+         start, middle and end).",
+    )
+    .params(&[Param::new("value", ParamType::Float).required()]);
 
 fn constant_line_fn(_ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
     let value = args.float(0)?;
@@ -338,18 +315,15 @@ pub(super) fn constant_line(ctx: &Context, value: Option<f64>) -> Series {
     s
 }
 
-static RANDOM_WALK: FunctionDef = FunctionDef {
-    name: "randomWalkFunction",
-    group: "Special",
-    description: "Test data: a random walk starting at 0 that moves by a uniform random amount \
-                  in [-0.5, 0.5) every step seconds over the requested range.",
-    params: &[
+static RANDOM_WALK: FunctionDef = FunctionDef::new("randomWalkFunction", "Special", random_walk)
+    .description(
+        "Test data: a random walk starting at 0 that moves by a uniform random amount \
+         in [-0.5, 0.5) every step seconds over the requested range.",
+    )
+    .params(&[
         Param::new("name", ParamType::String).required(),
         Param::new("step", ParamType::Integer).default(Lit::Int(60)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: random_walk,
-};
+    ]);
 
 fn random_walk(_ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
     let name = args.string(0)?;
@@ -397,18 +371,15 @@ pub(super) fn generated_points(ctx: &Context, step: i64) -> Result<usize, ApiErr
     Ok(usize::try_from(count).unwrap_or(0))
 }
 
-static SERIES_BY_TAG: FunctionDef = FunctionDef {
-    name: "seriesByTag",
-    group: "Special",
-    description: "Fetches the tagged series matching every tag expression: 'tag=value', \
-                  'tag!=value', 'tag=~regex' (anchored at the start) or 'tag!=~regex'. At \
-                  least one expression must require a non-empty value.",
-    params: &[Param::new("tagExpressions", ParamType::String)
+static SERIES_BY_TAG: FunctionDef = FunctionDef::new("seriesByTag", "Special", series_by_tag)
+    .description(
+        "Fetches the tagged series matching every tag expression: 'tag=value', \
+         'tag!=value', 'tag=~regex' (anchored at the start) or 'tag!=~regex'. At \
+         least one expression must require a non-empty value.",
+    )
+    .params(&[Param::new("tagExpressions", ParamType::String)
         .required()
-        .multiple()],
-    aggregator: Aggregator::No,
-    implementation: series_by_tag,
-};
+        .multiple()]);
 
 /// The evaluator fetches `seriesByTag(...)` calls itself (their text is the
 /// path expression); this entry only runs when the function is reached in

@@ -425,21 +425,6 @@ impl Api {
                 return Reply::ok("text/plain; version=0.0.4", exporter());
             }
         }
-        let reply = self.dispatch_counted(method, path, params, accept);
-        let micros = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
-        inner.stats.busy_micros.fetch_add(micros, Ordering::Relaxed);
-        inner.stats.max_micros.fetch_max(micros, Ordering::Relaxed);
-        reply
-    }
-
-    fn dispatch_counted(
-        &self,
-        method: &Method,
-        path: &str,
-        params: &Params,
-        accept: Option<&str>,
-    ) -> Reply {
-        let inner = &self.inner;
         let req = Req {
             method,
             params,
@@ -447,7 +432,17 @@ impl Api {
             read: inner.read.as_ref(),
             settings: &inner.settings,
         };
-        match dispatch(&req, path) {
+        let reply = self.dispatch_counted(&req, path);
+        let micros = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+        inner.stats.busy_micros.fetch_add(micros, Ordering::Relaxed);
+        inner.stats.max_micros.fetch_max(micros, Ordering::Relaxed);
+        reply
+    }
+
+    /// [`dispatch`], counting the errors by kind.
+    fn dispatch_counted(&self, req: &Req<'_>, path: &str) -> Reply {
+        let inner = &self.inner;
+        match dispatch(req, path) {
             Ok(reply) => reply,
             Err(e) => {
                 match &e {

@@ -20,28 +20,30 @@ use crate::series::Series;
 use super::{Groups, OPTIONAL_SERIES_LISTS, SERIES_LISTS, TWO_LISTS, WILDCARD_PARAMS};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&AGGREGATE);
-    r.add(&AGGREGATE_SERIES_LISTS);
-    r.add(&AGGREGATE_WITH_WILDCARDS);
-    r.add(&AVERAGE_SERIES);
+    r.add_all(&[
+        &AGGREGATE,
+        &AGGREGATE_SERIES_LISTS,
+        &AGGREGATE_WITH_WILDCARDS,
+        &AVERAGE_SERIES,
+        &AVERAGE_SERIES_WITH_WILDCARDS,
+        &COUNT_SERIES,
+        &DIFF_SERIES,
+        &DIFF_SERIES_LISTS,
+        &MAX_SERIES,
+        &MIN_SERIES,
+        &MULTIPLY_SERIES,
+        &MULTIPLY_SERIES_LISTS,
+        &MULTIPLY_SERIES_WITH_WILDCARDS,
+        &PERCENTILE_OF_SERIES,
+        &POW_SERIES,
+        &RANGE_OF_SERIES,
+        &STDDEV_SERIES,
+        &SUM_SERIES,
+        &SUM_SERIES_LISTS,
+        &SUM_SERIES_WITH_WILDCARDS,
+    ]);
     r.alias("avg", &AVERAGE_SERIES);
-    r.add(&AVERAGE_SERIES_WITH_WILDCARDS);
-    r.add(&COUNT_SERIES);
-    r.add(&DIFF_SERIES);
-    r.add(&DIFF_SERIES_LISTS);
-    r.add(&MAX_SERIES);
-    r.add(&MIN_SERIES);
-    r.add(&MULTIPLY_SERIES);
-    r.add(&MULTIPLY_SERIES_LISTS);
-    r.add(&MULTIPLY_SERIES_WITH_WILDCARDS);
-    r.add(&PERCENTILE_OF_SERIES);
-    r.add(&POW_SERIES);
-    r.add(&RANGE_OF_SERIES);
-    r.add(&STDDEV_SERIES);
-    r.add(&SUM_SERIES);
     r.alias("sum", &SUM_SERIES);
-    r.add(&SUM_SERIES_LISTS);
-    r.add(&SUM_SERIES_WITH_WILDCARDS);
 }
 
 /// Declares a function that is one of the generic combiners with a fixed
@@ -60,14 +62,10 @@ macro_rules! fixed_aggregation {
         $aggregator:expr,
         $description:literal
     ) => {
-        static $static: FunctionDef = FunctionDef {
-            name: $name,
-            group: "Combine",
-            description: $description,
-            params: $params,
-            aggregator: $aggregator,
-            implementation: $fn,
-        };
+        static $static: FunctionDef = FunctionDef::new($name, "Combine", $fn)
+            .description($description)
+            .params($params)
+            .aggregator($aggregator);
 
         fn $fn(_ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
             $combine(ctx, &mut args, $func).map(Value::SeriesList)
@@ -161,20 +159,17 @@ fixed_aggregation!(
     "The largest minus the smallest non-null value per timestamp."
 );
 
-static AGGREGATE: FunctionDef = FunctionDef {
-    name: "aggregate",
-    group: "Combine",
-    description: "Aggregates all series into one with the given function (average, avg_zero, \
-                  median, sum, min, max, diff, stddev, count, range, multiply, last or their \
-                  aliases), per timestamp after aligning steps to their least common multiple.",
-    params: &[
+static AGGREGATE: FunctionDef = FunctionDef::new("aggregate", "Combine", aggregate)
+    .description(
+        "Aggregates all series into one with the given function (average, avg_zero, \
+         median, sum, min, max, diff, stddev, count, range, multiply, last or their \
+         aliases), per timestamp after aligning steps to their least common multiple.",
+    )
+    .params(&[
         Param::new("seriesList", ParamType::SeriesList).required(),
         Param::new("func", ParamType::AggFunc).required(),
         Param::new("xFilesFactor", ParamType::Float),
-    ],
-    aggregator: Aggregator::No,
-    implementation: aggregate,
-};
+    ]);
 
 fn aggregate(_ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -416,21 +411,19 @@ fn rows<'a>(columns: &'a [&'a [Option<f64>]]) -> impl Iterator<Item = Vec<Option
     })
 }
 
-static AGGREGATE_SERIES_LISTS: FunctionDef = FunctionDef {
-    name: "aggregateSeriesLists",
-    group: "Combine",
-    description: "Aggregates the two lists pairwise by position (first with first, second with \
-                  second, ...) with the given aggregation function; the lists must have the \
-                  same length.",
-    params: &[
-        Param::new("seriesListFirstPos", ParamType::SeriesList).required(),
-        Param::new("seriesListSecondPos", ParamType::SeriesList).required(),
-        Param::new("func", ParamType::AggFunc).required(),
-        Param::new("xFilesFactor", ParamType::Float),
-    ],
-    aggregator: Aggregator::No,
-    implementation: aggregate_series_lists_fn,
-};
+static AGGREGATE_SERIES_LISTS: FunctionDef =
+    FunctionDef::new("aggregateSeriesLists", "Combine", aggregate_series_lists_fn)
+        .description(
+            "Aggregates the two lists pairwise by position (first with first, second with \
+             second, ...) with the given aggregation function; the lists must have the \
+             same length.",
+        )
+        .params(&[
+            Param::new("seriesListFirstPos", ParamType::SeriesList).required(),
+            Param::new("seriesListSecondPos", ParamType::SeriesList).required(),
+            Param::new("func", ParamType::AggFunc).required(),
+            Param::new("xFilesFactor", ParamType::Float),
+        ]);
 
 fn aggregate_series_lists_fn(
     _ev: &mut Evaluator<'_>,
@@ -499,24 +492,22 @@ fixed_aggregation!(
     "Multiplies the two lists pairwise by position; the lists must have the same length."
 );
 
-static AGGREGATE_WITH_WILDCARDS: FunctionDef = FunctionDef {
-    name: "aggregateWithWildcards",
-    group: "Combine",
-    description: "Groups the series by their names with the given node positions removed and \
-                  aggregates each group with the given function; each result is named by its \
-                  group's remaining nodes.",
-    params: &[
-        Param::new("seriesList", ParamType::SeriesList).required(),
-        Param::new("func", ParamType::AggFunc).required(),
-        Param::new("position", ParamType::Node)
-            .multiple()
-            .python("*positions"),
-    ],
-    aggregator: Aggregator::No,
-    implementation: aggregate_with_wildcards_fn,
-};
+static AGGREGATE_WITH_WILDCARDS: FunctionDef =
+    FunctionDef::new("aggregateWithWildcards", "Combine", aggregate_wildcards_fn)
+        .description(
+            "Groups the series by their names with the given node positions removed and \
+             aggregates each group with the given function; each result is named by its \
+             group's remaining nodes.",
+        )
+        .params(&[
+            Param::new("seriesList", ParamType::SeriesList).required(),
+            Param::new("func", ParamType::AggFunc).required(),
+            Param::new("position", ParamType::Node)
+                .multiple()
+                .python("*positions"),
+        ]);
 
-fn aggregate_with_wildcards_fn(
+fn aggregate_wildcards_fn(
     _ev: &mut Evaluator<'_>,
     ctx: &Context,
     mut args: Args,
@@ -604,15 +595,14 @@ fixed_aggregation!(
      each group."
 );
 
-static MULTIPLY_SERIES: FunctionDef = FunctionDef {
-    name: "multiplySeries",
-    group: "Combine",
-    description: "Multiplies the series per timestamp; a null in any series makes the product \
-                  null. A single series is returned unchanged.",
-    params: SERIES_LISTS,
-    aggregator: Aggregator::Yes,
-    implementation: multiply_series,
-};
+static MULTIPLY_SERIES: FunctionDef =
+    FunctionDef::new("multiplySeries", "Combine", multiply_series)
+        .description(
+            "Multiplies the series per timestamp; a null in any series makes the product \
+             null. A single series is returned unchanged.",
+        )
+        .params(SERIES_LISTS)
+        .aggregator(Aggregator::Yes);
 
 fn multiply_series(
     _ev: &mut Evaluator<'_>,
@@ -626,19 +616,17 @@ fn multiply_series(
     aggregate_lists(ctx, lists, "multiply", None).map(Value::SeriesList)
 }
 
-static PERCENTILE_OF_SERIES: FunctionDef = FunctionDef {
-    name: "percentileOfSeries",
-    group: "Combine",
-    description: "The n-th percentile of the non-null values across the series at each \
-                  timestamp: an actual value of one of the series unless interpolate is true.",
-    params: &[
-        Param::new("seriesList", ParamType::SeriesList).required(),
-        Param::new("n", ParamType::Float).required(),
-        Param::new("interpolate", ParamType::Boolean).default(Lit::Bool(false)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: percentile_of_series,
-};
+static PERCENTILE_OF_SERIES: FunctionDef =
+    FunctionDef::new("percentileOfSeries", "Combine", percentile_of_series)
+        .description(
+            "The n-th percentile of the non-null values across the series at each \
+             timestamp: an actual value of one of the series unless interpolate is true.",
+        )
+        .params(&[
+            Param::new("seriesList", ParamType::SeriesList).required(),
+            Param::new("n", ParamType::Float).required(),
+            Param::new("interpolate", ParamType::Boolean).default(Lit::Bool(false)),
+        ]);
 
 fn percentile_of_series(
     _ev: &mut Evaluator<'_>,
@@ -659,72 +647,63 @@ fn percentile_of_series(
         list[0].path_expression,
         format_g(n)
     );
-    let Some((list, start, end, step)) = normalize(vec![list]) else {
+    let Some(normalized) = normalize(vec![list]) else {
         return Ok(Value::SeriesList(Vec::new()));
     };
+    row_series(ctx, name, normalized, |row| {
+        percentile(&row, n, interpolate).map_err(|e| args.error(e))
+    })
+}
+
+/// One series named `name` over the window of the normalized series whose
+/// values are `fold` of each row (the values of all series at one time).
+fn row_series(
+    ctx: &Context,
+    name: String,
+    (list, start, end, step): (Vec<Series>, i64, i64, i64),
+    fold: impl FnMut(Vec<Option<f64>>) -> Result<Option<f64>, ApiError>,
+) -> Result<Value, ApiError> {
     let columns: Vec<_> = list.iter().map(|s| s.points()).collect();
     let refs: Vec<&[Option<f64>]> = columns.iter().map(|c| c.as_ref()).collect();
-    let values = rows(&refs)
-        .map(|row| percentile(&row, n, interpolate).map_err(|e| args.error(e)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let values = rows(&refs).map(fold).collect::<Result<Vec<_>, _>>()?;
+    let xff = ctx.x_files_factor;
     Ok(Value::SeriesList(vec![Series::new(
-        name,
-        start,
-        end,
-        step,
-        values,
-        ctx.x_files_factor,
+        name, start, end, step, values, xff,
     )]))
 }
 
-static POW_SERIES: FunctionDef = FunctionDef {
-    name: "powSeries",
-    group: "Combine",
-    description: "Raises the first series to the power of the second, the result to the power \
-                  of the third, and so on, per timestamp; a null or an impossible power gives \
-                  null.",
-    params: &[Param::new("seriesList", ParamType::SeriesList)
+static POW_SERIES: FunctionDef = FunctionDef::new("powSeries", "Combine", pow_series)
+    .description(
+        "Raises the first series to the power of the second, the result to the power \
+         of the third, and so on, per timestamp; a null or an impossible power gives \
+         null.",
+    )
+    .params(&[Param::new("seriesList", ParamType::SeriesList)
         .required()
         .multiple()
-        .python("*seriesLists")],
-    aggregator: Aggregator::Yes,
-    implementation: pow_series,
-};
+        .python("*seriesLists")])
+    .aggregator(Aggregator::Yes);
 
 fn pow_series(_ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let Some((list, start, end, step)) = normalize(args.rest_series_lists()?) else {
+    let Some(normalized) = normalize(args.rest_series_lists()?) else {
         return Ok(Value::SeriesList(Vec::new()));
     };
-    let names: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = normalized.0.iter().map(|s| s.name.as_str()).collect();
     let name = format!("powSeries({})", names.join(","));
-    let columns: Vec<_> = list.iter().map(|s| s.points()).collect();
-    let refs: Vec<&[Option<f64>]> = columns.iter().map(|c| c.as_ref()).collect();
-    let values = rows(&refs)
-        .map(|row| {
-            let mut it = row.into_iter();
-            let first = it.next().flatten();
-            it.fold(first, safe_pow)
-        })
-        .collect();
-    Ok(Value::SeriesList(vec![Series::new(
-        name,
-        start,
-        end,
-        step,
-        values,
-        ctx.x_files_factor,
-    )]))
+    row_series(ctx, name, normalized, |row| {
+        let mut it = row.into_iter();
+        let first = it.next().flatten();
+        Ok(it.fold(first, safe_pow))
+    })
 }
 
-static COUNT_SERIES: FunctionDef = FunctionDef {
-    name: "countSeries",
-    group: "Combine",
-    description: "A constant line at the number of series given (nulls do not matter); with no \
-                  argument at all, a line at 0.",
-    params: OPTIONAL_SERIES_LISTS,
-    aggregator: Aggregator::Yes,
-    implementation: count_series,
-};
+static COUNT_SERIES: FunctionDef = FunctionDef::new("countSeries", "Combine", count_series)
+    .description(
+        "A constant line at the number of series given (nulls do not matter); with no \
+         argument at all, a line at 0.",
+    )
+    .params(OPTIONAL_SERIES_LISTS)
+    .aggregator(Aggregator::Yes);
 
 fn count_series(_ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let lists = args.rest_series_lists()?;

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::functions::{
-    agg_key, py_index, registry, Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry,
+    agg_key, py_index, registry, Args, FunctionDef, Lit, Param, ParamType, Registry,
 };
 use crate::series::{tags_from_name, Series};
 use crate::target::parse_target;
@@ -16,26 +16,25 @@ use super::aggregate::aggregate_lists;
 use super::{Groups, OPTIONAL_SERIES_LISTS};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&APPLY_BY_NODE);
-    r.add(&GROUP);
-    r.add(&GROUP_BY_NODE);
-    r.add(&GROUP_BY_NODES);
-    r.add(&GROUP_BY_TAGS);
-    r.add(&MAP_SERIES);
+    r.add_all(&[
+        &APPLY_BY_NODE,
+        &GROUP,
+        &GROUP_BY_NODE,
+        &GROUP_BY_NODES,
+        &GROUP_BY_TAGS,
+        &MAP_SERIES,
+        &REDUCE_SERIES,
+    ]);
     r.alias("map", &MAP_SERIES);
-    r.add(&REDUCE_SERIES);
     r.alias("reduce", &REDUCE_SERIES);
 }
 
-static GROUP: FunctionDef = FunctionDef {
-    name: "group",
-    group: "Combine",
-    description: "Concatenates the series lists into one list, to pass several lists where \
-                  one is expected.",
-    params: OPTIONAL_SERIES_LISTS,
-    aggregator: Aggregator::No,
-    implementation: group,
-};
+static GROUP: FunctionDef = FunctionDef::new("group", "Combine", group)
+    .description(
+        "Concatenates the series lists into one list, to pass several lists where \
+         one is expected.",
+    )
+    .params(OPTIONAL_SERIES_LISTS);
 
 fn group(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     Ok(Value::SeriesList(
@@ -43,21 +42,18 @@ fn group(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Valu
     ))
 }
 
-static MAP_SERIES: FunctionDef = FunctionDef {
-    name: "mapSeries",
-    group: "Combine",
-    description: "Groups the series by the given nodes or tags, for reduceSeries. (graphite \
-                  returns a list of lists; here the groups come back one after another, which \
-                  is all reduceSeries reads.)",
-    params: &[
+static MAP_SERIES: FunctionDef = FunctionDef::new("mapSeries", "Combine", map_series)
+    .description(
+        "Groups the series by the given nodes or tags, for reduceSeries. (graphite \
+         returns a list of lists; here the groups come back one after another, which \
+         is all reduceSeries reads.)",
+    )
+    .params(&[
         Param::new("seriesList", ParamType::SeriesList).required(),
         Param::new("mapNodes", ParamType::NodeOrTag)
             .required()
             .multiple(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: map_series,
-};
+    ]);
 
 fn map_series(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -76,24 +72,21 @@ fn map_series(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result
     ))
 }
 
-static REDUCE_SERIES: FunctionDef = FunctionDef {
-    name: "reduceSeries",
-    group: "Combine",
-    description: "For the output of mapSeries: the series whose node reduceNode equals one of \
-                  the matchers are passed, in matcher order, to reduceFunction (one call per \
-                  distinct name prefix), and each result is named \
-                  <prefix>.reduce.<reduceFunction>.",
-    params: &[
+static REDUCE_SERIES: FunctionDef = FunctionDef::new("reduceSeries", "Combine", reduce_series)
+    .description(
+        "For the output of mapSeries: the series whose node reduceNode equals one of \
+         the matchers are passed, in matcher order, to reduceFunction (one call per \
+         distinct name prefix), and each result is named \
+         <prefix>.reduce.<reduceFunction>.",
+    )
+    .params(&[
         Param::new("seriesLists", ParamType::SeriesLists).required(),
         Param::new("reduceFunction", ParamType::String).required(),
         Param::new("reduceNode", ParamType::Node).required(),
         Param::new("reduceMatchers", ParamType::String)
             .required()
             .multiple(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: reduce_series,
-};
+    ]);
 
 fn reduce_series(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -201,21 +194,18 @@ fn apply_callback(
         .ok_or_else(|| ApiError::bad_argument(callback, "returned no series for a group"))
 }
 
-static APPLY_BY_NODE: FunctionDef = FunctionDef {
-    name: "applyByNode",
-    group: "Combine",
-    description: "For each distinct name prefix up to node nodeNum, evaluates templateFunction \
-                  with every % replaced by the prefix (a new target, fetched anew); results are \
-                  renamed by newName with % replaced, when given.",
-    params: &[
+static APPLY_BY_NODE: FunctionDef = FunctionDef::new("applyByNode", "Combine", apply_by_node)
+    .description(
+        "For each distinct name prefix up to node nodeNum, evaluates templateFunction \
+         with every % replaced by the prefix (a new target, fetched anew); results are \
+         renamed by newName with % replaced, when given.",
+    )
+    .params(&[
         Param::new("seriesList", ParamType::SeriesList).required(),
         Param::new("nodeNum", ParamType::Node).required(),
         Param::new("templateFunction", ParamType::String).required(),
         Param::new("newName", ParamType::String),
-    ],
-    aggregator: Aggregator::No,
-    implementation: apply_by_node,
-};
+    ]);
 
 fn apply_by_node(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -250,20 +240,17 @@ fn apply_by_node(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Resul
     Ok(Value::SeriesList(out))
 }
 
-static GROUP_BY_NODE: FunctionDef = FunctionDef {
-    name: "groupByNode",
-    group: "Combine",
-    description: "Groups the series by one node (or tag) and combines each group with the \
-                  callback (an aggregation name such as sum, or a series function such as \
-                  sumSeries); each result is named by its node value.",
-    params: &[
+static GROUP_BY_NODE: FunctionDef = FunctionDef::new("groupByNode", "Combine", group_by_node)
+    .description(
+        "Groups the series by one node (or tag) and combines each group with the \
+         callback (an aggregation name such as sum, or a series function such as \
+         sumSeries); each result is named by its node value.",
+    )
+    .params(&[
         Param::new("seriesList", ParamType::SeriesList).required(),
         Param::new("nodeNum", ParamType::NodeOrTag).required(),
         Param::new("callback", ParamType::AggOrSeriesFunc).default(Lit::Str("average")),
-    ],
-    aggregator: Aggregator::No,
-    implementation: group_by_node,
-};
+    ]);
 
 fn group_by_node(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -272,19 +259,16 @@ fn group_by_node(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Resul
     group_by_nodes_impl(ev, ctx, list, &callback, &[node]).map(Value::SeriesList)
 }
 
-static GROUP_BY_NODES: FunctionDef = FunctionDef {
-    name: "groupByNodes",
-    group: "Combine",
-    description: "Groups the series by several nodes (or tags) and combines each group with \
-                  the callback; each result is named by its nodes joined with dots.",
-    params: &[
+static GROUP_BY_NODES: FunctionDef = FunctionDef::new("groupByNodes", "Combine", group_by_nodes)
+    .description(
+        "Groups the series by several nodes (or tags) and combines each group with \
+         the callback; each result is named by its nodes joined with dots.",
+    )
+    .params(&[
         Param::new("seriesList", ParamType::SeriesList).required(),
         Param::new("callback", ParamType::AggOrSeriesFunc).required(),
         Param::new("nodes", ParamType::NodeOrTag).multiple(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: group_by_nodes,
-};
+    ]);
 
 fn group_by_nodes(
     ev: &mut Evaluator<'_>,
@@ -319,20 +303,17 @@ fn group_by_nodes_impl(
     Ok(out)
 }
 
-static GROUP_BY_TAGS: FunctionDef = FunctionDef {
-    name: "groupByTags",
-    group: "Combine",
-    description: "Groups the series by the values of the given tags and combines each group \
-                  with the callback; each result is named and tagged \
-                  <name>;tag1=value1;... (name is the common name tag, else the callback).",
-    params: &[
+static GROUP_BY_TAGS: FunctionDef = FunctionDef::new("groupByTags", "Combine", group_by_tags)
+    .description(
+        "Groups the series by the values of the given tags and combines each group \
+         with the callback; each result is named and tagged \
+         <name>;tag1=value1;... (name is the common name tag, else the callback).",
+    )
+    .params(&[
         Param::new("seriesList", ParamType::SeriesList).required(),
         Param::new("callback", ParamType::AggOrSeriesFunc).required(),
         Param::new("tags", ParamType::Tag).required().multiple(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: group_by_tags,
-};
+    ]);
 
 fn group_by_tags(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;

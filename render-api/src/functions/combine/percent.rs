@@ -17,11 +17,13 @@ use super::aggregate::aggregate_lists;
 use super::Groups;
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&AS_PERCENT);
+    r.add_all(&[
+        &AS_PERCENT,
+        &DIVIDE_SERIES,
+        &DIVIDE_SERIES_LISTS,
+        &WEIGHTED_AVERAGE,
+    ]);
     r.alias("pct", &AS_PERCENT);
-    r.add(&DIVIDE_SERIES);
-    r.add(&DIVIDE_SERIES_LISTS);
-    r.add(&WEIGHTED_AVERAGE);
 }
 
 /// graphite's `[safeSum(row) for row in izip_longest(*columns)]`, added up
@@ -54,21 +56,19 @@ fn percent(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     safe_mul(safe_div(a, b), Some(100.0))
 }
 
-static AS_PERCENT: FunctionDef = FunctionDef {
-    name: "asPercent",
-    group: "Combine",
-    description: "Each series as a percentage of a total: by default the sum of all the series; \
-                  or a number; or one total series; or a list of as many totals, matched by \
-                  sorted name. With nodes, series and totals are matched by those nodes or tags \
-                  (groups without a match give all-null series named with MISSING).",
-    params: &[
+static AS_PERCENT: FunctionDef = FunctionDef::new("asPercent", "Combine", as_percent)
+    .description(
+        "Each series as a percentage of a total: by default the sum of all the series; \
+         or a number; or one total series; or a list of as many totals, matched by \
+         sorted name. With nodes, series and totals are matched by those nodes or tags \
+         (groups without a match give all-null series named with MISSING).",
+    )
+    .params(&[
         Param::new("seriesList", ParamType::SeriesList).required(),
         Param::new("total", ParamType::Any),
         Param::new("nodes", ParamType::NodeOrTag).multiple(),
-    ],
-    aggregator: Aggregator::Yes,
-    implementation: as_percent,
-};
+    ])
+    .aggregator(Aggregator::Yes);
 
 fn as_percent(_ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -266,19 +266,20 @@ fn as_percent_by_nodes(
     Ok(out)
 }
 
-static DIVIDE_SERIES: FunctionDef = FunctionDef {
-    name: "divideSeries",
-    group: "Combine",
-    description: "Divides each series of the first list by the single series of the second \
-                  (null where either is null or the divisor is 0). Without a divisor every \
-                  dividend becomes all-null, named with MISSING.",
-    params: &[
-        Param::new("dividendSeriesList", ParamType::SeriesList).required(),
+/// `dividendSeriesList`, the first parameter of divideSeries and
+/// divideSeriesLists.
+const DIVIDENDS: Param = Param::new("dividendSeriesList", ParamType::SeriesList).required();
+
+static DIVIDE_SERIES: FunctionDef = FunctionDef::new("divideSeries", "Combine", divide_series)
+    .description(
+        "Divides each series of the first list by the single series of the second \
+         (null where either is null or the divisor is 0). Without a divisor every \
+         dividend becomes all-null, named with MISSING.",
+    )
+    .params(&[
+        DIVIDENDS,
         Param::new("divisorSeries", ParamType::SeriesList).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: divide_series,
-};
+    ]);
 
 fn divide_series(
     _ev: &mut Evaluator<'_>,
@@ -320,18 +321,16 @@ fn quotient(dividend: &mut Series, divisor: &mut Series, xff: f64) -> Series {
     Series::new(name, start, end, step, values, xff)
 }
 
-static DIVIDE_SERIES_LISTS: FunctionDef = FunctionDef {
-    name: "divideSeriesLists",
-    group: "Combine",
-    description: "Divides the first list by the second pairwise by position; the lists must \
-                  have the same length.",
-    params: &[
-        Param::new("dividendSeriesList", ParamType::SeriesList).required(),
-        Param::new("divisorSeriesList", ParamType::SeriesList).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: divide_series_lists,
-};
+static DIVIDE_SERIES_LISTS: FunctionDef =
+    FunctionDef::new("divideSeriesLists", "Combine", divide_series_lists)
+        .description(
+            "Divides the first list by the second pairwise by position; the lists must \
+             have the same length.",
+        )
+        .params(&[
+            DIVIDENDS,
+            Param::new("divisorSeriesList", ParamType::SeriesList).required(),
+        ]);
 
 fn divide_series_lists(
     _ev: &mut Evaluator<'_>,
@@ -353,20 +352,18 @@ fn divide_series_lists(
     Ok(Value::SeriesList(out))
 }
 
-static WEIGHTED_AVERAGE: FunctionDef = FunctionDef {
-    name: "weightedAverage",
-    group: "Combine",
-    description: "The average of the first list weighted by the second: series are matched by \
-                  the given nodes or tags, and each timestamp gives sum(value × weight) / \
-                  sum(weight). Both lists must have the same length.",
-    params: &[
-        Param::new("seriesListAvg", ParamType::SeriesList).required(),
-        Param::new("seriesListWeight", ParamType::SeriesList).required(),
-        Param::new("nodes", ParamType::NodeOrTag).multiple(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: weighted_average,
-};
+static WEIGHTED_AVERAGE: FunctionDef =
+    FunctionDef::new("weightedAverage", "Combine", weighted_average)
+        .description(
+            "The average of the first list weighted by the second: series are matched by \
+             the given nodes or tags, and each timestamp gives sum(value × weight) / \
+             sum(weight). Both lists must have the same length.",
+        )
+        .params(&[
+            Param::new("seriesListAvg", ParamType::SeriesList).required(),
+            Param::new("seriesListWeight", ParamType::SeriesList).required(),
+            Param::new("nodes", ParamType::NodeOrTag).multiple(),
+        ]);
 
 fn weighted_average(
     _ev: &mut Evaluator<'_>,

@@ -3,32 +3,31 @@
 
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
-use crate::functions::{Aggregator, Args, FunctionDef, Param, ParamType, Registry};
+use crate::functions::{py_round, Args, FunctionDef, Param, ParamType, Registry};
 use crate::time::parse_offset;
 
-use super::{floor_div, py_round, ONLY_SERIES_LIST, SERIES_LIST};
+use super::{floor_div, ONLY_SERIES_LIST, SERIES_LIST};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&DELAY);
-    r.add(&DERIVATIVE);
-    r.add(&INTEGRAL);
-    r.add(&INTEGRAL_BY_INTERVAL);
-    r.add(&NON_NEGATIVE_DERIVATIVE);
-    r.add(&PER_SECOND);
+    r.add_all(&[
+        &DELAY,
+        &DERIVATIVE,
+        &INTEGRAL,
+        &INTEGRAL_BY_INTERVAL,
+        &NON_NEGATIVE_DERIVATIVE,
+        &PER_SECOND,
+    ]);
 }
 
 // ---------------------------------------------------------------------------
 // Derivatives and integrals: new series via `series.copy(name, values)`
 
-static DERIVATIVE: FunctionDef = FunctionDef {
-    name: "derivative",
-    group: "Transform",
-    description: "The difference between each value and the previous one (null when either \
-                  is null); no division by time, see perSecond.",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: derivative,
-};
+static DERIVATIVE: FunctionDef = FunctionDef::new("derivative", "Transform", derivative)
+    .description(
+        "The difference between each value and the previous one (null when either \
+         is null); no division by time, see perSecond.",
+    )
+    .params(ONLY_SERIES_LIST);
 
 fn derivative(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -94,60 +93,33 @@ const COUNTER_PARAMS: &[Param] = &[
     Param::new("minValue", ParamType::Float),
 ];
 
-static NON_NEGATIVE_DERIVATIVE: FunctionDef = FunctionDef {
-    name: "nonNegativeDerivative",
-    group: "Transform",
-    description: "The difference between each value and the previous one, for counters: a \
-                  decrease (reset or wrap) gives null, unless maxValue (wrap at maxValue) or \
-                  minValue (restart from minValue) says how the counter wrapped. A null input \
-                  also nulls the next point.",
-    params: COUNTER_PARAMS,
-    aggregator: Aggregator::No,
-    implementation: non_negative_derivative,
-};
+static NON_NEGATIVE_DERIVATIVE: FunctionDef =
+    FunctionDef::new("nonNegativeDerivative", "Transform", non_negative_deriv)
+        .description(
+            "The difference between each value and the previous one, for counters: a \
+             decrease (reset or wrap) gives null, unless maxValue (wrap at maxValue) or \
+             minValue (restart from minValue) says how the counter wrapped. A null input \
+             also nulls the next point.",
+        )
+        .params(COUNTER_PARAMS);
 
-fn non_negative_derivative(
+fn non_negative_deriv(
     _ev: &mut Evaluator<'_>,
     _ctx: &Context,
-    mut args: Args,
+    args: Args,
 ) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
-    let max_value = args.opt_float(1)?;
-    let min_value = args.opt_float(2)?;
-    let mut out = Vec::with_capacity(list.len());
-    for s in &mut list {
-        let mut prev = None;
-        let values = s
-            .points()
-            .iter()
-            .map(|v| {
-                let (delta, p) = non_negative_delta(*v, prev, max_value, min_value);
-                prev = p;
-                delta
-            })
-            .collect();
-        s.tags.insert("nonNegativeDerivative".into(), "1".into());
-        out.push(s.copy_with(
-            format!("nonNegativeDerivative({})", s.name),
-            s.start,
-            values,
-        ));
-    }
-    Ok(Value::SeriesList(out))
+    counter_deltas(args, "nonNegativeDerivative", |delta, _| delta)
 }
 
-static PER_SECOND: FunctionDef = FunctionDef {
-    name: "perSecond",
-    group: "Transform",
-    description: "nonNegativeDerivative divided by the step: the per-second rate of a \
-                  counter, rounded to 6 decimals (maxValue/minValue as in \
-                  nonNegativeDerivative).",
-    params: COUNTER_PARAMS,
-    aggregator: Aggregator::No,
-    implementation: per_second,
-};
-
-fn per_second(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
+/// nonNegativeDerivative and perSecond: each series' deltas as
+/// [`non_negative_delta`] computes them with the maxValue/minValue
+/// arguments, mapped by `per_step(delta, step)`, tagged `function=1` and
+/// named `function(<name>)`.
+fn counter_deltas(
+    mut args: Args,
+    function: &str,
+    per_step: fn(f64, f64) -> f64,
+) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
     let max_value = args.opt_float(1)?;
     let min_value = args.opt_float(2)?;
@@ -161,27 +133,36 @@ fn per_second(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result
             .map(|v| {
                 let (delta, p) = non_negative_delta(*v, prev, max_value, min_value);
                 prev = p;
-                delta.map(|d| py_round(d / step, 6))
+                delta.map(|d| per_step(d, step))
             })
             .collect();
-        s.tags.insert("perSecond".into(), "1".into());
-        out.push(s.copy_with(format!("perSecond({})", s.name), s.start, values));
+        s.tags.insert(function.into(), "1".into());
+        out.push(s.copy_with(format!("{function}({})", s.name), s.start, values));
     }
     Ok(Value::SeriesList(out))
 }
 
-static DELAY: FunctionDef = FunctionDef {
-    name: "delay",
-    group: "Transform",
-    description: "Shifts the values later by a number of steps (earlier when negative), \
-                  padding with nulls; timestamps stay.",
-    params: &[
+static PER_SECOND: FunctionDef = FunctionDef::new("perSecond", "Transform", per_second)
+    .description(
+        "nonNegativeDerivative divided by the step: the per-second rate of a \
+         counter, rounded to 6 decimals (maxValue/minValue as in \
+         nonNegativeDerivative).",
+    )
+    .params(COUNTER_PARAMS);
+
+fn per_second(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    counter_deltas(args, "perSecond", |delta, step| py_round(delta / step, 6))
+}
+
+static DELAY: FunctionDef = FunctionDef::new("delay", "Transform", delay)
+    .description(
+        "Shifts the values later by a number of steps (earlier when negative), \
+         padding with nulls; timestamps stay.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("steps", ParamType::Integer).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: delay,
-};
+    ]);
 
 fn delay(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -209,15 +190,12 @@ fn delay(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Valu
     Ok(Value::SeriesList(out))
 }
 
-static INTEGRAL: FunctionDef = FunctionDef {
-    name: "integral",
-    group: "Transform",
-    description: "The running sum of the values from the start of the range; nulls stay null \
-                  and do not reset the sum.",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: integral,
-};
+static INTEGRAL: FunctionDef = FunctionDef::new("integral", "Transform", integral)
+    .description(
+        "The running sum of the values from the start of the range; nulls stay null \
+         and do not reset the sum.",
+    )
+    .params(ONLY_SERIES_LIST);
 
 fn integral(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -240,18 +218,16 @@ fn integral(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<V
     Ok(Value::SeriesList(out))
 }
 
-static INTEGRAL_BY_INTERVAL: FunctionDef = FunctionDef {
-    name: "integralByInterval",
-    group: "Transform",
-    description: "Like integral, but the sum restarts at 0 every intervalUnit counted from \
-                  the start of the requested range; a null repeats the current sum.",
-    params: &[
-        SERIES_LIST,
-        Param::new("intervalUnit", ParamType::String).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: integral_by_interval,
-};
+static INTEGRAL_BY_INTERVAL: FunctionDef =
+    FunctionDef::new("integralByInterval", "Transform", integral_by_interval)
+        .description(
+            "Like integral, but the sum restarts at 0 every intervalUnit counted from \
+             the start of the requested range; a null repeats the current sum.",
+        )
+        .params(&[
+            SERIES_LIST,
+            Param::new("intervalUnit", ParamType::String).required(),
+        ]);
 
 fn integral_by_interval(
     _ev: &mut Evaluator<'_>,

@@ -2,14 +2,13 @@
 
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
-use crate::functions::{Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
+use crate::functions::{Args, FunctionDef, Lit, Param, ParamType, Registry};
 use crate::series::Series;
 
 use super::summarize::bucket_count;
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&SIN_FUNCTION);
-    r.add(&TIME_FUNCTION);
+    r.add_all(&[&SIN_FUNCTION, &TIME_FUNCTION]);
     r.alias("sin", &SIN_FUNCTION);
     r.alias("time", &TIME_FUNCTION);
 }
@@ -17,18 +16,15 @@ pub(super) fn register(r: &mut Registry) {
 // ---------------------------------------------------------------------------
 // Generators
 
-static TIME_FUNCTION: FunctionDef = FunctionDef {
-    name: "timeFunction",
-    group: "Transform",
-    description: "A series whose value at each point is its timestamp (seconds since the \
-                  epoch), every `step` seconds from the start of the range.",
-    params: &[
+static TIME_FUNCTION: FunctionDef = FunctionDef::new("timeFunction", "Transform", time_function)
+    .description(
+        "A series whose value at each point is its timestamp (seconds since the \
+         epoch), every `step` seconds from the start of the range.",
+    )
+    .params(&[
         Param::new("name", ParamType::String).required(),
         Param::new("step", ParamType::Integer).default(Lit::Int(60)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: time_function,
-};
+    ]);
 
 /// A series named `name` with `value(t)` at `t = start, start + step, ...`
 /// below `end`, over the request's window.
@@ -58,19 +54,16 @@ fn time_function(ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Va
     generated(ev, &args, ctx, name, step, |t| t as f64)
 }
 
-static SIN_FUNCTION: FunctionDef = FunctionDef {
-    name: "sinFunction",
-    group: "Transform",
-    description: "A sine wave of the timestamp (amplitude × sin(t)), every `step` seconds \
-                  from the start of the range.",
-    params: &[
+static SIN_FUNCTION: FunctionDef = FunctionDef::new("sinFunction", "Transform", sin_function)
+    .description(
+        "A sine wave of the timestamp (amplitude × sin(t)), every `step` seconds \
+         from the start of the range.",
+    )
+    .params(&[
         Param::new("name", ParamType::String).required(),
         Param::new("amplitude", ParamType::Integer).default(Lit::Int(1)),
         Param::new("step", ParamType::Integer).default(Lit::Int(60)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: sin_function,
-};
+    ]);
 
 fn sin_function(ev: &mut Evaluator<'_>, ctx: &Context, args: Args) -> Result<Value, ApiError> {
     let name = args.string(0)?;

@@ -18,7 +18,7 @@
 //! - [`time_shift`]: timeShift, timeStack, timeSlice;
 //! - [`generate`]: timeFunction, sinFunction.
 //!
-//! The helpers they share ([`map_in_place`], [`rename`], [`py_round`], ...)
+//! The helpers they share ([`map_in_place`], [`rename`], ...)
 //! live here.
 
 mod derivative;
@@ -133,62 +133,6 @@ fn percent_d(args: &Args, x: f64) -> Result<String, ApiError> {
     Ok(format!("{}", x.trunc() as i64))
 }
 
-/// 10⁰ … 10¹⁵, all exact in binary64.
-const POWERS_OF_TEN: [f64; 16] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-];
-
-/// Python's `round(x, ndigits)` of a float: the exact binary value rounded
-/// to `ndigits` decimals, ties to even.
-pub(crate) fn py_round(x: f64, ndigits: i64) -> f64 {
-    if !x.is_finite() || x == 0.0 {
-        return x;
-    }
-    if ndigits > 308 {
-        return x;
-    }
-    if (0..POWERS_OF_TEN.len() as i64).contains(&ndigits) {
-        // Fast path: away from a tie, the nearest integer to x·10ⁿ (computed
-        // with at most a few ulps of error) is the exactly rounded decimal,
-        // and dividing it by the exact 10ⁿ is correctly rounded.
-        let p = POWERS_OF_TEN[ndigits as usize];
-        let y = x * p;
-        if y.abs() < 4_503_599_627_370_496.0 {
-            let r = y.round();
-            let margin = y.abs() * 8.0 * f64::EPSILON + f64::MIN_POSITIVE;
-            if ((y - r).abs() - 0.5).abs() > margin {
-                return r / p;
-            }
-        }
-    }
-    if ndigits >= 0 {
-        // Rust's fixed-precision formatting is exact with ties to even, as
-        // CPython's dtoa-based round()
-        return format!("{:.*}", ndigits as usize, x).parse().unwrap_or(x);
-    }
-    let k = (-ndigits) as usize;
-    let digits = format!("{:.0}", x.abs().trunc());
-    if digits.len() < k {
-        // |x| < 10^(k-1) < half a unit: rounds to (signed) zero
-        return 0.0_f64.copysign(x);
-    }
-    let frac_nonzero = x.fract() != 0.0;
-    let (keep, dropped) = digits.split_at(digits.len() - k);
-    let mut head: u128 = if keep.is_empty() {
-        0
-    } else {
-        keep.parse().unwrap_or(0)
-    };
-    let first = dropped.as_bytes()[0] - b'0';
-    let rest_nonzero = dropped[1..].bytes().any(|b| b != b'0') || frac_nonzero;
-    let round_up = first > 5 || (first == 5 && (rest_nonzero || head % 2 == 1));
-    if round_up {
-        head += 1;
-    }
-    let value: f64 = format!("{head}e{k}").parse().unwrap_or(x);
-    value.copysign(x)
-}
-
 /// Python's `math.exp`, which raises on overflow.
 fn py_exp(args: &Args, x: f64) -> Result<f64, ApiError> {
     let r = x.exp();
@@ -229,37 +173,6 @@ mod tests {
                 10,
                 &[None, Some(1.0), None, None, Some(4.0), None],
             )
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn python_round_fast_path_is_exact(x in proptest::num::f64::NORMAL, n in 0i64..16) {
-            let exact: f64 = format!("{:.*}", n as usize, x).parse().unwrap();
-            proptest::prop_assert_eq!(py_round(x, n).to_bits(), exact.to_bits());
-        }
-
-        #[test]
-        fn python_round_near_ties_is_exact(units in -10_000_000i64..10_000_000, n in 0i64..8) {
-            // decimal ties like 0.0000125 are not exact in binary: the exact
-            // path decides, and the fast path must not get in its way
-            let x = (units as f64 + 0.5) / POWERS_OF_TEN[n as usize];
-            let exact: f64 = format!("{:.*}", n as usize, x).parse().unwrap();
-            proptest::prop_assert_eq!(py_round(x, n).to_bits(), exact.to_bits());
-        }
-    }
-
-    #[test]
-    fn python_round_halves_to_even() {
-        assert_eq!(py_round(2.5, 0), 2.0);
-        assert_eq!(py_round(3.5, 0), 4.0);
-        assert_eq!(py_round(-0.4, 0).to_bits(), (-0.0f64).to_bits());
-        assert_eq!(py_round(0.125, 2), 0.12);
-        assert_eq!(py_round(2.675, 2), 2.67);
-        assert_eq!(py_round(150.0, -2), 200.0);
-        assert_eq!(py_round(250.0, -2), 200.0);
-        assert_eq!(py_round(250.5, -2), 300.0);
-        assert_eq!(py_round(-1234.0, -1), -1230.0);
-        assert_eq!(py_round(4.0, -1), 0.0);
     }
 
     #[test]

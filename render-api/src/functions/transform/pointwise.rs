@@ -5,76 +5,92 @@
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::functions::aggfunc::safe_pow;
-use crate::functions::{Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
+use crate::functions::{py_round, Args, FunctionDef, Lit, Param, ParamType, Registry};
 use crate::pyfmt::{float_repr, format_g};
 use crate::series::{py_max, py_min};
 
 use super::{
-    map_in_place, percent_d, py_exp, py_round, rename, replace_values, transform_each,
-    try_transform_each, ONLY_SERIES_LIST, SERIES_LIST,
+    map_in_place, percent_d, py_exp, rename, replace_values, transform_each, try_transform_each,
+    ONLY_SERIES_LIST, SERIES_LIST,
 };
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&ABSOLUTE);
-    r.add(&ADD);
-    r.add(&EXP);
-    r.add(&INTERPOLATE);
-    r.add(&INVERT);
-    r.add(&IS_NON_NULL);
-    r.add(&KEEP_LAST_VALUE);
-    r.add(&LOG);
-    r.add(&LOGIT);
-    r.add(&MIN_MAX);
-    r.add(&OFFSET);
-    r.add(&OFFSET_TO_ZERO);
-    r.add(&POW);
-    r.add(&ROUND);
-    r.add(&SCALE);
-    r.add(&SCALE_TO_SECONDS);
-    r.add(&SIGMOID);
-    r.add(&SQUARE_ROOT);
-    r.add(&TRANSFORM_NULL);
+    r.add_all(&[
+        &ABSOLUTE,
+        &ADD,
+        &EXP,
+        &INTERPOLATE,
+        &INVERT,
+        &IS_NON_NULL,
+        &KEEP_LAST_VALUE,
+        &LOG,
+        &LOGIT,
+        &MIN_MAX,
+        &OFFSET,
+        &OFFSET_TO_ZERO,
+        &POW,
+        &ROUND,
+        &SCALE,
+        &SCALE_TO_SECONDS,
+        &SIGMOID,
+        &SQUARE_ROOT,
+        &TRANSFORM_NULL,
+    ]);
 }
 
 // ---------------------------------------------------------------------------
 // Value-by-value transforms
 
-static SCALE: FunctionDef = FunctionDef {
-    name: "scale",
-    group: "Transform",
-    description: "Multiplies every value by a constant factor; nulls stay null.",
-    params: &[
-        SERIES_LIST,
-        Param::new("factor", ParamType::Float).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: scale,
-};
+/// `(seriesList, factor)` of scale, pow and offset.
+const FACTOR_PARAMS: &[Param] = &[
+    SERIES_LIST,
+    Param::new("factor", ParamType::Float).required(),
+];
 
-fn scale(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
+/// scale, pow, offset and add: `function(seriesList, constant)` maps every
+/// value by `f(value, constant)`, tags the series `function=repr(constant)`
+/// and names it `function(<name>,<constant>)` with the constant shown by
+/// `show` (`%g`, or `%d` for add).
+fn with_constant(
+    mut args: Args,
+    function: &str,
+    show: fn(&Args, f64) -> Result<String, ApiError>,
+    f: fn(Option<f64>, f64) -> Option<f64>,
+) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
-    let factor = args.float(1)?;
-    let shown = format_g(factor);
+    let constant = args.float(1)?;
+    let shown = show(&args, constant)?;
     Ok(transform_each(
         list,
-        ("scale", &float_repr(factor)),
-        |name| format!("scale({name},{shown})"),
-        |v| v.map(|x| x * factor),
+        (function, &float_repr(constant)),
+        |name| format!("{function}({name},{shown})"),
+        |v| f(v, constant),
     ))
 }
 
-static SCALE_TO_SECONDS: FunctionDef = FunctionDef {
-    name: "scaleToSeconds",
-    group: "Transform",
-    description: "Turns per-step values into per-`seconds` values (value × seconds / step), \
-                  rounded to 6 decimals.",
-    params: &[
-        SERIES_LIST,
-        Param::new("seconds", ParamType::Float).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: scale_to_seconds,
-};
+/// Python's `'%g' % x`, as a [`with_constant`] `show`.
+fn percent_g(_args: &Args, x: f64) -> Result<String, ApiError> {
+    Ok(format_g(x))
+}
+
+static SCALE: FunctionDef = FunctionDef::new("scale", "Transform", scale)
+    .description("Multiplies every value by a constant factor; nulls stay null.")
+    .params(FACTOR_PARAMS);
+
+fn scale(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    with_constant(args, "scale", percent_g, |v, factor| v.map(|x| x * factor))
+}
+
+static SCALE_TO_SECONDS: FunctionDef =
+    FunctionDef::new("scaleToSeconds", "Transform", scale_to_seconds)
+        .description(
+            "Turns per-step values into per-`seconds` values (value × seconds / step), \
+             rounded to 6 decimals.",
+        )
+        .params(&[
+            SERIES_LIST,
+            Param::new("seconds", ParamType::Float).required(),
+        ]);
 
 fn scale_to_seconds(
     _ev: &mut Evaluator<'_>,
@@ -93,14 +109,9 @@ fn scale_to_seconds(
     Ok(Value::SeriesList(list))
 }
 
-static EXP: FunctionDef = FunctionDef {
-    name: "exp",
-    group: "Transform",
-    description: "Raises e to the power of every value.",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: exp,
-};
+static EXP: FunctionDef = FunctionDef::new("exp", "Transform", exp)
+    .description("Raises e to the power of every value.")
+    .params(ONLY_SERIES_LIST);
 
 fn exp(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -109,38 +120,22 @@ fn exp(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value,
     })
 }
 
-static ADD: FunctionDef = FunctionDef {
-    name: "add",
-    group: "Transform",
-    description: "Adds a constant to every non-null value.",
-    params: &[
+static ADD: FunctionDef = FunctionDef::new("add", "Transform", add)
+    .description("Adds a constant to every non-null value.")
+    .params(&[
         SERIES_LIST,
         Param::new("constant", ParamType::Float).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: add,
-};
+    ]);
 
-fn add(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let list = args.series_list(0)?;
-    let constant = args.float(1)?;
-    let shown = percent_d(&args, constant)?;
-    Ok(transform_each(
-        list,
-        ("add", &float_repr(constant)),
-        |name| format!("add({name},{shown})"),
-        |v| v.map(|x| x + constant),
-    ))
+fn add(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    with_constant(args, "add", percent_d, |v, constant| {
+        v.map(|x| x + constant)
+    })
 }
 
-static SIGMOID: FunctionDef = FunctionDef {
-    name: "sigmoid",
-    group: "Transform",
-    description: "Applies the sigmoid function 1 / (1 + exp(-x)) to every value.",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: sigmoid,
-};
+static SIGMOID: FunctionDef = FunctionDef::new("sigmoid", "Transform", sigmoid)
+    .description("Applies the sigmoid function 1 / (1 + exp(-x)) to every value.")
+    .params(ONLY_SERIES_LIST);
 
 fn sigmoid(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -150,41 +145,22 @@ fn sigmoid(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Va
     })
 }
 
-static POW: FunctionDef = FunctionDef {
-    name: "pow",
-    group: "Transform",
-    description: "Raises every value to a constant power; impossible powers become null.",
-    params: &[
-        SERIES_LIST,
-        Param::new("factor", ParamType::Float).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: pow,
-};
+static POW: FunctionDef = FunctionDef::new("pow", "Transform", pow)
+    .description("Raises every value to a constant power; impossible powers become null.")
+    .params(FACTOR_PARAMS);
 
-fn pow(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let list = args.series_list(0)?;
-    let factor = args.float(1)?;
-    let shown = format_g(factor);
-    Ok(transform_each(
-        list,
-        ("pow", &float_repr(factor)),
-        |name| format!("pow({name},{shown})"),
-        |v| safe_pow(v, Some(factor)),
-    ))
+fn pow(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    with_constant(args, "pow", percent_g, |v, factor| {
+        safe_pow(v, Some(factor))
+    })
 }
 
 /// A transform with a fixed tag value and `name(series)` naming.
 macro_rules! simple_transform {
     ($static:ident, $fn:ident, $name:literal, $tag:literal, $description:literal, $f:expr) => {
-        static $static: FunctionDef = FunctionDef {
-            name: $name,
-            group: "Transform",
-            description: $description,
-            params: ONLY_SERIES_LIST,
-            aggregator: Aggregator::No,
-            implementation: $fn,
-        };
+        static $static: FunctionDef = FunctionDef::new($name, "Transform", $fn)
+            .description($description)
+            .params(ONLY_SERIES_LIST);
 
         fn $fn(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
             let list = args.series_list(0)?;
@@ -240,39 +216,20 @@ simple_transform!(
     |v: Option<f64>| v.map(f64::abs)
 );
 
-static OFFSET: FunctionDef = FunctionDef {
-    name: "offset",
-    group: "Transform",
-    description: "Adds a constant to every non-null value.",
-    params: &[
-        SERIES_LIST,
-        Param::new("factor", ParamType::Float).required(),
-    ],
-    aggregator: Aggregator::No,
-    implementation: offset,
-};
+static OFFSET: FunctionDef = FunctionDef::new("offset", "Transform", offset)
+    .description("Adds a constant to every non-null value.")
+    .params(FACTOR_PARAMS);
 
-fn offset(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let list = args.series_list(0)?;
-    let factor = args.float(1)?;
-    let shown = format_g(factor);
-    Ok(transform_each(
-        list,
-        ("offset", &float_repr(factor)),
-        |name| format!("offset({name},{shown})"),
-        |v| v.map(|x| x + factor),
-    ))
+fn offset(_ev: &mut Evaluator<'_>, _ctx: &Context, args: Args) -> Result<Value, ApiError> {
+    with_constant(args, "offset", percent_g, |v, factor| v.map(|x| x + factor))
 }
 
-static OFFSET_TO_ZERO: FunctionDef = FunctionDef {
-    name: "offsetToZero",
-    group: "Transform",
-    description: "Subtracts the series' own minimum from every value, so that its lowest \
-                  point is 0.",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: offset_to_zero,
-};
+static OFFSET_TO_ZERO: FunctionDef = FunctionDef::new("offsetToZero", "Transform", offset_to_zero)
+    .description(
+        "Subtracts the series' own minimum from every value, so that its lowest \
+         point is 0.",
+    )
+    .params(ONLY_SERIES_LIST);
 
 fn offset_to_zero(
     _ev: &mut Evaluator<'_>,
@@ -295,20 +252,17 @@ fn offset_to_zero(
     Ok(Value::SeriesList(list))
 }
 
-static ROUND: FunctionDef = FunctionDef {
-    name: "round",
-    group: "Transform",
-    description: "Rounds every value to the given number of decimals (default 0), halves to \
-                  even as Python does.",
-    params: &[
+static ROUND: FunctionDef = FunctionDef::new("round", "Transform", round)
+    .description(
+        "Rounds every value to the given number of decimals (default 0), halves to \
+         even as Python does.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("precision", ParamType::Integer)
             .default(Lit::Int(0))
             .python("precision=None"),
-    ],
-    aggregator: Aggregator::No,
-    implementation: round,
-};
+    ]);
 
 fn round(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -330,18 +284,15 @@ fn round(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Valu
     Ok(Value::SeriesList(list))
 }
 
-static LOG: FunctionDef = FunctionDef {
-    name: "log",
-    group: "Transform",
-    description: "The logarithm of every value in the given base (default 10); values <= 0 \
-                  become null.",
-    params: &[
+static LOG: FunctionDef = FunctionDef::new("log", "Transform", logarithm)
+    .description(
+        "The logarithm of every value in the given base (default 10); values <= 0 \
+         become null.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("base", ParamType::Integer).default(Lit::Int(10)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: logarithm,
-};
+    ]);
 
 fn logarithm(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -374,15 +325,12 @@ fn logarithm(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<
     Ok(Value::SeriesList(out))
 }
 
-static MIN_MAX: FunctionDef = FunctionDef {
-    name: "minMax",
-    group: "Transform",
-    description: "Min-max normalization: (value - min) / (max - min) of the series; a flat \
-                  series becomes 0.",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: min_max,
-};
+static MIN_MAX: FunctionDef = FunctionDef::new("minMax", "Transform", min_max)
+    .description(
+        "Min-max normalization: (value - min) / (max - min) of the series; a flat \
+         series becomes 0.",
+    )
+    .params(ONLY_SERIES_LIST);
 
 fn min_max(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -413,15 +361,12 @@ fn min_max(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Va
     Ok(Value::SeriesList(list))
 }
 
-static IS_NON_NULL: FunctionDef = FunctionDef {
-    name: "isNonNull",
-    group: "Transform",
-    description: "1 where the series has a value, 0 where it is null (sum the result to count \
-                  live series).",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: is_non_null,
-};
+static IS_NON_NULL: FunctionDef = FunctionDef::new("isNonNull", "Transform", is_non_null)
+    .description(
+        "1 where the series has a value, 0 where it is null (sum the result to count \
+         live series).",
+    )
+    .params(ONLY_SERIES_LIST);
 
 fn is_non_null(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -438,19 +383,16 @@ fn is_non_null(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Resul
     Ok(Value::SeriesList(list))
 }
 
-static TRANSFORM_NULL: FunctionDef = FunctionDef {
-    name: "transformNull",
-    group: "Transform",
-    description: "Replaces nulls with a default value (0 by default); with referenceSeries, \
-                  only at timestamps where at least one reference series has a value.",
-    params: &[
+static TRANSFORM_NULL: FunctionDef = FunctionDef::new("transformNull", "Transform", transform_null)
+    .description(
+        "Replaces nulls with a default value (0 by default); with referenceSeries, \
+         only at timestamps where at least one reference series has a value.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("default", ParamType::Float).default(Lit::Int(0)),
         Param::new("referenceSeries", ParamType::SeriesList),
-    ],
-    aggregator: Aggregator::No,
-    implementation: transform_null,
-};
+    ]);
 
 fn transform_null(
     _ev: &mut Evaluator<'_>,
@@ -527,20 +469,18 @@ fn limit(args: &Args, i: usize) -> Result<f64, ApiError> {
     }
 }
 
-static KEEP_LAST_VALUE: FunctionDef = FunctionDef {
-    name: "keepLastValue",
-    group: "Transform",
-    description: "Fills runs of nulls with the last value before them, for runs of at most \
-                  `limit` nulls (default: any length); leading nulls stay.",
-    params: &[
-        SERIES_LIST,
-        Param::new("limit", ParamType::IntOrInf)
-            .default(Lit::Inf)
-            .python("limit=inf"),
-    ],
-    aggregator: Aggregator::No,
-    implementation: keep_last_value,
-};
+static KEEP_LAST_VALUE: FunctionDef =
+    FunctionDef::new("keepLastValue", "Transform", keep_last_value)
+        .description(
+            "Fills runs of nulls with the last value before them, for runs of at most \
+             `limit` nulls (default: any length); leading nulls stay.",
+        )
+        .params(&[
+            SERIES_LIST,
+            Param::new("limit", ParamType::IntOrInf)
+                .default(Lit::Inf)
+                .python("limit=inf"),
+        ]);
 
 fn keep_last_value(
     _ev: &mut Evaluator<'_>,
@@ -581,20 +521,17 @@ fn keep_last_value(
     Ok(Value::SeriesList(list))
 }
 
-static INTERPOLATE: FunctionDef = FunctionDef {
-    name: "interpolate",
-    group: "Transform",
-    description: "Fills runs of nulls between two values linearly, for runs of at most \
-                  `limit` nulls (default: any length); leading and trailing nulls stay.",
-    params: &[
+static INTERPOLATE: FunctionDef = FunctionDef::new("interpolate", "Transform", interpolate)
+    .description(
+        "Fills runs of nulls between two values linearly, for runs of at most \
+         `limit` nulls (default: any length); leading and trailing nulls stay.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("limit", ParamType::IntOrInf)
             .default(Lit::Inf)
             .python("limit=inf"),
-    ],
-    aggregator: Aggregator::No,
-    implementation: interpolate,
-};
+    ]);
 
 fn interpolate(_ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;

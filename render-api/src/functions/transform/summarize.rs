@@ -6,29 +6,29 @@ use chrono::{Datelike, NaiveDate, Offset, TimeZone, Timelike};
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
 use crate::functions::aggfunc::AggFunc;
-use crate::functions::{Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
+use crate::functions::{Args, FunctionDef, Lit, Param, ParamType, Registry};
 use crate::series::Series;
 use crate::time::parse_offset;
 
 use super::{floor_div, rename, ONLY_SERIES_LIST, SERIES_LIST, SUMMARIZE_SUGGESTIONS};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&COMPRESS_PERIODIC_GAPS);
-    r.add(&HITCOUNT);
-    r.add(&SMART_SUMMARIZE);
-    r.add(&SUMMARIZE);
+    r.add_all(&[
+        &COMPRESS_PERIODIC_GAPS,
+        &HITCOUNT,
+        &SMART_SUMMARIZE,
+        &SUMMARIZE,
+    ]);
 }
 
-static COMPRESS_PERIODIC_GAPS: FunctionDef = FunctionDef {
-    name: "compressPeriodicGaps",
-    group: "Transform",
-    description: "Detects nulls that recur regularly between values (data written less often \
-                  than the storage step) and re-steps the series to that period, keeping the \
-                  last value of each period.",
-    params: ONLY_SERIES_LIST,
-    aggregator: Aggregator::No,
-    implementation: compress_periodic_gaps,
-};
+static COMPRESS_PERIODIC_GAPS: FunctionDef =
+    FunctionDef::new("compressPeriodicGaps", "Transform", compress_periodic_gaps)
+        .description(
+            "Detects nulls that recur regularly between values (data written less often \
+             than the storage step) and re-steps the series to that period, keeping the \
+             last value of each period.",
+        )
+        .params(ONLY_SERIES_LIST);
 
 fn compress_periodic_gaps(
     _ev: &mut Evaluator<'_>,
@@ -161,65 +161,98 @@ fn agg(args: &Args, func: &str) -> Result<AggFunc, ApiError> {
         .ok_or_else(|| args.error(format!("Unsupported aggregation function: {func}")))
 }
 
-static SUMMARIZE: FunctionDef = FunctionDef {
-    name: "summarize",
-    group: "Transform",
-    description: "Re-buckets each series into intervals (e.g. '1h') with an aggregation \
-                  function (default sum). Buckets are aligned to multiples of the interval \
-                  since the epoch (UTC), so the first and last may be partial; with \
-                  alignToFrom they start at the series' start instead.",
-    params: &[
+static SUMMARIZE: FunctionDef = FunctionDef::new("summarize", "Transform", summarize)
+    .description(
+        "Re-buckets each series into intervals (e.g. '1h') with an aggregation \
+         function (default sum). Buckets are aligned to multiples of the interval \
+         since the epoch (UTC), so the first and last may be partial; with \
+         alignToFrom they start at the series' start instead.",
+    )
+    .params(&[
         SERIES_LIST,
-        Param::new("intervalString", ParamType::Interval)
-            .required()
-            .suggestions(SUMMARIZE_SUGGESTIONS),
-        Param::new("func", ParamType::AggFunc).default(Lit::Str("sum")),
+        INTERVAL_STRING,
+        FUNC_DEFAULT_SUM,
         Param::new("alignToFrom", ParamType::Boolean).default(Lit::Bool(false)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: summarize,
-};
+    ]);
 
 fn summarize(ev: &mut Evaluator<'_>, _ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
-    let mut list = args.series_list(0)?;
-    let interval_text = args.string(1)?;
-    let func_name = args.string(2)?;
+    let list = args.series_list(0)?;
+    let bucketing = Bucketing::read(&args)?;
     let align = args.bool(3)?;
-    if list.is_empty() {
-        return Ok(Value::SeriesList(list));
+    let name_suffix = if align { ", true" } else { "" };
+    bucketing.apply(ev, &args, list, "summarize", align, name_suffix)
+}
+
+/// The `intervalString` and `func` arguments of summarize and
+/// smartSummarize, as given.
+struct Bucketing {
+    interval_text: String,
+    func_name: String,
+}
+
+impl Bucketing {
+    fn read(args: &Args) -> Result<Bucketing, ApiError> {
+        Ok(Bucketing {
+            interval_text: args.string(1)?,
+            func_name: args.string(2)?,
+        })
     }
-    let func = agg(&args, &func_name)?;
-    let interval = positive_interval(&args, &interval_text)?;
-    let mut out = Vec::with_capacity(list.len());
-    let mut built = 0usize;
-    for s in &mut list {
-        let (start, mut end) = if align {
-            (s.start, s.end)
-        } else {
-            (
-                s.start - s.start.rem_euclid(interval),
-                s.end - s.end.rem_euclid(interval) + interval,
-            )
-        };
-        built = built.saturating_add(bucket_count(start, end, interval));
-        ev.check_points(built)?;
-        let (values, aligned_end) = summarize_values(s, func, interval, start, end);
-        if align {
-            end = aligned_end;
+
+    /// Buckets each series of the final `list` by `func` into buckets of
+    /// the interval: from the series' own start when `from_series_start`
+    /// (the result then ends where its last bucket ends), otherwise from
+    /// multiples of the interval since the epoch. Each result is tagged
+    /// `<function>` and `<function>Function` and named
+    /// `<function>(<name>, "<interval>", "<func>"<name_suffix>)`.
+    fn apply(
+        self,
+        ev: &mut Evaluator<'_>,
+        args: &Args,
+        mut list: Vec<Series>,
+        function: &str,
+        from_series_start: bool,
+        name_suffix: &str,
+    ) -> Result<Value, ApiError> {
+        if list.is_empty() {
+            return Ok(Value::SeriesList(list));
         }
-        s.tags.insert("summarize".into(), interval_text.clone());
-        s.tags.insert("summarizeFunction".into(), func_name.clone());
-        let name = format!(
-            "summarize({}, \"{interval_text}\", \"{func_name}\"{})",
-            s.name,
-            if align { ", true" } else { "" }
-        );
-        let mut r = s.copy_with(name, start, values);
-        r.end = end;
-        r.step = interval;
-        out.push(r);
+        let Bucketing {
+            interval_text,
+            func_name,
+        } = self;
+        let func = agg(args, &func_name)?;
+        let interval = positive_interval(args, &interval_text)?;
+        let mut out = Vec::with_capacity(list.len());
+        let mut built = 0usize;
+        for s in &mut list {
+            let (start, mut end) = if from_series_start {
+                (s.start, s.end)
+            } else {
+                (
+                    s.start - s.start.rem_euclid(interval),
+                    s.end - s.end.rem_euclid(interval) + interval,
+                )
+            };
+            built = built.saturating_add(bucket_count(start, end, interval));
+            ev.check_points(built)?;
+            let (values, aligned_end) = summarize_values(s, func, interval, start, end);
+            if from_series_start {
+                end = aligned_end;
+            }
+            s.tags.insert(function.into(), interval_text.clone());
+            s.tags
+                .insert(format!("{function}Function"), func_name.clone());
+            let name = format!(
+                "{function}({}, \"{interval_text}\", \"{func_name}\"{name_suffix})",
+                s.name
+            );
+            let mut r = s.copy_with(name, start, values);
+            r.end = end;
+            r.step = interval;
+            out.push(r);
+        }
+        Ok(Value::SeriesList(out))
     }
-    Ok(Value::SeriesList(out))
 }
 
 /// `ctx.start` as a wall-clock time in `ctx.tz` and that instant's UTC
@@ -307,6 +340,15 @@ fn align_unit(text: &str) -> Option<AlignUnit> {
     })
 }
 
+/// `intervalString`, the bucket size of summarize, smartSummarize and
+/// hitcount.
+const INTERVAL_STRING: Param = Param::new("intervalString", ParamType::Interval)
+    .required()
+    .suggestions(SUMMARIZE_SUGGESTIONS);
+
+/// `func='sum'`, how summarize and smartSummarize aggregate a bucket.
+const FUNC_DEFAULT_SUM: Param = Param::new("func", ParamType::AggFunc).default(Lit::Str("sum"));
+
 const ALIGN_TO_OPTIONS: &[Lit] = &[
     Lit::None,
     Lit::Str("years"),
@@ -320,24 +362,20 @@ const ALIGN_TO_OPTIONS: &[Lit] = &[
     Lit::Bool(false),
 ];
 
-static SMART_SUMMARIZE: FunctionDef = FunctionDef {
-    name: "smartSummarize",
-    group: "Transform",
-    description: "Like summarize, but buckets start at the start of the range; with alignTo \
-                  (years, months, weeks[1-7], days, hours, minutes, seconds) the range start is \
-                  first moved back to the start of that unit in the request's time zone and \
-                  the data fetched again.",
-    params: &[
-        SERIES_LIST,
-        Param::new("intervalString", ParamType::Interval)
-            .required()
-            .suggestions(SUMMARIZE_SUGGESTIONS),
-        Param::new("func", ParamType::AggFunc).default(Lit::Str("sum")),
-        Param::new("alignTo", ParamType::String).options(ALIGN_TO_OPTIONS),
-    ],
-    aggregator: Aggregator::No,
-    implementation: smart_summarize,
-};
+static SMART_SUMMARIZE: FunctionDef =
+    FunctionDef::new("smartSummarize", "Transform", smart_summarize)
+        .description(
+            "Like summarize, but buckets start at the start of the range; with alignTo \
+             (years, months, weeks[1-7], days, hours, minutes, seconds) the range start is \
+             first moved back to the start of that unit in the request's time zone and \
+             the data fetched again.",
+        )
+        .params(&[
+            SERIES_LIST,
+            INTERVAL_STRING,
+            FUNC_DEFAULT_SUM,
+            Param::new("alignTo", ParamType::String).options(ALIGN_TO_OPTIONS),
+        ]);
 
 fn smart_summarize(
     ev: &mut Evaluator<'_>,
@@ -345,8 +383,7 @@ fn smart_summarize(
     mut args: Args,
 ) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
-    let interval_text = args.string(1)?;
-    let func_name = args.string(2)?;
+    let bucketing = Bucketing::read(&args)?;
     // a boolean alignTo is the deprecated alignToFrom: ignored
     if let Value::Str(align_to) = args.value(3) {
         let unit = align_unit(&align_to)
@@ -355,50 +392,21 @@ fn smart_summarize(
         aligned.start = aligned_start(ctx, unit)?;
         list = ev.evaluate_with(&aligned, args.raw()?, args.replacements())?;
     }
-    if list.is_empty() {
-        return Ok(Value::SeriesList(list));
-    }
-    let func = agg(&args, &func_name)?;
-    let interval = positive_interval(&args, &interval_text)?;
-    let mut out = Vec::with_capacity(list.len());
-    let mut built = 0usize;
-    for s in &mut list {
-        built = built.saturating_add(bucket_count(s.start, s.end, interval));
-        ev.check_points(built)?;
-        let (values, aligned_end) = summarize_values(s, func, interval, s.start, s.end);
-        s.tags
-            .insert("smartSummarize".into(), interval_text.clone());
-        s.tags
-            .insert("smartSummarizeFunction".into(), func_name.clone());
-        let name = format!(
-            "smartSummarize({}, \"{interval_text}\", \"{func_name}\")",
-            s.name
-        );
-        let mut r = s.copy_with(name, s.start, values);
-        r.end = aligned_end;
-        r.step = interval;
-        out.push(r);
-    }
-    Ok(Value::SeriesList(out))
+    bucketing.apply(ev, &args, list, "smartSummarize", true, "")
 }
 
-static HITCOUNT: FunctionDef = FunctionDef {
-    name: "hitcount",
-    group: "Transform",
-    description: "Treats the values as rates per second and counts the hits per interval \
-                  (value × seconds, split across buckets in proportion); buckets are laid out \
-                  backwards from the end of the series. alignToInterval moves the range start \
-                  back to the day, hour or minute and fetches again.",
-    params: &[
+static HITCOUNT: FunctionDef = FunctionDef::new("hitcount", "Transform", hitcount)
+    .description(
+        "Treats the values as rates per second and counts the hits per interval \
+         (value × seconds, split across buckets in proportion); buckets are laid out \
+         backwards from the end of the series. alignToInterval moves the range start \
+         back to the day, hour or minute and fetches again.",
+    )
+    .params(&[
         SERIES_LIST,
-        Param::new("intervalString", ParamType::Interval)
-            .required()
-            .suggestions(SUMMARIZE_SUGGESTIONS),
+        INTERVAL_STRING,
         Param::new("alignToInterval", ParamType::Boolean).default(Lit::Bool(false)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: hitcount,
-};
+    ]);
 
 fn hitcount(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;

@@ -6,15 +6,13 @@ use chrono_tz::{OffsetComponents, Tz};
 
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
-use crate::functions::{Aggregator, Args, FunctionDef, Lit, Param, ParamType, Registry};
+use crate::functions::{Args, FunctionDef, Lit, Param, ParamType, Registry};
 use crate::time::{parse_at_time, parse_offset};
 
 use super::{map_in_place, rename, SERIES_LIST, SHIFT_SUGGESTIONS};
 
 pub(super) fn register(r: &mut Registry) {
-    r.add(&TIME_SHIFT);
-    r.add(&TIME_SLICE);
-    r.add(&TIME_STACK);
+    r.add_all(&[&TIME_SHIFT, &TIME_SLICE, &TIME_STACK]);
 }
 
 // ---------------------------------------------------------------------------
@@ -36,14 +34,14 @@ fn is_dst(tz: Tz, t: i64) -> bool {
         .is_some_and(|dt| !dt.offset().dst_offset().is_zero())
 }
 
-static TIME_SHIFT: FunctionDef = FunctionDef {
-    name: "timeShift",
-    group: "Transform",
-    description: "Fetches the series again for a window shifted by an interval (backwards \
-                  unless it starts with +) and draws it over the current window. resetEnd \
-                  (default) cuts it at the current series' end; alignDST adds or removes an \
-                  hour when the two windows are wholly on different sides of a DST change.",
-    params: &[
+static TIME_SHIFT: FunctionDef = FunctionDef::new("timeShift", "Transform", time_shift)
+    .description(
+        "Fetches the series again for a window shifted by an interval (backwards \
+         unless it starts with +) and draws it over the current window. resetEnd \
+         (default) cuts it at the current series' end; alignDST adds or removes an \
+         hour when the two windows are wholly on different sides of a DST change.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("timeShift", ParamType::Interval)
             .required()
@@ -52,10 +50,7 @@ static TIME_SHIFT: FunctionDef = FunctionDef {
         Param::new("alignDst", ParamType::Boolean)
             .default(Lit::Bool(false))
             .python("alignDST=False"),
-    ],
-    aggregator: Aggregator::No,
-    implementation: time_shift,
-};
+    ]);
 
 fn time_shift(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
@@ -95,20 +90,17 @@ fn time_shift(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<V
     Ok(Value::SeriesList(out))
 }
 
-static TIME_SLICE: FunctionDef = FunctionDef {
-    name: "timeSlice",
-    group: "Transform",
-    description: "Keeps the values between two times (inclusive) and nulls the rest. The \
-                  times are from/until specifications read as graphite-web does: relative ones \
-                  against the server's clock, not the request's `now`.",
-    params: &[
+static TIME_SLICE: FunctionDef = FunctionDef::new("timeSlice", "Transform", time_slice)
+    .description(
+        "Keeps the values between two times (inclusive) and nulls the rest. The \
+         times are from/until specifications read as graphite-web does: relative ones \
+         against the server's clock, not the request's `now`.",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("startSliceAt", ParamType::Date).required(),
         Param::new("endSliceAt", ParamType::Date).default(Lit::Str("now")),
-    ],
-    aggregator: Aggregator::No,
-    implementation: time_slice,
-};
+    ]);
 
 fn time_slice(_ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let mut list = args.series_list(0)?;
@@ -134,23 +126,20 @@ fn time_slice(_ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<
     Ok(Value::SeriesList(list))
 }
 
-static TIME_STACK: FunctionDef = FunctionDef {
-    name: "timeStack",
-    group: "Transform",
-    description: "The series fetched again for each shift k × timeShiftUnit, k from \
-                  timeShiftStart up to (not including) timeShiftEnd, all drawn over the \
-                  current window (e.g. the same hour on each of the last 7 days).",
-    params: &[
+static TIME_STACK: FunctionDef = FunctionDef::new("timeStack", "Transform", time_stack)
+    .description(
+        "The series fetched again for each shift k × timeShiftUnit, k from \
+         timeShiftStart up to (not including) timeShiftEnd, all drawn over the \
+         current window (e.g. the same hour on each of the last 7 days).",
+    )
+    .params(&[
         SERIES_LIST,
         Param::new("timeShiftUnit", ParamType::Interval)
             .default(Lit::Str("1d"))
             .suggestions(SHIFT_SUGGESTIONS),
         Param::new("timeShiftStart", ParamType::Integer).default(Lit::Int(0)),
         Param::new("timeShiftEnd", ParamType::Integer).default(Lit::Int(7)),
-    ],
-    aggregator: Aggregator::No,
-    implementation: time_stack,
-};
+    ]);
 
 fn time_stack(ev: &mut Evaluator<'_>, ctx: &Context, mut args: Args) -> Result<Value, ApiError> {
     let list = args.series_list(0)?;
