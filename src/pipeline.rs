@@ -137,6 +137,11 @@ impl Pipeline {
             statsd.parse.canonicalize_tags = true;
         }
         let store_settings = loaded.storage(data_dir)?;
+        // With the journal, the open StatsD interval is snapshotted as often
+        // as the journal syncs: a crash loses at most that much of either.
+        if let (Some(journal), Some(_)) = (&store_settings.journal, &statsd.state_file) {
+            statsd.snapshot_interval = Some(journal.sync_interval);
+        }
         for problem in store_settings
             .schemas
             .warnings

@@ -60,3 +60,6 @@ mod tour;
 
 /// Game days: descriptor exhaustion, slow clients, tokens, corrupt files.
 mod hardening;
+
+/// Nothing accepted is lost: kill -9 during a burst, journal replay, stop time.
+mod durability;

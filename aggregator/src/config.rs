@@ -273,6 +273,11 @@ pub struct Settings {
     pub align_flush: bool,
     /// Where the open interval is kept across a restart.
     pub state_file: Option<PathBuf>,
+    /// With `state_file`: also write it every this often while running,
+    /// with the last flush's points, so a crash loses at most this much of
+    /// the open interval and never counts a flushed one twice (set by
+    /// `serve` to the storage journal's sync interval; not a file key).
+    pub snapshot_interval: Option<Duration>,
     /// UDP receive threads (resolved, ≥ 1).
     pub udp_threads: usize,
     /// SO_RCVBUF bytes.
@@ -496,6 +501,7 @@ impl RawConfig {
             histogram,
             align_flush: self.align_flush,
             state_file: (!self.state_file.is_empty()).then(|| PathBuf::from(&self.state_file)),
+            snapshot_interval: None,
             udp_threads: if self.udp_threads == 0 {
                 cpus
             } else {

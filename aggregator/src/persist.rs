@@ -14,8 +14,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use storage::MetricPoint;
+
 use crate::bucket::{GaugeState, TimerState};
 use crate::server::{interval_start_ms, Core, StartError};
+use crate::stats::IntervalCounts;
 use crate::time::unix_now_ms;
 
 /// Bumped when the file layout changes; other versions are refused.
@@ -33,6 +36,12 @@ struct State {
     timers: Vec<(String, TimerState)>,
     gauges: Vec<(String, GaugeState)>,
     sets: Vec<(String, Vec<String>)>,
+    /// The last flush's points `(name, timestamp, value)`, ingested again
+    /// at restore: re-applying a flushed point is harmless (its slot takes
+    /// the same value), and so a crash between writing this file and the
+    /// flush reaching the store loses nothing.
+    #[serde(default)]
+    pending_flush: Vec<(String, i64, f64)>,
 }
 
 fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> StartError {
@@ -42,13 +51,39 @@ fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> StartError {
     }
 }
 
-/// Writes the open interval to the state file (atomically: temp + rename).
+/// Writes the open interval to the state file at shutdown (atomically:
+/// temp + rename).
 pub(crate) fn save(core: &Core) -> Result<(), StartError> {
-    let Some(path) = core.settings.state_file.as_deref() else {
-        return Ok(());
-    };
     // Fold the per-interval daemon counters in, as a flush would.
     let counts = core.stats.take_interval();
+    if let Some(state) = write_state(core, counts)? {
+        tracing::info!(
+            path = %core.settings.state_file.as_deref().unwrap_or(Path::new("")).display(),
+            counters = state.counters.len(),
+            timers = state.timers.len(),
+            gauges = state.gauges.len(),
+            sets = state.sets.len(),
+            "saved the open interval"
+        );
+    }
+    Ok(())
+}
+
+/// Writes the open interval to the state file while running (every
+/// `snapshot_interval`, and at each flush before its points go to the
+/// store), leaving the interval's own counts in place.
+pub(crate) fn snapshot(core: &Core) {
+    if let Err(e) = write_state(core, core.stats.peek_interval()) {
+        tracing::warn!(error = %e, "could not write the StatsD snapshot");
+    }
+}
+
+/// Builds and writes the state; `None` without a state file.
+fn write_state(core: &Core, counts: IntervalCounts) -> Result<Option<State>, StartError> {
+    let Some(path) = core.settings.state_file.as_deref() else {
+        return Ok(None);
+    };
+    let _one_writer = core.state_write.lock().unwrap_or_else(|p| p.into_inner());
     let mut state = State {
         version: STATE_VERSION,
         interval_start_ms: core
@@ -96,6 +131,13 @@ pub(crate) fn save(core: &Core) -> Result<(), StartError> {
             None => state.counters.push((key, n as f64)),
         }
     }
+    state.pending_flush = core
+        .last_flush
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|p| (p.name.clone(), p.timestamp, p.value))
+        .collect();
     let json = serde_json::to_vec(&state).map_err(|e| err(path, "encode", e))?;
     let tmp = path.with_extension("tmp");
     let write = || -> std::io::Result<()> {
@@ -105,15 +147,7 @@ pub(crate) fn save(core: &Core) -> Result<(), StartError> {
         fs::rename(&tmp, path)
     };
     write().map_err(|e| err(path, "write", e))?;
-    tracing::info!(
-        path = %path.display(),
-        counters = state.counters.len(),
-        timers = state.timers.len(),
-        gauges = state.gauges.len(),
-        sets = state.sets.len(),
-        "saved the open interval"
-    );
-    Ok(())
+    Ok(Some(state))
 }
 
 /// Reads the state file back (if any) into the buckets, flushing it at once
@@ -137,6 +171,16 @@ pub(crate) fn restore(core: &Core) -> Result<(), StartError> {
                 state.version
             ),
         ));
+    }
+    if !state.pending_flush.is_empty() {
+        let points: Vec<MetricPoint> = state
+            .pending_flush
+            .iter()
+            .map(|(name, ts, v)| MetricPoint::new(name.clone(), *ts, *v))
+            .collect();
+        if let Err(e) = core.sink().ingest(points) {
+            tracing::warn!(error = %e, "could not hand the last flush to the store again");
+        }
     }
     for (k, v) in &state.counters {
         core.buckets.add_counter(k, *v);

@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use storage::Ingest;
+use storage::{Ingest, MetricPoint};
 
 use crate::bucket::{Buckets, ResetRules};
 use crate::config::Settings;
@@ -39,6 +39,10 @@ pub struct Core {
     keys: InternalKeys,
     rules: ResetRules,
     last_flush_ts: Mutex<Option<i64>>,
+    /// The last flush's points, kept for the state file's snapshots.
+    pub(crate) last_flush: Mutex<Vec<MetricPoint>>,
+    /// Held while the state file is written (flush and snapshot timer).
+    pub(crate) state_write: Mutex<()>,
     pub(crate) started_secs: i64,
     pub(crate) healthy: AtomicBool,
     pub(crate) stop: AtomicBool,
@@ -102,6 +106,8 @@ impl Core {
             keys,
             rules,
             last_flush_ts: Mutex::new(None),
+            last_flush: Mutex::new(Vec::new()),
+            state_write: Mutex::new(()),
             started_secs: unix_now_secs(),
             healthy: AtomicBool::new(true),
             stop: AtomicBool::new(false),
@@ -146,6 +152,11 @@ impl Core {
 
     pub(crate) fn bad(&self, e: &ParseError, peer: &dyn std::fmt::Display) {
         self.stats.bad_line(e, peer);
+    }
+
+    /// Where flushes go.
+    pub(crate) fn sink(&self) -> &dyn Ingest {
+        self.sink.as_ref()
     }
 
     fn interval_s(&self) -> f64 {
@@ -225,6 +236,14 @@ impl Core {
             .flush_micros
             .fetch_add(flush_micros, Ordering::Relaxed);
         let n = out.points.len();
+        if self.settings.snapshot_interval.is_some() {
+            // The new interval and this flush's points are on disk before
+            // the points go to the store: a crash in between re-applies the
+            // same points at the next start instead of losing them or
+            // counting the interval twice.
+            *self.last_flush.lock().unwrap_or_else(|p| p.into_inner()) = out.points.clone();
+            crate::persist::snapshot(self);
+        }
         match self.sink.ingest(out.points) {
             Ok(report) => {
                 report.count_refused(&self.stats.sink_rejected, &self.stats.sink_overflowed)
@@ -531,6 +550,13 @@ fn flush_loop(core: &Core, wakeup: &Wakeup) {
             let due = attempt * interval_ms;
             (Duration::from_millis(due.saturating_sub(elapsed)), None)
         };
+        // With snapshots, wake at least every snapshot interval to write
+        // one; the flush's deadline is computed again after.
+        let snapshot_due = core
+            .settings
+            .snapshot_interval
+            .filter(|every| *every < wait);
+        let wait = snapshot_due.unwrap_or(wait);
         let stopped = wakeup.stopped.lock().unwrap_or_else(|p| p.into_inner());
         let (stopped, timeout) = wakeup
             .cv
@@ -541,6 +567,10 @@ fn flush_loop(core: &Core, wakeup: &Wakeup) {
         }
         drop(stopped);
         if !timeout.timed_out() {
+            continue;
+        }
+        if snapshot_due.is_some() {
+            crate::persist::snapshot(core);
             continue;
         }
         let ts = core.flush_timestamp(aligned_start);

@@ -141,6 +141,15 @@ impl Stats {
         }
     }
 
+    /// The per-interval counts so far, left in place (for a snapshot).
+    pub fn peek_interval(&self) -> IntervalCounts {
+        IntervalCounts {
+            packets: self.interval_packets.load(Ordering::Relaxed),
+            metrics: self.interval_metrics.load(Ordering::Relaxed),
+            bad: self.interval_bad.load(Ordering::Relaxed),
+        }
+    }
+
     /// Takes and resets the per-interval counts.
     pub fn take_interval(&self) -> IntervalCounts {
         IntervalCounts {

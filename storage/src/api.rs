@@ -167,8 +167,9 @@ pub enum ReadError {
     #[error("storage error: {0}")]
     Whisper(#[source] WhisperError),
     /// A stored series could not be read (corrupt file, I/O); maps to HTTP
-    /// 500. The message names the series, never the file (the log does).
-    #[error("series {series} cannot be read: {}", .source.reason())]
+    /// 500. The message names the series and the file, for logs; answers
+    /// to clients use [`WhisperError::reason`], which leaves the path out.
+    #[error("series {series} cannot be read: {source}")]
     Unreadable {
         /// The series as the request named it.
         series: String,

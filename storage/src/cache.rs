@@ -614,6 +614,17 @@ impl Cache {
         s.list(metric.slot);
     }
 
+    /// Every point of `shard` not yet confirmed on disk (in flight, then
+    /// queued), appended to `out`: what a journal checkpoint must keep.
+    pub fn pending_into(&self, shard: usize, out: &mut Vec<MetricPoint>) {
+        let s = self.lock(shard);
+        for (_, name, entry) in s.live() {
+            for &(t, v) in entry.inflight.iter().chain(&entry.queued) {
+                out.push(MetricPoint::new(name.to_string(), t, v));
+            }
+        }
+    }
+
     /// All cached points of a metric (in flight, overlaid by queued), sorted
     /// by timestamp.
     pub fn get(&self, name: &str) -> Points {

@@ -37,6 +37,16 @@ pub struct StorageConfig {
     /// (drop its points, log the path once, count) or "quarantine" (rename
     /// it to `NAME.wsp.corrupt` and start a new file).
     pub corrupt_files: String,
+    /// The write-ahead journal under DATA_DIR/.journal (on by default).
+    pub wal: bool,
+    /// How often journal appends are made durable (fdatasync): what a power
+    /// loss can take at most.
+    pub wal_sync_interval: String,
+    /// Most bytes the journal may hold; past it new points are refused.
+    pub wal_max_size: u64,
+    /// Longest stop: points not in files by then stay in the journal and
+    /// are written after the next start.
+    pub stop_timeout: String,
 }
 
 impl Default for StorageConfig {
@@ -52,6 +62,10 @@ impl Default for StorageConfig {
             self_metrics_interval: "60s".into(),
             max_find_results: 100_000,
             corrupt_files: "refuse".into(),
+            wal: true,
+            wal_sync_interval: "1s".into(),
+            wal_max_size: 1024 * 1024 * 1024,
+            stop_timeout: "30s".into(),
         }
     }
 }
@@ -92,6 +106,10 @@ pub struct StoreSettings {
     pub max_mapped_files: Option<usize>,
     /// What writes do with a corrupt file.
     pub corrupt_files: CorruptFiles,
+    /// The journal's settings; `None` without a journal.
+    pub journal: Option<crate::journal::JournalSettings>,
+    /// Longest stop.
+    pub stop_timeout: Duration,
 }
 
 impl StoreSettings {
@@ -247,6 +265,23 @@ impl StorageConfig {
                 ))
             }
         };
+        let wal_sync_interval = parse_duration(&self.wal_sync_interval)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                problem(
+                    "wal_sync_interval",
+                    format!("{:?} is not a duration above zero", self.wal_sync_interval),
+                )
+            })?;
+        if self.wal_max_size < 1024 * 1024 {
+            return Err(problem(
+                "wal_max_size",
+                format!("{} is below 1 MiB", self.wal_max_size),
+            ));
+        }
+        let stop_timeout =
+            parse_duration(&self.stop_timeout).map_err(|e| problem("stop_timeout", e))?;
         let self_metrics = if self.self_metrics_interval.is_empty() {
             None
         } else {
@@ -289,6 +324,11 @@ impl StorageConfig {
             max_find_results: self.max_find_results.max(1),
             max_mapped_files: None,
             corrupt_files,
+            journal: self.wal.then_some(crate::journal::JournalSettings {
+                sync_interval: wal_sync_interval,
+                max_size: self.wal_max_size,
+            }),
+            stop_timeout,
         })
     }
 }

@@ -144,6 +144,10 @@ fn walk(
             continue;
         };
         let is_dir = kind.is_dir() || (kind.is_symlink() && entry.path().is_dir());
+        if is_dir && name.starts_with('.') {
+            // hidden: the journal, editors' and tools' own directories
+            continue;
+        }
         if is_dir {
             let child = node.children.entry(name.as_str().into()).or_default();
             child.is_branch = true;

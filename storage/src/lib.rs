@@ -49,6 +49,7 @@ mod finder;
 mod flow;
 mod glob;
 mod index;
+pub mod journal;
 pub mod net;
 pub mod pyfmt;
 mod read;

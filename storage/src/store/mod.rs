@@ -26,11 +26,13 @@ use crate::cache::{self, Added, Cache, Room, Run, Unknown};
 use crate::config::{CorruptFiles, StoreSettings};
 use crate::flow::{Backpressure, Offered};
 use crate::index::MetricIndex;
+use crate::journal::Journal;
 use crate::read::index_dot_files;
 use crate::tagged::{self, is_tagged, TAGGED_DIR};
 use crate::tags::TagIndex;
 use crate::whisper::{self, WhisperError};
 
+mod journaling;
 mod read;
 mod verify;
 mod writer;
@@ -99,6 +101,10 @@ struct Inner {
     last_error_log: Mutex<Option<Instant>>,
     /// Corrupt files already logged, so each is named once (bounded).
     corrupt_logged: Mutex<HashSet<PathBuf>>,
+    /// The write-ahead journal, unless `[storage] wal = false`.
+    journal: Option<Journal>,
+    /// When a stop gives up waiting for the writers (set at stop).
+    stop_deadline: Mutex<Option<Instant>>,
 }
 
 /// A token bucket: `rate` tokens per second, burst of one second's worth.
@@ -133,6 +139,7 @@ pub struct Store {
     writers: Vec<JoinHandle<()>>,
     self_metrics: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
     verify: Option<JoinHandle<()>>,
+    journal_thread: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
 fn unix_now() -> i64 {
@@ -253,6 +260,13 @@ impl Store {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "storage index built"
         );
+        let (journal, replayed) = match &settings.journal {
+            Some(js) => {
+                let (journal, replayed) = Journal::open(&settings.data_dir, js.clone())?;
+                (Some(journal), replayed)
+            }
+            None => (None, Vec::new()),
+        };
         let shards = (settings.writers * 16).max(16);
         let inner = Arc::new(Inner {
             cache: Cache::new(shards, settings.max_cache_points),
@@ -271,8 +285,12 @@ impl Store {
             sources: Mutex::new(Vec::new()),
             last_error_log: Mutex::new(None),
             corrupt_logged: Mutex::new(HashSet::new()),
+            journal,
+            stop_deadline: Mutex::new(None),
             settings,
         });
+        inner.replay(&replayed);
+        drop(replayed);
         let writers = (0..inner.settings.writers)
             .map(|w| {
                 let inner = Arc::clone(&inner);
@@ -296,6 +314,7 @@ impl Store {
                 Some((tx, handle))
             }
         };
+        let journal_thread = journaling::spawn(Arc::clone(&inner))?;
         let weak = Arc::downgrade(&inner);
         let verify = verify::spawn(inner.settings.data_dir.clone(), move || {
             weak.upgrade()
@@ -306,6 +325,7 @@ impl Store {
             writers,
             self_metrics,
             verify: Some(verify),
+            journal_thread,
         })
     }
 
@@ -382,6 +402,12 @@ impl Store {
             }
         }
         self.inner.accepting.store(false, Ordering::SeqCst);
+        *self
+            .inner
+            .stop_deadline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) =
+            Some(Instant::now() + self.inner.settings.stop_timeout);
         self.inner.stopping.store(true, Ordering::SeqCst);
         if let Some(verify) = self.verify.take() {
             let _ = verify.join();
@@ -390,13 +416,11 @@ impl Store {
         for w in self.writers.drain(..) {
             let _ = w.join();
         }
-        let left = self.inner.cache.size();
-        if left > 0 {
-            tracing::error!(
-                points = left,
-                "storage stopped with points it could not write"
-            );
+        if let Some((tx, handle)) = self.journal_thread.take() {
+            let _ = tx.send(());
+            let _ = handle.join();
         }
+        journaling::finish(&self.inner);
     }
 }
 
@@ -434,6 +458,9 @@ impl Inner {
             ("cache.size".to_string(), self.cache.size() as f64),
             ("cache.queues".to_string(), self.cache.metric_count() as f64),
         ];
+        if let Some(journal) = &self.journal {
+            out.extend(journal.stats());
+        }
         let sources = self
             .sources
             .lock()
@@ -466,6 +493,16 @@ impl Inner {
             .points_received
             .fetch_add(points.len() as u64, Ordering::Relaxed);
         self.plausible(&mut points, &mut report.rejected);
+        let _journaled = match self.journal.as_ref().map(|j| j.append(&points)) {
+            Some(Err(e)) => {
+                report.overflowed = points.len();
+                report.count_refused(&self.stats.points_rejected, &self.stats.cache_overflow);
+                self.log_error(|| tracing::warn!(error = %e, refused = points.len(), "points refused: the journal cannot take them"));
+                return report;
+            }
+            Some(Ok(guard)) => Some(guard),
+            None => None,
+        };
         let added = self.add_points(&points, Room::Limited, &mut report.rejected);
         report.accepted = added.taken;
         report.overflowed = added.refused;
@@ -568,6 +605,18 @@ impl Inner {
             .cache
             .reserve(points.len(), flow_control_limit(self.cache.max_points()));
         out.rest = points.split_off(granted);
+        let _journaled = match self.journal.as_ref().map(|j| j.append(&points)) {
+            Some(Err(e)) => {
+                // handed back whole: the TCP receiver waits and offers again
+                self.cache.release(granted);
+                self.log_error(|| tracing::warn!(error = %e, "the journal cannot take points; carbon TCP input waits"));
+                points.append(&mut out.rest);
+                out.rest = points;
+                return out;
+            }
+            Some(Ok(guard)) => Some(guard),
+            None => None,
+        };
         let mut late_rejects = 0;
         let added = self.add_points(&points, Room::Reserved, &mut late_rejects);
         self.cache.release(granted - added.grew);
@@ -582,6 +631,14 @@ impl Inner {
             .points_rejected
             .fetch_add(out.report.rejected as u64, Ordering::Relaxed);
         out
+    }
+
+    /// Whether a stop has waited `stop_timeout` for the writers.
+    fn past_stop_deadline(&self) -> bool {
+        self.stop_deadline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|deadline| Instant::now() >= deadline)
     }
 
     /// Runs `log` at most once every 10 seconds.

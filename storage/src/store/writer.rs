@@ -237,14 +237,6 @@ impl OpenFiles {
             self.mapped -= 1;
         }
     }
-
-    fn flush_all(&self) {
-        for open in self.files.iter().flatten().flatten() {
-            if let Err(e) = open.file.flush() {
-                tracing::warn!(error = %e, "msync failed");
-            }
-        }
-    }
 }
 
 enum Outcome {
@@ -550,6 +542,10 @@ pub(super) fn writer_loop(inner: &Inner, writer: usize) {
         if full {
             inner.log_error(|| tracing::error!("disk full: points kept in the cache, retrying"));
         }
+        if stopping && inner.past_stop_deadline() {
+            // what is left stays in the journal (see journaling::finish)
+            break;
+        }
         if !progress {
             if stopping {
                 fruitless_drain_passes += 1;
@@ -562,5 +558,7 @@ pub(super) fn writer_loop(inner: &Inner, writer: usize) {
             fruitless_drain_passes = 0;
         }
     }
-    files.flush_all();
+    // No msync per file: the pages are in the page cache, which a process
+    // crash keeps; the journal covers a power loss until the stop's one
+    // syncfs (journaling::finish).
 }

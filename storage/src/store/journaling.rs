@@ -1,0 +1,107 @@
+//! How the store uses its [`Journal`]: replay at start, the sync and
+//! checkpoint thread, and the final checkpoint at stop. Appends happen
+//! where points are accepted (`Inner::accept`, `Inner::offer_points`).
+
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::Inner;
+use crate::api::MetricPoint;
+use crate::cache::Room;
+
+/// How often the journal is cut back to what the cache still holds (also
+/// whenever it passes half its bound).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+
+/// Replayed points are added in chunks of this many (bounded scratch).
+const REPLAY_CHUNK: usize = 64 * 1024;
+
+impl Inner {
+    /// Puts the journal's points back in the cache (no limit: they were
+    /// accepted once already) and indexes their names.
+    pub(super) fn replay(&self, points: &[MetricPoint]) {
+        for chunk in points.chunks(REPLAY_CHUNK) {
+            let granted = self.cache.reserve(chunk.len(), usize::MAX);
+            let mut rejected = 0;
+            let added = self.add_points(chunk, Room::Reserved, &mut rejected);
+            self.cache.release(granted - added.grew);
+        }
+        if !points.is_empty() {
+            self.cache.notify();
+        }
+    }
+
+    /// Cuts the journal back to the points not yet in files.
+    pub(super) fn checkpoint(&self) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        let result = journal.checkpoint(&self.settings.data_dir, |write| {
+            let mut pending = Vec::new();
+            for shard in 0..self.cache.shard_count() {
+                pending.clear();
+                self.cache.pending_into(shard, &mut pending);
+                if !pending.is_empty() {
+                    write(&pending);
+                }
+            }
+        });
+        if let Err(e) = result {
+            self.log_error(|| tracing::warn!(error = %e, "journal checkpoint failed; the older segments are kept"));
+        }
+    }
+}
+
+/// The thread that syncs the journal every `wal_sync_interval` and
+/// checkpoints it; stopped through the returned sender.
+pub(super) fn spawn(
+    inner: Arc<Inner>,
+) -> std::io::Result<Option<(mpsc::Sender<()>, JoinHandle<()>)>> {
+    let Some(journal) = &inner.journal else {
+        return Ok(None);
+    };
+    let every = journal.settings().sync_interval;
+    let (tx, rx) = mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("storage-journal".into())
+        .spawn(move || {
+            let mut last_checkpoint = Instant::now();
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                let Some(journal) = &inner.journal else {
+                    return;
+                };
+                journal.sync();
+                if last_checkpoint.elapsed() >= CHECKPOINT_EVERY || journal.wants_checkpoint() {
+                    inner.checkpoint();
+                    last_checkpoint = Instant::now();
+                }
+            }
+        })?;
+    Ok(Some((tx, handle)))
+}
+
+/// At stop, once the writers are done: what the cache still holds stays in
+/// the journal (written after the next start); without a journal, one
+/// `syncfs` makes the files durable.
+pub(super) fn finish(inner: &Inner) {
+    if inner.journal.is_some() {
+        inner.checkpoint();
+    } else if let Err(e) = crate::journal::sync_filesystem(&inner.settings.data_dir) {
+        tracing::warn!(error = %e, "syncfs of the data directory failed at stop");
+    }
+    let left = inner.cache.size();
+    if left > 0 {
+        if inner.journal.is_some() {
+            tracing::warn!(
+                points = left,
+                "stopped before every point was in its file; they stay in the journal and are written after the next start"
+            );
+        } else {
+            tracing::error!(
+                points = left,
+                "storage stopped with points it could not write"
+            );
+        }
+    }
+}
