@@ -284,3 +284,93 @@ fn count_files(dir: &Path) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// A small tmpfs mounted for one test, unmounted on drop. `None` where this
+/// process may not mount (not root): the caller then skips, saying so.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .ok()?
+            .success();
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn sigterm_on_a_full_disk_discards_nothing() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let Some(disk) = Tmpfs::mount(&tmp.path().join("disk"), "4m") else {
+        eprintln!("skipping: cannot mount a tmpfs here (tests run as root in CI)");
+        return;
+    };
+    let config = default_config(tmp.path());
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(
+        &config,
+        text.replace(
+            "[storage]\n",
+            "[storage]\nself_metrics_interval = \"\"\nstop_timeout = \"5s\"\n",
+        ),
+    )
+    .expect("write");
+    let data = disk.0.join("data");
+    let serve = Serve::start(&config, &data);
+    // Leave room for the journal's records, not for new Whisper files.
+    let filler = disk.0.join("filler");
+    let free = {
+        let out = std::process::Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&disk.0)
+            .output()
+            .expect("df");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse::<u64>().ok())
+            .expect("df figure")
+    };
+    std::fs::write(&filler, vec![0u8; (free - 32 * 1024) as usize]).expect("fill");
+    let now = unix_now();
+    let lines: Vec<String> = (0..50)
+        .map(|i| format!("full.s{i:02} {} {now}", i + 1))
+        .collect();
+    send_carbon(serve.carbon_plaintext.expect("carbon"), &lines);
+    // accepted: visible through the cache although no file can be created
+    let want: f64 = (1..=50).map(f64::from).sum();
+    assert_eq!(
+        serve.wait_for_sum("sumSeries(full.*)", "-5min", want, Duration::from_secs(10)),
+        want,
+        "log:\n{}",
+        serve.log()
+    );
+    let started = Instant::now();
+    serve.stop(Duration::from_secs(30));
+    eprintln!("SIGTERM on a full disk: exited in {:?}", started.elapsed());
+
+    std::fs::remove_file(&filler).expect("free the disk");
+    let serve = Serve::start(&config, &data);
+    assert_eq!(
+        serve.wait_for_sum("sumSeries(full.*)", "-5min", want, Duration::from_secs(20)),
+        want,
+        "points lost across the stop on a full disk; log:\n{}",
+        serve.log()
+    );
+    // and they reach their files
+    assert!(crate::util::wait_until(
+        Duration::from_secs(20),
+        || count_files(&data.join("full")) == 50
+    ));
+    serve.stop(Duration::from_secs(30));
+}

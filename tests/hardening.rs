@@ -349,3 +349,47 @@ fn raw_request(addr: SocketAddr, path: &str) -> (u16, String) {
         .unwrap_or(0);
     (status, head)
 }
+
+#[test]
+fn render_keeps_answering_during_a_udp_flood() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = write_config(tmp.path(), "", "");
+    let serve = Serve::start(&config, &tmp.path().join("data"));
+    let statsd = serve.statsd_udp.expect("statsd");
+    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flood = {
+        let flooding = flooding.clone();
+        std::thread::spawn(move || {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+            // 20 metrics a datagram over 100,000 names, as fast as one
+            // sender thread goes, for at most 6 s
+            let started = Instant::now();
+            let mut sent = 0u64;
+            let mut i = 0u32;
+            while flooding.load(std::sync::atomic::Ordering::Relaxed)
+                && started.elapsed() < Duration::from_secs(6)
+            {
+                let datagram: String = (0..20)
+                    .map(|k| format!("flood.k{}:1|c\n", (i + k) % 100_000))
+                    .collect();
+                let _ = socket.send_to(datagram.as_bytes(), statsd);
+                i = i.wrapping_add(20);
+                sent += 20;
+            }
+            sent
+        })
+    };
+    let mut answered = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        let (status, body) =
+            serve.http_get("/render?target=stats_counts.flood.k1&from=-1min&format=json");
+        assert_eq!(status, 200, "{body}");
+        answered += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+    let sent = flood.join().expect("flood thread");
+    eprintln!("UDP flood: {sent} metrics sent in about 5 s; /render answered {answered} times");
+    assert!(answered >= 10, "only {answered} answers in 5 s");
+}
