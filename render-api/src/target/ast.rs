@@ -110,6 +110,9 @@ impl fmt::Display for Expr {
             Expr::Str(s) => write!(f, "{}{}{}", s.quote, s.value, s.quote),
             Expr::Int(i) => write!(f, "{i}"),
             Expr::Float(x) if x.is_infinite() && *x > 0.0 => f.write_str("inf"),
+            // There is no `-inf` literal: an overflowing number is how a
+            // target spells it (graphite's float() gives -inf too).
+            Expr::Float(x) if x.is_infinite() => f.write_str("-1e999"),
             Expr::Float(x) => write!(f, "{x:?}"),
             Expr::Bool(b) => f.write_str(if *b { "true" } else { "false" }),
             Expr::None => f.write_str("None"),
@@ -140,6 +143,9 @@ fn write_args(f: &mut fmt::Formatter<'_>, args: &[Expr], kwargs: &[(String, Expr
 /// escaped, except braces and commas that form a valid `{a,b}` group.
 fn write_path(f: &mut fmt::Formatter<'_>, path: &str) -> fmt::Result {
     let chars: Vec<char> = path.chars().collect();
+    // Such a path came from an escaped dot (`1\.5`); printed plainly it
+    // would read back as a number argument.
+    let number_like = reads_as_number(path);
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
@@ -160,8 +166,12 @@ fn write_path(f: &mut fmt::Formatter<'_>, path: &str) -> fmt::Result {
         }
         // A dot separates elements only between two non-empty ones; any
         // other dot came from an escape and must be printed as one.
-        let separator =
-            c == '.' && i > 0 && i + 1 < chars.len() && chars[i - 1] != '.' && chars[i + 1] != '.';
+        let separator = c == '.'
+            && !number_like
+            && i > 0
+            && i + 1 < chars.len()
+            && chars[i - 1] != '.'
+            && chars[i + 1] != '.';
         if !separator && (PATH_SYMBOLS.contains(c) || c == '=') {
             write!(f, "\\{c}")?;
         } else {
@@ -170,6 +180,31 @@ fn write_path(f: &mut fmt::Formatter<'_>, path: &str) -> fmt::Result {
         i += 1;
     }
     Ok(())
+}
+
+/// Whether `text` has the parser's number shape
+/// `-?\d+(\.\d+)?([eE]-?\d+)?`.
+fn reads_as_number(text: &str) -> bool {
+    fn digits(s: &str) -> Option<&str> {
+        let rest = s.trim_start_matches(|c: char| c.is_ascii_digit());
+        (rest.len() < s.len()).then_some(rest)
+    }
+    let Some(mut rest) = digits(text.strip_prefix('-').unwrap_or(text)) else {
+        return false;
+    };
+    if let Some(fraction) = rest.strip_prefix('.') {
+        match digits(fraction) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    if let Some(exponent) = rest.strip_prefix(['e', 'E']) {
+        match digits(exponent.strip_prefix('-').unwrap_or(exponent)) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 /// If `chars[open]` starts a `{a,b}` group (non-empty alternatives, no dot

@@ -662,6 +662,47 @@ mod tests {
         empty_call: "f()" => call("f", vec![]);
     }
 
+    /// Found by `cargo fuzz` (render_target): `-inf` printed as a path.
+    #[test]
+    fn fuzz_negative_infinity_prints_back_to_itself() {
+        let expr = parse_target("f(-990e999,8e-3, falGe)").unwrap();
+        assert_eq!(
+            expr,
+            call(
+                "f",
+                vec![
+                    Expr::Float(f64::NEG_INFINITY),
+                    Expr::Float(0.008),
+                    path("falGe")
+                ]
+            )
+        );
+        assert_eq!(parse_target(&expr.to_string()), Ok(expr));
+    }
+
+    /// Found by `cargo fuzz` (render_target): a path of escaped dots that
+    /// printed as a number.
+    #[test]
+    fn fuzz_number_like_path_prints_back_to_itself() {
+        let expr = parse_target("f(92\\.2222222222229, 22222222229, vaempl-1)").unwrap();
+        assert_eq!(
+            expr,
+            call(
+                "f",
+                vec![
+                    path("92.2222222222229"),
+                    Expr::Int(22_222_222_229),
+                    path("vaempl-1")
+                ]
+            )
+        );
+        assert_eq!(parse_target(&expr.to_string()), Ok(expr));
+        for text in ["f(-1\\.5e-3)", "f(1\\.5E3,x)", "1\\.5"] {
+            let expr = parse_target(text).unwrap();
+            assert_eq!(parse_target(&expr.to_string()), Ok(expr), "{text}");
+        }
+    }
+
     #[test]
     fn kwargs_and_raw_series_by_tag() {
         let e = parse_target("f(a, x = 1, y=g(b))").unwrap();
