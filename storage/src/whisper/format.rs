@@ -336,7 +336,10 @@ impl<'a> Cursor<'a> {
 /// Decodes and validates a header the way whisper's reader does (unknown
 /// aggregation code, xFilesFactor outside [0, 1] or a short read are errors),
 /// and additionally checks that every archive lies inside a file of
-/// `file_len` bytes, so later slot arithmetic can never index out of bounds.
+/// `file_len` bytes, so later slot arithmetic can never index out of bounds,
+/// and that maxRetention is no longer than the longest archive, so the
+/// window of a fetch is bounded by what the archives cover, as in every file
+/// whisper writes.
 /// `buf` holds the file's first bytes (at least the header, or all of a
 /// shorter file).
 pub fn decode_header(buf: &[u8], file_len: u64) -> Result<Header, FormatError> {
@@ -416,6 +419,16 @@ pub fn decode_header(buf: &[u8], file_len: u64) -> Result<Header, FormatError> {
             );
         }
         archives.push(a);
+    }
+    // whisper writes the longest archive retention here; a larger value
+    // would make a fetch far back allocate one slot per second of it.
+    let longest = archives.iter().map(ArchiveInfo::retention).max();
+    if let Some(longest) = longest.filter(|&l| u64::from(max_retention) > l) {
+        c.fail_at(
+            4,
+            format!("a maxRetention no longer than the longest archive ({longest} s)"),
+            format!("{max_retention}"),
+        );
     }
     c.finish()?;
     Ok(Header {
@@ -503,6 +516,25 @@ mod tests {
         let short = &buf[..buf.len() - 1];
         let err = decode_header(short, short.len() as u64).unwrap_err();
         assert_eq!(err.offset, 28, "{err}");
+    }
+
+    /// Found with the whisper_header fuzz target (an out-of-memory abort on
+    /// its input): a corrupt maxRetention made a fetch from far back
+    /// allocate 64 GB for an archive of one point.
+    #[test]
+    fn fuzz_max_retention_past_the_archives_is_refused() {
+        let mut h = sample_header();
+        h.max_retention = u32::MAX;
+        let mut buf = h.encode();
+        buf.resize(h.expected_file_size() as usize, 0);
+        let err = decode_header(&buf, buf.len() as u64).unwrap_err();
+        assert_eq!((err.offset, err.found.as_str()), (4, "4294967295"), "{err}");
+        assert!(err.expected.contains("(600 s)"), "{err}");
+        // A shorter one only narrows what fetches return, as in whisper.
+        h.max_retention = 60;
+        let mut buf = h.encode();
+        buf.resize(h.expected_file_size() as usize, 0);
+        assert_eq!(decode_header(&buf, buf.len() as u64), Ok(h));
     }
 
     #[test]
