@@ -60,3 +60,6 @@ mod tour;
 
 /// Game days: descriptor exhaustion, slow clients, tokens, corrupt files.
 mod hardening;
+
+/// Capacity planning: export (CSV, JSON lines, Parquet), forecasts, /check.
+mod capacity;
