@@ -19,7 +19,7 @@ set -euo pipefail
 PREFIX="$FERROGRAPH_REFS"
 STATSD_VERSION=0.9.0
 HOT_SHOTS_VERSION=11.2.0
-PIP_PACKAGES=(whisper==1.1.10 graphite-web==1.1.10 carbon==1.1.10 statsd==4.0.1 pytz six pyparsing cairocffi urllib3 scandir prometheus_client==0.21.1)
+PIP_PACKAGES=(whisper==1.1.10 graphite-web==1.1.10 carbon==1.1.10 statsd==4.0.1 pytz six pyparsing cairocffi urllib3 scandir prometheus_client==0.21.1 pyarrow)
 
 log() { printf '[install-references] %s\n' "$*" >&2; }
 mkdir -p "$PREFIX/bin"
@@ -45,7 +45,7 @@ if [ "$(npm_package_version "$PREFIX/clients" hot-shots)" != "$HOT_SHOTS_VERSION
 fi
 
 py="$PREFIX/venv/bin/python"
-if ! "$py" -c 'import whisper, graphite.render, statsd, carbon.conf, carbon.util, prometheus_client' >/dev/null 2>&1; then
+if ! "$py" -c 'import whisper, graphite.render, statsd, carbon.conf, carbon.util, prometheus_client, pyarrow.parquet' >/dev/null 2>&1; then
   log "pip install ${PIP_PACKAGES[*]} into $PREFIX/venv"
   [ -x "$py" ] || python3 -m venv "$PREFIX/venv"
   "$PREFIX/venv/bin/pip" install -q --upgrade pip
@@ -56,7 +56,7 @@ fi
 # a wrapper, not a symlink: a symlinked venv python does not find its venv
 printf '#!/bin/sh\nexec "%s" "$@"\n' "$py" > "$PREFIX/bin/ref-python"
 chmod +x "$PREFIX/bin/ref-python"
-"$PREFIX/bin/ref-python" -c 'import whisper, graphite.render, statsd' \
+"$PREFIX/bin/ref-python" -c 'import whisper, graphite.render, statsd, pyarrow.parquet' \
   || { log "the reference python modules do not import"; exit 1; }
 [ -f "$PREFIX/venv/conf/storage-schemas.conf.example" ] \
   || { log "carbon's example configs are missing under $PREFIX/venv/conf"; exit 1; }

@@ -48,6 +48,10 @@ pub enum Command {
     Send(crate::send_cmd::SendArgs),
     /// Wait until a running daemon's listeners are all bound (GET /health answers 200).
     WaitReady(crate::send_cmd::WaitReadyArgs),
+    /// Export targets over a long window as CSV, JSON lines or Parquet.
+    Export(crate::export_cmd::ExportArgs),
+    /// Forecast when each series of a target crosses a threshold.
+    Forecast(crate::forecast_cmd::ForecastArgs),
 }
 
 /// Runs the chosen subcommand to completion.
@@ -70,5 +74,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Whisper(args) => crate::whisper_cmd::run(args),
         Command::Send(args) => crate::send_cmd::run(args),
         Command::WaitReady(args) => crate::send_cmd::wait_ready(args),
+        Command::Export(args) => crate::export_cmd::run(args),
+        Command::Forecast(args) => crate::forecast_cmd::run(args),
     }
 }

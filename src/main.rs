@@ -5,6 +5,8 @@ mod bench_udp;
 mod carbon_cmd;
 mod cli;
 mod config;
+mod export_cmd;
+mod forecast_cmd;
 mod logging;
 mod pipeline;
 mod selfstats;

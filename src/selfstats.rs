@@ -113,6 +113,7 @@ const EXPOSITION: &[Exposed] = &[
         &[],
     ),
     row("render.limit_hits", "http_limit_hits_total", Counter, &[]),
+    row("render.checks", "http_checks_total", Counter, &[]),
     row(
         "render.storage_errors",
         "errors_total",

@@ -63,3 +63,6 @@ mod hardening;
 
 /// Nothing accepted is lost: kill -9 during a burst, journal replay, stop time.
 mod durability;
+
+/// Capacity planning: export (CSV, JSON lines, Parquet), forecasts, /check.
+mod capacity;

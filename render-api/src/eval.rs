@@ -561,7 +561,16 @@ impl<'r> Evaluator<'r> {
 
     fn load(&mut self, ctx: &Context, pattern: &str) -> Result<Vec<Series>, ApiError> {
         self.check_deadline()?;
-        let paths: Vec<String> = if pattern.starts_with("seriesByTag(") {
+        let paths = self.matching_paths(pattern)?;
+        self.load_paths(ctx, pattern, &paths)
+    }
+
+    /// The stored series a path expression (or `seriesByTag(...)` text)
+    /// matches, sorted and without repeats, unfetched: a caller that
+    /// streams many series (`ferrograph export`) fetches them in chunks
+    /// with [`Evaluator::load_paths`].
+    pub fn matching_paths(&self, pattern: &str) -> Result<Vec<String>, ApiError> {
+        let mut paths: Vec<String> = if pattern.starts_with("seriesByTag(") {
             let exprs = series_by_tag_exprs(pattern)?;
             self.read.find_tagged(&exprs)?
         } else {
@@ -572,6 +581,20 @@ impl<'r> Evaluator<'r> {
                 .map(|n| n.path)
                 .collect()
         };
+        paths.sort();
+        paths.dedup();
+        Ok(paths)
+    }
+
+    /// Fetches `paths` (matched by `pattern`) over `ctx`'s window as a
+    /// path expression's series, sorted by name, counting them against
+    /// the request's limits.
+    pub fn load_paths(
+        &mut self,
+        ctx: &Context,
+        pattern: &str,
+        paths: &[String],
+    ) -> Result<Vec<Series>, ApiError> {
         if paths.is_empty() {
             return Ok(Vec::new());
         }
@@ -589,7 +612,7 @@ impl<'r> Evaluator<'r> {
         };
         let mut fetched = Vec::new();
         self.read
-            .fetch_many_into(&paths, range, self.fetch_options(pattern), &mut fetched)?;
+            .fetch_many_into(paths, range, self.fetch_options(pattern), &mut fetched)?;
         let mut series: Vec<Series> = Vec::with_capacity(fetched.len());
         for f in fetched.into_iter().flatten() {
             self.points_fetched += f.values.len();

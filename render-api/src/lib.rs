@@ -28,6 +28,8 @@
 pub mod config;
 pub mod error;
 pub mod eval;
+pub mod export;
+pub mod forecast;
 pub mod format;
 pub mod functions;
 pub mod http;

@@ -68,7 +68,23 @@ static CONFIDENCE_AREA: FunctionDef =
         .params(BAND_PARAMS);
 
 /// One value per point, null where missing.
-type Column = Vec<Option<f64>>;
+pub(crate) type Column = Vec<Option<f64>>;
+
+/// graphite's Holt-Winters model after reading a series: per value, the
+/// one-step prediction, smoothed deviation, level (intercept), slope and
+/// seasonal term. `ferrograph forecast` extrapolates from its last values.
+pub(crate) struct HoltWintersModel {
+    /// One-step predictions (graphite's `predictions`).
+    pub predictions: Column,
+    /// Smoothed absolute deviations (graphite's `deviations`).
+    pub deviations: Vec<f64>,
+    /// Levels; `None` where the value was missing.
+    pub intercepts: Column,
+    /// Slopes per step (0 where the value was missing).
+    pub slopes: Vec<f64>,
+    /// Seasonal terms (0 where the value was missing).
+    pub seasonals: Vec<f64>,
+}
 
 /// graphite's `holtWintersAnalysis`: one-step predictions and smoothed
 /// deviations for every value of `values`, with seasons of
@@ -77,6 +93,19 @@ fn holt_winters_analysis(
     values: &[Option<f64>],
     season_length: i64,
 ) -> Result<(Column, Column), String> {
+    let model = holt_winters_model(values, season_length)?;
+    Ok((
+        model.predictions,
+        model.deviations.into_iter().map(Some).collect(),
+    ))
+}
+
+/// graphite's `holtWintersAnalysis` with the whole state kept (see
+/// [`HoltWintersModel`]).
+pub(crate) fn holt_winters_model(
+    values: &[Option<f64>],
+    season_length: i64,
+) -> Result<HoltWintersModel, String> {
     const ALPHA: f64 = 0.1;
     const GAMMA: f64 = 0.1;
     const BETA: f64 = 0.0035;
@@ -130,7 +159,13 @@ fn holt_winters_analysis(
         predictions.push(prediction);
         deviations.push(deviation);
     }
-    Ok((predictions, deviations.into_iter().map(Some).collect()))
+    Ok(HoltWintersModel {
+        predictions,
+        deviations,
+        intercepts,
+        slopes,
+        seasonals,
+    })
 }
 
 /// The refetched series of a holtWinters* call, each with its predictions

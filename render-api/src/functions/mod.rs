@@ -59,7 +59,7 @@ mod combine;
 mod filter_data;
 mod filter_series;
 mod graph;
-mod holt_winters;
+pub(crate) mod holt_winters;
 mod sorting;
 mod special;
 mod transform;

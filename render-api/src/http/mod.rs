@@ -7,20 +7,26 @@
 //! single-valued lookup takes the POST value). Evaluation is blocking
 //! (storage reads mapped files) and runs on tokio's blocking pool.
 
+mod check;
+mod export;
 mod find;
+mod forecast;
 mod functions;
 mod render;
 mod server;
 mod tags;
 pub mod tls;
 
+pub(crate) use render::time_window;
 pub use server::serve;
 
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -31,6 +37,9 @@ use storage::Read;
 
 use crate::config::RenderSettings;
 use crate::error::ApiError;
+
+/// The body of every response: whole, or streamed (`/export`).
+pub type ResponseBody = BoxBody<Bytes, Infallible>;
 
 /// Request parameters: query string then form body, in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -189,6 +198,8 @@ pub struct RenderStats {
     pub busy_refused: AtomicU64,
     /// Requests answered 401 for a missing or wrong `read_token`.
     pub unauthorized: AtomicU64,
+    /// `/check` requests (uptime checks), whatever their answer.
+    pub checks: AtomicU64,
 }
 
 impl RenderStats {
@@ -206,6 +217,7 @@ impl RenderStats {
             ("read_timeouts".into(), get(&self.read_timeouts)),
             ("busy_refused".into(), get(&self.busy_refused)),
             ("unauthorized".into(), get(&self.unauthorized)),
+            ("checks".into(), get(&self.checks)),
             (
                 "unreadable_skipped".into(),
                 storage::api::unreadable_series_skipped() as f64,
@@ -270,6 +282,7 @@ pub(crate) struct Req<'a> {
     pub accept: Option<&'a str>,
     pub read: &'a dyn Read,
     pub settings: &'a RenderSettings,
+    pub stats: &'a RenderStats,
 }
 
 impl Api {
@@ -306,7 +319,7 @@ impl Api {
     }
 
     /// Answers one request.
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
     where
         B: Body + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -368,6 +381,9 @@ impl Api {
                     return to_response(reply);
                 }
             };
+        if path.trim_end_matches('/') == "/export" {
+            return export::streamed(self, params, slot).await;
+        }
         let reply = tokio::task::spawn_blocking(move || {
             let _slot = slot;
             api.handle_blocking(&method, &path, &params, accept.as_deref())
@@ -431,6 +447,7 @@ impl Api {
             accept,
             read: inner.read.as_ref(),
             settings: &inner.settings,
+            stats: &inner.stats,
         };
         let reply = self.dispatch_counted(&req, path);
         let micros = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
@@ -444,26 +461,30 @@ impl Api {
         let inner = &self.inner;
         match dispatch(req, path) {
             Ok(reply) => reply,
-            Err(e) => {
-                match &e {
-                    ApiError::Storage(detail) => {
-                        inner.stats.storage_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(%path, error = %detail, "storage error while answering a request");
-                    }
-                    ApiError::Unreadable { .. } => {
-                        inner.stats.storage_errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                    ApiError::Limit(_) => {
-                        inner.stats.limit_hits.fetch_add(1, Ordering::Relaxed);
-                        inner.stats.bad_requests.fetch_add(1, Ordering::Relaxed);
-                    }
-                    _ => {
-                        inner.stats.bad_requests.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                Reply::error(e.status(), &e.client_message())
+            Err(e) => self.error_reply(path, e),
+        }
+    }
+
+    /// The reply to a failed request, counted in the stats.
+    fn error_reply(&self, path: &str, e: ApiError) -> Reply {
+        let stats = &self.inner.stats;
+        match &e {
+            ApiError::Storage(detail) => {
+                stats.storage_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(%path, error = %detail, "storage error while answering a request");
+            }
+            ApiError::Unreadable { .. } => {
+                stats.storage_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            ApiError::Limit(_) => {
+                stats.limit_hits.fetch_add(1, Ordering::Relaxed);
+                stats.bad_requests.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {
+                stats.bad_requests.fetch_add(1, Ordering::Relaxed);
             }
         }
+        Reply::error(e.status(), &e.client_message())
     }
 }
 
@@ -511,6 +532,9 @@ fn dispatch(req: &Req<'_>, path: &str) -> Result<Reply, ApiError> {
         "/metrics/expand" => find::expand(req),
         "/metrics/index.json" => find::index(req),
         "/version" => Ok(Reply::ok("text/html; charset=utf-8", "1.1.10\n")),
+        "/export" => export::buffered(req),
+        "/forecast" => forecast::forecast(req),
+        "/check" => check::check(req),
         "/functions" => functions::list(req),
         "/tags" => tags::list(req),
         "/tags/tagSeries" => tags::tag_series(req),
@@ -533,8 +557,8 @@ fn dispatch(req: &Req<'_>, path: &str) -> Result<Reply, ApiError> {
     }
 }
 
-fn to_response(reply: Reply) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
+fn to_response(reply: Reply) -> Response<ResponseBody> {
+    let mut resp = Response::new(Full::new(Bytes::from(reply.body)).boxed());
     *resp.status_mut() =
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if let Ok(v) = HeaderValue::from_str(&reply.content_type) {

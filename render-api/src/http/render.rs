@@ -7,18 +7,17 @@ use crate::format::{self, json::JsonOptions};
 use crate::target::parse_target;
 use crate::time::{parse_at_time, parse_tz};
 
-use super::{now_epoch, Reply, Req};
+use super::{now_epoch, Params, Reply, Req};
 
 /// The time window of a request: `(start, end, now)` in epoch seconds,
 /// from `from`/`until`/`now`/`tz` as graphite-web reads them (default
 /// `from=-1d`, `until=now`; reversed ranges are swapped; equal ones are an
 /// error).
 pub(crate) fn time_window(
-    req: &Req<'_>,
+    p: &Params,
     tz: chrono_tz::Tz,
     wall_now: i64,
 ) -> Result<(i64, i64, i64), ApiError> {
-    let p = req.params;
     let now = match p.get("now") {
         Some(text) => parse_at_time(text, tz, wall_now)?,
         None => wall_now,
@@ -70,7 +69,7 @@ pub(crate) fn render(req: &Req<'_>) -> Result<Reply, ApiError> {
         .and_then(parse_tz)
         .unwrap_or(req.settings.time_zone);
     let wall_clock = now_epoch();
-    let (start, end, now) = time_window(req, tz, wall_clock)?;
+    let (start, end, now) = time_window(req.params, tz, wall_clock)?;
     let x_files_factor = match p.get("xFilesFactor") {
         Some(v) => v.trim().parse::<f64>().map_err(|_| {
             ApiError::BadRequest(format!("xFilesFactor must be a number, not {v:?}"))
