@@ -458,7 +458,6 @@ impl Api {
 
     /// [`dispatch`], counting the errors by kind.
     fn dispatch_counted(&self, req: &Req<'_>, path: &str) -> Reply {
-        let inner = &self.inner;
         match dispatch(req, path) {
             Ok(reply) => reply,
             Err(e) => self.error_reply(path, e),
