@@ -19,7 +19,7 @@ fi
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 
 # One build for all targets (`cargo fuzz run` would rebuild per target); the
-# dev profile (opt-level 1, see fuzz/Cargo.toml) builds in half the time of
+# dev profile (see fuzz/Cargo.toml) builds in about half the time of
 # the release one used for the long runs.
 cargo +nightly fuzz build --dev
 bin=fuzz/target/x86_64-unknown-linux-gnu/debug
