@@ -2,12 +2,13 @@
 # The test command. On a fresh Debian machine it installs what the tests
 # need (system packages, then the reference implementations, both
 # idempotent), then runs every test of the workspace: unit, integration,
-# differential and end-to-end tests, and the doctests.
+# differential and end-to-end tests, the doctests, and a short run of every
+# fuzz target.
 #
 # Needs the package registries (Debian, npm, PyPI, crates.io) the first
 # time. The references go to $FERROGRAPH_REFS (default /opt/ferrograph-refs
-# as root, else ~/.cache/ferrograph-refs). About 10 minutes on 2 cores from
-# a cold build, about 8 once built.
+# as root, else ~/.cache/ferrograph-refs). About 20 minutes on 2 cores from
+# a cold build, about 12 once built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ci-prerequisites.sh
@@ -16,3 +17,6 @@ scripts/ci-prerequisites.sh
 scripts/install-references.sh
 cargo test --workspace --all-targets --release
 cargo test --workspace --doc --release
+# a short coverage-guided run of every fuzz target over its corpus
+# (docs/fuzzing.md): a crash fails the test command
+scripts/fuzz-smoke.sh 10
