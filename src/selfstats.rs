@@ -92,6 +92,34 @@ const EXPOSITION: &[Exposed] = &[
     row("quarantined", "files_quarantined_total", Counter, &[]),
     row("cache.size", "cache_points", Gauge, &[]),
     row("cache.queues", "cache_series", Gauge, &[]),
+    // storage: new series waiting for their files, and the limits of new
+    // series (store/admission.rs)
+    row("creates.backlog", "create_backlog_series", Gauge, &[]),
+    row("creates.pendingPoints", "create_backlog_points", Gauge, &[]),
+    row(
+        "admission.newSeriesRefused",
+        "new_series_points_refused_total",
+        Counter,
+        &[("limit", "max_new_series_per_minute")],
+    ),
+    row(
+        "admission.pendingCreateRefused",
+        "new_series_points_refused_total",
+        Counter,
+        &[("limit", "max_pending_create_points")],
+    ),
+    row(
+        "admission.newSeriesRefusedByPrefix",
+        "new_series_points_refused_by_prefix_total",
+        Counter,
+        &[("limit", "max_new_series_per_minute")],
+    ),
+    row(
+        "admission.pendingCreateRefusedByPrefix",
+        "new_series_points_refused_by_prefix_total",
+        Counter,
+        &[("limit", "max_pending_create_points")],
+    ),
     // render API
     row("render.requests", "http_requests_total", Counter, &[]),
     row(
@@ -149,6 +177,12 @@ const EXPOSITION: &[Exposed] = &[
     row(
         "statsd.keys_over_limit",
         "keys_over_limit_total",
+        Counter,
+        &[],
+    ),
+    row(
+        "statsd.keys_over_limit_by_prefix",
+        "keys_over_limit_by_prefix_total",
         Counter,
         &[],
     ),

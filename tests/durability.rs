@@ -378,4 +378,109 @@ fn sigterm_on_a_full_disk_discards_nothing() {
         || count_files(&data.join("full")) == 50
     ));
     serve.stop(Duration::from_secs(30));
+/// When a StatsD counter's point for second `ts` was first seen in its
+/// Whisper file, polled every 100 ms for `observe`.
+fn watch_file_points(path: &Path, observe: Duration) -> std::collections::BTreeMap<i64, f64> {
+    use storage::whisper::WhisperReader;
+    let mut first_seen = std::collections::BTreeMap::new();
+    let started = Instant::now();
+    while started.elapsed() < observe {
+        let now = unix_now();
+        let fetched = WhisperReader::open(path)
+            .ok()
+            .and_then(|r| r.fetch(now - 60, now, now, None).ok().flatten());
+        if let Some(f) = fetched {
+            let seen = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .expect("clock")
+                .as_secs_f64();
+            for (i, v) in f.values.iter().enumerate() {
+                if v.is_some() {
+                    first_seen
+                        .entry(f.start + i as i64 * f.step)
+                        .or_insert(seen);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    first_seen
+}
+
+#[test]
+fn a_burst_of_new_series_does_not_delay_an_existing_counter() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = default_config(tmp.path());
+    let data = tmp.path().join("data");
+    let serve = Serve::start(&config, &data);
+    let carbon = serve.carbon_plaintext.expect("carbon");
+    let statsd = serve.statsd_udp.expect("statsd");
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            while !stop.load(Ordering::Relaxed) {
+                udp.send_to(b"fair.existing:1|c", statsd).expect("send");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let file = data.join("stats_counts/fair/existing.wsp");
+    assert!(
+        crate::util::wait_until(Duration::from_secs(20), || file.exists()),
+        "the existing counter's file was not created; log:\n{}",
+        serve.log()
+    );
+
+    // 20,000 new series at once, created at the default 500 a second: the
+    // creates take 40 s, the observation the first 12 of them.
+    let watcher = std::thread::spawn(move || watch_file_points(&file, Duration::from_secs(13)));
+    std::thread::sleep(Duration::from_secs(1));
+    let burst_at = unix_now();
+    let lines: Vec<String> = (0..20_000)
+        .map(|i| format!("flood.n{i:05} 1 {burst_at}"))
+        .collect();
+    let sending = Instant::now();
+    for chunk in lines.chunks(2000) {
+        send_carbon(carbon, chunk);
+    }
+    eprintln!("burst sent in {:?}", sending.elapsed());
+    let watched = watcher.join().expect("watcher");
+    let (_, metrics) = serve.http_get("/metrics");
+    stop.store(true, Ordering::Relaxed);
+    sender.join().expect("sender");
+
+    let backlog = metrics
+        .lines()
+        .find(|l| l.starts_with("ferrograph_create_backlog_series"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(
+        backlog > 1000.0,
+        "the burst should still wait for creates (backlog {backlog}); log:\n{}",
+        serve.log()
+    );
+    // every interval of the burst's first 10 s reached the file within a
+    // couple of intervals of its timestamp
+    let window: Vec<(i64, f64)> = watched
+        .iter()
+        .filter(|(ts, _)| (burst_at + 1..=burst_at + 10).contains(*ts))
+        .map(|(ts, seen)| (*ts, seen - *ts as f64))
+        .collect();
+    let worst = window.iter().map(|(_, lag)| *lag).fold(0.0, f64::max);
+    eprintln!(
+        "existing counter during a 20,000-series burst: {} of 10 intervals on disk, \
+         worst lag {worst:.2} s after the interval's timestamp; create backlog {backlog}",
+        window.len()
+    );
+    assert!(
+        window.len() >= 9,
+        "intervals missing on disk: {window:?}; log:\n{}",
+        serve.log()
+    );
+    assert!(worst <= 3.0, "points landed late: {window:?}");
+    // the creates left are not this test's subject: no drain at stop
+    serve.kill9();
 }

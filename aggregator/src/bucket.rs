@@ -3,10 +3,16 @@
 //!
 //! Apply rules follow Etsy StatsD's `stats.js` exactly (counter `+= v/rate`
 //! with a NaN reset, gauge delta only onto a non-zero value, set members as
-//! text). A flush *takes* the counters, timers and sets maps of a shard
-//! (O(1) under the lock), computes outside it, then puts the idle keys back
-//! with reset values unless the `delete_*` settings say otherwise; gauges
-//! carry over, so they are copied under the lock instead.
+//! text). A flush *takes* the counters, timers and sets maps of a shard and,
+//! under the same lock, puts the kept keys back with reset values unless the
+//! `delete_*` settings say otherwise; gauges carry over, so they are copied.
+//! The points are computed outside the lock.
+//!
+//! `max_keys` is exact: the key count only changes under a shard's lock
+//! together with its maps (a new key reserves its place before it is
+//! inserted; a flush releases only the keys it deletes), so no interleaving
+//! of receivers and flushes lets one key more in. The daemon's own keys
+//! (`bad_lines_seen`, `timestamp_lag`, ...) are outside the limit.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
@@ -143,7 +149,10 @@ pub struct ResetRules {
 pub struct Buckets {
     shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
+    /// User keys held (the daemon's own are in `internal`).
     keys: AtomicUsize,
+    /// The daemon's own keys held: they never count against `max_keys`.
+    internal: AtomicUsize,
     timer_values: AtomicUsize,
     max_keys: usize,
     max_timer_values: usize,
@@ -171,6 +180,7 @@ impl Buckets {
                 .collect(),
             hasher: RandomState::new(),
             keys: AtomicUsize::new(0),
+            internal: AtomicUsize::new(0),
             timer_values: AtomicUsize::new(0),
             max_keys,
             max_timer_values,
@@ -225,13 +235,15 @@ impl Buckets {
         self.lock(self.shard_of(key))
     }
 
+    /// Reserves a place for a new key; false when `max_keys` are held.
+    /// Never lets the count past the limit, even for a moment, so two
+    /// receivers racing for the last place cannot both get it.
     fn new_key_allowed(&self) -> bool {
-        if self.keys.fetch_add(1, Ordering::Relaxed) >= self.max_keys {
-            self.keys.fetch_sub(1, Ordering::Relaxed);
-            false
-        } else {
-            true
-        }
+        self.keys
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max_keys).then_some(n + 1)
+            })
+            .is_ok()
     }
 
     /// Applies one sample of `key`.
@@ -325,9 +337,11 @@ impl Buckets {
         Applied::Ok
     }
 
-    /// Adds `value` to counter `key`, creating it (bypassing the key
-    /// limit: used for the daemon's own counters).
-    pub fn add_counter(&self, key: &str, value: f64) {
+    /// Adds `value` to counter `key`, creating it without the key limit:
+    /// the daemon's own counters (`internal`, kept outside `max_keys`) and
+    /// counters restored from the state file (counted by
+    /// [`Buckets::recount`]).
+    pub fn add_counter(&self, key: &str, value: f64, internal: bool) {
         let mut shard = self.lock_key(key);
         match shard.counters.get_mut(key) {
             Some(c) => {
@@ -337,19 +351,25 @@ impl Buckets {
                 *c += value;
             }
             None => {
-                self.keys.fetch_add(1, Ordering::Relaxed);
+                self.count_created(internal);
                 shard.counters.insert(key.into(), value);
             }
         }
     }
 
-    /// Sets gauge `key` without a TTL (the daemon's `timestamp_lag`).
-    pub fn set_gauge(&self, key: &str, value: f64) {
+    fn count_created(&self, internal: bool) {
+        let count = if internal { &self.internal } else { &self.keys };
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets the daemon's gauge `key` without a TTL (`timestamp_lag`),
+    /// outside the key limit.
+    pub fn set_internal_gauge(&self, key: &str, value: f64) {
         let mut shard = self.lock_key(key);
         match shard.gauges.get_mut(key) {
             Some(g) => g.value = value,
             None => {
-                self.keys.fetch_add(1, Ordering::Relaxed);
+                self.count_created(true);
                 shard
                     .gauges
                     .insert(key.into(), GaugeState { value, ttl: None });
@@ -357,7 +377,12 @@ impl Buckets {
         }
     }
 
-    /// Takes shard `i`'s interval for a flush, applying the gauge TTL rule.
+    /// Takes shard `i`'s interval for a flush, applying the gauge TTL rule,
+    /// and in the same locked step puts the kept keys back reset, as the
+    /// reference resets them (counters 0, timers and sets empty) unless
+    /// deleted. Done under one lock so the key count never lags the maps: a
+    /// key taken out and put back later could otherwise be replaced by a
+    /// new one meanwhile and push the count past `max_keys`.
     pub fn take(&self, i: usize, rules: &ResetRules) -> Taken {
         let mut shard = self.lock(i);
         let before = shard.len();
@@ -378,8 +403,28 @@ impl Buckets {
                 }
             });
         }
+        shard.counters.reserve(counters.len());
+        for k in counters.keys() {
+            let internal = INTERNAL_COUNTER_MARKERS.iter().any(|m| k.contains(m));
+            if !rules.delete_counters || internal {
+                shard.counters.insert(k.clone(), 0.0);
+            }
+        }
+        if !rules.delete_timers {
+            shard.timers.reserve(timers.len());
+            for k in timers.keys() {
+                shard.timers.insert(k.clone(), TimerState::default());
+            }
+        }
+        if !rules.delete_sets {
+            shard.sets.reserve(sets.len());
+            for k in sets.keys() {
+                shard.sets.insert(k.clone(), HashSet::new());
+            }
+        }
         let removed = before - shard.len();
         drop(shard);
+        // the daemon's keys are never deleted: what went is user keys
         self.keys.fetch_sub(removed, Ordering::Relaxed);
         let values: usize = timers.values().map(TimerState::held).sum();
         self.timer_values.fetch_sub(values, Ordering::Relaxed);
@@ -389,33 +434,6 @@ impl Buckets {
             gauges,
             sets,
         }
-    }
-
-    /// Puts idle keys of shard `i` back after a flush, reset as the
-    /// reference resets them (counters 0, timers and sets empty) unless
-    /// deleted. Keys that received data meanwhile keep it.
-    pub fn restore_idle(&self, i: usize, taken: Taken, rules: &ResetRules) {
-        let mut shard = self.lock(i);
-        let before = shard.len();
-        for (k, _) in taken.counters {
-            let internal = INTERNAL_COUNTER_MARKERS.iter().any(|m| k.contains(m));
-            if !rules.delete_counters || internal {
-                shard.counters.entry(k).or_insert(0.0);
-            }
-        }
-        if !rules.delete_timers {
-            for (k, _) in taken.timers {
-                shard.timers.entry(k).or_default();
-            }
-        }
-        if !rules.delete_sets {
-            for (k, _) in taken.sets {
-                shard.sets.entry(k).or_default();
-            }
-        }
-        let added = shard.len() - before;
-        drop(shard);
-        self.keys.fetch_add(added, Ordering::Relaxed);
     }
 
     /// Removes `key` of one kind (admin `del*`); true if it was there.
@@ -469,7 +487,9 @@ impl Buckets {
     }
 
     /// Recomputes the key and timer-value totals from the maps (after a
-    /// bulk load that bypassed [`Buckets::apply`]).
+    /// bulk load that bypassed [`Buckets::apply`]; it may have held more
+    /// keys than the limit, which then lets no new key in until flushes
+    /// delete enough).
     pub fn recount(&self) {
         let (mut keys, mut values) = (0, 0);
         for i in 0..self.shards.len() {
@@ -477,11 +497,13 @@ impl Buckets {
             keys += shard.len();
             values += shard.timers.values().map(TimerState::held).sum::<usize>();
         }
-        self.keys.store(keys, Ordering::Relaxed);
+        let internal = self.internal.load(Ordering::Relaxed);
+        self.keys
+            .store(keys.saturating_sub(internal), Ordering::Relaxed);
         self.timer_values.store(values, Ordering::Relaxed);
     }
 
-    /// Distinct keys held now, all kinds.
+    /// Distinct user keys held now, all kinds (what `max_keys` limits).
     pub fn key_count(&self) -> usize {
         self.keys.load(Ordering::Relaxed)
     }
@@ -542,19 +564,53 @@ mod tests {
         assert_eq!(b.key_count(), 2);
     }
 
+    /// Receivers racing each other and a flusher for the last places never
+    /// get one key past `max_keys` (56,205 keys got into 50,000 when a
+    /// flush took keys out and put them back later).
+    #[test]
+    fn key_limit_is_exact_under_concurrent_flushes() {
+        const MAX: usize = 500;
+        let b = Buckets::new(8, MAX, 100_000, None);
+        let stop = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for t in 0..3 {
+                let b = &b;
+                scope.spawn(move || {
+                    for i in 0..20_000 {
+                        b.apply(&format!("k{t}.{i}"), &counter(1.0, 1.0));
+                    }
+                });
+            }
+            scope.spawn(|| {
+                while stop.load(Ordering::Relaxed) == 0 {
+                    let mut held = 0;
+                    for i in 0..b.shard_count() {
+                        held += b.take(i, &ResetRules::default()).counters.len();
+                    }
+                    assert!(held <= MAX, "{held} keys flushed");
+                    assert!(b.key_count() <= MAX);
+                }
+            });
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            stop.store(1, Ordering::Relaxed);
+        });
+        let held: usize = (0..b.shard_count()).map(|i| b.lock(i).len()).sum();
+        assert_eq!((held, b.key_count()), (MAX, MAX));
+    }
+
     #[test]
     fn restore_keeps_or_deletes_as_configured() {
         let b = Buckets::new(1, 100, 100, None);
         b.apply("c", &counter(1.0, 1.0));
-        b.add_counter("statsd.bad_lines_seen", 0.0);
+        b.add_counter("statsd.bad_lines_seen", 0.0, true);
         let rules = ResetRules {
             delete_counters: true,
             ..ResetRules::default()
         };
-        let t = b.take(0, &rules);
-        b.restore_idle(0, t, &rules);
+        b.take(0, &rules);
         assert_eq!(b.keys_of(Kind::Counter), vec!["statsd.bad_lines_seen"]);
-        assert_eq!(b.key_count(), 1);
+        // the daemon's own counter is outside the limit's count
+        assert_eq!(b.key_count(), 0);
     }
 
     #[test]
@@ -586,7 +642,6 @@ mod tests {
         assert_eq!(b.apply("x", &timer(1.0)), Applied::TimerLimit);
         let t = b.take(0, &ResetRules::default());
         assert_eq!(t.timers["t"].hdr.as_ref().map(|h| h.len()), Some(103));
-        b.restore_idle(0, t, &ResetRules::default());
         // After the flush the key starts exact again, the budget is whole.
         assert_eq!(b.lock(0).timers["t"], TimerState::default());
         for k in ["a", "b", "c"] {

@@ -183,7 +183,7 @@ pub(crate) fn restore(core: &Core) -> Result<(), StartError> {
         }
     }
     for (k, v) in &state.counters {
-        core.buckets.add_counter(k, *v);
+        core.buckets.add_counter(k, *v, false);
     }
     for (k, t) in state.timers {
         core.buckets.merge_timer(&k, t);

@@ -8,6 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use storage::refusals::Refusals;
 use storage::{Ingest, MetricPoint};
 
 use crate::bucket::{Buckets, ResetRules};
@@ -47,6 +48,8 @@ pub struct Core {
     pub(crate) healthy: AtomicBool,
     pub(crate) stop: AtomicBool,
     pub(crate) kernel_drops: Mutex<Vec<Arc<std::sync::atomic::AtomicU64>>>,
+    /// New keys refused by `max_keys`, per prefix, logged once a minute.
+    key_refusals: Refusals,
 }
 
 struct InternalKeys {
@@ -88,7 +91,7 @@ impl Core {
         // The reference starts with its three counters at 0, so they are
         // flushed even before the first packet.
         for k in [&keys.bad, &keys.packets, &keys.metrics] {
-            buckets.add_counter(k, 0.0);
+            buckets.add_counter(k, 0.0, true);
         }
         let rules = ResetRules {
             delete_counters: settings.delete_counters,
@@ -112,6 +115,7 @@ impl Core {
             healthy: AtomicBool::new(true),
             stop: AtomicBool::new(false),
             kernel_drops: Mutex::new(Vec::new()),
+            key_refusals: Refusals::new("[statsd] max_keys"),
             settings,
         }
     }
@@ -132,6 +136,7 @@ impl Core {
                             crate::bucket::Applied::Ok => {}
                             crate::bucket::Applied::KeyLimit => {
                                 self.stats.keys_over_limit.fetch_add(1, Ordering::Relaxed);
+                                self.key_refusals.record(&parsed.key, 1);
                             }
                             crate::bucket::Applied::TimerLimit => {
                                 self.stats
@@ -171,16 +176,17 @@ impl Core {
             let mut last = self.last_flush_ts.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(prev) = *last {
                 self.buckets
-                    .set_gauge(&self.keys.lag, (ts - prev) as f64 - self.interval_s());
+                    .set_internal_gauge(&self.keys.lag, (ts - prev) as f64 - self.interval_s());
             }
             *last = Some(ts);
         }
         let counts = self.stats.take_interval();
-        self.buckets.add_counter(&self.keys.bad, counts.bad as f64);
         self.buckets
-            .add_counter(&self.keys.packets, counts.packets as f64);
+            .add_counter(&self.keys.bad, counts.bad as f64, true);
         self.buckets
-            .add_counter(&self.keys.metrics, counts.metrics as f64);
+            .add_counter(&self.keys.packets, counts.packets as f64, true);
+        self.buckets
+            .add_counter(&self.keys.metrics, counts.metrics as f64, true);
 
         let ctx = FlushContext {
             namer: &self.namer,
@@ -212,7 +218,6 @@ impl Core {
             for (k, s) in &taken.sets {
                 ctx.set(&mut out, k, s.len());
             }
-            self.buckets.restore_idle(i, taken, &self.rules);
         }
         let processing_ms = start.elapsed().as_millis() as f64;
         out.push(self.namer.num_stats(), ts, num_stats as f64);
@@ -312,7 +317,9 @@ impl Engine {
     /// Every self-metric counter, as [`Running::stats`].
     pub fn stats(&self) -> Vec<(String, u64)> {
         let keys = self.core.buckets.key_count() as u64;
-        self.core.stats.snapshot(&[("keys", keys)])
+        let mut out = self.core.stats.snapshot(&[("keys", keys)]);
+        out.extend(self.core.key_refusals.by_prefix(KEYS_REFUSED_BY_PREFIX));
+        out
     }
 }
 
@@ -518,10 +525,16 @@ impl Drop for Running {
     }
 }
 
+/// The figure of `max_keys` refusals per prefix (`{prefix="..."}`).
+const KEYS_REFUSED_BY_PREFIX: &str = "keys_over_limit_by_prefix";
+
 fn core_stats(core: &Core) -> Vec<(String, u64)> {
     let keys = core.buckets.key_count() as u64;
-    core.stats
-        .snapshot(&[("udp_kernel_drops", core.kernel_drops()), ("keys", keys)])
+    let mut out = core
+        .stats
+        .snapshot(&[("udp_kernel_drops", core.kernel_drops()), ("keys", keys)]);
+    out.extend(core.key_refusals.by_prefix(KEYS_REFUSED_BY_PREFIX));
+    out
 }
 
 /// Start (Unix ms) of the aligned interval containing `now_ms`.

@@ -20,6 +20,12 @@
 //! entry at once, skipping the index lookup and the name allocation a new
 //! entry costs. Idle entries are bounded (a tenth of the point limit) and
 //! swept by the writers.
+//!
+//! An entry made for a series new to the store is *awaiting its file* until
+//! a writer has created the file and written it: such entries' points count
+//! against their own bound ([`Cache::with_max_awaiting_points`]), so a burst
+//! of new names waits in that bound, not in the room of the series that
+//! already have files.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -69,6 +75,8 @@ struct Entry {
     /// queued one, so in-order arrivals append without scanning the list.
     queued_newest: i64,
     inflight: Points,
+    /// A series new to the store whose file is not written yet.
+    awaiting_file: bool,
 }
 
 impl Entry {
@@ -78,6 +86,7 @@ impl Entry {
             queued: Vec::new(),
             queued_newest: i64::MIN,
             inflight: Vec::new(),
+            awaiting_file: false,
         }
     }
 
@@ -118,6 +127,9 @@ pub struct MetricRef {
     pub slot: u32,
     /// The metric.
     pub name: Arc<str>,
+    /// Whether it is a new series waiting for its file (writers create
+    /// these after the series that have files are written).
+    pub awaiting_file: bool,
 }
 
 struct Slot {
@@ -209,6 +221,9 @@ pub struct Added {
     pub grew: usize,
     /// Points refused because the cache was full.
     pub refused: usize,
+    /// Points of series awaiting their file refused because those series
+    /// hold their bound, by series (empty unless that bound is reached).
+    pub refused_awaiting: Vec<(Arc<str>, usize)>,
 }
 
 /// Whose room a batch of [`Cache::add`] uses.
@@ -249,6 +264,11 @@ pub struct Cache {
     /// Points arrived since a writer last looked: lets [`Cache::notify`]
     /// skip the condition variable while writers are busy anyway.
     pending: CachePadded<AtomicBool>,
+    /// Points held by entries awaiting their file, and their bound.
+    awaiting_points: CachePadded<AtomicUsize>,
+    max_awaiting_points: usize,
+    /// Entries awaiting their file: the create backlog.
+    awaiting_series: AtomicUsize,
     wake: (Mutex<()>, Condvar),
 }
 
@@ -288,7 +308,40 @@ impl Cache {
             clock: Instant::now(),
             scanned_at: CachePadded::new(AtomicU32::new(0)),
             pending: CachePadded::new(AtomicBool::new(false)),
+            awaiting_points: CachePadded::new(AtomicUsize::new(0)),
+            max_awaiting_points: max_points,
+            awaiting_series: AtomicUsize::new(0),
             wake: (Mutex::new(()), Condvar::new()),
+        }
+    }
+
+    /// Bounds the points of series awaiting their file (at most the cache's
+    /// own limit).
+    pub fn with_max_awaiting_points(mut self, max: usize) -> Cache {
+        self.max_awaiting_points = max.min(self.max_points);
+        self
+    }
+
+    /// Points held for series awaiting their file.
+    pub fn awaiting_points(&self) -> usize {
+        self.awaiting_points.load(Ordering::Relaxed)
+    }
+
+    /// Series awaiting their file (the create backlog).
+    pub fn awaiting_series(&self) -> usize {
+        self.awaiting_series.load(Ordering::Relaxed)
+    }
+
+    /// Whether series awaiting their file may take more points.
+    pub fn awaiting_room(&self) -> bool {
+        self.awaiting_points() < self.max_awaiting_points
+    }
+
+    /// `n` points of an entry awaiting its file left the cache or were
+    /// merged away.
+    fn awaiting_freed(&self, entry: &Entry, n: usize) {
+        if entry.awaiting_file && n > 0 {
+            self.awaiting_points.fetch_sub(n, Ordering::Relaxed);
         }
     }
 
@@ -324,10 +377,28 @@ impl Cache {
         shard: usize,
         runs: &[Run<'p>],
         room: Room,
+        unknown: Option<Unknown<'_, 'p>>,
+    ) -> Added {
+        self.add_runs(shard, runs, room, unknown, false)
+    }
+
+    /// [`Cache::add`] for series new to the store: entries made for them
+    /// await their file.
+    pub fn add_new_series(&self, shard: usize, runs: &[Run<'_>], room: Room) -> Added {
+        self.add_runs(shard, runs, room, None, true)
+    }
+
+    fn add_runs<'p>(
+        &self,
+        shard: usize,
+        runs: &[Run<'p>],
+        room: Room,
         mut unknown: Option<Unknown<'_, 'p>>,
+        new_series: bool,
     ) -> Added {
         let mut added = Added::default();
         let limited = room == Room::Limited;
+        let mut awaiting_grew = 0;
         {
             let mut s = self.lock(shard);
             for run in runs {
@@ -352,10 +423,31 @@ impl Cache {
                             added.refused += run.points.len();
                             continue;
                         }
-                        s.insert(Arc::from(run.name), Entry::new())
+                        let mut entry = Entry::new();
+                        if new_series {
+                            entry.awaiting_file = true;
+                            self.awaiting_series.fetch_add(1, Ordering::Relaxed);
+                        }
+                        s.insert(Arc::from(run.name), entry)
                     }
                 };
-                let entry = &mut s.slots[slot as usize].entry;
+                let target = &mut s.slots[slot as usize];
+                // Read once per run, as the limit: the bound may be passed
+                // by at most one run.
+                if target.entry.awaiting_file
+                    && limited
+                    && self.awaiting_points.load(Ordering::Relaxed) + awaiting_grew
+                        >= self.max_awaiting_points
+                {
+                    if let Some(name) = &target.name {
+                        added
+                            .refused_awaiting
+                            .push((Arc::clone(name), run.points.len()));
+                    }
+                    continue;
+                }
+                let entry = &mut target.entry;
+                let grew_before = added.grew;
                 if entry.idle_since != BUSY {
                     if room_left == 0 {
                         added.refused += run.points.len();
@@ -373,10 +465,17 @@ impl Cache {
                         room_left = room_left.saturating_sub(usize::from(limited));
                     }
                 }
+                if entry.awaiting_file {
+                    awaiting_grew += added.grew - grew_before;
+                }
                 if !entry.queued.is_empty() {
                     s.list(slot);
                 }
             }
+        }
+        if awaiting_grew > 0 {
+            self.awaiting_points
+                .fetch_add(awaiting_grew, Ordering::Relaxed);
         }
         if limited && added.grew > 0 {
             self.size.fetch_add(added.grew, Ordering::Relaxed);
@@ -462,6 +561,7 @@ impl Cache {
                         shard,
                         slot,
                         name: Arc::clone(name),
+                        awaiting_file: s.entry.awaiting_file,
                     };
                     out.push((metric, s.entry.queued.len()));
                     // listed until a scan finds it empty
@@ -481,8 +581,15 @@ impl Cache {
         let shard = self.shard_of(name);
         let s = self.lock(shard);
         let slot = *s.slot_of.get(name)?;
-        let name = Arc::clone(s.slots[slot as usize].name.as_ref()?);
-        Some(MetricRef { shard, slot, name })
+        let entry = &s.slots[slot as usize];
+        let name = Arc::clone(entry.name.as_ref()?);
+        let awaiting_file = entry.entry.awaiting_file;
+        Some(MetricRef {
+            shard,
+            slot,
+            name,
+            awaiting_file,
+        })
     }
 
     /// Moves a metric's queued points in flight and copies them into `out`;
@@ -530,8 +637,9 @@ impl Cache {
             for (t, v) in entry.queued.drain(..) {
                 upsert(&mut entry.inflight, t, v);
             }
-            self.size
-                .fetch_sub(before - entry.inflight.len(), Ordering::Relaxed);
+            let merged = before - entry.inflight.len();
+            self.size.fetch_sub(merged, Ordering::Relaxed);
+            self.awaiting_freed(entry, merged);
         }
         entry.queued_newest = i64::MIN;
     }
@@ -565,6 +673,13 @@ impl Cache {
             if entry.idle_since != BUSY {
                 // confirmed before, nothing in flight
                 continue;
+            }
+            if entry.awaiting_file {
+                // written (or dropped): the series no longer waits
+                let held = entry.inflight.len() + entry.queued.len();
+                self.awaiting_freed(entry, held);
+                entry.awaiting_file = false;
+                self.awaiting_series.fetch_sub(1, Ordering::Relaxed);
             }
             freed += entry.inflight.len();
             if !entry.queued.is_empty() {
@@ -608,8 +723,9 @@ impl Cache {
         for (t, v) in entry.queued.drain(..) {
             upsert(&mut merged, t, v);
         }
-        self.size
-            .fetch_sub(before - merged.len(), Ordering::Relaxed);
+        let dropped = before - merged.len();
+        self.size.fetch_sub(dropped, Ordering::Relaxed);
+        self.awaiting_freed(entry, dropped);
         entry.set_queued(merged);
         s.list(metric.slot);
     }
@@ -654,324 +770,4 @@ impl Cache {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pts(name: &str, list: &[(i64, f64)]) -> Vec<MetricPoint> {
-        list.iter()
-            .map(|&(t, v)| MetricPoint::new(name, t, v))
-            .collect()
-    }
-
-    fn add<'p>(
-        c: &Cache,
-        shard: usize,
-        points: &'p [MetricPoint],
-        room: Room,
-        unknown: Option<Unknown<'_, 'p>>,
-    ) -> Added {
-        c.add(shard, &runs(points).collect::<Vec<_>>(), room, unknown)
-    }
-
-    /// The points of `runs` as `(name, timestamp, value)`.
-    fn flat(runs: &[Run<'_>]) -> Vec<(String, i64, f64)> {
-        runs.iter()
-            .flat_map(|r| {
-                r.points
-                    .iter()
-                    .map(|p| (r.name.to_string(), p.timestamp, p.value))
-            })
-            .collect()
-    }
-
-    #[test]
-    fn last_received_wins_and_limit_counts() {
-        let c = Cache::new(4, 3);
-        let s = c.shard_of("a");
-        let added = add(
-            &c,
-            s,
-            &pts("a", &[(10, 1.0), (10, 2.0), (20, 3.0)]),
-            Room::Limited,
-            None,
-        );
-        assert_eq!(
-            added,
-            Added {
-                grew: 2,
-                refused: 0
-            }
-        );
-        assert_eq!(c.size(), 2);
-        assert_eq!(c.get("a"), vec![(10, 2.0), (20, 3.0)]);
-        let added = add(
-            &c,
-            s,
-            &pts("a", &[(30, 1.0), (40, 1.0), (20, 9.0)]),
-            Room::Limited,
-            None,
-        );
-        assert_eq!(
-            added,
-            Added {
-                grew: 1,
-                refused: 1
-            }
-        );
-        assert_eq!(c.size(), 3);
-        assert_eq!(c.get("a"), vec![(10, 2.0), (20, 9.0), (30, 1.0)]);
-    }
-
-    #[test]
-    fn out_of_order_points_replace_by_timestamp() {
-        let c = Cache::new(1, 100);
-        add(
-            &c,
-            0,
-            &pts(
-                "o",
-                &[(30, 1.0), (10, 2.0), (20, 3.0), (10, 4.0), (30, 5.0)],
-            ),
-            Room::Limited,
-            None,
-        );
-        assert_eq!(c.size(), 3);
-        assert_eq!(c.get("o"), vec![(10, 4.0), (20, 3.0), (30, 5.0)]);
-        assert!(c.take(&c.lookup("o").unwrap()).is_some());
-        // after a take, the queue starts over: 10 is queued again, not lost
-        add(&c, 0, &pts("o", &[(10, 6.0)]), Room::Limited, None);
-        assert_eq!(c.get("o"), vec![(10, 6.0), (20, 3.0), (30, 5.0)]);
-    }
-
-    #[test]
-    fn reservations_never_exceed_the_limit() {
-        let c = Cache::new(2, 5);
-        let s = c.shard_of("r");
-        assert_eq!(c.reserve(3, 5), 3);
-        let added = add(
-            &c,
-            s,
-            &pts("r", &[(10, 1.0), (10, 2.0), (20, 3.0)]),
-            Room::Reserved,
-            None,
-        );
-        assert_eq!(added.grew, 2);
-        c.release(3 - added.grew);
-        assert_eq!(c.size(), 2);
-        assert_eq!(c.reserve(10, 4), 2);
-        c.release(2);
-        assert_eq!(c.reserve(10, 99), 3);
-        assert_eq!(c.reserve(1, 99), 0);
-        // a plain add sees the reservation and refuses
-        let q = c.shard_of("q");
-        assert_eq!(
-            add(&c, q, &pts("q", &[(1, 1.0)]), Room::Limited, None).refused,
-            1
-        );
-        c.release(3);
-        assert_eq!(c.size(), 2);
-        assert_eq!(c.get("r"), vec![(10, 2.0), (20, 3.0)]);
-    }
-
-    #[test]
-    fn unknown_names_are_handed_back_untouched() {
-        let c = Cache::new(1, 100);
-        add(&c, 0, &pts("cached", &[(1, 1.0)]), Room::Limited, None);
-        let mut unknown = Vec::new();
-        let is_known = |n: &str| n == "indexed";
-        let mut batch = pts("cached", &[(2, 2.0)]);
-        batch.extend(pts("indexed", &[(1, 1.0)]));
-        batch.extend(pts("new", &[(1, 1.0), (2, 2.0)]));
-        let added = add(
-            &c,
-            0,
-            &batch,
-            Room::Limited,
-            Some(Unknown {
-                is_known: &is_known,
-                out: &mut unknown,
-            }),
-        );
-        assert_eq!(
-            added,
-            Added {
-                grew: 2,
-                refused: 0
-            }
-        );
-        assert_eq!(
-            flat(&unknown),
-            flat(&runs(&pts("new", &[(1, 1.0), (2, 2.0)])).collect::<Vec<_>>())
-        );
-        assert_eq!(c.metric_count(), 2);
-    }
-
-    #[test]
-    fn in_flight_points_stay_visible_and_can_be_put_back() {
-        let c = Cache::new(2, 100);
-        let s = c.shard_of("m");
-        add(
-            &c,
-            s,
-            &pts("m", &[(10, 1.0), (20, 2.0)]),
-            Room::Limited,
-            None,
-        );
-        assert_eq!(c.take(&c.lookup("m").unwrap()).unwrap().len(), 2);
-        add(
-            &c,
-            s,
-            &pts("m", &[(20, 5.0), (30, 3.0)]),
-            Room::Limited,
-            None,
-        );
-        assert_eq!(c.get("m"), vec![(10, 1.0), (20, 5.0), (30, 3.0)]);
-        assert_eq!(c.size(), 4);
-        let mut work = Vec::new();
-        c.queued_counts_into(s, &mut work);
-        assert_eq!(work, vec![(c.lookup("m").unwrap(), 2)]);
-        assert_eq!(work[0].0.shard, s);
-        c.put_back(&c.lookup("m").unwrap());
-        assert_eq!(c.size(), 3);
-        assert_eq!(c.get("m"), vec![(10, 1.0), (20, 5.0), (30, 3.0)]);
-        let taken = c.take(&c.lookup("m").unwrap()).unwrap();
-        assert_eq!(taken.len(), 3);
-        c.confirm(&c.lookup("m").unwrap());
-        assert_eq!(c.size(), 0);
-        assert!(c.get("m").is_empty());
-        assert_eq!(c.metric_count(), 0);
-    }
-
-    #[test]
-    fn emptied_entries_stay_known_up_to_a_bound() {
-        // room for 20 points: at most 2 idle entries
-        let c = Cache::new(1, 20);
-        for name in ["a", "b", "c"] {
-            add(&c, 0, &pts(name, &[(1, 1.0)]), Room::Limited, None);
-            assert!(c.take(&c.lookup(name).unwrap()).is_some());
-            c.confirm(&c.lookup(name).unwrap());
-        }
-        assert_eq!((c.size(), c.metric_count()), (0, 0));
-        let mut unknown = Vec::new();
-        let nothing_indexed = |_: &str| false;
-        let mut batch = pts("a", &[(2, 2.0)]);
-        batch.extend(pts("c", &[(2, 2.0)]));
-        let added = add(
-            &c,
-            0,
-            &batch,
-            Room::Limited,
-            Some(Unknown {
-                is_known: &nothing_indexed,
-                out: &mut unknown,
-            }),
-        );
-        // "a" was kept idle; "c" came when two were idle and was dropped
-        assert_eq!(added.grew, 1);
-        assert_eq!(
-            flat(&unknown),
-            flat(&runs(&pts("c", &[(2, 2.0)])).collect::<Vec<_>>())
-        );
-        assert_eq!(c.get("a"), vec![(2, 2.0)]);
-        assert_eq!(c.metric_count(), 1);
-    }
-
-    #[test]
-    fn a_reused_slot_does_not_answer_for_its_old_metric() {
-        // room for 10 points: one idle entry at most
-        let c = Cache::new(1, 10);
-        for name in ["a", "b"] {
-            add(&c, 0, &pts(name, &[(1, 1.0)]), Room::Limited, None);
-        }
-        let (a, b) = (c.lookup("a").unwrap(), c.lookup("b").unwrap());
-        for m in [&a, &b] {
-            assert!(c.take(m).is_some());
-            c.confirm(m);
-        }
-        // "a" stays idle, "b" was removed and its slot freed
-        assert!(c.lookup("b").is_none());
-        add(&c, 0, &pts("d", &[(1, 4.0)]), Room::Limited, None);
-        let d = c.lookup("d").unwrap();
-        assert_eq!(d.slot, b.slot);
-        assert!(c.take(&b).is_none());
-        c.confirm(&b);
-        c.put_back(&b);
-        assert_eq!(c.size(), 1);
-        assert_eq!(c.take(&d), Some(vec![(1, 4.0)]));
-    }
-
-    #[test]
-    fn batched_take_and_confirm_match_one_by_one() {
-        let c = Cache::new(1, 100);
-        add(&c, 0, &pts("a", &[(1, 1.0), (2, 2.0)]), Room::Limited, None);
-        add(&c, 0, &pts("b", &[(1, 3.0)]), Room::Limited, None);
-        add(&c, 0, &pts("idle", &[(1, 1.0)]), Room::Limited, None);
-        let idle = c.lookup("idle").unwrap();
-        assert!(c.take(&idle).is_some());
-        c.confirm(&idle);
-        let (a, b) = (c.lookup("a").unwrap(), c.lookup("b").unwrap());
-        let (mut out, mut ends) = (Vec::new(), Vec::new());
-        c.take_many(0, [&a, &idle, &b], &mut out, &mut ends);
-        assert_eq!(out, vec![(1, 1.0), (2, 2.0), (1, 3.0)]);
-        assert_eq!(ends, vec![2, 2, 3], "nothing queued: an empty range");
-        assert_eq!(
-            c.get("a"),
-            vec![(1, 1.0), (2, 2.0)],
-            "in flight, still read"
-        );
-        // a metric confirmed twice, or already idle, changes nothing more
-        c.confirm_many(0, [&a, &b, &a, &idle]);
-        assert_eq!((c.size(), c.metric_count()), (0, 0));
-        assert_eq!(c.idle.load(Ordering::Relaxed), 3);
-        // idle entries answer for their metrics at once
-        add(&c, 0, &pts("a", &[(3, 1.0)]), Room::Limited, None);
-        assert_eq!(c.lookup("a"), Some(a));
-        assert_eq!(c.idle.load(Ordering::Relaxed), 2);
-    }
-
-    #[test]
-    fn scans_list_each_queued_metric_once() {
-        let scan = |c: &Cache| {
-            let mut work = Vec::new();
-            c.queued_counts_into(0, &mut work);
-            work.into_iter()
-                .map(|(m, n)| (m.name.to_string(), n))
-                .collect::<Vec<_>>()
-        };
-        // room for 10 points: one idle entry at most
-        let c = Cache::new(1, 10);
-        add(&c, 0, &pts("a", &[(1, 1.0)]), Room::Limited, None);
-        add(&c, 0, &pts("a", &[(2, 1.0)]), Room::Limited, None);
-        add(&c, 0, &pts("b", &[(1, 1.0)]), Room::Limited, None);
-        assert_eq!(scan(&c), vec![("a".into(), 2), ("b".into(), 1)]);
-        assert_eq!(scan(&c), vec![("a".into(), 2), ("b".into(), 1)]);
-        let (a, b) = (c.lookup("a").unwrap(), c.lookup("b").unwrap());
-        for m in [&a, &b] {
-            assert!(c.take(m).is_some());
-        }
-        assert_eq!(scan(&c), vec![]);
-        // a failed write queues its points again
-        c.put_back(&a);
-        assert_eq!(scan(&c), vec![("a".into(), 2)]);
-        assert!(c.take(&a).is_some());
-        c.confirm_many(0, [&a, &b]);
-        // "b" was removed; its slot, reused, is listed once, under its new name
-        add(&c, 0, &pts("d", &[(1, 1.0)]), Room::Limited, None);
-        assert_eq!(c.lookup("d").unwrap().slot, b.slot);
-        add(&c, 0, &pts("d", &[(2, 1.0)]), Room::Limited, None);
-        assert_eq!(scan(&c), vec![("d".into(), 2)]);
-    }
-
-    #[test]
-    fn runs_split_where_the_name_changes() {
-        let mut batch = pts("a", &[(1, 1.0), (2, 2.0)]);
-        batch.extend(pts("b", &[(1, 1.0)]));
-        batch.extend(pts("a", &[(3, 3.0)]));
-        let got: Vec<(&str, usize)> = runs(&batch).map(|r| (r.name, r.points.len())).collect();
-        assert_eq!(got, vec![("a", 2), ("b", 1), ("a", 1)]);
-        let c = Cache::new(1, 100);
-        add(&c, 0, &batch, Room::Limited, None);
-        assert_eq!(c.get("a"), vec![(1, 1.0), (2, 2.0), (3, 3.0)]);
-        assert_eq!(c.size(), 4);
-    }
-}
+mod tests;

@@ -47,6 +47,14 @@ pub struct StorageConfig {
     /// Longest stop: points not in files by then stay in the journal and
     /// are written after the next start.
     pub stop_timeout: String,
+    /// Series new to the store admitted per minute (0 = unlimited); points
+    /// of the others are refused and counted per prefix. Series with files
+    /// are never refused by it.
+    pub max_new_series_per_minute: u64,
+    /// Most points waiting for files not yet created; past it points of new
+    /// series are refused and counted, never those of series with files.
+    /// 0 = a quarter of `max_cache_points`.
+    pub max_pending_create_points: usize,
 }
 
 impl Default for StorageConfig {
@@ -66,6 +74,8 @@ impl Default for StorageConfig {
             wal_sync_interval: "1s".into(),
             wal_max_size: 1024 * 1024 * 1024,
             stop_timeout: "30s".into(),
+            max_new_series_per_minute: 100_000,
+            max_pending_create_points: 0,
         }
     }
 }
@@ -110,6 +120,10 @@ pub struct StoreSettings {
     pub journal: Option<crate::journal::JournalSettings>,
     /// Longest stop.
     pub stop_timeout: Duration,
+    /// New series per minute; `None` = unlimited.
+    pub max_new_series_per_minute: Option<u64>,
+    /// Points waiting for files not yet created (resolved, ≥ 1).
+    pub max_pending_create_points: usize,
 }
 
 impl StoreSettings {
@@ -329,6 +343,12 @@ impl StorageConfig {
                 max_size: self.wal_max_size,
             }),
             stop_timeout,
+            max_new_series_per_minute: (self.max_new_series_per_minute > 0)
+                .then_some(self.max_new_series_per_minute),
+            max_pending_create_points: match self.max_pending_create_points {
+                0 => (self.max_cache_points / 4).max(1),
+                n => n.min(self.max_cache_points),
+            },
         })
     }
 }

@@ -53,6 +53,7 @@ pub mod journal;
 pub mod net;
 pub mod pyfmt;
 mod read;
+pub mod refusals;
 pub mod schema;
 mod store;
 pub mod sys;

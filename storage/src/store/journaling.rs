@@ -6,7 +6,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::Inner;
+use super::{Gate, Inner};
 use crate::api::MetricPoint;
 use crate::cache::Room;
 
@@ -24,7 +24,7 @@ impl Inner {
         for chunk in points.chunks(REPLAY_CHUNK) {
             let granted = self.cache.reserve(chunk.len(), usize::MAX);
             let mut rejected = 0;
-            let added = self.add_points(chunk, Room::Reserved, &mut rejected);
+            let added = self.add_points(chunk, Room::Reserved, Gate::Open, &mut rejected);
             self.cache.release(granted - added.grew);
         }
         if !points.is_empty() {

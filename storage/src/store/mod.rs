@@ -32,6 +32,9 @@ use crate::tagged::{self, is_tagged, TAGGED_DIR};
 use crate::tags::TagIndex;
 use crate::whisper::{self, WhisperError};
 
+use admission::{Admission, Gate};
+
+mod admission;
 mod journaling;
 mod read;
 mod verify;
@@ -105,6 +108,8 @@ struct Inner {
     journal: Option<Journal>,
     /// When a stop gives up waiting for the writers (set at stop).
     stop_deadline: Mutex<Option<Instant>>,
+    /// The limits of new series.
+    admission: Admission,
 }
 
 /// A token bucket: `rate` tokens per second, burst of one second's worth.
@@ -115,15 +120,28 @@ struct TokenBucket {
 }
 
 impl TokenBucket {
-    fn take(&mut self) -> bool {
-        let Some(rate) = self.rate else {
-            return true;
-        };
+    fn refill(&mut self, rate: f64) {
         let now = Instant::now();
         let capacity = rate.max(1.0);
         self.tokens =
             (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(capacity);
         self.last = now;
+    }
+
+    /// Whether [`TokenBucket::take`] would succeed now.
+    fn available(&mut self) -> bool {
+        let Some(rate) = self.rate else {
+            return true;
+        };
+        self.refill(rate);
+        self.tokens >= 1.0
+    }
+
+    fn take(&mut self) -> bool {
+        let Some(rate) = self.rate else {
+            return true;
+        };
+        self.refill(rate);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -166,19 +184,13 @@ struct Taken {
     grew: usize,
     /// Points refused because the cache was full.
     refused: usize,
+    /// Points of new series refused by [`Admission`].
+    refused_new: usize,
 }
 
 /// Points in `runs`.
 fn run_points(runs: &[Run<'_>]) -> usize {
     runs.iter().map(|r| r.points.len()).sum()
-}
-
-impl Taken {
-    fn add(&mut self, offered: usize, added: &Added) {
-        self.taken += offered - added.refused;
-        self.grew += added.grew;
-        self.refused += added.refused;
-    }
 }
 
 /// A name already in its stored form: a plain (untagged) series of
@@ -269,7 +281,8 @@ impl Store {
         };
         let shards = (settings.writers * 16).max(16);
         let inner = Arc::new(Inner {
-            cache: Cache::new(shards, settings.max_cache_points),
+            cache: Cache::new(shards, settings.max_cache_points)
+                .with_max_awaiting_points(settings.max_pending_create_points),
             index,
             tags,
             stats: StoreStats::default(),
@@ -287,6 +300,7 @@ impl Store {
             corrupt_logged: Mutex::new(HashSet::new()),
             journal,
             stop_deadline: Mutex::new(None),
+            admission: Admission::new(settings.max_new_series_per_minute),
             settings,
         });
         inner.replay(&replayed);
@@ -457,7 +471,16 @@ impl Inner {
             ("quarantined".to_string(), get(&s.quarantined_files)),
             ("cache.size".to_string(), self.cache.size() as f64),
             ("cache.queues".to_string(), self.cache.metric_count() as f64),
+            (
+                "creates.backlog".to_string(),
+                self.cache.awaiting_series() as f64,
+            ),
+            (
+                "creates.pendingPoints".to_string(),
+                self.cache.awaiting_points() as f64,
+            ),
         ];
+        out.extend(self.admission.stats());
         if let Some(journal) = &self.journal {
             out.extend(journal.stats());
         }
@@ -503,14 +526,15 @@ impl Inner {
             Some(Ok(guard)) => Some(guard),
             None => None,
         };
-        let added = self.add_points(&points, Room::Limited, &mut report.rejected);
+        let added = self.add_points(&points, Room::Limited, Gate::Limits, &mut report.rejected);
         report.accepted = added.taken;
-        report.overflowed = added.refused;
+        report.overflowed = added.refused + added.refused_new;
         report.count_refused(&self.stats.points_rejected, &self.stats.cache_overflow);
-        if report.overflowed > 0 {
+        // new series refused by their limits are logged by `admission`
+        if added.refused > 0 {
             self.log_error(|| {
                 tracing::warn!(
-                    refused = report.overflowed,
+                    refused = added.refused,
                     limit = self.cache.max_points(),
                     "cache full: points refused"
                 )
@@ -537,8 +561,15 @@ impl Inner {
 
     /// Adds plausible points to the cache. Names the cache or the index
     /// already know go straight in; the others are normalised (refusals
-    /// counted in `rejected`) and indexed first.
-    fn add_points(&self, points: &[MetricPoint], room: Room, rejected: &mut usize) -> Taken {
+    /// counted in `rejected`), admitted as new series unless `gate` is
+    /// open, and indexed first.
+    fn add_points(
+        &self,
+        points: &[MetricPoint],
+        room: Room,
+        gate: Gate,
+        rejected: &mut usize,
+    ) -> Taken {
         let mut taken = Taken::default();
         let mut unknown = Vec::new();
         let is_known = |name: &str| self.is_known(name);
@@ -557,28 +588,66 @@ impl Inner {
                 }),
             );
             let offered = run_points(runs) - run_points(&unknown[before..]);
-            taken.add(offered, &added);
+            self.add_taken(&mut taken, offered, &added);
         }
         if unknown.is_empty() {
             return taken;
         }
-        let mut normalized = Vec::with_capacity(unknown.len());
+        let (mut known, mut new) = (Vec::new(), Vec::new());
         for run in unknown {
-            match normalize(run.name) {
-                Ok((name, comps)) => {
-                    self.index_name(&name, &comps);
-                    normalized.push((name, run.points));
+            let (name, comps) = match normalize(run.name) {
+                Ok(stored) => stored,
+                Err(_) => {
+                    *rejected += run.points.len();
+                    continue;
                 }
-                Err(_) => *rejected += run.points.len(),
+            };
+            let refs: Vec<&str> = comps.iter().map(String::as_str).collect();
+            if gate == Gate::Open || self.index.contains(&refs) {
+                self.index_name(&name, &refs);
+                known.push((name, run.points));
+                continue;
             }
+            if self
+                .admission
+                .admit(&name, run.points.len(), self.cache.awaiting_room())
+                .is_some()
+            {
+                taken.refused_new += run.points.len();
+                continue;
+            }
+            self.index_name(&name, &refs);
+            new.push((name, run.points));
         }
-        let runs = normalized.iter().map(|(name, points)| Run { name, points });
-        for (shard, runs) in self.group_by_shard(runs).iter().enumerate() {
-            if !runs.is_empty() {
-                taken.add(run_points(runs), &self.cache.add(shard, runs, room, None));
+        for (list, new_series) in [(known, false), (new, true)] {
+            let runs = list.iter().map(|(name, points)| Run { name, points });
+            for (shard, runs) in self.group_by_shard(runs).iter().enumerate() {
+                if runs.is_empty() {
+                    continue;
+                }
+                let added = if new_series {
+                    self.cache.add_new_series(shard, runs, room)
+                } else {
+                    self.cache.add(shard, runs, room, None)
+                };
+                self.add_taken(&mut taken, run_points(runs), &added);
             }
         }
         taken
+    }
+
+    /// Counts what the cache did with `offered` points, recording the
+    /// points of series awaiting their files that their bound refused.
+    fn add_taken(&self, taken: &mut Taken, offered: usize, added: &Added) {
+        let mut refused_awaiting = 0;
+        for (name, n) in &added.refused_awaiting {
+            self.admission.awaiting_refusals.record(name, *n as u64);
+            refused_awaiting += n;
+        }
+        taken.taken += offered - added.refused - refused_awaiting;
+        taken.grew += added.grew;
+        taken.refused += added.refused;
+        taken.refused_new += refused_awaiting;
     }
 
     fn group_by_shard<'p>(&self, runs: impl Iterator<Item = Run<'p>>) -> Vec<Vec<Run<'p>>> {
@@ -589,9 +658,8 @@ impl Inner {
         groups
     }
 
-    fn index_name(&self, name: &str, comps: &[String]) {
-        let refs: Vec<&str> = comps.iter().map(String::as_str).collect();
-        if self.index.insert(&refs) && is_tagged(name) {
+    fn index_name(&self, name: &str, comps: &[&str]) {
+        if self.index.insert(comps) && is_tagged(name) {
             let _ = self.tags.add(name);
         }
     }
@@ -618,10 +686,11 @@ impl Inner {
             None => None,
         };
         let mut late_rejects = 0;
-        let added = self.add_points(&points, Room::Reserved, &mut late_rejects);
+        let added = self.add_points(&points, Room::Reserved, Gate::Limits, &mut late_rejects);
         self.cache.release(granted - added.grew);
         out.report.accepted = added.taken;
-        out.report.rejected += late_rejects;
+        // refused, not handed back: the sender would retry them forever
+        out.report.rejected += late_rejects + added.refused_new;
         // handed-back points are counted when they are finally taken
         self.stats.points_received.fetch_add(
             (out.report.accepted + out.report.rejected) as u64,
@@ -631,6 +700,14 @@ impl Inner {
             .points_rejected
             .fetch_add(out.report.rejected as u64, Ordering::Relaxed);
         out
+    }
+
+    /// Whether a create would be allowed now (without taking its token).
+    fn create_token_available(&self) -> bool {
+        self.creates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .available()
     }
 
     /// Whether a stop has waited `stop_timeout` for the writers.

@@ -255,6 +255,10 @@ fn write_metric(
     stopping: bool,
     pass_time: (Instant, i64),
 ) -> Outcome {
+    if metric.awaiting_file && !stopping && !inner.create_token_available() {
+        // no create possible this pass: spare the stat of a missing file
+        return Outcome::Deferred;
+    }
     let mut opened = files.get(inner, metric, pass_time.0);
     if let Ok(Opened::Missing(path)) = &opened {
         // creates are rate limited, except while draining at shutdown
@@ -511,8 +515,10 @@ pub(super) fn writer_loop(inner: &Inner, writer: usize) {
             }
             continue;
         }
-        // most points first; metrics with as many points grouped by shard
-        work.sort_unstable_by_key(|w| (std::cmp::Reverse(w.1), w.0.shard));
+        // Series with files first, so a burst of new names waiting for
+        // creates never delays them; then most points first; metrics with
+        // as many points grouped by shard.
+        work.sort_unstable_by_key(|w| (w.0.awaiting_file, std::cmp::Reverse(w.1), w.0.shard));
         let mut pass_time = (Instant::now(), unix_now());
         let mut progress = false;
         let mut full = false;
