@@ -92,7 +92,12 @@ impl fmt::Display for Expr {
         match self {
             Expr::Path(p) => write_path(f, p),
             Expr::Call(call) => match &call.raw {
-                Some(raw) => f.write_str(raw),
+                Some(raw) => {
+                    if let Some(piped) = piped_input(call, raw) {
+                        write!(f, "{piped}|")?;
+                    }
+                    f.write_str(raw)
+                }
                 None => {
                     write!(f, "{}(", call.name)?;
                     write_args(f, &call.args, &call.kwargs)?;
@@ -117,6 +122,20 @@ impl fmt::Display for Expr {
             Expr::Bool(b) => f.write_str(if *b { "true" } else { "false" }),
             Expr::None => f.write_str("None"),
         }
+    }
+}
+
+/// The first argument of `call` when it was piped in (`a|seriesByTag(...)`):
+/// `raw` is the call's own text, which graphite fetches as is, so the piped
+/// series is not part of it.
+fn piped_input<'a>(call: &'a Call, raw: &str) -> Option<&'a Expr> {
+    let Ok(Expr::Call(own)) = super::parser::parse_target(raw) else {
+        return None;
+    };
+    if call.args.len() > own.args.len() {
+        call.args.first()
+    } else {
+        None
     }
 }
 

@@ -703,6 +703,30 @@ mod tests {
         }
     }
 
+    /// Found by `cargo fuzz` (render_target): a series piped into
+    /// seriesByTag was lost in print (graphite fetches the call's own text
+    /// and ignores it, so the raw text stays the call's own).
+    #[test]
+    fn fuzz_piped_series_by_tag_prints_back_to_itself() {
+        let expr = parse_target("x|\n\n\nseriesByTag('a=b.c*')").unwrap();
+        let Expr::Call(c) = &expr else {
+            panic!("{expr:?}")
+        };
+        assert_eq!(
+            c.args,
+            vec![
+                path("x"),
+                Expr::Str(StrLit {
+                    value: "a=b.c*".into(),
+                    quote: '\''
+                })
+            ]
+        );
+        assert_eq!(c.raw.as_deref(), Some("seriesByTag('a=b.c*')"));
+        assert_eq!(expr.to_string(), "x|seriesByTag('a=b.c*')");
+        assert_eq!(parse_target(&expr.to_string()), Ok(expr));
+    }
+
     #[test]
     fn kwargs_and_raw_series_by_tag() {
         let e = parse_target("f(a, x = 1, y=g(b))").unwrap();
