@@ -378,6 +378,8 @@ fn sigterm_on_a_full_disk_discards_nothing() {
         || count_files(&data.join("full")) == 50
     ));
     serve.stop(Duration::from_secs(30));
+}
+
 /// When a StatsD counter's point for second `ts` was first seen in its
 /// Whisper file, polled every 100 ms for `observe`.
 fn watch_file_points(path: &Path, observe: Duration) -> std::collections::BTreeMap<i64, f64> {
