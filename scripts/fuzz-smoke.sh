@@ -31,7 +31,7 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 
 failed=()
 for target in $(cargo +nightly fuzz list); do
-  mkdir -p "$scratch/$target/new" "$scratch/$target/artifacts"
+  mkdir -p "$scratch/$target/new" "$scratch/$target/artifacts" "fuzz/corpus/$target"
   # New inputs go to the scratch directory (the first one), never into the
   # committed corpus.
   if "$bin/$target" "$scratch/$target/new" "fuzz/corpus/$target" \
