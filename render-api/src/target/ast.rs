@@ -98,11 +98,21 @@ impl fmt::Display for Expr {
                     }
                     f.write_str(raw)
                 }
-                None => {
-                    write!(f, "{}(", call.name)?;
-                    write_args(f, &call.args, &call.kwargs)?;
-                    f.write_str(")")
-                }
+                // A path that reads as a number (`01|f()`) can only be
+                // piped in: as an argument it would read as that number.
+                None => match call.args.split_first() {
+                    Some((Expr::Path(p), rest)) if reads_as_number(p) => {
+                        write_path(f, p)?;
+                        write!(f, "|{}(", call.name)?;
+                        write_args(f, rest, &call.kwargs)?;
+                        f.write_str(")")
+                    }
+                    _ => {
+                        write!(f, "{}(", call.name)?;
+                        write_args(f, &call.args, &call.kwargs)?;
+                        f.write_str(")")
+                    }
+                },
             },
             Expr::Template(t) => {
                 write!(f, "template({}", t.inner)?;

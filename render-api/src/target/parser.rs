@@ -727,6 +727,18 @@ mod tests {
         assert_eq!(parse_target(&expr.to_string()), Ok(expr));
     }
 
+    /// Found by `cargo fuzz` (render_target): a top-level path that reads
+    /// as a number, piped into a call, printed as a number argument.
+    #[test]
+    fn fuzz_piped_number_like_path_prints_back_to_itself() {
+        let expr = parse_target("01|sl(2)").unwrap();
+        assert_eq!(expr, call("sl", vec![path("01"), Expr::Int(2)]));
+        assert_eq!(expr.to_string(), "01|sl(2)");
+        assert_eq!(parse_target(&expr.to_string()), Ok(expr));
+        let nested = parse_target("-1|f()|g(x=1)").unwrap();
+        assert_eq!(parse_target(&nested.to_string()), Ok(nested));
+    }
+
     #[test]
     fn kwargs_and_raw_series_by_tag() {
         let e = parse_target("f(a, x = 1, y=g(b))").unwrap();
