@@ -131,13 +131,10 @@ impl ExportRequest {
         Ok(ExportRequest {
             targets,
             ctx: Context {
-                start,
-                end,
                 now,
                 wall_clock,
                 tz,
-                x_files_factor: 0.0,
-                template: Vec::new(),
+                ..Context::new(start, end)
             },
             step,
             format,

@@ -143,13 +143,10 @@ impl ForecastRequest {
         Ok(ForecastRequest {
             targets,
             ctx: Context {
-                start,
-                end,
                 now,
                 wall_clock,
                 tz,
-                x_files_factor: 0.0,
-                template: Vec::new(),
+                ..Context::new(start, end)
             },
             threshold,
             model,
