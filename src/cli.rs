@@ -52,6 +52,8 @@ pub enum Command {
     Export(crate::export_cmd::ExportArgs),
     /// Forecast when each series of a target crosses a threshold.
     Forecast(crate::forecast_cmd::ForecastArgs),
+    /// The ClickHouse backend: rollup-xml, init, optimize, import.
+    Clickhouse(crate::clickhouse_cmd::ClickHouseArgs),
 }
 
 /// Runs the chosen subcommand to completion.
@@ -76,5 +78,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::WaitReady(args) => crate::send_cmd::wait_ready(args),
         Command::Export(args) => crate::export_cmd::run(args),
         Command::Forecast(args) => crate::forecast_cmd::run(args),
+        Command::Clickhouse(args) => crate::clickhouse_cmd::run(args),
     }
 }

@@ -24,6 +24,9 @@ pub struct FileConfig {
     pub storage: storage::StorageConfig,
     /// Render API: listen address, time zone, limits.
     pub render: render_api::RenderConfig,
+    /// The ClickHouse backend's server and tables (`[storage] backend =
+    /// "clickhouse"`), also read by `ferrograph clickhouse`.
+    pub clickhouse: storage::clickhouse::ClickHouseConfig,
 }
 
 /// A loaded file: its path (for messages) and contents.
@@ -133,6 +136,19 @@ impl Loaded {
             .map_err(|e| self.key_error("render", &e.key, Some(&e.value), &e.message))
     }
 
+    /// The validated `[clickhouse]` settings.
+    pub fn clickhouse(&self) -> anyhow::Result<storage::clickhouse::ClickHouseSettings> {
+        let section = &self.config.clickhouse;
+        section.validate().map_err(|e| {
+            let default = storage::clickhouse::ClickHouseConfig::default();
+            let fallback = match e.key {
+                "url" => Some(default.url),
+                _ => None,
+            };
+            self.key_error("clickhouse", e.key, fallback.as_deref(), &e.reason)
+        })
+    }
+
     /// The `[carbon]` listen addresses, checked with the parser every
     /// listener uses (the receivers bind exactly these).
     pub fn carbon(&self) -> anyhow::Result<()> {
@@ -164,6 +180,7 @@ impl Loaded {
         self.statsd()?;
         self.carbon()?;
         self.storage(data_dir)?;
+        self.clickhouse()?;
         self.render()?;
         Ok(())
     }

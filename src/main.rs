@@ -4,6 +4,7 @@
 mod bench_udp;
 mod carbon_cmd;
 mod cli;
+mod clickhouse_cmd;
 mod config;
 mod export_cmd;
 mod forecast_cmd;

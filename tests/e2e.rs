@@ -66,3 +66,6 @@ mod durability;
 
 /// Capacity planning: export (CSV, JSON lines, Parquet), forecasts, /check.
 mod capacity;
+
+// The ClickHouse backend against real servers (docs/clickhouse.md).
+mod clickhouse;

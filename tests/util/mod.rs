@@ -6,6 +6,7 @@
 //! of the test binary.
 #![allow(dead_code)]
 
+pub mod clickhouse;
 pub mod pickle;
 pub mod refs;
 pub mod render;
