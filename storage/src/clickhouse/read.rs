@@ -150,30 +150,43 @@ impl Shared {
             quote(&names::date_literal(names::day_of(lo))),
             quote(&names::date_literal(names::day_of(hi))),
         );
+        let asked = std::time::Instant::now();
         let body = self.counted(self.client.query_with_paths(&sql, "metrics_list", stored))?;
+        tracing::debug!(
+            series = stored.len(),
+            bytes = body.len(),
+            ms = asked.elapsed().as_millis() as u64,
+            "ClickHouse render query"
+        );
         let mut out: HashMap<String, Vec<RawPoint>> = HashMap::new();
         let mut r = Reader::new(&body);
         while !r.is_empty() {
             let path = r.string()?;
+            // One allocation per series: times first, then the values and
+            // versions written into place.
             let n = r.array_len(4)?;
-            let times = (0..n).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
-            let n = r.array_len(8)?;
-            let values = (0..n).map(|_| r.f64()).collect::<Result<Vec<_>, _>>()?;
-            let n = r.array_len(4)?;
-            let versions = (0..n).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
-            if times.len() != values.len() || times.len() != versions.len() {
+            let points = out.entry(path).or_default();
+            let first = points.len();
+            points.reserve(n);
+            for _ in 0..n {
+                points.push((r.u32()?, 0.0, 0));
+            }
+            if r.array_len(8)? != n {
                 return Err(ReadError::Upstream(
                     "ClickHouse answered arrays of different lengths".into(),
                 ));
             }
-            let points = out.entry(path).or_default();
-            points.extend(
-                times
-                    .into_iter()
-                    .zip(values)
-                    .zip(versions)
-                    .map(|((t, v), ts)| (t, v, ts)),
-            );
+            for p in &mut points[first..] {
+                p.1 = r.f64()?;
+            }
+            if r.array_len(4)? != n {
+                return Err(ReadError::Upstream(
+                    "ClickHouse answered arrays of different lengths".into(),
+                ));
+            }
+            for p in &mut points[first..] {
+                p.2 = r.u32()?;
+            }
         }
         // Points still queued: newer than anything inserted.
         let wanted: HashSet<&str> = stored.iter().map(String::as_str).collect();
