@@ -66,3 +66,6 @@ mod durability;
 
 /// Capacity planning: export (CSV, JSON lines, Parquet), forecasts, /check.
 mod capacity;
+
+/// `ferrograph statsd-proxy` in front of two StatsD nodes: one node per key, health checks, rerouting.
+mod statsd_proxy;
