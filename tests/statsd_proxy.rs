@@ -373,3 +373,32 @@ fn a_stopped_node_leaves_the_ring_and_takes_its_keys_back() {
     let stats = proxy.stats();
     assert_eq!(stats[&format!("node.{}.came_up", id(&b))], 1, "{stats:?}");
 }
+
+#[test]
+fn check_config_names_the_bad_node_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("proxy.toml");
+    let node = "[[statsd_proxy.nodes]]\nhost = \"127.0.0.1\"\nport = 8127\nadminport = 8128\n";
+    std::fs::write(&path, format!("[statsd_proxy]\n{node}{node}")).unwrap();
+    let out = ferrograph()
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            "proxy.toml: [statsd_proxy] nodes[1].port = 8127: node 127.0.0.1:8127 is listed twice"
+        ),
+        "{stderr}"
+    );
+    // A file without the section does not need nodes.
+    std::fs::write(&path, "[statsd]\nflush_interval = \"1s\"\n").unwrap();
+    let out = ferrograph()
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
