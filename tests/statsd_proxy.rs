@@ -402,3 +402,36 @@ fn check_config_names_the_bad_node_entry() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
 }
+
+#[test]
+fn sigterm_forwards_what_was_sent_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (da, db, dp) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("p"),
+    );
+    for d in [&da, &db, &dp] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let a = Node::start(&da);
+    let b = Node::start(&db);
+    let mut proxy = Proxy::start(&dp, &[&a, &b]);
+    assert!(wait_until(Duration::from_secs(10), || proxy.ring().len() == 2));
+    let keys: Vec<String> = (0..300).map(|i| format!("st.k{i}")).collect();
+    // TCP first (written to the kernel, maybe not yet read), then UDP,
+    // then SIGTERM at once: every line must still reach its node.
+    let mut conn = TcpStream::connect(proxy.tcp).unwrap();
+    let text: String = keys.iter().map(|k| format!("{k}:2|c\n")).collect();
+    conn.write_all(text.as_bytes()).unwrap();
+    send_udp(proxy.udp, &keys, 1);
+    let status = proxy.child.terminate(Duration::from_secs(15));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{:?}",
+        proxy.log.lock().unwrap()
+    );
+    drop(conn);
+    let placed = placement(&wait_total(&[&a, &b], "st.", 3.0 * keys.len() as f64));
+    assert!(placed.values().all(|(_, v)| *v == 3.0), "{placed:?}");
+}

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -16,6 +16,9 @@ use super::route::{Dispatcher, Shared};
 
 /// How long a blocked read waits before looking at the stop flag.
 pub const STOP_POLL: Duration = Duration::from_millis(100);
+/// At stop, how long a receiver keeps reading what was sent before it (a
+/// sender that keeps sending cannot hold the shutdown).
+const STOP_DRAIN: Duration = Duration::from_secs(1);
 /// Datagrams read back to back before the packets being filled are handed
 /// to the node queues.
 const UDP_BURST: usize = 256;
@@ -76,6 +79,18 @@ fn udp_loop(shared: &Arc<Shared>, socket: &UdpSocket) {
         stats.packets_udp.fetch_add(packets, Ordering::Relaxed);
         stats.lines_udp.fetch_add(lines, Ordering::Relaxed);
     }
+    // Stopping: what the kernel already holds was sent before the stop,
+    // so it is routed too (bounded: the receive buffer's contents).
+    let until = Instant::now() + STOP_DRAIN;
+    if socket.set_nonblocking(true).is_ok() {
+        dispatcher.refresh();
+        while Instant::now() < until {
+            let Ok(n) = socket.recv(&mut buf) else { break };
+            stats.packets_udp.fetch_add(1, Ordering::Relaxed);
+            let lines = dispatcher.lines(&buf[..n]);
+            stats.lines_udp.fetch_add(lines, Ordering::Relaxed);
+        }
+    }
     dispatcher.flush();
 }
 
@@ -91,13 +106,18 @@ pub fn spawn_tcp(shared: Arc<Shared>, listener: TcpListener) -> anyhow::Result<J
 fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
     let active = Arc::new(AtomicUsize::new(0));
     let mut connections: Vec<JoinHandle<()>> = Vec::new();
-    while !shared.stop.load(Ordering::Relaxed) {
+    loop {
+        let stopping = shared.stop.load(Ordering::Relaxed);
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
+            // At stop, connections already in the backlog are still read
+            // (their handlers see the stop and only drain what was sent).
+            Err(e) if e.kind() == ErrorKind::WouldBlock && stopping => break,
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
             }
+            Err(_) if stopping => break,
             Err(_) => continue,
         };
         connections.retain(|h| !h.is_finished());
@@ -137,9 +157,24 @@ fn connection(shared: &Arc<Shared>, mut stream: TcpStream) {
     // Inside a line too long to forward: skip to its end.
     let mut skipping = false;
     let stats = &shared.stats;
-    while !shared.stop.load(Ordering::Relaxed) {
+    // At stop, what the socket already holds is still read (without
+    // waiting for more), then the connection ends.
+    let mut stopping = false;
+    let mut until = Instant::now();
+    loop {
+        if !stopping && shared.stop.load(Ordering::Relaxed) {
+            stopping = stream.set_nonblocking(true).is_ok();
+            until = Instant::now() + STOP_DRAIN;
+            if !stopping {
+                break;
+            }
+        }
+        if stopping && Instant::now() >= until {
+            break;
+        }
         let n = match stream.read(&mut buf) {
             Ok(0) => break,
+            Err(e) if stopping && e.kind() == ErrorKind::WouldBlock => break,
             Ok(n) => n,
             Err(e)
                 if matches!(

@@ -259,3 +259,156 @@ impl Dispatcher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::statsd_proxy::config::{RawNode, RawProxyConfig};
+
+    fn shared(route_key: &str, max_packet_size: usize) -> (Arc<Shared>, Vec<Receiver<Packet>>) {
+        let raw = RawProxyConfig {
+            nodes: (0..2)
+                .map(|i| RawNode {
+                    host: "127.0.0.1".into(),
+                    port: 8127 + 2 * i,
+                    adminport: 8128 + 2 * i,
+                })
+                .collect(),
+            route_key: route_key.into(),
+            max_packet_size,
+            queue_packets: 4,
+            ..RawProxyConfig::default()
+        };
+        Shared::new(raw.validate().expect("valid"))
+    }
+
+    /// Every line received per node, in order.
+    fn drained(queues: &[Receiver<Packet>]) -> Vec<Vec<String>> {
+        queues
+            .iter()
+            .map(|q| {
+                q.try_iter()
+                    .flat_map(|p| {
+                        let text = String::from_utf8(p.bytes).unwrap();
+                        assert_eq!(text.split('\n').count() as u32, p.lines);
+                        text.split('\n').map(str::to_string).collect::<Vec<_>>()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn node_of(per_node: &[Vec<String>], line: &str) -> usize {
+        let found: Vec<usize> = (0..per_node.len())
+            .filter(|n| per_node[*n].iter().any(|l| l == line))
+            .collect();
+        assert_eq!(found.len(), 1, "{line} on nodes {found:?}");
+        found[0]
+    }
+
+    #[test]
+    fn bad_lines_are_counted_and_the_rest_of_the_packet_goes_on() {
+        let (shared, queues) = shared("name", 1432);
+        let mut d = Dispatcher::new(shared.clone());
+        let seen = d.lines(b"a:1|c\nno_colon\n\nb:x|c\nc:2|ms\n\xff\xfe:1|c\nd:1|c:2|c");
+        d.flush();
+        assert_eq!(seen, 6);
+        assert_eq!(shared.stats.bad_lines.load(Ordering::Relaxed), 3);
+        let per_node = drained(&queues);
+        let mut all: Vec<&String> = per_node.iter().flatten().collect();
+        all.sort();
+        assert_eq!(all, ["a:1|c", "c:2|ms", "d:1|c:2|c"]);
+    }
+
+    #[test]
+    fn name_routing_keeps_dogstatsd_tags_with_their_name() {
+        let (shared, queues) = shared("name", 1432);
+        let mut d = Dispatcher::new(shared);
+        let mut lines = Vec::new();
+        for i in 0..200 {
+            lines.push(format!("k{i}:1|c"));
+            lines.push(format!("k{i}:1|c|#env:prod"));
+        }
+        d.lines(lines.join("\n").as_bytes());
+        d.flush();
+        let per_node = drained(&queues[..]);
+        for i in 0..200 {
+            assert_eq!(
+                node_of(&per_node, &format!("k{i}:1|c")),
+                node_of(&per_node, &format!("k{i}:1|c|#env:prod"))
+            );
+        }
+    }
+
+    #[test]
+    fn aggregated_routing_joins_spellings_nodes_merge() {
+        let (shared, queues) = shared("aggregated", 65_507);
+        let mut d = Dispatcher::new(shared);
+        let mut lines = Vec::new();
+        for i in 0..100 {
+            lines.push(format!("m{i};b=2;a=1:1|c"));
+            lines.push(format!("m{i};a=1;b=2:1|c"));
+            lines.push(format!("n {i}:1|c"));
+            lines.push(format!("n_{i}:1|c"));
+        }
+        d.lines(lines.join("\n").as_bytes());
+        d.flush();
+        let per_node = drained(&queues[..]);
+        for i in 0..100 {
+            let a = node_of(&per_node, &format!("m{i};b=2;a=1:1|c"));
+            assert_eq!(a, node_of(&per_node, &format!("m{i};a=1;b=2:1|c")));
+            let b = node_of(&per_node, &format!("n {i}:1|c"));
+            assert_eq!(b, node_of(&per_node, &format!("n_{i}:1|c")));
+        }
+    }
+
+    #[test]
+    fn packets_stay_within_max_size_and_full_queues_count_drops() {
+        let (shared, queues) = shared("name", 100);
+        let mut d = Dispatcher::new(shared.clone());
+        let lines: Vec<String> = (0..400).map(|i| format!("key.number.{i}:1|c")).collect();
+        d.lines(lines.join("\n").as_bytes());
+        d.flush();
+        let mut kept = 0u64;
+        for q in &queues {
+            for p in q.try_iter() {
+                assert!(p.bytes.len() <= 100, "{} bytes", p.bytes.len());
+                kept += u64::from(p.lines);
+            }
+        }
+        let dropped: u64 = shared
+            .stats
+            .nodes
+            .iter()
+            .map(|n| n.lines_dropped_queue_full.load(Ordering::Relaxed))
+            .sum();
+        // Queues hold 4 packets each: most of the 400 lines were dropped,
+        // and every line is either queued or counted.
+        assert!(dropped > 0);
+        assert_eq!(kept + dropped, 400);
+    }
+
+    #[test]
+    fn a_node_that_goes_down_leaves_the_ring_and_returns() {
+        let (shared, queues) = shared("name", 1432);
+        let mut d = Dispatcher::new(shared.clone());
+        assert!(shared.set_health(1, false));
+        assert!(!shared.set_health(1, false), "no change, no rebuild");
+        d.refresh();
+        d.lines(b"a:1|c\nb:1|c\nc:1|c\nd:1|c\ne:1|c");
+        d.flush();
+        let per_node = drained(&queues);
+        assert_eq!(per_node[0].len(), 5);
+        assert!(shared.set_health(0, false));
+        d.refresh();
+        d.lines(b"a:1|c");
+        assert_eq!(shared.stats.lines_unroutable.load(Ordering::Relaxed), 1);
+        assert!(shared.set_health(1, true));
+        d.refresh();
+        d.lines(b"a:1|c");
+        d.flush();
+        assert_eq!(drained(&queues)[1], ["a:1|c"]);
+        assert_eq!(shared.stats.nodes[1].went_down.load(Ordering::Relaxed), 1);
+        assert_eq!(shared.stats.nodes[1].came_up.load(Ordering::Relaxed), 1);
+    }
+}
