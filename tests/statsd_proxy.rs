@@ -82,10 +82,16 @@ struct Proxy {
 
 impl Proxy {
     fn start(dir: &Path, nodes: &[&Node]) -> Proxy {
+        Proxy::start_with(dir, nodes, "")
+    }
+
+    /// `extra` are more `[statsd_proxy]` keys.
+    fn start_with(dir: &Path, nodes: &[&Node], extra: &str) -> Proxy {
         let mut toml = String::from(
             "[statsd_proxy]\nudp = \"127.0.0.1:0\"\ntcp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
              check_interval = \"200ms\"\n",
         );
+        toml.push_str(extra);
         for n in nodes {
             toml.push_str(&format!(
                 "[[statsd_proxy.nodes]]\nhost = \"127.0.0.1\"\nport = {}\nadminport = {}\n",
@@ -416,7 +422,12 @@ fn sigterm_forwards_what_was_sent_before_it() {
     }
     let a = Node::start(&da);
     let b = Node::start(&db);
-    let mut proxy = Proxy::start(&dp, &[&a, &b]);
+    // Self-metrics on: the proxy's counters reach the nodes as counters.
+    let mut proxy = Proxy::start_with(
+        &dp,
+        &[&a, &b],
+        "self_metrics_prefix = \"pxself\"\nself_metrics_interval = \"300ms\"\n",
+    );
     assert!(wait_until(Duration::from_secs(10), || proxy.ring().len() == 2));
     let keys: Vec<String> = (0..300).map(|i| format!("st.k{i}")).collect();
     // TCP first (written to the kernel, maybe not yet read), then UDP,
@@ -424,7 +435,7 @@ fn sigterm_forwards_what_was_sent_before_it() {
     let mut conn = TcpStream::connect(proxy.tcp).unwrap();
     let text: String = keys.iter().map(|k| format!("{k}:2|c\n")).collect();
     conn.write_all(text.as_bytes()).unwrap();
-    send_udp(proxy.udp, &keys, 1);
+    let bad = send_udp(proxy.udp, &keys, 1);
     let status = proxy.child.terminate(Duration::from_secs(15));
     assert!(
         status.is_some_and(|s| s.success()),
@@ -434,4 +445,21 @@ fn sigterm_forwards_what_was_sent_before_it() {
     drop(conn);
     let placed = placement(&wait_total(&[&a, &b], "st.", 3.0 * keys.len() as f64));
     assert!(placed.values().all(|(_, v)| *v == 3.0), "{placed:?}");
+    // The last self-metrics deltas were sent at SIGTERM: received counts
+    // are complete.
+    let mut own: BTreeMap<String, f64> = BTreeMap::new();
+    for per_node in [a.counts("pxself."), b.counts("pxself.")] {
+        for (k, v) in per_node {
+            *own.entry(k).or_insert(0.0) += v;
+        }
+    }
+    assert_eq!(
+        own.get("pxself.lines_udp"),
+        Some(&(300.0 + bad as f64)),
+        "{own:?}"
+    );
+    assert_eq!(own.get("pxself.lines_tcp"), Some(&300.0), "{own:?}");
+    assert_eq!(own.get("pxself.bad_lines"), Some(&(bad as f64)), "{own:?}");
+    let node_key = format!("pxself.node.127_0_0_1_{}.lines_forwarded", a.udp_port);
+    assert!(own.contains_key(&node_key), "{node_key} in {own:?}");
 }

@@ -53,6 +53,13 @@ pub struct RawProxyConfig {
     /// Ours: how often counters that signal trouble (drops, bad lines) are
     /// checked and logged when they grew.
     pub log_interval: String,
+    /// Ours: send the proxy's counters as StatsD counters (`PREFIX.lines_udp`,
+    /// `PREFIX.node.HOST_PORT.lines_forwarded`, ...) through the ring to the
+    /// nodes, so they are stored like any metric; "" (default, as proxy.js)
+    /// = off.
+    pub self_metrics_prefix: String,
+    /// Ours: how often the self-metrics are sent.
+    pub self_metrics_interval: String,
 }
 
 /// One `[[statsd_proxy.nodes]]` entry (Etsy's `{host, port, adminport}`).
@@ -83,6 +90,8 @@ impl Default for RawProxyConfig {
             tcp_max_connections: 1024,
             shutdown_timeout: "5s".into(),
             log_interval: "60s".into(),
+            self_metrics_prefix: String::new(),
+            self_metrics_interval: "10s".into(),
         }
     }
 }
@@ -137,6 +146,10 @@ pub struct ProxySettings {
     pub shutdown_timeout: Duration,
     /// Trouble-counter log period.
     pub log_interval: Duration,
+    /// Self-metrics prefix (None = off).
+    pub self_metrics_prefix: Option<String>,
+    /// Self-metrics period.
+    pub self_metrics_interval: Duration,
 }
 
 /// A refused key: which one and why (the caller adds file and section).
@@ -231,6 +244,21 @@ impl RawProxyConfig {
         let check_interval = duration("check_interval", &self.check_interval)?;
         let shutdown_timeout = duration("shutdown_timeout", &self.shutdown_timeout)?;
         let log_interval = duration("log_interval", &self.log_interval)?;
+        let self_metrics_interval = duration("self_metrics_interval", &self.self_metrics_interval)?;
+        let prefix = &self.self_metrics_prefix;
+        if prefix.starts_with('.')
+            || prefix.ends_with('.')
+            || prefix.contains("..")
+            || !prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        {
+            return Err(refuse(
+                "self_metrics_prefix",
+                format!("{prefix:?}"),
+                "must be dotted words of letters, digits, '_' and '-'",
+            ));
+        }
         let route_key = match self.route_key.as_str() {
             "name" => RouteKey::Name,
             "aggregated" => RouteKey::Aggregated,
@@ -269,6 +297,8 @@ impl RawProxyConfig {
             tcp_max_connections: self.tcp_max_connections,
             shutdown_timeout,
             log_interval,
+            self_metrics_prefix: (!prefix.is_empty()).then(|| prefix.clone()),
+            self_metrics_interval,
         })
     }
 }

@@ -123,8 +123,10 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
     // Quiet logs: a line only when lines were lost in the last interval.
     let mut lost_before = 0;
     let mut next_log = Instant::now() + log_interval;
+    let mut self_metrics = SelfMetrics::new(&shared);
     while !shared.stop.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(50));
+        self_metrics.tick(false);
         if Instant::now() >= next_log {
             next_log += log_interval;
             let lost = shared.stats.lost();
@@ -141,6 +143,8 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
     for r in receivers {
         let _ = r.join();
     }
+    // The last deltas, counting everything received.
+    self_metrics.tick(true);
     let _ = drain_deadline.set(Instant::now() + shutdown_timeout);
     shared.draining.store(true, Ordering::Release);
     for s in senders {
@@ -162,4 +166,65 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
         "stopped"
     );
     Ok(())
+}
+
+/// The proxy's counters sent as StatsD counter deltas through its own ring
+/// (`[statsd_proxy] self_metrics_prefix`), so the nodes aggregate and store
+/// them; several proxies with one prefix add up.
+struct SelfMetrics {
+    dispatcher: Option<route::Dispatcher>,
+    shared: Arc<Shared>,
+    last: Vec<u64>,
+    next: Instant,
+}
+
+impl SelfMetrics {
+    fn new(shared: &Arc<Shared>) -> SelfMetrics {
+        let enabled = shared.settings.self_metrics_prefix.is_some();
+        SelfMetrics {
+            dispatcher: enabled.then(|| route::Dispatcher::new(shared.clone())),
+            last: shared
+                .stats
+                .counters(&shared.ids)
+                .iter()
+                .map(|c| c.1)
+                .collect(),
+            next: Instant::now() + shared.settings.self_metrics_interval,
+            shared: shared.clone(),
+        }
+    }
+
+    /// Sends the deltas when the interval is over (or `now`).
+    fn tick(&mut self, now: bool) {
+        let (Some(dispatcher), Some(prefix)) = (
+            self.dispatcher.as_mut(),
+            self.shared.settings.self_metrics_prefix.as_deref(),
+        ) else {
+            return;
+        };
+        if !now && Instant::now() < self.next {
+            return;
+        }
+        self.next = Instant::now() + self.shared.settings.self_metrics_interval;
+        let counters = self.shared.stats.counters(&self.shared.ids);
+        let mut text = String::new();
+        for ((name, value), last) in counters.iter().zip(self.last.iter_mut()) {
+            let delta = value.saturating_sub(*last);
+            *last = *value;
+            if delta > 0 {
+                // `node.127.0.0.1:8127.x` -> `node.127_0_0_1_8127.x`: one
+                // path segment per node, no ':' (the StatsD separator).
+                let name = match name.strip_prefix("node.").and_then(|r| r.rsplit_once('.')) {
+                    Some((id, counter)) => {
+                        format!("node.{}.{counter}", id.replace(['.', ':'], "_"))
+                    }
+                    None => name.clone(),
+                };
+                text.push_str(&format!("{prefix}.{name}:{delta}|c\n"));
+            }
+        }
+        dispatcher.refresh();
+        dispatcher.lines(text.as_bytes());
+        dispatcher.flush();
+    }
 }

@@ -85,10 +85,11 @@ impl Stats {
                 .sum::<u64>()
     }
 
-    /// `name: value` lines, node counters as `node.HOST:PORT.name`.
-    pub fn render(&self, ids: &[String]) -> String {
+    /// Every counter as (name, value), node counters as
+    /// `node.HOST:PORT.name`; `up` (a state, not a count) is left out.
+    pub fn counters(&self, ids: &[String]) -> Vec<(String, u64)> {
         let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut out = String::new();
+        let mut out = Vec::new();
         for (name, c) in [
             ("lines_udp", &self.lines_udp),
             ("lines_tcp", &self.lines_tcp),
@@ -99,11 +100,9 @@ impl Stats {
             ("tcp_refused", &self.tcp_refused),
             ("cache_resets", &self.cache_resets),
         ] {
-            let _ = writeln!(out, "{name}: {}", r(c));
+            out.push((name.to_string(), r(c)));
         }
         for (id, n) in ids.iter().zip(&self.nodes) {
-            let up = u8::from(n.up.load(Ordering::Relaxed));
-            let _ = writeln!(out, "node.{id}.up: {up}");
             for (name, c) in [
                 ("lines_forwarded", &n.lines_forwarded),
                 ("packets_sent", &n.packets_sent),
@@ -112,8 +111,22 @@ impl Stats {
                 ("went_down", &n.went_down),
                 ("came_up", &n.came_up),
             ] {
-                let _ = writeln!(out, "node.{id}.{name}: {}", r(c));
+                out.push((format!("node.{id}.{name}"), r(c)));
             }
+        }
+        out
+    }
+
+    /// `name: value` lines (the admin `stats` answer), with each node's
+    /// `up` state.
+    pub fn render(&self, ids: &[String]) -> String {
+        let mut out = String::new();
+        for (id, n) in ids.iter().zip(&self.nodes) {
+            let up = u8::from(n.up.load(Ordering::Relaxed));
+            let _ = writeln!(out, "node.{id}.up: {up}");
+        }
+        for (name, value) in self.counters(ids) {
+            let _ = writeln!(out, "{name}: {value}");
         }
         out
     }
