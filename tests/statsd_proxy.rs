@@ -5,16 +5,15 @@
 //! them; a stopped node leaves the ring (its keys go to the other node) and
 //! takes its keys back when it returns; SIGTERM stops the proxy cleanly.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::util::proxy::Proxy;
 use crate::util::statsd::{start_ferrograph, Capture, Daemon};
-use crate::util::{ferrograph, free_tcp_port, free_udp_port, wait_until, ChildGuard};
+use crate::util::{ferrograph, free_tcp_port, free_udp_port, wait_until};
 
 /// One node: its fixed ports (so a restart comes back on them) and the
 /// capture server its flushes go to.
@@ -46,6 +45,10 @@ impl Node {
         self.daemon = Some(start_ferrograph(dir, &toml));
     }
 
+    fn ports(&self) -> (u16, u16) {
+        (self.udp_port, self.admin_port)
+    }
+
     fn stop(&mut self) {
         let mut daemon = self.daemon.take().expect("node running");
         let status = daemon.child.terminate(Duration::from_secs(10));
@@ -69,112 +72,6 @@ impl Node {
             }
         }
         out
-    }
-}
-
-struct Proxy {
-    child: ChildGuard,
-    udp: SocketAddr,
-    tcp: SocketAddr,
-    admin: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proxy {
-    fn start(dir: &Path, nodes: &[&Node]) -> Proxy {
-        Proxy::start_with(dir, nodes, "")
-    }
-
-    /// `extra` are more `[statsd_proxy]` keys.
-    fn start_with(dir: &Path, nodes: &[&Node], extra: &str) -> Proxy {
-        let mut toml = String::from(
-            "[statsd_proxy]\nudp = \"127.0.0.1:0\"\ntcp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
-             check_interval = \"200ms\"\n",
-        );
-        toml.push_str(extra);
-        for n in nodes {
-            toml.push_str(&format!(
-                "[[statsd_proxy.nodes]]\nhost = \"127.0.0.1\"\nport = {}\nadminport = {}\n",
-                n.udp_port, n.admin_port
-            ));
-        }
-        let path = dir.join("proxy.toml");
-        std::fs::write(&path, toml).unwrap();
-        let check = ferrograph()
-            .arg("check-config")
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(check.status.success(), "check-config: {check:?}");
-        let child = ferrograph()
-            .args(["statsd-proxy", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ferrograph statsd-proxy");
-        let mut child = ChildGuard(child);
-        let stderr = child.0.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                if line.contains("ferrograph statsd-proxy listening") {
-                    let _ = tx.send(line.clone());
-                }
-                log2.lock().unwrap().push(line);
-            }
-        });
-        let ready = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("proxy did not start: {:?}", log.lock().unwrap()));
-        let field = |name: &str| -> SocketAddr {
-            let start = ready.find(&format!(" {name}=")).expect(name) + name.len() + 2;
-            let rest = &ready[start..];
-            rest[..rest.find(' ').unwrap_or(rest.len())]
-                .parse()
-                .expect(name)
-        };
-        Proxy {
-            udp: field("udp"),
-            tcp: field("tcp"),
-            admin: field("admin"),
-            child,
-            log,
-        }
-    }
-
-    fn admin(&self, command: &str) -> String {
-        let mut conn = TcpStream::connect(self.admin).unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        conn.write_all(format!("{command}\nquit\n").as_bytes())
-            .unwrap();
-        let mut out = String::new();
-        let _ = conn.read_to_string(&mut out);
-        out
-    }
-
-    fn stats(&self) -> HashMap<String, u64> {
-        self.admin("stats")
-            .lines()
-            .filter_map(|l| {
-                let (k, v) = l.rsplit_once(": ")?;
-                Some((k.to_string(), v.parse().ok()?))
-            })
-            .collect()
-    }
-
-    /// The nodes on the ring, from `status` (Etsy's format).
-    fn ring(&self) -> Vec<String> {
-        let status = self.admin("status");
-        let nodes = status
-            .lines()
-            .find_map(|l| l.strip_prefix("nodes:"))
-            .unwrap_or_else(|| panic!("no nodes line in {status:?}"));
-        nodes.split_whitespace().map(str::to_string).collect()
     }
 }
 
@@ -259,7 +156,7 @@ fn each_key_is_counted_on_exactly_one_node_udp_and_tcp() {
     }
     let a = Node::start(&da);
     let b = Node::start(&db);
-    let mut proxy = Proxy::start(&dp, &[&a, &b]);
+    let mut proxy = Proxy::start(&dp, &[a.ports(), b.ports()]);
     assert!(wait_until(Duration::from_secs(10), || proxy.ring().len() == 2));
 
     let keys: Vec<String> = (0..500).map(|i| format!("px.k{i}")).collect();
@@ -316,7 +213,7 @@ fn a_stopped_node_leaves_the_ring_and_takes_its_keys_back() {
     }
     let a = Node::start(&da);
     let mut b = Node::start(&db);
-    let proxy = Proxy::start(&dp, &[&a, &b]);
+    let proxy = Proxy::start(&dp, &[a.ports(), b.ports()]);
     assert!(wait_until(Duration::from_secs(10), || proxy.ring().len() == 2));
     let keys: Vec<String> = (0..200).map(|i| format!("rr.k{i}")).collect();
 
@@ -425,7 +322,7 @@ fn sigterm_forwards_what_was_sent_before_it() {
     // Self-metrics on: the proxy's counters reach the nodes as counters.
     let mut proxy = Proxy::start_with(
         &dp,
-        &[&a, &b],
+        &[a.ports(), b.ports()],
         "self_metrics_prefix = \"pxself\"\nself_metrics_interval = \"300ms\"\n",
     );
     assert!(wait_until(Duration::from_secs(10), || proxy.ring().len() == 2));
