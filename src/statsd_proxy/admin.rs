@@ -34,7 +34,10 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
             }
-            Err(_) => continue,
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
         };
         if active.load(Ordering::Relaxed) >= shared.settings.tcp_max_connections {
             shared.stats.tcp_refused.fetch_add(1, Ordering::Relaxed);

@@ -51,6 +51,7 @@ fn udp_loop(shared: &Arc<Shared>, socket: &UdpSocket) {
     let mut dispatcher = Dispatcher::new(shared.clone());
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     let stats = &shared.stats;
+    let mut error_logged = false;
     while !shared.stop.load(Ordering::Relaxed) {
         // Wait (bounded) for one datagram, then drain what is already
         // queued without blocking, so a burst fills whole packets and an
@@ -58,7 +59,15 @@ fn udp_loop(shared: &Arc<Shared>, socket: &UdpSocket) {
         let n = match socket.recv(&mut buf) {
             Ok(n) => n,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
-            Err(_) => continue,
+            Err(e) => {
+                // Unexpected (e.g. ENOMEM): no busy loop, no log flood.
+                if !error_logged {
+                    tracing::warn!(error = %e, "UDP receive failed; retrying");
+                    error_logged = true;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
         };
         dispatcher.refresh();
         let mut packets = 1u64;
@@ -118,7 +127,11 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
                 continue;
             }
             Err(_) if stopping => break,
-            Err(_) => continue,
+            // e.g. EMFILE: wait for descriptors to free up, no busy loop.
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
         };
         connections.retain(|h| !h.is_finished());
         if active.load(Ordering::Relaxed) >= shared.settings.tcp_max_connections {
