@@ -38,6 +38,8 @@ pub enum Command {
     },
     /// Run the standalone StatsD daemon (Etsy StatsD drop-in).
     Statsd(crate::statsd_cmd::StatsdArgs),
+    /// Consistent-hash StatsD router in front of several nodes (Etsy's proxy.js).
+    StatsdProxy(crate::statsd_proxy::ProxyArgs),
     /// StatsD load generator over loopback UDP: sent vs received vs kernel drops.
     BenchUdp(crate::bench_udp::BenchUdpArgs),
     /// Run a carbon-cache drop-in: carbon plaintext/pickle in, Whisper files out.
@@ -71,6 +73,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Statsd(args) => crate::statsd_cmd::run(args),
+        Command::StatsdProxy(args) => crate::statsd_proxy::run(args),
         Command::BenchUdp(args) => crate::bench_udp::run(args),
         Command::Carbon(args) => crate::carbon_cmd::run(args),
         Command::Whisper(args) => crate::whisper_cmd::run(args),

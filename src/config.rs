@@ -27,6 +27,8 @@ pub struct FileConfig {
     /// The ClickHouse backend's server and tables (`[storage] backend =
     /// "clickhouse"`), also read by `ferrograph clickhouse`.
     pub clickhouse: storage::clickhouse::ClickHouseConfig,
+    /// `ferrograph statsd-proxy`: listeners, nodes, health checks.
+    pub statsd_proxy: crate::statsd_proxy::config::RawProxyConfig,
 }
 
 /// A loaded file: its path (for messages) and contents.
@@ -164,6 +166,20 @@ impl Loaded {
         Ok(())
     }
 
+    /// The validated `[statsd_proxy]` settings (node errors name the
+    /// entry: `nodes[1].port`).
+    pub fn statsd_proxy(&self) -> anyhow::Result<crate::statsd_proxy::config::ProxySettings> {
+        self.config.statsd_proxy.validate().map_err(|e| {
+            anyhow::anyhow!(
+                "{}: [statsd_proxy] {} = {}: {}",
+                self.origin(),
+                e.key,
+                e.value,
+                e.reason
+            )
+        })
+    }
+
     /// True when the file sets `[section] key` itself (so a mode-specific
     /// default must not override it).
     pub fn sets(&self, section: &str, key: &str) -> bool {
@@ -182,6 +198,14 @@ impl Loaded {
         self.storage(data_dir)?;
         self.clickhouse()?;
         self.render()?;
+        // Only a file that configures the proxy must have nodes.
+        if self
+            .raw
+            .as_ref()
+            .is_some_and(|t| t.contains_key("statsd_proxy"))
+        {
+            self.statsd_proxy()?;
+        }
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ mod selfstats;
 mod send_cmd;
 mod serve_cmd;
 mod statsd_cmd;
+mod statsd_proxy;
 mod web_cmd;
 mod whisper_cmd;
 

@@ -69,3 +69,5 @@ mod capacity;
 
 // The ClickHouse backend against real servers (docs/clickhouse.md).
 mod clickhouse;
+/// `ferrograph statsd-proxy` in front of two StatsD nodes: one node per key, health checks, rerouting.
+mod statsd_proxy;
