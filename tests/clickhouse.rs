@@ -532,3 +532,233 @@ fn render_on_clickhouse_equals_render_on_whisper() {
     wsp.stop(Duration::from_secs(20));
     server.stop();
 }
+
+/// Two ClickHouse shards behind Distributed tables, two `serve` nodes on
+/// them behind `statsd-proxy`: every StatsD key is aggregated on one node,
+/// so no count is split (and overwritten) across nodes; rows spread over
+/// both shards; any node answers for any key.
+#[test]
+fn two_shards_two_nodes_behind_the_proxy() {
+    use crate::util::clickhouse::ClickHouse;
+    use crate::util::free_tcp_port;
+    use crate::util::proxy::Proxy;
+    let setup = Setup::new("");
+    let xml = setup.rollup_xml();
+    let ports: Vec<(u16, u16)> = (0..2).map(|_| (free_tcp_port(), free_tcp_port())).collect();
+    let shards: Vec<u16> = ports.iter().map(|&(_, tcp)| tcp).collect();
+    let servers: Vec<ClickHouse> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, &(http, tcp))| {
+            ClickHouse::start_on(
+                &setup.path().join(format!("shard{i}")),
+                &xml,
+                Some(("shards", &shards)),
+                http,
+                tcp,
+            )
+        })
+        .collect();
+    setup.point_at(&servers[0].url);
+    let config = setup.config.to_str().expect("utf-8");
+    for server in &servers {
+        let out = run_ferrograph(&[
+            "clickhouse",
+            "init",
+            "--config",
+            config,
+            "--cluster",
+            "shards",
+            "--url",
+            &server.url,
+        ]);
+        assert!(
+            out.status.success(),
+            "init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // the nodes write and read through the Distributed tables of shard 0
+    let node_config = |i: usize| {
+        let text = std::fs::read_to_string(&setup.config)
+            .expect("config")
+            .replace(
+                "[statsd]\n",
+                &format!("[statsd]\nprefix_stats = \"statsd_node{i}\"\n"),
+            );
+        let path = setup.path().join(format!("node{i}.toml"));
+        std::fs::write(&path, text).expect("write node config");
+        path
+    };
+    let nodes: Vec<Serve> = (0..2)
+        .map(|i| Serve::start(&node_config(i), &setup.path().join(format!("node{i}"))))
+        .collect();
+    let port_of = |s: &Serve, key: &str| -> u16 {
+        s.addrs[key]
+            .as_str()
+            .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+            .map(|a| a.port())
+            .unwrap_or_else(|| panic!("{key} in {}", s.addrs))
+    };
+    let proxy_dir = setup.path().join("proxy");
+    std::fs::create_dir_all(&proxy_dir).expect("proxy dir");
+    let proxy = Proxy::start(
+        &proxy_dir,
+        &nodes
+            .iter()
+            .map(|n| (port_of(n, "statsd_udp"), port_of(n, "statsd_admin")))
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || proxy.ring().len() == 2),
+        "both nodes on the ring"
+    );
+    // 200 keys, 20 increments each, sent in rounds over about 3 flushes
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for round in 0..20 {
+        let mut packet = String::new();
+        for k in 0..200 {
+            packet.push_str(&format!("cluster.k{k}:1|c\n"));
+            if packet.len() > 1200 {
+                socket.send_to(packet.as_bytes(), proxy.udp).expect("send");
+                packet.clear();
+            }
+        }
+        socket.send_to(packet.as_bytes(), proxy.udp).expect("send");
+        if round % 7 == 6 {
+            std::thread::sleep(Duration::from_millis(1000));
+        }
+    }
+    let totals = |server: &ClickHouse| -> Vec<String> {
+        rows(
+            server,
+            "SELECT Path, sum(Value) FROM (SELECT Path, Time, argMax(Value, Timestamp) AS Value FROM graphite \
+             WHERE Path LIKE 'stats_counts.cluster.%' GROUP BY Path, Time) GROUP BY Path ORDER BY Path FORMAT TSV",
+        )
+    };
+    let all_exact = |got: &[String]| got.len() == 200 && got.iter().all(|r| r.ends_with("\t20"));
+    assert!(
+        wait_until(Duration::from_secs(30), || all_exact(&totals(&servers[0]))),
+        "every key counted exactly 20 times through the Distributed table: {:?}",
+        totals(&servers[0])
+    );
+    // the same answer through the other shard's Distributed table
+    assert!(all_exact(&totals(&servers[1])));
+    // each key was aggregated on one node only: no (Path, Time) written twice
+    let doubled = server_count(
+        &servers[0],
+        "SELECT count() FROM (SELECT Path, Time, count() AS n FROM graphite WHERE Path LIKE 'stats_counts.cluster.%' GROUP BY Path, Time HAVING n > 1)",
+    );
+    assert_eq!(doubled, 0, "a key's flush was written by two nodes");
+    // rows live on both shards
+    for server in &servers {
+        let local = server_count(
+            server,
+            "SELECT count() FROM graphite_local WHERE Path LIKE 'stats_counts.cluster.%'",
+        );
+        assert!(local > 0, "shard at {} holds none of the rows", server.url);
+    }
+    // any node answers for any key
+    for node in &nodes {
+        let sum = node.render_sum("sumSeries(stats_counts.cluster.*)", "-5min");
+        assert_eq!(sum, 4000.0, "node answers for all keys");
+    }
+    // the two nodes did split the keys
+    let per_node: Vec<u64> = nodes
+        .iter()
+        .map(|n| {
+            let (_, metrics) = n.http_get("/metrics");
+            metrics
+                .lines()
+                .filter(|l| {
+                    l.starts_with("ferrograph_statsd_metrics_received_total")
+                        || l.starts_with("ferrograph_metrics_received_total{stage=\"statsd\"")
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .map(|v| v as u64)
+                .sum()
+        })
+        .collect();
+    assert!(
+        per_node.iter().all(|&n| n > 0),
+        "both nodes aggregated some keys: {per_node:?}"
+    );
+    drop(proxy);
+    for node in nodes {
+        node.stop(Duration::from_secs(20));
+    }
+    for server in servers {
+        server.stop();
+    }
+}
+
+fn server_count(server: &ClickHouse, sql: &str) -> u64 {
+    server
+        .query(&format!("{sql} FORMAT TSV"))
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// `ferrograph clickhouse import` moves a Whisper tree into the tables:
+/// the ClickHouse node then renders what the Whisper node rendered, and a
+/// second run skips the files already imported.
+#[test]
+fn import_moves_a_whisper_tree_and_resumes() {
+    let setup = Setup::new("");
+    let server = setup.server();
+    let whisper_dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(whisper_dir.path().join("schemas.conf"), SCHEMAS).expect("schemas");
+    std::fs::write(whisper_dir.path().join("aggregation.conf"), AGGREGATION).expect("aggregation");
+    let whisper_config = whisper_dir.path().join("ferrograph.toml");
+    let text = std::fs::read_to_string(&setup.config)
+        .expect("config")
+        .replace("backend = \"clickhouse\"", "backend = \"whisper\"");
+    std::fs::write(&whisper_config, text).expect("write");
+    let data = whisper_dir.path().join("data");
+    let wsp = Serve::start(&whisper_config, &data);
+    let now = (unix_now() / 60) * 60;
+    let mut lines = String::new();
+    for i in 0..200i64 {
+        let t = now - 2000 + i * 10;
+        lines.push_str(&format!(
+            "imp.a.x {} {t}\nimp.b.y {} {t}\n",
+            i % 7,
+            (i % 5) as f64 / 2.0
+        ));
+    }
+    carbon_send(&wsp, &lines);
+    assert!(wait_until(Duration::from_secs(20), || {
+        wsp.render_sum("imp.a.x", "-1h") == (0..200).map(|i| (i % 7) as f64).sum::<f64>()
+    }));
+    let targets = ["imp.a.x", "imp.b.y", "sumSeries(imp.*.*)"];
+    let before: Vec<Value> = targets
+        .iter()
+        .map(|t| render(&wsp, t, now - 3600, now))
+        .collect();
+    wsp.stop(Duration::from_secs(20));
+    let import = |expect: &str| {
+        let out = run_ferrograph(&[
+            "clickhouse",
+            "import",
+            data.to_str().expect("utf-8"),
+            "--config",
+            setup.config.to_str().expect("utf-8"),
+        ]);
+        assert!(
+            out.status.success(),
+            "import: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(stdout.contains(expect), "{stdout}");
+    };
+    import("imported ");
+    import("imported 0 points from 0 files");
+    let ch = setup.serve();
+    for (target, want) in targets.iter().zip(&before) {
+        assert_eq!(&render(&ch, target, now - 3600, now), want, "{target}");
+    }
+    ch.stop(Duration::from_secs(20));
+    server.stop();
+}
