@@ -307,15 +307,34 @@ fn foreign_rows_are_found_and_the_newest_timestamp_wins() {
     let server = setup.server();
     let serve = setup.serve();
     let t = (unix_now() / 60) * 60 - 600;
-    // as carbon-clickhouse inserts them: points, daily and tree index rows
-    server.query(&format!(
-        "INSERT INTO graphite (Path, Value, Time, Date, Timestamp) VALUES \
-         ('ch.other.a', 1, {t}, toDate({t}), {v1}), ('ch.other.a', 2, {t}, toDate({t}), {v2}), \
-         ('ch.other.a', 7, {t2}, toDate({t2}), {v1})",
-        t2 = t + 10,
-        v1 = t + 1,
-        v2 = t + 5
-    ));
+    // as carbon-clickhouse inserts them: points, daily and tree index rows.
+    // Two versions of each of ten Times, in two inserts (two parts); the
+    // newer one is in the first part for even Times and in the second for
+    // odd ones, so whatever order ClickHouse reads the parts in, a reader
+    // that kept the last row read instead of the highest Timestamp fails.
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for i in 0..10i64 {
+        let time = t + i * 10;
+        let newer = format!(
+            "('ch.other.a', {}, {time}, toDate({time}), {})",
+            100 + i,
+            t + 5
+        );
+        let older = format!("('ch.other.a', {}, {time}, toDate({time}), {})", i, t + 1);
+        let (a, b) = if i % 2 == 0 {
+            (newer, older)
+        } else {
+            (older, newer)
+        };
+        first.push(a);
+        second.push(b);
+    }
+    for rows in [first, second] {
+        server.query(&format!(
+            "INSERT INTO graphite (Path, Value, Time, Date, Timestamp) VALUES {}",
+            rows.join(", ")
+        ));
+    }
     insert_index(&server, &["ch.other.a"], t);
     let (status, found) = serve.http_get("/metrics/find?query=ch.other.*");
     assert_eq!(status, 200);
@@ -325,13 +344,15 @@ fn foreign_rows_are_found_and_the_newest_timestamp_wins() {
         branch.contains("\"id\": \"ch.other\"") && branch.contains("\"leaf\": 0"),
         "{branch}"
     );
-    let v = render(&serve, "ch.other.a", t - 60, t + 60);
+    let v = render(&serve, "ch.other.a", t - 60, t + 120);
     let got = points(&v, 0);
-    assert!(
-        got.contains(&(t, Some(2.0))),
-        "newest Timestamp must win: {got:?}"
-    );
-    assert!(got.contains(&(t + 10, Some(7.0))), "{got:?}");
+    for i in 0..10i64 {
+        let want = (t + i * 10, Some((100 + i) as f64));
+        assert!(
+            got.contains(&want),
+            "newest Timestamp must win at {i}: {got:?}"
+        );
+    }
     serve.stop(Duration::from_secs(20));
     server.stop();
 }

@@ -291,8 +291,10 @@ pub fn window(header: &Header, from: i64, until: i64, now: i64) -> Option<Fetche
 /// wins; points are bucketed by the window's step and rolled up with
 /// `method` (no xFilesFactor: ClickHouse has none).
 pub fn roll_up(window: &mut Fetched, points: &mut [RawPoint], method: AggregationMethod) {
-    // Newest version last within each Time, so the dedup keeps it.
-    points.sort_unstable_by_key(|&(time, _, version)| (time, version));
+    // Newest version last within each Time, so the dedup keeps it; the
+    // sort is stable, so of equal versions the one read last wins (the
+    // queue's order for points not inserted yet).
+    points.sort_by_key(|&(time, _, version)| (time, version));
     let step = window.step;
     let mut bucket_values: Vec<Option<f64>> = Vec::new();
     let mut current: Option<i64> = None;
