@@ -64,7 +64,21 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Web(args) => crate::web_cmd::run(args),
         Command::CheckConfig { file } => {
-            crate::config::Loaded::from_file(&file)?.check(std::path::Path::new("data"))?;
+            let loaded = crate::config::Loaded::from_file(&file)?;
+            loaded.check(std::path::Path::new("data"))?;
+            // serve skips bad lines of the rules files and runs with the
+            // others; a check fails on them.
+            if let Some(rules) = loaded.ingest_rules()? {
+                if !rules.problems.is_empty() {
+                    let lines: Vec<String> = rules.problems.iter().map(|p| p.to_string()).collect();
+                    anyhow::bail!(
+                        "{}: [carbon] rules files: {} line(s) would be skipped:\n{}",
+                        file.display(),
+                        lines.len(),
+                        lines.join("\n")
+                    );
+                }
+            }
             println!("{}: ok", file.display());
             Ok(())
         }

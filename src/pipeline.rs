@@ -97,6 +97,7 @@ pub struct Pipeline {
     store: Store,
     aggregator: Option<aggregator::Running>,
     carbon: Option<Receivers>,
+    rules: Option<storage::rules::RuledIngest>,
     http: Option<HttpServer>,
     addrs: Addrs,
 }
@@ -159,6 +160,33 @@ impl Pipeline {
             ..Addrs::default()
         };
 
+        // [carbon] aggregation/rewrite rules sit in front of the store's
+        // doors, so every producer below passes through them.
+        let rules = match loaded.ingest_rules()? {
+            Some(rules) => {
+                for problem in &rules.problems {
+                    tracing::error!("{problem}; the other rules still apply");
+                }
+                let ruled = storage::rules::RuledIngest::start(
+                    rules,
+                    store.ingest_handle(),
+                    store.backpressure_handle(),
+                )
+                .context("starting the ingest rules")?;
+                store.add_stats_source(ruled.stats_source());
+                Some(ruled)
+            }
+            None => None,
+        };
+        let ingest_handle = || match &rules {
+            Some(r) => r.ingest_handle(),
+            None => store.ingest_handle(),
+        };
+        let backpressure_handle = || match &rules {
+            Some(r) => r.backpressure_handle(),
+            None => store.backpressure_handle(),
+        };
+
         let statsd_enabled = statsd.udp.is_some() || statsd.tcp.is_some() || statsd.unix.is_some();
         if statsd_enabled {
             warn_on_slot_mismatch(&store, &statsd);
@@ -186,7 +214,7 @@ impl Pipeline {
         };
 
         let aggregator = if statsd_enabled || statsd.admin.is_some() {
-            let running = aggregator::Aggregator::start(statsd, store.ingest_handle())
+            let running = aggregator::Aggregator::start(statsd, ingest_handle())
                 .context("starting the StatsD listeners")?;
             let a = running.local_addrs();
             addrs.statsd_udp = a.udp;
@@ -212,8 +240,8 @@ impl Pipeline {
         let carbon = if carbon_enabled {
             let receivers = Receivers::start_with_backpressure(
                 carbon_config,
-                store.ingest_handle(),
-                store.backpressure_handle(),
+                ingest_handle(),
+                backpressure_handle(),
             )
             .context("starting the carbon receivers")?;
             store.add_stats_source(receivers.stats_source());
@@ -231,6 +259,7 @@ impl Pipeline {
             store,
             aggregator,
             carbon,
+            rules,
             http,
             addrs,
         })
@@ -247,6 +276,7 @@ impl Pipeline {
             store,
             aggregator,
             carbon,
+            rules,
             http,
             ..
         } = self;
@@ -257,6 +287,10 @@ impl Pipeline {
         if let Some(running) = aggregator {
             tracing::info!("stopping StatsD: listeners, then the open interval");
             running.shutdown();
+        }
+        if let Some(rules) = rules {
+            tracing::info!("emitting the aggregation buckets still open");
+            rules.shutdown();
         }
         tracing::info!(points = store.cache_size(), "writing the cache to disk");
         store.shutdown();

@@ -66,3 +66,6 @@ mod durability;
 
 /// Capacity planning: export (CSV, JSON lines, Parquet), forecasts, /check.
 mod capacity;
+
+/// [carbon] aggregation_rules / rewrite_rules through serve, and against carbon's aggregator code.
+mod ingest_rules;

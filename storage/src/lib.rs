@@ -54,6 +54,7 @@ pub mod net;
 pub mod pyfmt;
 mod read;
 pub mod refusals;
+pub mod rules;
 pub mod schema;
 mod store;
 pub mod sys;
