@@ -52,6 +52,8 @@ pub enum Command {
     Export(crate::export_cmd::ExportArgs),
     /// Forecast when each series of a target crosses a threshold.
     Forecast(crate::forecast_cmd::ForecastArgs),
+    /// l2met log lines from stdin (count#, measure#, sample#) to StatsD over UDP.
+    Logs(crate::logs_cmd::LogsArgs),
 }
 
 /// Runs the chosen subcommand to completion.
@@ -90,5 +92,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::WaitReady(args) => crate::send_cmd::wait_ready(args),
         Command::Export(args) => crate::export_cmd::run(args),
         Command::Forecast(args) => crate::forecast_cmd::run(args),
+        Command::Logs(args) => crate::logs_cmd::run(args),
     }
 }

@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub storage: storage::StorageConfig,
     /// Render API: listen address, time zone, limits.
     pub render: render_api::RenderConfig,
+    /// l2met log metrics: `POST /logs`, the syslog listener.
+    pub logs: crate::logs_cmd::LogsConfig,
 }
 
 /// A loaded file: its path (for messages) and contents.
@@ -148,6 +150,16 @@ impl Loaded {
         Ok(())
     }
 
+    /// The validated `[logs]` settings: the syslog address, if any.
+    pub fn logs(&self) -> anyhow::Result<Option<std::net::SocketAddr>> {
+        let logs = &self.config.logs;
+        if logs.max_body == 0 {
+            return Err(self.key_error("logs", "max_body", None, "must be at least 1 byte"));
+        }
+        storage::api::parse_listen_addr(&logs.syslog)
+            .map_err(|why| self.key_error("logs", "syslog", Some(&logs.syslog), &why))
+    }
+
     /// `[carbon] aggregation_rules` and `rewrite_rules` read and parsed
     /// (relative paths from the config file's directory); `None` when
     /// neither is set. A file that cannot be read is an error; lines that
@@ -219,6 +231,7 @@ impl Loaded {
         self.statsd()?;
         self.carbon()?;
         self.ingest_rules()?;
+        self.logs()?;
         self.storage(data_dir)?;
         self.render()?;
         Ok(())

@@ -42,6 +42,8 @@ pub struct Addrs {
     pub carbon_udp: Option<SocketAddr>,
     /// The graphite-web compatible HTTP API.
     pub http: Option<SocketAddr>,
+    /// l2met log metrics as syslog over UDP.
+    pub logs_syslog: Option<SocketAddr>,
     /// The data directory.
     pub data_dir: PathBuf,
 }
@@ -98,6 +100,7 @@ pub struct Pipeline {
     aggregator: Option<aggregator::Running>,
     carbon: Option<Receivers>,
     rules: Option<storage::rules::RuledIngest>,
+    syslog: Option<crate::logs_cmd::SyslogListener>,
     http: Option<HttpServer>,
     addrs: Addrs,
 }
@@ -192,6 +195,11 @@ impl Pipeline {
             warn_on_slot_mismatch(&store, &statsd);
         }
 
+        let syslog_addr = loaded.logs()?;
+        let log_sink = Arc::new(crate::logs_cmd::PipelineLogSink::default());
+        let aggregator_runs = statsd_enabled || statsd.admin.is_some();
+        let mut log_input = None;
+
         // /health answers 200 once every listener below is bound.
         let ready = Arc::new(AtomicBool::new(false));
         let http = match render_settings.http {
@@ -202,6 +210,12 @@ impl Pipeline {
                         selfstats::prometheus_text(&exporter_store())
                     }))
                     .with_readiness(ready.clone());
+                // POST /logs feeds the StatsD aggregator once it runs.
+                let api = if loaded.config.logs.drain && aggregator_runs {
+                    api.with_log_sink(log_sink.clone(), loaded.config.logs.max_body)
+                } else {
+                    api
+                };
                 let render_stats = api.clone();
                 store.add_stats_source(selfstats::prefixed("render", move || {
                     render_stats.stats().snapshot()
@@ -213,7 +227,7 @@ impl Pipeline {
             None => None,
         };
 
-        let aggregator = if statsd_enabled || statsd.admin.is_some() {
+        let aggregator = if aggregator_runs {
             let running = aggregator::Aggregator::start(statsd, ingest_handle())
                 .context("starting the StatsD listeners")?;
             let a = running.local_addrs();
@@ -224,9 +238,26 @@ impl Pipeline {
             store.add_stats_source(selfstats::prefixed("statsd", move || {
                 stats().into_iter().map(|(k, v)| (k, v as f64)).collect()
             }));
+            let input = running.log_input(loaded.config.logs.options());
+            let log_stats = input.clone();
+            store.add_stats_source(Arc::new(move || log_stats.stats()));
+            log_sink.connect(input.clone());
+            log_input = Some(input);
             Some(running)
         } else {
             None
+        };
+
+        let syslog = match (syslog_addr, log_input) {
+            (Some(addr), Some(input)) => {
+                let listener = crate::logs_cmd::SyslogListener::start(addr, input)?;
+                addrs.logs_syslog = Some(listener.addr());
+                Some(listener)
+            }
+            (Some(_), None) => anyhow::bail!(
+                "[logs] syslog needs the StatsD aggregator: set [statsd] udp, tcp or admin"
+            ),
+            (None, _) => None,
         };
 
         let carbon_config = &loaded.config.carbon;
@@ -260,6 +291,7 @@ impl Pipeline {
             aggregator,
             carbon,
             rules,
+            syslog,
             http,
             addrs,
         })
@@ -277,12 +309,16 @@ impl Pipeline {
             aggregator,
             carbon,
             rules,
+            syslog,
             http,
             ..
         } = self;
         if let Some(receivers) = carbon {
             tracing::info!("stopping the carbon receivers");
             receivers.shutdown();
+        }
+        if let Some(listener) = syslog {
+            listener.shutdown();
         }
         if let Some(running) = aggregator {
             tracing::info!("stopping StatsD: listeners, then the open interval");

@@ -69,3 +69,6 @@ mod capacity;
 
 /// [carbon] aggregation_rules / rewrite_rules through serve, and against carbon's aggregator code.
 mod ingest_rules;
+
+/// l2met log metrics: POST /logs (logplex) and `ferrograph logs` through serve.
+mod logs;
