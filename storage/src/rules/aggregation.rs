@@ -297,6 +297,15 @@ impl AggregationRules {
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
+
+    /// Every rule `name` matches, in file order, with its output name.
+    pub fn matches(&self, name: &str) -> Vec<(String, usize)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, rule)| Some((rule.output_for(name)?, i)))
+            .collect()
+    }
 }
 
 /// The values of one bucket.
@@ -327,7 +336,7 @@ pub struct Matched {
 /// Every output's open buckets, bounded by the number of values held.
 #[derive(Debug)]
 pub struct Buffers {
-    rules: AggregationRules,
+    rules: std::sync::Arc<AggregationRules>,
     outputs: HashMap<String, Output>,
     max_intervals: i64,
     max_values: usize,
@@ -340,7 +349,7 @@ impl Buffers {
     /// held in all.
     pub fn new(rules: AggregationRules, max_intervals: u32, max_values: usize) -> Buffers {
         Buffers {
-            rules,
+            rules: std::sync::Arc::new(rules),
             outputs: HashMap::new(),
             max_intervals: i64::from(max_intervals),
             max_values,
@@ -348,9 +357,9 @@ impl Buffers {
         }
     }
 
-    /// The rules.
-    pub fn rules(&self) -> &AggregationRules {
-        &self.rules
+    /// The rules (shared: matching needs no lock on the buffers).
+    pub fn rules(&self) -> std::sync::Arc<AggregationRules> {
+        std::sync::Arc::clone(&self.rules)
     }
 
     /// Output buffers open.
@@ -366,9 +375,22 @@ impl Buffers {
     /// Adds one input point to the bucket of every rule it matches
     /// (`AggregationProcessor.process`).
     pub fn input(&mut self, name: &str, timestamp: Timestamp, value: f64) -> Matched {
+        let matches = self.rules.matches(name);
+        self.add_matched(matches, timestamp, value)
+    }
+
+    /// [`Buffers::input`] with the matches already found
+    /// ([`AggregationRules::matches`] of these rules), so the regex work
+    /// can be done without holding the buffers.
+    pub fn add_matched(
+        &mut self,
+        matches: Vec<(String, usize)>,
+        timestamp: Timestamp,
+        value: f64,
+    ) -> Matched {
         let mut matched = Matched::default();
-        for rule in &self.rules.rules {
-            let Some(output) = rule.output_for(name) else {
+        for (output, index) in matches {
+            let Some(rule) = self.rules.rules.get(index) else {
                 continue;
             };
             if self.held >= self.max_values {

@@ -138,6 +138,8 @@ const HANDED_BACK: char = '\0';
 
 struct Shared {
     rewrite: RewriteRules,
+    /// The aggregation rules, shared with `buffers` (matched unlocked).
+    aggregation: Option<Arc<AggregationRules>>,
     keep_inputs: bool,
     buffers: Option<Mutex<Buffers>>,
     inner: Arc<dyn Ingest>,
@@ -160,23 +162,34 @@ impl Shared {
         let mut aggregated = 0u64;
         let mut refused = 0u64;
         let mut consumed = 0usize;
-        let mut buffers = self
-            .buffers
-            .as_ref()
-            .map(|b| b.lock().unwrap_or_else(|p| p.into_inner()));
+        // The regex work (rewrites, rule matching) is done before the
+        // buffers are locked, so concurrent producers only queue on the
+        // insertions.
+        let mut prepared = Vec::with_capacity(points.len());
         for mut point in points {
             if let std::borrow::Cow::Owned(name) = self.rewrite.apply(Stage::Pre, &point.name) {
                 point.name = name;
                 rewritten += 1;
             }
+            let matches = match &self.aggregation {
+                Some(rules) => rules.matches(&point.name),
+                None => Vec::new(),
+            };
+            prepared.push((point, matches));
+        }
+        let mut buffers = match &self.buffers {
+            Some(b) if prepared.iter().any(|(_, m)| !m.is_empty()) => {
+                Some(b.lock().unwrap_or_else(|p| p.into_inner()))
+            }
+            _ => None,
+        };
+        for (mut point, matches) in prepared {
             let mut keep = true;
-            if let Some(buffers) = buffers.as_mut() {
-                let matched = buffers.input(&point.name, point.timestamp, point.value);
+            if let (Some(buffers), false) = (buffers.as_mut(), matches.is_empty()) {
+                let matched = buffers.add_matched(matches, point.timestamp, point.value);
                 refused += matched.refused as u64;
-                if !matched.outputs.is_empty() {
-                    aggregated += 1;
-                    keep = self.keep_inputs && !matched.outputs.contains(&point.name);
-                }
+                aggregated += 1;
+                keep = self.keep_inputs && !matched.outputs.contains(&point.name);
             }
             if !keep {
                 consumed += 1;
@@ -332,8 +345,12 @@ impl RuledIngest {
         stats
             .parse_errors
             .store(rules.problems.len() as u64, Ordering::Relaxed);
+        let aggregation = buffers
+            .as_ref()
+            .map(|b| b.lock().unwrap_or_else(|p| p.into_inner()).rules());
         let shared = Arc::new(Shared {
             rewrite: rules.rewrite,
+            aggregation,
             keep_inputs: rules.keep_inputs,
             buffers,
             inner,
@@ -444,14 +461,12 @@ pub fn replay(rules: IngestRules, steps: &[(Timestamp, Vec<MetricPoint>)]) -> Re
         }
     }
     let sink = Arc::new(Collect::default());
+    let buffers = Buffers::new(rules.aggregation, rules.max_intervals, rules.max_values);
     let shared = Shared {
         rewrite: rules.rewrite,
+        aggregation: Some(buffers.rules()),
         keep_inputs: rules.keep_inputs,
-        buffers: Some(Mutex::new(Buffers::new(
-            rules.aggregation,
-            rules.max_intervals,
-            rules.max_values,
-        ))),
+        buffers: Some(Mutex::new(buffers)),
         inner: sink.clone(),
         flow: sink.clone(),
         stats: RuleStats::default(),
