@@ -81,7 +81,7 @@ fn logplex_drain_and_logs_command_through_serve() {
     let config = write_config(
         dir.path(),
         "",
-        "[logs]\nmax_body = 4096\nsource_tag = true\n",
+        "[logs]\nmax_body = 4096\nsource_tag = true\nsyslog = \"127.0.0.1:0\"\n",
     );
     let serve = Serve::start(&config, &dir.path().join("data"));
     let http = serve.http.expect("http");
@@ -162,6 +162,29 @@ fn logplex_drain_and_logs_command_through_serve() {
             "/metrics lacks {family}:\n{metrics}"
         );
     }
+
+    // [logs] syslog: one RFC 5424 message per UDP datagram
+    let syslog: SocketAddr = serve.addrs["logs_syslog"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .expect("the syslog listener's address");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for message in [
+        "<14>1 2024-05-01T10:00:00Z host app proc - - count#sys.hits=2 sample#sys.level=3",
+        "<14>1 2024-05-01T10:00:00Z host app proc - [meta k=\"v\"] count#sys.hits=1",
+        "not syslog at all count#sys.hits=100",
+    ] {
+        udp.send_to(message.as_bytes(), syslog)
+            .expect("send syslog");
+    }
+    let hits = wait_values(&serve, "stats_counts.sys.hits", |v| {
+        v.iter().sum::<f64>() == 3.0
+    });
+    assert_eq!(
+        hits.iter().sum::<f64>(),
+        3.0,
+        "syslog datagrams (the one without a header skipped)"
+    );
 
     // ferrograph logs: stdin lines to StatsD over UDP
     let mut child = ferrograph()
