@@ -186,6 +186,11 @@ impl AggregationRule {
 
     /// The output name for `metric`, or `None` when the rule does not match.
     pub fn output_for(&self, metric: &str) -> Option<String> {
+        // most names match no rule: the DFA-only test first, the slower
+        // capturing search only for a match
+        if !self.regex.is_match(metric) {
+            return None;
+        }
         let caps = self.regex.captures(metric)?;
         let mut out = String::with_capacity(self.output.len() + 16);
         for piece in &self.template {

@@ -91,6 +91,10 @@ impl RewriteRule {
     /// `re.sub(pattern, replacement, name)`: every non-overlapping match
     /// replaced; borrowed when nothing matched.
     pub fn apply<'a>(&self, name: &'a str) -> Cow<'a, str> {
+        // most names match no rule: the DFA-only test first
+        if !self.regex.is_match(name) {
+            return Cow::Borrowed(name);
+        }
         self.regex.replace_all(name, |caps: &Captures<'_>| {
             let mut out = String::new();
             for piece in &self.template {
