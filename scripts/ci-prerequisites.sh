@@ -8,6 +8,8 @@ command -v python3 >/dev/null || need+=(python3)
 command -v curl >/dev/null || need+=(curl ca-certificates)
 command -v openssl >/dev/null || need+=(openssl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# the ClickHouse backend's tests start their own servers (Debian's 18.16)
+[ -x /usr/bin/clickhouse-server ] || [ -x /usr/sbin/clickhouse-server ] || need+=(clickhouse-server clickhouse-client)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

@@ -1,5 +1,6 @@
 //! `ferrograph carbon --config FILE --data-dir DIR`: a drop-in for
-//! carbon-cache. Reads `[carbon]` and `[storage]`, opens the store, starts
+//! carbon-cache (or, with `[storage] backend = "clickhouse"`, for
+//! carbon-clickhouse). Reads `[carbon]` and `[storage]`, opens the store, starts
 //! the receivers, and on SIGTERM/SIGINT stops in flow order: listeners
 //! first, then the cache is drained to the Whisper files.
 
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 use storage::carbon::Receivers;
-use storage::Store;
+use storage::{Backend, BackendKind};
 
 use crate::config::Loaded;
 
@@ -35,7 +36,11 @@ pub fn run(args: CarbonArgs) -> anyhow::Result<()> {
     {
         tracing::warn!("{w}");
     }
-    let store = Store::open(settings)
+    let clickhouse = match settings.backend {
+        BackendKind::ClickHouse => Some(loaded.clickhouse()?),
+        BackendKind::Whisper => None,
+    };
+    let store = Backend::open(settings, clickhouse)
         .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
     // [carbon] aggregation/rewrite rules, as carbon-aggregator-cache runs them
     let rules = match loaded.ingest_rules()? {
@@ -74,7 +79,7 @@ pub fn run(args: CarbonArgs) -> anyhow::Result<()> {
     if let Some(rules) = rules {
         rules.shutdown();
     }
-    let left = store.cache_size();
+    let left = store.pending_points();
     store.shutdown();
     tracing::info!(drained = left, "stopped");
     Ok(())

@@ -38,6 +38,8 @@ pub enum Command {
     },
     /// Run the standalone StatsD daemon (Etsy StatsD drop-in).
     Statsd(crate::statsd_cmd::StatsdArgs),
+    /// Consistent-hash StatsD router in front of several nodes (Etsy's proxy.js).
+    StatsdProxy(crate::statsd_proxy::ProxyArgs),
     /// StatsD load generator over loopback UDP: sent vs received vs kernel drops.
     BenchUdp(crate::bench_udp::BenchUdpArgs),
     /// Run a carbon-cache drop-in: carbon plaintext/pickle in, Whisper files out.
@@ -54,6 +56,8 @@ pub enum Command {
     Forecast(crate::forecast_cmd::ForecastArgs),
     /// l2met log lines from stdin (count#, measure#, sample#) to StatsD over UDP.
     Logs(crate::logs_cmd::LogsArgs),
+    /// The ClickHouse backend: rollup-xml, init, optimize, import.
+    Clickhouse(crate::clickhouse_cmd::ClickHouseArgs),
 }
 
 /// Runs the chosen subcommand to completion.
@@ -85,6 +89,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Statsd(args) => crate::statsd_cmd::run(args),
+        Command::StatsdProxy(args) => crate::statsd_proxy::run(args),
         Command::BenchUdp(args) => crate::bench_udp::run(args),
         Command::Carbon(args) => crate::carbon_cmd::run(args),
         Command::Whisper(args) => crate::whisper_cmd::run(args),
@@ -93,5 +98,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Export(args) => crate::export_cmd::run(args),
         Command::Forecast(args) => crate::forecast_cmd::run(args),
         Command::Logs(args) => crate::logs_cmd::run(args),
+        Command::Clickhouse(args) => crate::clickhouse_cmd::run(args),
     }
 }

@@ -26,6 +26,11 @@ pub struct FileConfig {
     pub render: render_api::RenderConfig,
     /// l2met log metrics: `POST /logs`, the syslog listener.
     pub logs: crate::logs_cmd::LogsConfig,
+    /// The ClickHouse backend's server and tables (`[storage] backend =
+    /// "clickhouse"`), also read by `ferrograph clickhouse`.
+    pub clickhouse: storage::clickhouse::ClickHouseConfig,
+    /// `ferrograph statsd-proxy`: listeners, nodes, health checks.
+    pub statsd_proxy: crate::statsd_proxy::config::RawProxyConfig,
 }
 
 /// A loaded file: its path (for messages) and contents.
@@ -135,6 +140,19 @@ impl Loaded {
             .map_err(|e| self.key_error("render", &e.key, Some(&e.value), &e.message))
     }
 
+    /// The validated `[clickhouse]` settings.
+    pub fn clickhouse(&self) -> anyhow::Result<storage::clickhouse::ClickHouseSettings> {
+        let section = &self.config.clickhouse;
+        section.validate().map_err(|e| {
+            let default = storage::clickhouse::ClickHouseConfig::default();
+            let fallback = match e.key {
+                "url" => Some(default.url),
+                _ => None,
+            };
+            self.key_error("clickhouse", e.key, fallback.as_deref(), &e.reason)
+        })
+    }
+
     /// The `[carbon]` listen addresses, checked with the parser every
     /// listener uses (the receivers bind exactly these).
     pub fn carbon(&self) -> anyhow::Result<()> {
@@ -215,6 +233,20 @@ impl Loaded {
         Ok(Some(rules))
     }
 
+    /// The validated `[statsd_proxy]` settings (node errors name the
+    /// entry: `nodes[1].port`).
+    pub fn statsd_proxy(&self) -> anyhow::Result<crate::statsd_proxy::config::ProxySettings> {
+        self.config.statsd_proxy.validate().map_err(|e| {
+            anyhow::anyhow!(
+                "{}: [statsd_proxy] {} = {}: {}",
+                self.origin(),
+                e.key,
+                e.value,
+                e.reason
+            )
+        })
+    }
+
     /// True when the file sets `[section] key` itself (so a mode-specific
     /// default must not override it).
     pub fn sets(&self, section: &str, key: &str) -> bool {
@@ -233,7 +265,16 @@ impl Loaded {
         self.ingest_rules()?;
         self.logs()?;
         self.storage(data_dir)?;
+        self.clickhouse()?;
         self.render()?;
+        // Only a file that configures the proxy must have nodes.
+        if self
+            .raw
+            .as_ref()
+            .is_some_and(|t| t.contains_key("statsd_proxy"))
+        {
+            self.statsd_proxy()?;
+        }
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 mod bench_udp;
 mod carbon_cmd;
 mod cli;
+mod clickhouse_cmd;
 mod config;
 mod export_cmd;
 mod forecast_cmd;
@@ -14,6 +15,7 @@ mod selfstats;
 mod send_cmd;
 mod serve_cmd;
 mod statsd_cmd;
+mod statsd_proxy;
 mod web_cmd;
 mod whisper_cmd;
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Serialize;
 use storage::carbon::Receivers;
-use storage::Store;
+use storage::Backend;
 
 use crate::config::Loaded;
 use crate::selfstats;
@@ -96,7 +96,7 @@ impl HttpServer {
 
 /// A running pipeline.
 pub struct Pipeline {
-    store: Store,
+    store: Backend,
     aggregator: Option<aggregator::Running>,
     carbon: Option<Receivers>,
     rules: Option<storage::rules::RuledIngest>,
@@ -156,7 +156,11 @@ impl Pipeline {
         }
         let render_settings = loaded.render()?;
 
-        let store = Store::open(store_settings)
+        let clickhouse = match store_settings.backend {
+            storage::BackendKind::ClickHouse => Some(loaded.clickhouse()?),
+            storage::BackendKind::Whisper => None,
+        };
+        let store = Backend::open(store_settings, clickhouse)
             .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
         let mut addrs = Addrs {
             data_dir: data_dir.to_path_buf(),
@@ -328,7 +332,10 @@ impl Pipeline {
             tracing::info!("emitting the aggregation buckets still open");
             rules.shutdown();
         }
-        tracing::info!(points = store.cache_size(), "writing the cache to disk");
+        tracing::info!(
+            points = store.pending_points(),
+            "writing the cache to the store"
+        );
         store.shutdown();
         if let Some(server) = http {
             server.shutdown();
@@ -340,7 +347,7 @@ impl Pipeline {
 /// precision differs from the flush interval: a coarser precision keeps only
 /// the last flush of each slot (users' most common silent data loss), a
 /// finer one leaves gaps between flushes.
-fn warn_on_slot_mismatch(store: &Store, statsd: &aggregator::Settings) {
+fn warn_on_slot_mismatch(store: &Backend, statsd: &aggregator::Settings) {
     let interval = statsd.flush_interval.as_secs_f64();
     let probe = if statsd.legacy_namespace {
         "stats_counts.probe"

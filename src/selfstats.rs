@@ -92,6 +92,80 @@ const EXPOSITION: &[Exposed] = &[
     row("quarantined", "files_quarantined_total", Counter, &[]),
     row("cache.size", "cache_points", Gauge, &[]),
     row("cache.queues", "cache_series", Gauge, &[]),
+    // storage on ClickHouse (storage/src/clickhouse): the insert queue
+    row(
+        "clickhouse.pointsReceived",
+        "points_received_total",
+        Counter,
+        &[],
+    ),
+    row(
+        "clickhouse.pointsRejected",
+        "points_rejected_total",
+        Counter,
+        &[],
+    ),
+    row(
+        "clickhouse.queueOverflow",
+        "points_overflowed_total",
+        Counter,
+        &[],
+    ),
+    row(
+        "clickhouse.pointsInserted",
+        "points_committed_total",
+        Counter,
+        &[],
+    ),
+    row(
+        "clickhouse.indexRowsQueued",
+        "clickhouse_index_entries_total",
+        Counter,
+        &[],
+    ),
+    row(
+        "clickhouse.inserts",
+        "clickhouse_inserts_total",
+        Counter,
+        &[],
+    ),
+    row(
+        "clickhouse.insertErrors",
+        "errors_total",
+        Counter,
+        &[("operation", "insert")],
+    ),
+    row(
+        "clickhouse.pointsLostAtStop",
+        "points_dropped_total",
+        Counter,
+        &[],
+    ),
+    row(
+        "clickhouse.queryErrors",
+        "errors_total",
+        Counter,
+        &[("operation", "query")],
+    ),
+    row(
+        "clickhouse.optimizeRuns",
+        "clickhouse_optimize_runs_total",
+        Counter,
+        &[],
+    ),
+    row(
+        "clickhouse.optimizeErrors",
+        "errors_total",
+        Counter,
+        &[("operation", "optimize")],
+    ),
+    row("clickhouse.queuedPoints", "cache_points", Gauge, &[]),
+    row(
+        "clickhouse.queuedIndexEntries",
+        "clickhouse_queued_index_entries",
+        Gauge,
+        &[],
+    ),
     // storage: new series waiting for their files, and the limits of new
     // series (store/admission.rs)
     row("creates.backlog", "create_backlog_series", Gauge, &[]),

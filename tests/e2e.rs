@@ -72,3 +72,8 @@ mod ingest_rules;
 
 /// l2met log metrics: POST /logs (logplex) and `ferrograph logs` through serve.
 mod logs;
+
+// The ClickHouse backend against real servers (docs/clickhouse.md).
+mod clickhouse;
+/// `ferrograph statsd-proxy` in front of two StatsD nodes: one node per key, health checks, rerouting.
+mod statsd_proxy;

@@ -35,6 +35,12 @@ pub enum ApiError {
     NotFound(String),
     /// The backend failed; the message is for the log, not the client.
     Storage(String),
+    /// The backend server (ClickHouse) cannot be reached: 503. The message
+    /// names the server and what the connection said.
+    BackendUnavailable(String),
+    /// The backend server answered with an error: 502, with the server's
+    /// own message.
+    BackendError(String),
     /// A stored series cannot be read (corrupt or unreadable file). The
     /// client is told which series and why, never the file's path.
     Unreadable {
@@ -57,6 +63,8 @@ impl ApiError {
             ApiError::NotFound(_) => 404,
             ApiError::Limit(_) => 422,
             ApiError::Storage(_) | ApiError::Unreadable { .. } => 500,
+            ApiError::BackendError(_) => 502,
+            ApiError::BackendUnavailable(_) => 503,
         }
     }
 
@@ -96,6 +104,7 @@ impl fmt::Display for ApiError {
             ApiError::Unreadable { series, reason } => {
                 write!(f, "series {series} cannot be read: {reason}")
             }
+            ApiError::BackendUnavailable(m) | ApiError::BackendError(m) => f.write_str(m),
         }
     }
 }
@@ -125,6 +134,8 @@ impl From<ReadError> for ApiError {
                 series,
                 reason: source.reason(),
             },
+            ReadError::Unavailable(m) => ApiError::BackendUnavailable(m),
+            ReadError::Upstream(m) => ApiError::BackendError(m),
             other => ApiError::Storage(other.to_string()),
         }
     }

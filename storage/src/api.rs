@@ -166,6 +166,14 @@ pub enum ReadError {
     /// A Whisper file could not be read (corrupt file, I/O); maps to HTTP 500.
     #[error("storage error: {0}")]
     Whisper(#[source] WhisperError),
+    /// The backend server cannot be reached (ClickHouse down); maps to
+    /// HTTP 503.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The backend server answered with an error, or an answer that cannot
+    /// be read; maps to HTTP 502 with the server's message.
+    #[error("{0}")]
+    Upstream(String),
     /// A stored series could not be read (corrupt file, I/O); maps to HTTP
     /// 500. The message names the series and the file, for logs; answers
     /// to clients use [`WhisperError::reason`], which leaves the path out.

@@ -14,6 +14,9 @@ use crate::whisper::Allocation;
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
+    /// Where points are kept: "whisper" (files under the data directory)
+    /// or "clickhouse" (the `[clickhouse]` section's server).
+    pub backend: String,
     /// carbon-format storage-schemas.conf; "" = built-in defaults.
     pub schemas: String,
     /// carbon-format storage-aggregation.conf; "" = built-in defaults.
@@ -60,6 +63,7 @@ pub struct StorageConfig {
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
+            backend: "whisper".into(),
             schemas: String::new(),
             aggregation: String::new(),
             max_cache_points: 10_000_000,
@@ -90,9 +94,21 @@ pub enum CorruptFiles {
     Quarantine,
 }
 
+/// Where points are kept (`[storage] backend`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Whisper files under the data directory.
+    #[default]
+    Whisper,
+    /// carbon-clickhouse's tables on a ClickHouse server.
+    ClickHouse,
+}
+
 /// Validated store settings.
 #[derive(Clone, Debug)]
 pub struct StoreSettings {
+    /// Where points are kept.
+    pub backend: BackendKind,
     /// The data directory (created if missing).
     pub data_dir: PathBuf,
     /// Retention rules for new files.
@@ -269,6 +285,16 @@ impl StorageConfig {
                 ))
             }
         };
+        let backend = match self.backend.as_str() {
+            "whisper" => BackendKind::Whisper,
+            "clickhouse" => BackendKind::ClickHouse,
+            other => {
+                return Err(problem(
+                    "backend",
+                    format!("{other:?} is not \"whisper\" or \"clickhouse\""),
+                ))
+            }
+        };
         let corrupt_files = match self.corrupt_files.as_str() {
             "refuse" => CorruptFiles::Refuse,
             "quarantine" => CorruptFiles::Quarantine,
@@ -326,6 +352,7 @@ impl StorageConfig {
             Some((prefix, every))
         };
         Ok(StoreSettings {
+            backend,
             data_dir,
             schemas,
             aggregation,
@@ -338,10 +365,12 @@ impl StorageConfig {
             max_find_results: self.max_find_results.max(1),
             max_mapped_files: None,
             corrupt_files,
-            journal: self.wal.then_some(crate::journal::JournalSettings {
-                sync_interval: wal_sync_interval,
-                max_size: self.wal_max_size,
-            }),
+            journal: (self.wal && backend == BackendKind::Whisper).then_some(
+                crate::journal::JournalSettings {
+                    sync_interval: wal_sync_interval,
+                    max_size: self.wal_max_size,
+                },
+            ),
             stop_timeout,
             max_new_series_per_minute: (self.max_new_series_per_minute > 0)
                 .then_some(self.max_new_series_per_minute),

@@ -277,15 +277,14 @@ impl Glob {
         &self.text
     }
 
-    /// Whether a whole dotted path matches (the tests' oracle).
-    #[cfg(test)]
+    /// Whether a whole dotted path matches (the tests' oracle, and the
+    /// filter of backends that list candidates by prefix).
     pub fn matches_path(&self, path: &str) -> bool {
         let parts: Vec<&str> = path.split('.').collect();
         match_parts(&self.components, &parts)
     }
 }
 
-#[cfg(test)]
 fn match_parts(components: &[Component], parts: &[&str]) -> bool {
     match components.split_first() {
         None => parts.is_empty(),

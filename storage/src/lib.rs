@@ -42,8 +42,10 @@
 #![deny(missing_docs)]
 
 pub mod api;
+mod backend;
 mod cache;
 pub mod carbon;
+pub mod clickhouse;
 mod config;
 mod finder;
 mod flow;
@@ -66,7 +68,8 @@ pub use api::{
     AggregationMethod, FetchOptions, FetchRange, FetchedSeries, FindNode, Ingest, IngestError,
     IngestReport, MetricPoint, Read, ReadError, TagExpr, TagOp, Timestamp,
 };
-pub use config::{CorruptFiles, StorageConfig, StoreSettings};
+pub use backend::Backend;
+pub use config::{BackendKind, CorruptFiles, StorageConfig, StoreSettings};
 pub use flow::{Backpressure, Offered};
 pub use read::{ReadLimits, WhisperTree};
 pub use store::{merge_cached, StatsSource, Store, StoreStats};

@@ -1,12 +1,15 @@
 //! Shared harness for the end-to-end tests: processes, ports and polling
 //! here; the reference implementations in `refs`, the render differential
 //! harness in `render` (pickle decoding in `pickle`), `ferrograph serve` in
-//! `serve`, the StatsD capture server and differential runner in `statsd`.
+//! `serve`, the StatsD capture server and differential runner in `statsd`,
+//! `ferrograph statsd-proxy` in `proxy`.
 //! Modules use what they need, so not every helper is used by every build
 //! of the test binary.
 #![allow(dead_code)]
 
+pub mod clickhouse;
 pub mod pickle;
+pub mod proxy;
 pub mod refs;
 pub mod render;
 pub mod serve;

@@ -503,6 +503,10 @@ impl Api {
             ApiError::Unreadable { .. } => {
                 stats.storage_errors.fetch_add(1, Ordering::Relaxed);
             }
+            ApiError::BackendUnavailable(detail) | ApiError::BackendError(detail) => {
+                stats.storage_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%path, error = %detail, "the storage backend failed a request");
+            }
             ApiError::Limit(_) => {
                 stats.limit_hits.fetch_add(1, Ordering::Relaxed);
                 stats.bad_requests.fetch_add(1, Ordering::Relaxed);

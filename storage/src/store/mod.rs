@@ -207,7 +207,7 @@ fn is_stored_form(name: &str) -> bool {
 /// What a name is stored as: `(canonical name, index components)`, or why
 /// it is refused. Untagged names lose empty components (`a..b` is `a.b`, as
 /// the file system maps it); tagged names are canonicalised.
-fn normalize(name: &str) -> Result<(String, Vec<String>), String> {
+pub(crate) fn normalize(name: &str) -> Result<(String, Vec<String>), String> {
     if name.is_empty() || name.contains(['\0', '\n', '\r']) {
         return Err(format!("invalid name {name:?}"));
     }
@@ -861,7 +861,7 @@ impl Backpressure for Inner {
 /// The Graphite path of one self-metric: a figure's labels
 /// (`bad_lines{reason="bad_value"}`, as `/metrics` shows them) become path
 /// nodes (`bad_lines.bad_value`), in the order written.
-fn self_metric_path(prefix: &str, figure: &str) -> String {
+pub(crate) fn self_metric_path(prefix: &str, figure: &str) -> String {
     let Some((base, labels)) = figure.split_once('{') else {
         return format!("{prefix}.{figure}");
     };
