@@ -18,6 +18,8 @@ mod aggregate_flush;
 /// Render API: target parsing, evaluation of sumSeries, JSON encoding.
 mod render_eval;
 
+/// Ingest rules (carbon aggregation/rewrite) in front of storage; l2met parsing.
+mod ingest_rules;
 /// Render functions of the Combine and Transform groups over 1,000 series.
 mod render_functions;
 /// Storage: the read path, fetching 1,000 series of one day at 10 s.
@@ -36,6 +38,8 @@ criterion_group!(
     render_functions::combine,
     render_functions::transform,
     storage_write::bench,
-    storage_read::bench
+    storage_read::bench,
+    ingest_rules::ingest,
+    ingest_rules::l2met
 );
 criterion_main!(benches);

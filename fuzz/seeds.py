@@ -40,6 +40,25 @@ plain = [
 for i, line in enumerate(plain):
     put("carbon_plaintext", f"seed-{i:02}", line)
 
+# l2met: POST /logs bodies (octet-counted RFC 5424 frames) and plain lines
+def logplex(*messages):
+    out = b""
+    for m in messages:
+        frame = ("<190>1 2024-05-01T10:00:00+00:00 host app web.1 - " + m).encode()
+        out += str(len(frame)).encode() + b" " + frame
+    return out
+l2met = [
+    logplex("at=info count#requests=1 measure#db.latency=50ms sample#queue.depth=7 source=web.1"),
+    logplex("measure#t=1.5s measure#size=200MB", "count#hits", "sample#g=-3 measure#neg=-1ms"),
+    logplex("no metrics here") + b"\n" + logplex("count#a=1e3"),
+    b"12 <13>1 - h a",
+    b"x12 short", b"99999999999 ", b"5 <1>1 ",
+    b"<13>1 2024-05-01T10:00:00Z h a p m [x@1 k=\"v]\\\"\"][y] count#sd=2",
+    b"count#plain=1 measure#p=3ms\ncount#=1 measure#bad=abc sample#x\r\n",
+]
+for i, data in enumerate(l2met):
+    put("l2met", f"seed-{i:02}", data)
+
 msgs = [
     [("a.b", (1700000000, 1.5)), ("c", (17, 2))],
     [("a", (1, 2.5))],

@@ -42,11 +42,28 @@ pub fn run(args: CarbonArgs) -> anyhow::Result<()> {
     };
     let store = Backend::open(settings, clickhouse)
         .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
-    let receivers = Receivers::start_with_backpressure(
-        &loaded.config.carbon,
-        store.ingest_handle(),
-        store.backpressure_handle(),
-    )?;
+    // [carbon] aggregation/rewrite rules, as carbon-aggregator-cache runs them
+    let rules = match loaded.ingest_rules()? {
+        Some(rules) => {
+            for problem in &rules.problems {
+                tracing::error!("{problem}; the other rules still apply");
+            }
+            let ruled = storage::rules::RuledIngest::start(
+                rules,
+                store.ingest_handle(),
+                store.backpressure_handle(),
+            )
+            .context("starting the ingest rules")?;
+            store.add_stats_source(ruled.stats_source());
+            Some(ruled)
+        }
+        None => None,
+    };
+    let (ingest, flow) = match &rules {
+        Some(r) => (r.ingest_handle(), r.backpressure_handle()),
+        None => (store.ingest_handle(), store.backpressure_handle()),
+    };
+    let receivers = Receivers::start_with_backpressure(&loaded.config.carbon, ingest, flow)?;
     store.add_stats_source(receivers.stats_source());
     let addrs = receivers.local_addrs();
     tracing::info!(
@@ -59,6 +76,9 @@ pub fn run(args: CarbonArgs) -> anyhow::Result<()> {
     wait_for_signal()?;
     tracing::info!("stopping: listeners first, then draining the cache");
     receivers.shutdown();
+    if let Some(rules) = rules {
+        rules.shutdown();
+    }
     let left = store.pending_points();
     store.shutdown();
     tracing::info!(drained = left, "stopped");

@@ -54,6 +54,8 @@ pub enum Command {
     Export(crate::export_cmd::ExportArgs),
     /// Forecast when each series of a target crosses a threshold.
     Forecast(crate::forecast_cmd::ForecastArgs),
+    /// l2met log lines from stdin (count#, measure#, sample#) to StatsD over UDP.
+    Logs(crate::logs_cmd::LogsArgs),
     /// The ClickHouse backend: rollup-xml, init, optimize, import.
     Clickhouse(crate::clickhouse_cmd::ClickHouseArgs),
 }
@@ -68,7 +70,21 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Web(args) => crate::web_cmd::run(args),
         Command::CheckConfig { file } => {
-            crate::config::Loaded::from_file(&file)?.check(std::path::Path::new("data"))?;
+            let loaded = crate::config::Loaded::from_file(&file)?;
+            loaded.check(std::path::Path::new("data"))?;
+            // serve skips bad lines of the rules files and runs with the
+            // others; a check fails on them.
+            if let Some(rules) = loaded.ingest_rules()? {
+                if !rules.problems.is_empty() {
+                    let lines: Vec<String> = rules.problems.iter().map(|p| p.to_string()).collect();
+                    anyhow::bail!(
+                        "{}: [carbon] rules files: {} line(s) would be skipped:\n{}",
+                        file.display(),
+                        lines.len(),
+                        lines.join("\n")
+                    );
+                }
+            }
             println!("{}: ok", file.display());
             Ok(())
         }
@@ -81,6 +97,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::WaitReady(args) => crate::send_cmd::wait_ready(args),
         Command::Export(args) => crate::export_cmd::run(args),
         Command::Forecast(args) => crate::forecast_cmd::run(args),
+        Command::Logs(args) => crate::logs_cmd::run(args),
         Command::Clickhouse(args) => crate::clickhouse_cmd::run(args),
     }
 }

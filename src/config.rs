@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub storage: storage::StorageConfig,
     /// Render API: listen address, time zone, limits.
     pub render: render_api::RenderConfig,
+    /// l2met log metrics: `POST /logs`, the syslog listener.
+    pub logs: crate::logs_cmd::LogsConfig,
     /// The ClickHouse backend's server and tables (`[storage] backend =
     /// "clickhouse"`), also read by `ferrograph clickhouse`.
     pub clickhouse: storage::clickhouse::ClickHouseConfig,
@@ -166,6 +168,71 @@ impl Loaded {
         Ok(())
     }
 
+    /// The validated `[logs]` settings: the syslog address, if any.
+    pub fn logs(&self) -> anyhow::Result<Option<std::net::SocketAddr>> {
+        let logs = &self.config.logs;
+        if logs.max_body == 0 {
+            return Err(self.key_error("logs", "max_body", None, "must be at least 1 byte"));
+        }
+        storage::api::parse_listen_addr(&logs.syslog)
+            .map_err(|why| self.key_error("logs", "syslog", Some(&logs.syslog), &why))
+    }
+
+    /// `[carbon] aggregation_rules` and `rewrite_rules` read and parsed
+    /// (relative paths from the config file's directory); `None` when
+    /// neither is set. A file that cannot be read is an error; lines that
+    /// do not parse are in the rules' `problems` (serve logs and skips
+    /// them, `check-config` fails on them).
+    pub fn ingest_rules(&self) -> anyhow::Result<Option<storage::rules::IngestRules>> {
+        let carbon = &self.config.carbon;
+        let config_dir = self.path.as_deref().and_then(Path::parent);
+        let resolve = |text: &str| -> Option<PathBuf> {
+            if text.is_empty() {
+                return None;
+            }
+            let path = Path::new(text);
+            Some(match config_dir {
+                Some(dir) if path.is_relative() => dir.join(path),
+                _ => path.to_path_buf(),
+            })
+        };
+        let aggregation = resolve(&carbon.aggregation_rules);
+        let rewrite = resolve(&carbon.rewrite_rules);
+        if aggregation.is_none() && rewrite.is_none() {
+            return Ok(None);
+        }
+        if carbon.aggregation_max_intervals == 0 {
+            return Err(self.key_error(
+                "carbon",
+                "aggregation_max_intervals",
+                None,
+                "must be at least 1",
+            ));
+        }
+        let mut rules =
+            storage::rules::IngestRules::load(aggregation.as_deref(), rewrite.as_deref()).map_err(
+                |e| {
+                    let key = if aggregation
+                        .as_deref()
+                        .is_some_and(|p| p.display().to_string() == e.file)
+                    {
+                        "aggregation_rules"
+                    } else {
+                        "rewrite_rules"
+                    };
+                    let reason = match e.line {
+                        0 => format!("{}: {}", e.file, e.message),
+                        _ => e.to_string(),
+                    };
+                    self.key_error("carbon", key, None, &reason)
+                },
+            )?;
+        rules.keep_inputs = carbon.aggregation_keep_inputs;
+        rules.max_intervals = carbon.aggregation_max_intervals;
+        rules.max_values = carbon.aggregation_max_values;
+        Ok(Some(rules))
+    }
+
     /// The validated `[statsd_proxy]` settings (node errors name the
     /// entry: `nodes[1].port`).
     pub fn statsd_proxy(&self) -> anyhow::Result<crate::statsd_proxy::config::ProxySettings> {
@@ -195,6 +262,8 @@ impl Loaded {
     pub fn check(&self, data_dir: &Path) -> anyhow::Result<()> {
         self.statsd()?;
         self.carbon()?;
+        self.ingest_rules()?;
+        self.logs()?;
         self.storage(data_dir)?;
         self.clickhouse()?;
         self.render()?;

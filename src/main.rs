@@ -9,6 +9,7 @@ mod config;
 mod export_cmd;
 mod forecast_cmd;
 mod logging;
+mod logs_cmd;
 mod pipeline;
 mod selfstats;
 mod send_cmd;

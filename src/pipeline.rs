@@ -42,6 +42,8 @@ pub struct Addrs {
     pub carbon_udp: Option<SocketAddr>,
     /// The graphite-web compatible HTTP API.
     pub http: Option<SocketAddr>,
+    /// l2met log metrics as syslog over UDP.
+    pub logs_syslog: Option<SocketAddr>,
     /// The data directory.
     pub data_dir: PathBuf,
 }
@@ -97,6 +99,8 @@ pub struct Pipeline {
     store: Backend,
     aggregator: Option<aggregator::Running>,
     carbon: Option<Receivers>,
+    rules: Option<storage::rules::RuledIngest>,
+    syslog: Option<crate::logs_cmd::SyslogListener>,
     http: Option<HttpServer>,
     addrs: Addrs,
 }
@@ -163,10 +167,42 @@ impl Pipeline {
             ..Addrs::default()
         };
 
+        // [carbon] aggregation/rewrite rules sit in front of the store's
+        // doors, so every producer below passes through them.
+        let rules = match loaded.ingest_rules()? {
+            Some(rules) => {
+                for problem in &rules.problems {
+                    tracing::error!("{problem}; the other rules still apply");
+                }
+                let ruled = storage::rules::RuledIngest::start(
+                    rules,
+                    store.ingest_handle(),
+                    store.backpressure_handle(),
+                )
+                .context("starting the ingest rules")?;
+                store.add_stats_source(ruled.stats_source());
+                Some(ruled)
+            }
+            None => None,
+        };
+        let ingest_handle = || match &rules {
+            Some(r) => r.ingest_handle(),
+            None => store.ingest_handle(),
+        };
+        let backpressure_handle = || match &rules {
+            Some(r) => r.backpressure_handle(),
+            None => store.backpressure_handle(),
+        };
+
         let statsd_enabled = statsd.udp.is_some() || statsd.tcp.is_some() || statsd.unix.is_some();
         if statsd_enabled {
             warn_on_slot_mismatch(&store, &statsd);
         }
+
+        let syslog_addr = loaded.logs()?;
+        let log_sink = Arc::new(crate::logs_cmd::PipelineLogSink::default());
+        let aggregator_runs = statsd_enabled || statsd.admin.is_some();
+        let mut log_input = None;
 
         // /health answers 200 once every listener below is bound.
         let ready = Arc::new(AtomicBool::new(false));
@@ -178,6 +214,12 @@ impl Pipeline {
                         selfstats::prometheus_text(&exporter_store())
                     }))
                     .with_readiness(ready.clone());
+                // POST /logs feeds the StatsD aggregator once it runs.
+                let api = if loaded.config.logs.drain && aggregator_runs {
+                    api.with_log_sink(log_sink.clone(), loaded.config.logs.max_body)
+                } else {
+                    api
+                };
                 let render_stats = api.clone();
                 store.add_stats_source(selfstats::prefixed("render", move || {
                     render_stats.stats().snapshot()
@@ -189,8 +231,8 @@ impl Pipeline {
             None => None,
         };
 
-        let aggregator = if statsd_enabled || statsd.admin.is_some() {
-            let running = aggregator::Aggregator::start(statsd, store.ingest_handle())
+        let aggregator = if aggregator_runs {
+            let running = aggregator::Aggregator::start(statsd, ingest_handle())
                 .context("starting the StatsD listeners")?;
             let a = running.local_addrs();
             addrs.statsd_udp = a.udp;
@@ -200,9 +242,26 @@ impl Pipeline {
             store.add_stats_source(selfstats::prefixed("statsd", move || {
                 stats().into_iter().map(|(k, v)| (k, v as f64)).collect()
             }));
+            let input = running.log_input(loaded.config.logs.options());
+            let log_stats = input.clone();
+            store.add_stats_source(Arc::new(move || log_stats.stats()));
+            log_sink.connect(input.clone());
+            log_input = Some(input);
             Some(running)
         } else {
             None
+        };
+
+        let syslog = match (syslog_addr, log_input) {
+            (Some(addr), Some(input)) => {
+                let listener = crate::logs_cmd::SyslogListener::start(addr, input)?;
+                addrs.logs_syslog = Some(listener.addr());
+                Some(listener)
+            }
+            (Some(_), None) => anyhow::bail!(
+                "[logs] syslog needs the StatsD aggregator: set [statsd] udp, tcp or admin"
+            ),
+            (None, _) => None,
         };
 
         let carbon_config = &loaded.config.carbon;
@@ -216,8 +275,8 @@ impl Pipeline {
         let carbon = if carbon_enabled {
             let receivers = Receivers::start_with_backpressure(
                 carbon_config,
-                store.ingest_handle(),
-                store.backpressure_handle(),
+                ingest_handle(),
+                backpressure_handle(),
             )
             .context("starting the carbon receivers")?;
             store.add_stats_source(receivers.stats_source());
@@ -235,6 +294,8 @@ impl Pipeline {
             store,
             aggregator,
             carbon,
+            rules,
+            syslog,
             http,
             addrs,
         })
@@ -251,6 +312,8 @@ impl Pipeline {
             store,
             aggregator,
             carbon,
+            rules,
+            syslog,
             http,
             ..
         } = self;
@@ -258,9 +321,16 @@ impl Pipeline {
             tracing::info!("stopping the carbon receivers");
             receivers.shutdown();
         }
+        if let Some(listener) = syslog {
+            listener.shutdown();
+        }
         if let Some(running) = aggregator {
             tracing::info!("stopping StatsD: listeners, then the open interval");
             running.shutdown();
+        }
+        if let Some(rules) = rules {
+            tracing::info!("emitting the aggregation buckets still open");
+            rules.shutdown();
         }
         tracing::info!(
             points = store.pending_points(),

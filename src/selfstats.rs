@@ -381,6 +381,69 @@ const EXPOSITION: &[Exposed] = &[
         Counter,
         &[],
     ),
+    // ingest rules ([carbon] aggregation_rules, rewrite_rules)
+    row("rules.inputs", "rules_points_received_total", Counter, &[]),
+    row(
+        "rules.rewritten",
+        "rules_names_rewritten_total",
+        Counter,
+        &[],
+    ),
+    row(
+        "rules.aggregated",
+        "rules_points_aggregated_total",
+        Counter,
+        &[],
+    ),
+    row(
+        "rules.inputsDropped",
+        "rules_inputs_dropped_total",
+        Counter,
+        &[],
+    ),
+    row(
+        "rules.valuesRefused",
+        "rules_values_refused_total",
+        Counter,
+        &[],
+    ),
+    row(
+        "rules.outputs",
+        "rules_points_generated_total",
+        Counter,
+        &[],
+    ),
+    row(
+        "rules.outputsRefused",
+        "rules_points_generated_refused_total",
+        Counter,
+        &[],
+    ),
+    row("rules.parseErrors", "rules_file_errors", Gauge, &[]),
+    row("rules.buffers", "rules_buffers", Gauge, &[]),
+    row("rules.bufferedValues", "rules_buffered_values", Gauge, &[]),
+    // l2met log metrics (POST /logs, [logs] syslog)
+    row("logs.requests", "log_requests_total", Counter, &[]),
+    row("logs.lines", "log_lines_total", Counter, &[]),
+    row("logs.metrics", "log_metrics_total", Counter, &[]),
+    row(
+        "logs.badFrames",
+        "log_bad_input_total",
+        Counter,
+        &[("reason", "bad_frame")],
+    ),
+    row(
+        "logs.badFields",
+        "log_bad_input_total",
+        Counter,
+        &[("reason", "bad_field")],
+    ),
+    row(
+        "logs.tooLarge",
+        "log_bad_input_total",
+        Counter,
+        &[("reason", "too_large")],
+    ),
 ];
 
 /// The `stage` label of a dotted name: its first component for the stages
@@ -390,6 +453,8 @@ fn stage_of(name: &str) -> &'static str {
         Some("statsd") => "statsd",
         Some("render") => "render",
         Some("receivers") => "carbon",
+        Some("rules") => "rules",
+        Some("logs") => "logs",
         _ => "storage",
     }
 }

@@ -67,6 +67,12 @@ mod durability;
 /// Capacity planning: export (CSV, JSON lines, Parquet), forecasts, /check.
 mod capacity;
 
+/// [carbon] aggregation_rules / rewrite_rules through serve, and against carbon's aggregator code.
+mod ingest_rules;
+
+/// l2met log metrics: POST /logs (logplex) and `ferrograph logs` through serve.
+mod logs;
+
 // The ClickHouse backend against real servers (docs/clickhouse.md).
 mod clickhouse;
 /// `ferrograph statsd-proxy` in front of two StatsD nodes: one node per key, health checks, rerouting.

@@ -64,6 +64,7 @@ pub mod flush;
 pub mod forward;
 pub mod hdr;
 pub mod jsnum;
+pub mod l2met;
 pub mod listen;
 mod persist;
 pub mod sample;

@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::error::ParseError;
 use crate::flush::{FlushContext, Namer, PointSink, TimerPlan};
 use crate::listen;
+use crate::sample::Sample;
 use crate::stats::Stats;
 use crate::statsd::{lines, parse_line};
 use crate::time::{unix_now_ms, unix_now_secs};
@@ -132,24 +133,42 @@ impl Core {
                 match sample {
                     Ok(sample) => {
                         let guard = shard.get_or_insert_with(|| self.buckets.lock_key(&parsed.key));
-                        match self.buckets.apply_locked(guard, &parsed.key, &sample) {
-                            crate::bucket::Applied::Ok => {}
-                            crate::bucket::Applied::KeyLimit => {
-                                self.stats.keys_over_limit.fetch_add(1, Ordering::Relaxed);
-                                self.key_refusals.record(&parsed.key, 1);
-                            }
-                            crate::bucket::Applied::TimerLimit => {
-                                self.stats
-                                    .timer_values_over_limit
-                                    .fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
+                        self.apply_locked(guard, &parsed.key, &sample);
                     }
                     Err(e) => self.bad(&e, peer),
                 }
             }
         }
         self.stats.metrics(n);
+        self.stats
+            .last_msg_seen
+            .store(unix_now_secs(), Ordering::Relaxed);
+    }
+
+    /// Aggregates one sample of `key` into its locked shard, counting
+    /// what the limits refuse.
+    fn apply_locked(&self, shard: &mut crate::bucket::Shard, key: &str, sample: &Sample<'_>) {
+        match self.buckets.apply_locked(shard, key, sample) {
+            crate::bucket::Applied::Ok => {}
+            crate::bucket::Applied::KeyLimit => {
+                self.stats.keys_over_limit.fetch_add(1, Ordering::Relaxed);
+                self.key_refusals.record(key, 1);
+            }
+            crate::bucket::Applied::TimerLimit => {
+                self.stats
+                    .timer_values_over_limit
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// One sample from an in-process producer (log metrics): aggregated
+    /// and counted exactly like a parsed StatsD line's.
+    pub(crate) fn apply_sample(&self, key: &str, sample: &Sample<'_>) {
+        let mut shard = self.buckets.lock_key(key);
+        self.apply_locked(&mut shard, key, sample);
+        drop(shard);
+        self.stats.metrics(1);
         self.stats
             .last_msg_seen
             .store(unix_now_secs(), Ordering::Relaxed);
@@ -460,6 +479,13 @@ impl Running {
     pub fn stats_handle(&self) -> Arc<dyn Fn() -> Vec<(String, u64)> + Send + Sync> {
         let core = Arc::clone(&self.core);
         Arc::new(move || core_stats(&core))
+    }
+
+    /// A handle feeding l2met log metrics into this aggregator in-process
+    /// (`POST /logs`, `[logs] syslog`); it keeps the aggregation state
+    /// alive, not the listeners.
+    pub fn log_input(&self, options: crate::l2met::LogOptions) -> crate::l2met::LogInput {
+        crate::l2met::LogInput::new(Arc::clone(&self.core), options)
     }
 
     /// Flushes now, outside the schedule (tests, admin). Returns the number

@@ -44,6 +44,6 @@ pub(crate) mod testing;
 pub use config::{RenderConfig, RenderSettings};
 pub use error::ApiError;
 pub use eval::{Context, Evaluator, Limits, ReadOptions, Value};
-pub use http::{router, serve, Api, MetricsExporter, RenderStats};
+pub use http::{router, serve, Api, LogAccepted, LogFormat, LogSink, MetricsExporter, RenderStats};
 pub use series::{Consolidation, Series};
 pub use target::{parse_target, Expr, ParseError};

@@ -56,6 +56,7 @@ pub mod net;
 pub mod pyfmt;
 mod read;
 pub mod refusals;
+pub mod rules;
 pub mod schema;
 mod store;
 pub mod sys;

@@ -46,6 +46,7 @@ fn config(flow_control: bool) -> CarbonConfig {
         udp: "127.0.0.1:0".into(),
         max_pickle_length: 1 << 20,
         flow_control,
+        ..CarbonConfig::default()
     }
 }
 

@@ -12,11 +12,13 @@ mod export;
 mod find;
 mod forecast;
 mod functions;
+mod logs;
 mod render;
 mod server;
 mod tags;
 pub mod tls;
 
+pub use logs::{LogAccepted, LogFormat, LogSink};
 pub(crate) use render::time_window;
 pub use server::serve;
 
@@ -238,6 +240,8 @@ struct Inner {
     ready: Arc<AtomicBool>,
     /// Evaluation slots: `max_concurrent_requests` permits.
     slots: Arc<tokio::sync::Semaphore>,
+    /// `POST /logs`, when a log sink is wired.
+    logs: Option<logs::LogDrain>,
 }
 
 /// The graphite-web API over one read handle. Cheap to clone.
@@ -258,6 +262,7 @@ pub fn router(read: Arc<dyn Read>, settings: RenderSettings) -> Api {
                 settings.http_limits.max_concurrent_requests,
             )),
             settings,
+            logs: None,
         }),
     }
 }
@@ -318,6 +323,21 @@ impl Api {
         self
     }
 
+    /// Serves `POST /logs` into `sink` (a Heroku-style log drain); bodies
+    /// over `max_body_bytes` get 413. Call before cloning the `Api`.
+    pub fn with_log_sink(mut self, sink: Arc<dyn LogSink>, max_body_bytes: usize) -> Api {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => {
+                inner.logs = Some(logs::LogDrain {
+                    sink,
+                    max_body_bytes,
+                })
+            }
+            None => tracing::error!("the log sink must be set before the API is shared"),
+        }
+        self
+    }
+
     /// Answers one request.
     pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
     where
@@ -327,6 +347,14 @@ impl Api {
         let (parts, body) = req.into_parts();
         if let Some(refused) = self.refuse_unauthorized(&parts) {
             return to_response(refused);
+        }
+        if let Some(drain) = self
+            .inner
+            .logs
+            .as_ref()
+            .filter(|_| parts.uri.path() == "/logs")
+        {
+            return logs::handle(self, drain, parts, body).await;
         }
         let limit = self.inner.settings.max_body_bytes;
         let body = match Limited::new(body, limit).collect().await {

@@ -32,6 +32,19 @@ pub struct CarbonConfig {
     /// stop reading (the senders' TCP windows close) instead of dropping.
     /// UDP cannot push back: it still drops and counts.
     pub flow_control: bool,
+    /// carbon's `aggregation-rules.conf` applied to every point entering
+    /// storage (`storage::rules`); "" = none.
+    pub aggregation_rules: String,
+    /// carbon's `rewrite-rules.conf` (`[pre]`, `[post]`); "" = none.
+    pub rewrite_rules: String,
+    /// Store the inputs of aggregation rules too (carbon's `FORWARD_ALL`).
+    pub aggregation_keep_inputs: bool,
+    /// carbon's `MAX_AGGREGATION_INTERVALS`: buckets kept this many
+    /// frequencies after the current one, for late points.
+    pub aggregation_max_intervals: u32,
+    /// Values held in all aggregation buckets at most; more are refused
+    /// and counted (`rules.valuesRefused`).
+    pub aggregation_max_values: usize,
 }
 
 impl Default for CarbonConfig {
@@ -42,6 +55,11 @@ impl Default for CarbonConfig {
             udp: String::new(),
             max_pickle_length: 1 << 20,
             flow_control: true,
+            aggregation_rules: String::new(),
+            rewrite_rules: String::new(),
+            aggregation_keep_inputs: true,
+            aggregation_max_intervals: crate::rules::DEFAULT_MAX_INTERVALS,
+            aggregation_max_values: 10_000_000,
         }
     }
 }
