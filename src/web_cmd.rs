@@ -39,6 +39,15 @@ pub fn run(args: WebArgs) -> anyhow::Result<()> {
         },
     )
     .with_context(|| format!("opening {}", args.data_dir.display()))?;
+    // Corrupt files are named in the log at start, as `serve` does.
+    let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let verify = {
+        let stopping = std::sync::Arc::clone(&stopping);
+        storage::check_files_in_background(&args.data_dir, move || {
+            stopping.load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .context("starting the corrupt-file check")?
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -53,8 +62,11 @@ pub fn run(args: WebArgs) -> anyhow::Result<()> {
         tracing::info!(%local, data_dir = %args.data_dir.display(), "render API listening");
         serve(listener, router(read, settings), shutdown_signal()).await?;
         tracing::info!("render API stopped");
-        Ok(())
-    })
+        Ok::<(), anyhow::Error>(())
+    })?;
+    stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = verify.join();
+    Ok(())
 }
 
 async fn shutdown_signal() {

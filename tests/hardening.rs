@@ -113,6 +113,31 @@ fn a_corrupt_file_in_a_glob_is_skipped_and_a_named_one_is_an_error_without_its_p
     assert!(log_text.contains("bad.wsp"), "{log_text}");
 }
 
+/// `ferrograph web` names a corrupt file at start, before any request
+/// reads it, as `serve` does.
+#[test]
+fn web_names_corrupt_files_at_start() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("whisper");
+    tree_with_a_corrupt_file(&data);
+    let log = tmp.path().join("web.log");
+    let (_web, _addr) = web(&data, None, "", &log);
+    let named = crate::util::wait_until(std::time::Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("corrupt whisper file found at start") && text.contains("bad.wsp")
+    });
+    assert!(
+        named,
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !text.contains("good1.wsp"),
+        "only the corrupt file is named: {text}"
+    );
+}
+
 #[test]
 fn descriptor_exhaustion_is_quiet_and_the_api_recovers() {
     let tmp = tempfile::tempdir().expect("temp dir");

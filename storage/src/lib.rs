@@ -74,6 +74,17 @@ pub use flow::{Backpressure, Offered};
 pub use read::{ReadLimits, WhisperTree};
 pub use store::{merge_cached, StatsSource, Store, StoreStats};
 
+/// Reads every `.wsp` header under `data_dir` on a background thread and
+/// warns once about each file that is not valid Whisper (at most 100 named,
+/// then one summary line), so `ferrograph web` reports damage at start as
+/// `serve` does. Ends early once `stop()` is true.
+pub fn check_files_in_background(
+    data_dir: impl Into<std::path::PathBuf>,
+    stop: impl Fn() -> bool + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    store::verify::spawn(data_dir.into(), stop)
+}
+
 /// Opens an existing Whisper directory tree read-only (no cache, no
 /// writers): the handle `ferrograph web --data-dir DIR` serves from.
 pub fn open_read_only(

@@ -37,7 +37,7 @@ use admission::{Admission, Gate};
 mod admission;
 mod journaling;
 mod read;
-mod verify;
+pub(crate) mod verify;
 mod writer;
 
 pub use read::merge_cached;
