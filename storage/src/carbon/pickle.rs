@@ -198,7 +198,8 @@ impl<'a> Machine<'a> {
         let Some(Slot::Val(v)) = self.stack.last() else {
             return self.err("memo put with an empty stack");
         };
-        let v = v.clone();
+        let v = self.copy(v)?;
+        self.built += node_count(&v);
         if self.memo.len() <= index {
             self.memo.resize(index + 1, None);
         }
@@ -207,10 +208,36 @@ impl<'a> Machine<'a> {
     }
 
     fn memo_get(&mut self, index: usize) -> Result<(), PickleError> {
-        match self.memo.get(index).cloned().flatten() {
-            Some(v) => self.push(v),
-            None => self.err(format!("memo {index} is not defined")),
+        let Some(Some(v)) = self.memo.get(index) else {
+            return self.err(format!("memo {index} is not defined"));
+        };
+        let v = self.copy(v)?;
+        self.push_copy(v)
+    }
+
+    /// Pushes a copy made by [`Machine::copy`], counting all its values.
+    fn push_copy(&mut self, v: Value) -> Result<(), PickleError> {
+        self.built += node_count(&v).saturating_sub(1);
+        self.push(v)
+    }
+
+    /// A copy of a value already built (DUP, memo get), counted value by
+    /// value against [`MAX_VALUES`]: copying nested tuples over and over
+    /// would otherwise grow a message exponentially in its length (a
+    /// few kilobytes took minutes; found by cargo fuzz, carbon_pickle).
+    fn copy(&self, v: &Value) -> Result<Value, PickleError> {
+        let nodes = node_count(v);
+        if self.built.saturating_add(nodes) > MAX_VALUES {
+            return self.err("too many values");
         }
+        Ok(v.clone())
+    }
+}
+
+fn node_count(v: &Value) -> usize {
+    match v {
+        Value::List(items) | Value::Tuple(items) => 1 + items.iter().map(node_count).sum::<usize>(),
+        _ => 1,
     }
 }
 
@@ -485,8 +512,8 @@ pub fn decode(buf: &[u8]) -> Result<Value, PickleError> {
                 let Some(Slot::Val(v)) = m.stack.last() else {
                     return m.err("dup with an empty stack");
                 };
-                let v = v.clone();
-                m.push(v)?
+                let v = m.copy(v)?;
+                m.push_copy(v)?
             }
             b'1' => {
                 m.pop_mark()?;
@@ -556,6 +583,31 @@ pub fn parse_message(buf: &[u8]) -> Result<Vec<Element>, PickleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by cargo fuzz (carbon_pickle, a timeout): DUP and TUPLE2
+    /// double a value per pair of bytes up to the depth limit, then each
+    /// DUP or memo get copied the whole tree: a few kilobytes meant
+    /// billions of copied values. Copies now count against MAX_VALUES.
+    #[test]
+    fn fuzz_copies_of_big_values_are_bounded() {
+        let mut msg = vec![0x80, 0x02, b'N'];
+        for _ in 0..15 {
+            msg.extend_from_slice(&[b'2', 0x86]); // DUP, TUPLE2
+        }
+        msg.extend_from_slice(&[b'q', 0]); // BINPUT 0
+        for _ in 0..3000 {
+            msg.extend_from_slice(&[b'h', 0]); // BINGET 0
+        }
+        let err = decode(&msg).expect_err("refused");
+        assert!(err.message.contains("too many values"), "{err}");
+        let mut dups = vec![0x80, 0x02, b'N'];
+        for _ in 0..15 {
+            dups.extend_from_slice(&[b'2', 0x86]);
+        }
+        dups.extend(std::iter::repeat(b'2').take(3000));
+        let err = decode(&dups).expect_err("refused");
+        assert!(err.message.contains("too many values"), "{err}");
+    }
 
     // pickle.dumps([("a.b", (1700000000, 1.5)), ("c", (17, 2))], protocol=2)
     const P2: &[u8] = b"\x80\x02]q\x00(X\x03\x00\x00\x00a.bq\x01J\x00\xf1SeG?\xf8\x00\x00\x00\x00\x00\x00\x86q\x02\x86q\x03X\x01\x00\x00\x00cq\x04K\x11K\x02\x86q\x05\x86q\x06e.";
