@@ -2,8 +2,10 @@
 //! over the `rich` Whisper fixture: the SVG metadata must be equal (y axis,
 //! colours, valuesPerPoint, data, x range; plot area within 2 px) and the
 //! PNGs alike: same size, and at most 1% of the pixels of either image
-//! without a like-coloured pixel within 1 px in the other. Failing PNG
-//! pairs are saved side by side (path printed).
+//! without a like-coloured pixel (every channel within 64) within 1 px in
+//! the other. Failing PNG pairs are saved side by side (path printed);
+//! `FERROGRAPH_SAVE_GRAPHS=1` saves every pair, `FERROGRAPH_GRAPH_LIKE=N`
+//! tightens the colour tolerance for a look at the margins.
 
 use std::path::PathBuf;
 
@@ -15,7 +17,12 @@ use crate::util::refs::{graphite_web, references_available, register_rich_tags, 
 use crate::util::render::{fixture, Fixture, NOW_S};
 
 /// Largest per-channel difference of "like-coloured" pixels.
-const LIKE: i32 = 64;
+fn like() -> i32 {
+    std::env::var("FERROGRAPH_GRAPH_LIKE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+}
 /// Most pixels (share) allowed without a like-coloured neighbour.
 const MAX_UNMATCHED: f64 = 0.01;
 
@@ -349,6 +356,7 @@ fn unmatched(a: &Pixmap, b: &Pixmap) -> f64 {
     let (w, h) = (a.width() as i64, a.height() as i64);
     let (pa, pb) = (a.data(), b.data());
     let mut bad = 0usize;
+    let like = like();
     for y in 0..h {
         for x in 0..w {
             let i = ((y * w + x) * 4) as usize;
@@ -359,7 +367,7 @@ fn unmatched(a: &Pixmap, b: &Pixmap) -> f64 {
                         return false;
                     }
                     let j = ((ny * w + nx) * 4) as usize;
-                    (0..3).all(|c| (pa[i + c] as i32 - pb[j + c] as i32).abs() <= LIKE)
+                    (0..3).all(|c| (pa[i + c] as i32 - pb[j + c] as i32).abs() <= like)
                 })
             });
             if !found {
@@ -418,6 +426,9 @@ fn compare_png(name: &str, ours: &[u8], theirs_b64: &str, failures: &mut Vec<Str
         return 1.0;
     }
     let worst = unmatched(&a, &b).max(unmatched(&b, &a));
+    if std::env::var_os("FERROGRAPH_SAVE_GRAPHS").is_some() {
+        save_pair(name, &b, &a);
+    }
     if worst > MAX_UNMATCHED {
         let path = save_pair(name, &b, &a);
         failures.push(format!(

@@ -766,7 +766,10 @@ mod tests {
         assert_eq!(labels, ["0 ", "2.0 ", "4.0 ", "6.0 ", "8.0 ", "10.0 "]);
         // graphite-web 1.1.10's own labels for this range
         let (labels, _, _, _) = axis(0.0, 2500.0);
-        assert_eq!(labels, ["0 ", "500.0 ", "1000.0 ", "1500.0 ", "2000.0 ", "2500.0 "]);
+        assert_eq!(
+            labels,
+            ["0 ", "500.0 ", "1000.0 ", "1500.0 ", "2000.0 ", "2500.0 "]
+        );
     }
 
     #[test]

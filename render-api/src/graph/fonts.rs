@@ -8,7 +8,8 @@
 //! `ANTIALIAS_NONE`, advances whole pixels, ascent/descent rounded up and
 //! height rounded — while vector surfaces (SVG, PDF) use the unhinted,
 //! linearly scaled design metrics. skrifa's interpreter reproduces
-//! FreeType's hinted advances and outlines; [`Face`] gives both kinds.
+//! FreeType's hinted advances; [`Face`] gives both kinds. Outlines are the
+//! unhinted ones in both modes, as cairo's `text_path` fills them.
 
 use std::collections::HashMap;
 
@@ -156,18 +157,21 @@ impl Face {
                     outline: Vec::new(),
                 };
             };
+            // cairo advances by the hinted metrics but fills the unhinted
+            // outline (measured: glyph edges are anti-aliased at design
+            // positions, not snapped to the pixel grid)
             let advance = match hinted {
-                Some(inst) => match glyph.draw(DrawSettings::hinted(inst, false), &mut pen) {
-                    Ok(m) => m.advance_width.map_or(linear.round(), |a| a as f64),
-                    Err(_) => linear.round(),
-                },
-                None => {
-                    let settings =
-                        DrawSettings::unhinted(Size::new(size as f32), LocationRef::default());
-                    let _ = glyph.draw(settings, &mut pen);
-                    linear
+                Some(inst) => {
+                    let mut scratch = Pen(Vec::new());
+                    match glyph.draw(DrawSettings::hinted(inst, false), &mut scratch) {
+                        Ok(m) => m.advance_width.map_or(linear.round(), |a| a as f64),
+                        Err(_) => linear.round(),
+                    }
                 }
+                None => linear,
             };
+            let settings = DrawSettings::unhinted(Size::new(size as f32), LocationRef::default());
+            let _ = glyph.draw(settings, &mut pen);
             Glyph {
                 advance,
                 outline: pen.0,

@@ -99,24 +99,34 @@ pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiErr
                 let (Some(p), Some(mask)) = (to_path(path), mask_for(clip)) else {
                     continue;
                 };
-                let mut stroke = Stroke {
+                let stroke = Stroke {
                     width: style.width as f32,
                     line_cap: LineCap::Butt,
                     line_join: LineJoin::Miter,
                     miter_limit: 10.0,
                     dash: None,
                 };
+                let mut p = p;
                 if let Some((dashes, offset)) = &style.dash {
                     let mut d: Vec<f32> = dashes.iter().map(|x| *x as f32).collect();
                     if d.len() % 2 == 1 {
                         d.extend(d.clone());
                     }
-                    stroke.dash = StrokeDash::new(d, *offset as f32);
+                    match StrokeDash::new(d, *offset as f32).and_then(|dash| p.dash(&dash, 1.0)) {
+                        Some(dashed) => p = dashed,
+                        None => continue,
+                    }
                 }
-                pixmap.stroke_path(
-                    &p,
+                // cairo covers thin lines by their area; tiny-skia's own
+                // stroking draws widths below 1 as hairlines, which spreads
+                // them differently, so outline the stroke and fill that
+                let Some(outline) = p.stroke(&stroke, 1.0) else {
+                    continue;
+                };
+                pixmap.fill_path(
+                    &outline,
                     &paint(*color),
-                    &stroke,
+                    FillRule::Winding,
                     Transform::identity(),
                     mask.as_ref(),
                 );
