@@ -8,6 +8,10 @@ command -v python3 >/dev/null || need+=(python3)
 command -v curl >/dev/null || need+=(curl ca-certificates)
 command -v openssl >/dev/null || need+=(openssl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# graphite-web draws its reference graphs with cairo (cairocffi loads
+# libcairo2); its "Sans" must be DejaVu Sans, the font ferrograph embeds
+dpkg -s libcairo2 >/dev/null 2>&1 || need+=(libcairo2)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core fontconfig)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

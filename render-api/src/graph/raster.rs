@@ -46,35 +46,51 @@ fn paint(c: Rgba) -> Paint<'static> {
     p
 }
 
+/// The intersection of the clip's paths as a coverage mask.
+fn clip_mask(clip: &Clip, width: u32, height: u32) -> Option<Mask> {
+    let mut mask = Mask::new(width, height)?;
+    let mut first = true;
+    for p in clip.iter() {
+        let Some(path) = to_path(p) else {
+            // an empty clip path clips everything away
+            mask.clear();
+            return Some(mask);
+        };
+        if first {
+            mask.fill_path(&path, FillRule::Winding, true, Transform::identity());
+            first = false;
+        } else {
+            mask.intersect_path(&path, FillRule::Winding, true, Transform::identity());
+        }
+    }
+    Some(mask)
+}
+
 /// Renders the canvas into RGBA pixels.
 pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiError> {
     let mut pixmap = Pixmap::new(width, height)
         .ok_or_else(|| ApiError::BadRequest(format!("cannot draw a {width}x{height} graph")))?;
+    // one mask per distinct clip, built before drawing so that ops borrow it
     let mut masks: HashMap<*const Vec<Vec<El>>, Option<Mask>> = HashMap::new();
-    let mut mask_for = |clip: &Clip| -> Option<Option<Mask>> {
+    for op in &canvas.ops {
+        let (Op::Fill { clip, .. } | Op::Stroke { clip, .. }) = op else {
+            continue;
+        };
+        if clip.is_empty() {
+            continue;
+        }
+        masks
+            .entry(std::rc::Rc::as_ptr(clip))
+            .or_insert_with(|| clip_mask(clip, width, height));
+    }
+    let mask_for = |clip: &Clip| -> Option<Option<&Mask>> {
         if clip.is_empty() {
             return Some(None);
         }
-        let key = std::rc::Rc::as_ptr(clip);
-        let mask = masks.entry(key).or_insert_with(|| {
-            let mut mask = Mask::new(width, height)?;
-            let mut first = true;
-            for p in clip.iter() {
-                let Some(path) = to_path(p) else {
-                    // an empty clip path clips everything away
-                    mask.clear();
-                    return Some(mask);
-                };
-                if first {
-                    mask.fill_path(&path, FillRule::Winding, true, Transform::identity());
-                    first = false;
-                } else {
-                    mask.intersect_path(&path, FillRule::Winding, true, Transform::identity());
-                }
-            }
-            Some(mask)
-        });
-        mask.as_ref().map(|m| Some(m.clone()))
+        masks
+            .get(&std::rc::Rc::as_ptr(clip))
+            .and_then(|m| m.as_ref())
+            .map(Some)
     };
     for op in &canvas.ops {
         match op {
@@ -87,7 +103,7 @@ pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiErr
                     &paint(*color),
                     FillRule::Winding,
                     Transform::identity(),
-                    mask.as_ref(),
+                    mask,
                 );
             }
             Op::Stroke {
@@ -128,7 +144,7 @@ pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiErr
                     &paint(*color),
                     FillRule::Winding,
                     Transform::identity(),
-                    mask.as_ref(),
+                    mask,
                 );
             }
             Op::Header(_) => {}
