@@ -555,3 +555,87 @@ fn formats_and_bad_input() {
         );
     }
 }
+
+/// One GET over a fresh connection; the raw body bytes.
+fn get_bytes(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .expect("timeout");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    assert!(!head.contains("transfer-encoding: chunked"), "{head}");
+    (status, head, raw[split + 4..].to_vec())
+}
+
+/// `ferrograph web` over a Whisper tree serves graphs (svg with the
+/// metadata script, png with and without `format`), honouring `now`.
+#[test]
+fn ferrograph_web_serves_graphs() {
+    if !references_available() {
+        return;
+    }
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("temp dir");
+    crate::util::refs::whisper_fixture(dir.path(), "rich", 1_700_000_000, None);
+    let mut child = crate::util::ferrograph()
+        .args(["web", "--data-dir"])
+        .arg(dir.path())
+        .args(["--http", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ferrograph web");
+    let stdout = child.stdout.take().expect("stdout");
+    let _guard = crate::util::ChildGuard(child);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .expect("read the listening line");
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .expect("address")
+        .to_string();
+
+    let (status, head, body) = get_bytes(
+        &addr,
+        "/render?target=a.b&from=-1h&now=1700000000&format=svg&width=400&height=200",
+    );
+    assert_eq!(status, 200);
+    assert!(head.contains("image/svg+xml"), "{head}");
+    let svg = String::from_utf8_lossy(&body);
+    let meta = metadata(&svg).expect("metadata script");
+    // `now` decides the window: the last hour of the fixture, from the
+    // first 10 s step after now - 1h
+    assert_eq!(meta["x"]["start"], 1_699_996_410);
+    assert_eq!(meta["series"][0]["name"], "a.b");
+    let data = meta["series"][0]["data"].as_array().expect("data");
+    // 360 values at 10 s into a 400 px wide graph: two per point
+    assert_eq!(meta["series"][0]["valuesPerPoint"], 2);
+    assert_eq!(data.len(), 180);
+    assert!(data.iter().all(Value::is_number));
+    for path in [
+        "/render?target=a.b&from=-1h&now=1700000000&format=png",
+        "/render?target=a.b&from=-1h&now=1700000000",
+    ] {
+        let (status, head, body) = get_bytes(&addr, path);
+        assert_eq!(status, 200, "{path}");
+        assert!(head.contains("image/png"), "{head}");
+        let png = Pixmap::decode_png(&body).expect("a PNG");
+        assert_eq!((png.width(), png.height()), (330, 250));
+    }
+}
