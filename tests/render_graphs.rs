@@ -229,6 +229,116 @@ fn cases() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
             ],
         ),
         ("no_data", vec![t("does.not.exist")]),
+        (
+            "second_y_axis_left_right",
+            vec![
+                t("secondYAxis(a.b)"),
+                t("steps.s10"),
+                t("x.y.z"),
+                ("yStepLeft", "2000"),
+                ("yMaxRight", "20"),
+                ("yMinLeft", "-1000"),
+                ("leftColor", "green"),
+                ("leftDashed", "2"),
+                ("rightWidth", "3"),
+                ("vtitle", "left"),
+            ],
+        ),
+        (
+            "log_base_2_msec",
+            vec![
+                t("steps.s10"),
+                ("logBase", "2"),
+                ("yUnitSystem", "msec"),
+                ("from", "-2h"),
+            ],
+        ),
+        (
+            "stacked_null_zero",
+            vec![
+                t("a.c"),
+                t("a.b"),
+                ("areaMode", "stacked"),
+                ("drawNullAsZero", "true"),
+                ("from", "-1h"),
+            ],
+        ),
+        (
+            "stacked_second_axis",
+            vec![
+                t("a.b"),
+                t("secondYAxis(a.d)"),
+                ("areaMode", "stacked"),
+                ("from", "-1h"),
+            ],
+        ),
+        (
+            "multiline_titles",
+            vec![
+                t("a.b"),
+                ("title", "first\nsecond"),
+                ("vtitle", "up\ndown"),
+                ("fontSize", "8"),
+            ],
+        ),
+        (
+            "hex_colors",
+            vec![
+                t("a.b"),
+                t("a.c"),
+                ("colorList", "#ff0000,00ff0080"),
+                ("bgcolor", "%23eeeeee"),
+                ("fgcolor", "333333"),
+            ],
+        ),
+        (
+            "thin_lines_minor0",
+            vec![
+                t("hosts.web1.cpu.*"),
+                ("lineWidth", "0.5"),
+                ("minorY", "0"),
+                ("from", "-1h"),
+            ],
+        ),
+        (
+            "template_unknown",
+            vec![t("a.b"), ("template", "nosuch"), ("yDivisors", "3,7")],
+        ),
+        (
+            "y_axis_right_hide",
+            vec![
+                t("a.b"),
+                ("yAxisSide", "right"),
+                ("hideYAxis", "true"),
+                ("title", "r"),
+            ],
+        ),
+        (
+            "seconds_axis",
+            vec![t("a.b"), ("from", "-5min"), ("width", "800")],
+        ),
+        (
+            "week_axis",
+            vec![t("steps.s60"), ("from", "-7d"), ("width", "300")],
+        ),
+        (
+            "legend_two_columns",
+            vec![
+                t("hosts.*.cpu.*"),
+                ("width", "900"),
+                ("height", "400"),
+                ("from", "-1h"),
+            ],
+        ),
+        (
+            "draw_null_zero_negative",
+            vec![
+                t("gaps.sparse"),
+                ("drawNullAsZero", "true"),
+                ("from", "-1h"),
+                ("yMax", "max"),
+            ],
+        ),
     ]
 }
 
@@ -245,6 +355,18 @@ fn pie_cases() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
                 ("pieMode", "maximum"),
                 ("valueLabels", "number"),
                 ("valueLabelsColor", "white"),
+            ],
+        ),
+        (
+            "pie_alpha_min_no_legend",
+            vec![
+                ("graphType", "pie"),
+                t("hosts.*.cpu.user"),
+                ("areaAlpha", "0.5"),
+                ("pieMode", "minimum"),
+                ("valueLabelsMin", "20"),
+                ("hideLegend", "true"),
+                ("width", "500"),
             ],
         ),
         (
