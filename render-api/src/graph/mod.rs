@@ -10,6 +10,7 @@
 
 pub mod axes;
 pub mod base;
+mod boxes;
 pub mod canvas;
 pub mod colors;
 pub mod fonts;

@@ -11,6 +11,7 @@ use tiny_skia::{
 
 use crate::error::ApiError;
 
+use super::boxes::{self, Box2};
 use super::canvas::{Canvas, Clip, El, Op};
 use super::colors::Rgba;
 
@@ -93,6 +94,21 @@ pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiErr
             .map(Some)
     };
     for op in &canvas.ops {
+        if let Some((list, color, clip_box)) = boxes::boxes(op) {
+            for b in list {
+                let b = match clip_box {
+                    Some(c) => Box2 {
+                        x0: b.x0.max(c.x0),
+                        y0: b.y0.max(c.y0),
+                        x1: b.x1.min(c.x1),
+                        y1: b.y1.min(c.y1),
+                    },
+                    None => b,
+                };
+                boxes::composite(pixmap.data_mut(), width, height, b, color);
+            }
+            continue;
+        }
         match op {
             Op::Fill { path, color, clip } => {
                 let (Some(p), Some(mask)) = (to_path(path), mask_for(clip)) else {
