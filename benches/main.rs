@@ -22,6 +22,8 @@ mod render_eval;
 mod ingest_rules;
 /// Render functions of the Combine and Transform groups over 1,000 series.
 mod render_functions;
+/// Graphs: a PNG of 10 series x 1 day at 800x600, ours vs graphite-web.
+mod render_graphs;
 /// Storage: the read path, fetching 1,000 series of one day at 10 s.
 mod storage_read;
 /// Storage: points/s through cache+writers vs Python whisper, fetch latency.
@@ -37,6 +39,7 @@ criterion_group!(
     render_eval::encode,
     render_functions::combine,
     render_functions::transform,
+    render_graphs::bench,
     storage_write::bench,
     storage_read::bench,
     ingest_rules::ingest,

@@ -10,6 +10,10 @@ command -v openssl >/dev/null || need+=(openssl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # the ClickHouse backend's tests start their own servers (Debian's 18.16)
 [ -x /usr/bin/clickhouse-server ] || [ -x /usr/sbin/clickhouse-server ] || need+=(clickhouse-server clickhouse-client)
+# graphite-web draws its reference graphs with cairo (cairocffi loads
+# libcairo2); its "Sans" must be DejaVu Sans, the font ferrograph embeds
+dpkg -s libcairo2 >/dev/null 2>&1 || need+=(libcairo2)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core fontconfig)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

@@ -19,6 +19,9 @@ mod whisper_schemas;
 /// The render API against graphite-web 1.1.10 on the same Whisper files.
 mod render_diff;
 
+/// Graphs (png, svg metadata, pdf, pie) against graphite-web 1.1.10's cairo drawing.
+mod render_graphs;
+
 /// The [render] opt-ins beyond graphite-web: storage-method consolidation, stitched archives.
 mod render_optin;
 

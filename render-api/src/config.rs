@@ -55,6 +55,10 @@ pub struct RenderConfig {
     pub tls_cert: String,
     /// PEM private key for HTTPS; with `tls_cert`.
     pub tls_key: String,
+    /// Widest graph (`/render` png/svg/pdf `width`), pixels.
+    pub max_graph_width: u32,
+    /// Tallest graph (`height`), pixels.
+    pub max_graph_height: u32,
 }
 
 impl Default for RenderConfig {
@@ -77,6 +81,8 @@ impl Default for RenderConfig {
             read_token: String::new(),
             tls_cert: String::new(),
             tls_key: String::new(),
+            max_graph_width: 4096,
+            max_graph_height: 4096,
         }
     }
 }
@@ -140,6 +146,10 @@ pub struct RenderSettings {
     pub read_options: ReadOptions,
     /// The HTTP server's limits.
     pub http_limits: HttpLimits,
+    /// Largest graph width in pixels.
+    pub max_graph_width: u32,
+    /// Largest graph height in pixels.
+    pub max_graph_height: u32,
 }
 
 impl Default for RenderSettings {
@@ -161,6 +171,8 @@ fn unreachable_defaults() -> RenderSettings {
         max_body_bytes: 8 * 1024 * 1024,
         read_options: ReadOptions::default(),
         http_limits: HttpLimits::default(),
+        max_graph_width: 4096,
+        max_graph_height: 4096,
     }
 }
 
@@ -208,6 +220,8 @@ impl RenderConfig {
             ("max_body_bytes", self.max_body_bytes),
             ("max_connections", self.max_connections),
             ("max_header_bytes", self.max_header_bytes),
+            ("max_graph_width", self.max_graph_width as usize),
+            ("max_graph_height", self.max_graph_height as usize),
         ] {
             if v == 0 {
                 return Err(err(key, "0", "must be at least 1"));
@@ -264,6 +278,8 @@ impl RenderConfig {
                 consolidation_from_storage: self.consolidation_from_storage,
                 stitch_archives: self.stitch_archives,
             },
+            max_graph_width: self.max_graph_width,
+            max_graph_height: self.max_graph_height,
         })
     }
 }

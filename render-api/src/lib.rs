@@ -32,6 +32,7 @@ pub mod export;
 pub mod forecast;
 pub mod format;
 pub mod functions;
+mod graph;
 pub mod http;
 pub mod pyfmt;
 pub mod series;

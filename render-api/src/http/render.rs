@@ -1,9 +1,11 @@
 //! `/render`: parameters as graphite-web's `parseOptions`, evaluation, and
-//! the json/csv/raw/pickle formats.
+//! the json/csv/raw/pickle formats and graphs (png, the default, svg, pdf;
+//! `graphType=line|pie`, see [`crate::graph`]).
 
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator};
 use crate::format::{self, json::JsonOptions};
+use crate::graph::{self, params::GraphParams, GraphOptions, OutputFormat};
 use crate::target::parse_target;
 use crate::time::{parse_at_time, parse_tz};
 
@@ -58,10 +60,23 @@ pub(crate) fn render(req: &Req<'_>) -> Result<Reply, ApiError> {
     } else {
         None
     };
-    if !matches!(format, "json" | "csv" | "raw" | "pickle") {
+    if matches!(format, "dygraph" | "rickshaw" | "msgpack") {
         return Err(ApiError::BadRequest(format!(
-            "format={format} is not supported: use json, csv, raw or pickle \
-             (ferrograph does not draw images)"
+            "format={format} is not supported: use json, csv, raw, pickle, png, svg or pdf"
+        )));
+    }
+    // like graphite-web, every other format falls through to the image
+    // renderer, which draws a PNG unless svg or pdf was asked for
+    let image = (!matches!(format, "json" | "csv" | "raw" | "pickle")).then(|| {
+        p.get("outputFormat")
+            .and_then(OutputFormat::parse)
+            .or_else(|| OutputFormat::parse(format))
+            .unwrap_or(OutputFormat::Png)
+    });
+    let graph_type = p.get("graphType").unwrap_or("line");
+    if !matches!(graph_type, "line" | "pie") {
+        return Err(ApiError::BadRequest(format!(
+            "Invalid graphType '{graph_type}', must be one of ['line', 'pie']"
         )));
     }
     let tz = p
@@ -84,8 +99,10 @@ pub(crate) fn render(req: &Req<'_>) -> Result<Reply, ApiError> {
             Some((name.to_string(), v.clone()))
         })
         .collect();
+    // a pie's `name:value` targets are constants, not expressions
+    let constant = |t: &str| graph_type == "pie" && image.is_some() && t.contains(':');
     let mut trees = Vec::with_capacity(targets.len());
-    for t in &targets {
+    for t in targets.iter().filter(|t| !constant(t)) {
         trees.push(parse_target(t)?);
     }
     let ctx = Context {
@@ -99,6 +116,49 @@ pub(crate) fn render(req: &Req<'_>) -> Result<Reply, ApiError> {
     };
     let mut ev = Evaluator::new(req.read, req.settings.limits.clone())
         .with_read_options(req.settings.read_options);
+    if let Some(out) = image {
+        let opts = GraphOptions {
+            params: GraphParams::from_request(p, graph_type == "pie"),
+            format: out,
+            tz: p
+                .get("tz")
+                .and_then(parse_tz)
+                .unwrap_or(req.settings.time_zone),
+            max_size: (req.settings.max_graph_width, req.settings.max_graph_height),
+        };
+        let body = if graph_type == "pie" {
+            let mode = p.get("pieMode").unwrap_or("average");
+            let mut slices = Vec::new();
+            let mut parsed = trees.iter();
+            for t in &targets {
+                if constant(t) {
+                    let (name, value) = t.split_once(':').unwrap_or((t, ""));
+                    let value = value
+                        .trim()
+                        .parse::<f64>()
+                        .map_err(|_| ApiError::BadRequest(format!("Invalid target '{t}'")))?;
+                    slices.push((name.to_string(), value));
+                    continue;
+                }
+                let Some(tree) = parsed.next() else { break };
+                for s in ev.evaluate_targets(&ctx, std::slice::from_ref(tree))? {
+                    let v = graph::pie_value(mode, &s)?;
+                    slices.push((s.name, v));
+                }
+            }
+            graph::render_pie(&slices, opts)?
+        } else {
+            graph::render_line(ev.evaluate_targets(&ctx, &trees)?, opts)?
+        };
+        if out == OutputFormat::Svg {
+            if let Some(cb) = jsonp {
+                let text = String::from_utf8_lossy(&body).into_owned();
+                let quoted = serde_json::Value::String(text).to_string();
+                return Ok(Reply::ok("text/javascript", format!("{cb}({quoted})")));
+            }
+        }
+        return Ok(Reply::ok(out.content_type(), body));
+    }
     let mut series = ev.evaluate_targets(&ctx, &trees)?;
     Ok(match format {
         "json" => {
