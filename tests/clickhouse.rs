@@ -164,10 +164,13 @@ fn render(serve: &Serve, target: &str, from: i64, until: i64) -> Value {
     serde_json::from_str(&body).expect("render JSON")
 }
 
+/// The `(time, value)` pairs of the `series`-th series; none when the
+/// answer has no such series (yet).
 fn points(v: &Value, series: usize) -> Vec<(i64, Option<f64>)> {
     v[series]["datapoints"]
         .as_array()
-        .expect("datapoints")
+        .map(Vec::as_slice)
+        .unwrap_or_default()
         .iter()
         .map(|p| (p[1].as_i64().expect("time"), p[0].as_f64()))
         .collect()
