@@ -35,6 +35,7 @@ pub mod functions;
 pub mod http;
 pub mod pyfmt;
 pub mod series;
+pub mod state;
 pub mod target;
 pub mod time;
 

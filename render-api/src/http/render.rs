@@ -98,7 +98,8 @@ pub(crate) fn render(req: &Req<'_>) -> Result<Reply, ApiError> {
         template,
     };
     let mut ev = Evaluator::new(req.read, req.settings.limits.clone())
-        .with_read_options(req.settings.read_options);
+        .with_read_options(req.settings.read_options)
+        .with_events(req.state.map(|s| s as &dyn crate::functions::EventSource));
     let mut series = ev.evaluate_targets(&ctx, &trees)?;
     Ok(match format {
         "json" => {
