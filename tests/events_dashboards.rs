@@ -359,3 +359,63 @@ fn writes_need_the_write_token_once_set() {
     assert_eq!(body, r#"{"dashboards": [{"name": "d"}]}"#);
     web.stop();
 }
+
+#[test]
+fn import_graphite_db_copies_events_and_dashboards() {
+    if !references_available() {
+        return;
+    }
+    let whisper = tempfile::tempdir().expect("temp dir");
+    let graphite_dir = tempfile::tempdir().expect("temp dir");
+    let db = graphite_dir.path().join("graphite.db");
+    let settings = serde_json::json!({"DATABASES": {"default": {
+        "NAME": db, "ENGINE": "django.db.backends.sqlite3"}}});
+    let reqs = vec![
+        GraphiteRequest::post_json(
+            "/events/",
+            &format!(r#"{{"what": "a", "tags": "x y", "when": {T}.25, "data": "d"}}"#),
+        ),
+        GraphiteRequest::post_json(
+            "/events/",
+            &format!(r#"{{"what": "b", "tags": ["y"], "when": {}}}"#, T + 60),
+        ),
+        GraphiteRequest::post(
+            "/dashboard/save/dash",
+            &[("state", r#"{"z": 1, "a": [2.5]}"#)],
+        ),
+        get("/events/get_data", &[("tags", "y")]),
+        get("/dashboard/load/dash", &[]),
+        get("/dashboard/find/", &[("query", "")]),
+    ];
+    let theirs = graphite_web(whisper.path(), "UTC", settings, &reqs);
+    assert!(db.exists(), "graphite-web kept its database");
+    let data = tempfile::tempdir().expect("temp dir");
+    let out = ferrograph()
+        .arg("import-graphite-db")
+        .arg(&db)
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .expect("run import-graphite-db");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("imported 2 events and 1 dashboards"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let web = Web::start(data.path(), None);
+    for (r, want) in reqs.iter().zip(&theirs).skip(3) {
+        let (status, _, body) = web.send(r, None);
+        assert_eq!(
+            (status, body.as_str()),
+            (want.status, want.body.as_str()),
+            "{}",
+            r.path
+        );
+    }
+    web.stop();
+}

@@ -374,6 +374,88 @@ impl StateStore {
     }
 }
 
+impl StateStore {
+    /// Copies the events and dashboards of a graphite-web SQLite database
+    /// (tables `events_event` and `dashboard_dashboard`, opened read-only)
+    /// in one transaction: events get new ids after ours (in their id
+    /// order), dashboards replace ours of the same name. Returns the
+    /// numbers of events and dashboards copied.
+    pub fn import_graphite_db(&self, source: &Path) -> Result<(usize, usize), StateError> {
+        let src = Connection::open_with_flags(source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| StateError(format!("opening {}: {e}", source.display())))?;
+        let mut events = Vec::new();
+        {
+            let mut stmt = src
+                .prepare(r#"SELECT "when", what, data, tags FROM events_event ORDER BY id"#)
+                .map_err(ctx("reading graphite-web's events_event"))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })
+                .map_err(ctx("reading graphite-web's events"))?;
+            for row in rows {
+                let (when, what, data, tags) = row.map_err(ctx("reading an event"))?;
+                let when = django_datetime(&when).ok_or_else(|| {
+                    StateError(format!("event {what:?}: unreadable time {when:?}"))
+                })?;
+                events.push((when, what, data, tags));
+            }
+        }
+        let mut dashboards = Vec::new();
+        {
+            let mut stmt = src
+                .prepare("SELECT name, state FROM dashboard_dashboard ORDER BY name")
+                .map_err(ctx("reading graphite-web's dashboard_dashboard"))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(ctx("reading graphite-web's dashboards"))?;
+            for row in rows {
+                dashboards.push(row.map_err(ctx("reading a dashboard"))?);
+            }
+        }
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(ctx("starting the import"))?;
+        for (when, what, data, tags) in &events {
+            tx.execute(
+                "INSERT INTO events (when_epoch, what, data, tags) VALUES (?1, ?2, ?3, ?4)",
+                params![when, what, data, tags],
+            )
+            .map_err(ctx("importing an event"))?;
+            let id = tx.last_insert_rowid();
+            for tag in parse_tags(tags) {
+                tx.execute(
+                    "INSERT INTO event_tags (event_id, tag) VALUES (?1, ?2)",
+                    params![id, tag],
+                )
+                .map_err(ctx("importing an event's tags"))?;
+            }
+        }
+        for (name, state) in &dashboards {
+            tx.execute(
+                "INSERT INTO dashboards (name, state) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET state = excluded.state",
+                params![name, state],
+            )
+            .map_err(ctx("importing a dashboard"))?;
+        }
+        tx.commit().map_err(ctx("committing the import"))?;
+        Ok((events.len(), dashboards.len()))
+    }
+}
+
+/// Django's SQLite datetime text (`2020-09-13 12:26:40.750000`, UTC with
+/// graphite-web's `USE_TZ`) as epoch seconds.
+fn django_datetime(text: &str) -> Option<f64> {
+    let t = chrono::NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S%.f").ok()?;
+    let utc = t.and_utc();
+    Some(utc.timestamp() as f64 + f64::from(utc.timestamp_subsec_micros()) / 1e6)
+}
+
 impl crate::functions::EventSource for StateStore {
     fn event_times(
         &self,
