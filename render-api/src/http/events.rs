@@ -70,7 +70,11 @@ fn post(req: &Req<'_>) -> Result<Reply, ApiError> {
             words.join(" ")
         }
         Some(_) => {
-            // graphite-web's own answer to this mistake, byte for byte.
+            // graphite-web's own answer to this mistake, byte for byte
+            // (counted as the other 400s are).
+            req.stats
+                .bad_requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(Reply {
                 status: 400,
                 content_type: "text/html; charset=utf-8".into(),
