@@ -58,6 +58,8 @@ pub enum Command {
     Logs(crate::logs_cmd::LogsArgs),
     /// The ClickHouse backend: rollup-xml, init, optimize, import.
     Clickhouse(crate::clickhouse_cmd::ClickHouseArgs),
+    /// Copy events and dashboards from a graphite-web SQLite database.
+    ImportGraphiteDb(crate::import_db_cmd::ImportDbArgs),
 }
 
 /// Runs the chosen subcommand to completion.
@@ -69,6 +71,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Web(args) => crate::web_cmd::run(args),
+        Command::ImportGraphiteDb(args) => crate::import_db_cmd::run(args),
         Command::CheckConfig { file } => {
             let loaded = crate::config::Loaded::from_file(&file)?;
             loaded.check(std::path::Path::new("data"))?;

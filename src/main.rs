@@ -8,6 +8,7 @@ mod clickhouse_cmd;
 mod config;
 mod export_cmd;
 mod forecast_cmd;
+mod import_db_cmd;
 mod logging;
 mod logs_cmd;
 mod pipeline;

@@ -213,7 +213,8 @@ impl Pipeline {
                     .with_metrics_exporter(Arc::new(move || {
                         selfstats::prometheus_text(&exporter_store())
                     }))
-                    .with_readiness(ready.clone());
+                    .with_readiness(ready.clone())
+                    .with_state(open_state(data_dir)?);
                 // POST /logs feeds the StatsD aggregator once it runs.
                 let api = if loaded.config.logs.drain && aggregator_runs {
                     api.with_log_sink(log_sink.clone(), loaded.config.logs.max_body)
@@ -366,6 +367,14 @@ fn warn_on_slot_mismatch(store: &Backend, statsd: &aggregator::Settings) {
              [statsd] flush_interval or the schema's first retention so they match"
         );
     }
+}
+
+/// The events and dashboards database, `DATA_DIR/ferrograph.sqlite`.
+pub(crate) fn open_state(data_dir: &Path) -> anyhow::Result<Arc<render_api::state::StateStore>> {
+    let path = data_dir.join(render_api::state::DB_FILE);
+    render_api::state::StateStore::open(&path)
+        .map(Arc::new)
+        .with_context(|| format!("opening the state database {}", path.display()))
 }
 
 #[cfg(test)]

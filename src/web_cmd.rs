@@ -20,6 +20,11 @@ pub struct WebArgs {
     /// TOML configuration file (reads its [render] section); none = defaults.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// The events and dashboards database (default:
+    /// DATA_DIR/ferrograph.sqlite; give another path when the Whisper tree
+    /// is read-only).
+    #[arg(long)]
+    pub state_db: Option<PathBuf>,
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -48,6 +53,18 @@ pub fn run(args: WebArgs) -> anyhow::Result<()> {
         })
         .context("starting the corrupt-file check")?
     };
+    let state_path = args
+        .state_db
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join(render_api::state::DB_FILE));
+    let state = render_api::state::StateStore::open(&state_path)
+        .map(std::sync::Arc::new)
+        .with_context(|| {
+            format!(
+                "opening the state database {} (use --state-db PATH when the data directory is read-only)",
+                state_path.display()
+            )
+        })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -60,7 +77,12 @@ pub fn run(args: WebArgs) -> anyhow::Result<()> {
         // The first stdout line tells scripts and tests where we listen.
         println!("ferrograph web listening on http://{local}");
         tracing::info!(%local, data_dir = %args.data_dir.display(), "render API listening");
-        serve(listener, router(read, settings), shutdown_signal()).await?;
+        serve(
+            listener,
+            router(read, settings).with_state(state),
+            shutdown_signal(),
+        )
+        .await?;
         tracing::info!("render API stopped");
         Ok::<(), anyhow::Error>(())
     })?;

@@ -80,3 +80,6 @@ mod logs;
 mod clickhouse;
 /// `ferrograph statsd-proxy` in front of two StatsD nodes: one node per key, health checks, rerouting.
 mod statsd_proxy;
+
+/// Events and dashboards (issue 13) against graphite-web; restart persistence; write_token.
+mod events_dashboards;

@@ -343,7 +343,7 @@ const GROUPS: &[&str] = &[
 
 /// Functions of these groups ferrograph leaves out (see
 /// docs/render-functions-filter.md).
-const LEFT_OUT: &[&str] = &["events"];
+const LEFT_OUT: &[&str] = &[];
 
 /// Every graphite-web function of these groups is registered, except the
 /// ones left out on purpose (their metadata is compared with graphite's by

@@ -51,6 +51,10 @@ pub struct RenderConfig {
     /// When set, every request but `/health` needs
     /// `Authorization: Bearer <read_token>` (401 otherwise).
     pub read_token: String,
+    /// When set, writes (events POST/DELETE, dashboard save/delete, the
+    /// tag-writing endpoints) need `Authorization: Bearer <write_token>`
+    /// (401 otherwise); "" = open, as graphite-web.
+    pub write_token: String,
     /// PEM certificate chain for HTTPS ("" = plain HTTP); with `tls_key`.
     pub tls_cert: String,
     /// PEM private key for HTTPS; with `tls_cert`.
@@ -79,6 +83,7 @@ impl Default for RenderConfig {
             max_concurrent_requests: 0,
             queue_timeout: "5s".into(),
             read_token: String::new(),
+            write_token: String::new(),
             tls_cert: String::new(),
             tls_key: String::new(),
             max_graph_width: 4096,
@@ -102,6 +107,8 @@ pub struct HttpLimits {
     pub queue_timeout: std::time::Duration,
     /// Bearer token every request needs, if set.
     pub read_token: Option<String>,
+    /// Bearer token every write needs, if set.
+    pub write_token: Option<String>,
     /// Certificate chain and key files for HTTPS, if set.
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
@@ -115,6 +122,7 @@ impl Default for HttpLimits {
             max_concurrent_requests: default_concurrency(),
             queue_timeout: std::time::Duration::from_secs(5),
             read_token: None,
+            write_token: None,
             tls: None,
         }
     }
@@ -248,6 +256,7 @@ impl RenderConfig {
             },
             queue_timeout,
             read_token: (!self.read_token.is_empty()).then(|| self.read_token.clone()),
+            write_token: (!self.write_token.is_empty()).then(|| self.write_token.clone()),
             tls: match (self.tls_cert.is_empty(), self.tls_key.is_empty()) {
                 (true, true) => None,
                 (false, false) => {

@@ -187,6 +187,8 @@ pub struct Evaluator<'r> {
     request_xff: Option<f64>,
     stacks: HashMap<String, Vec<f64>>,
     read_options: ReadOptions,
+    /// Where `events()` reads events (none: it finds none).
+    events: Option<&'r dyn crate::functions::EventSource>,
 }
 
 impl<'r> Evaluator<'r> {
@@ -203,7 +205,22 @@ impl<'r> Evaluator<'r> {
             request_xff: None,
             stacks: HashMap::new(),
             read_options: ReadOptions::default(),
+            events: None,
         }
+    }
+
+    /// Gives `events()` its events.
+    pub fn with_events(
+        mut self,
+        events: Option<&'r dyn crate::functions::EventSource>,
+    ) -> Evaluator<'r> {
+        self.events = events;
+        self
+    }
+
+    /// The events source `events()` reads, if any.
+    pub fn events(&self) -> Option<&'r dyn crate::functions::EventSource> {
+        self.events
     }
 
     /// The same evaluator reading with `options`.

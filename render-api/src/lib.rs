@@ -36,6 +36,7 @@ mod graph;
 pub mod http;
 pub mod pyfmt;
 pub mod series;
+pub mod state;
 pub mod target;
 pub mod time;
 

@@ -6,7 +6,8 @@ prints every response. One Django start serves the whole batch.
 Input (JSON on stdin):
   {"whisper_dir": DIR, "tz": "UTC", "settings": {KEY: VALUE, ...},
    "requests": [{"method": "GET" | "POST", "path": "/render/",
-                 "params": [[key, value], ...]}, ...]}
+                 "params": [[key, value], ...], "body": TEXT?}, ...]}
+  (with "body", that text is sent as an application/json body)
 Output (JSON on stdout): a list, one entry per request, in order:
   {"status": 200, "content_type": "...", "body": TEXT, "base64": false}
   (bodies that are not UTF-8, e.g. pickle, come base64-encoded with
@@ -74,7 +75,12 @@ def main():
         out = []
         for req in job["requests"]:
             params = [(k, v) for k, v in req.get("params", [])]
-            if req.get("method", "GET") == "POST":
+            if req.get("body") is not None:
+                # a raw body (POST /events/ takes JSON, not a form)
+                resp = client.generic(req.get("method", "POST"), req["path"],
+                                      req["body"].encode("utf-8"),
+                                      content_type="application/json")
+            elif req.get("method", "GET") == "POST":
                 resp = client.post(req["path"], urlencode(params),
                                    content_type="application/x-www-form-urlencoded")
             else:

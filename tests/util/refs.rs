@@ -127,6 +127,8 @@ pub struct GraphiteRequest {
     pub path: String,
     /// Query or form parameters, repeated keys allowed.
     pub params: Vec<(String, String)>,
+    /// A raw `application/json` body instead of a form (`POST /events/`).
+    pub body: Option<String>,
 }
 
 impl GraphiteRequest {
@@ -140,6 +142,14 @@ impl GraphiteRequest {
         Self::new("POST", path, params)
     }
 
+    /// A POST request with a raw JSON body.
+    pub fn post_json(path: &str, body: &str) -> Self {
+        GraphiteRequest {
+            body: Some(body.to_string()),
+            ..Self::new("POST", path, &[])
+        }
+    }
+
     fn new(method: &'static str, path: &str, params: &[(&str, &str)]) -> Self {
         GraphiteRequest {
             method,
@@ -148,6 +158,7 @@ impl GraphiteRequest {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            body: None,
         }
     }
 }
@@ -182,6 +193,7 @@ pub fn graphite_web(
             "method": r.method,
             "path": r.path,
             "params": r.params,
+            "body": r.body,
         })).collect::<Vec<_>>(),
     });
     let no_args: [&str; 0] = [];

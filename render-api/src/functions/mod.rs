@@ -56,6 +56,7 @@ mod alias;
 mod args;
 mod calculate;
 mod combine;
+mod events;
 mod filter_data;
 mod filter_series;
 mod graph;
@@ -70,6 +71,7 @@ use std::sync::LazyLock;
 pub use aggfunc::{percentile, AggFunc};
 pub use args::Args;
 pub use combine::{ColumnFold, Streamable};
+pub use events::EventSource;
 
 use crate::error::ApiError;
 use crate::eval::{Context, Evaluator, Value};
@@ -538,6 +540,7 @@ fn build_registry() -> Registry {
     sorting::register(&mut r);
     graph::register(&mut r);
     special::register(&mut r);
+    events::register(&mut r);
     r
 }
 

@@ -8,6 +8,8 @@
 //! (storage reads mapped files) and runs on tokio's blocking pool.
 
 mod check;
+mod dashboard;
+mod events;
 mod export;
 mod find;
 mod forecast;
@@ -39,6 +41,7 @@ use storage::Read;
 
 use crate::config::RenderSettings;
 use crate::error::ApiError;
+use crate::state::StateStore;
 
 /// The body of every response: whole, or streamed (`/export`).
 pub type ResponseBody = BoxBody<Bytes, Infallible>;
@@ -242,6 +245,8 @@ struct Inner {
     slots: Arc<tokio::sync::Semaphore>,
     /// `POST /logs`, when a log sink is wired.
     logs: Option<logs::LogDrain>,
+    /// Events and dashboards, when a state database is wired.
+    state: Option<Arc<StateStore>>,
 }
 
 /// The graphite-web API over one read handle. Cheap to clone.
@@ -263,6 +268,7 @@ pub fn router(read: Arc<dyn Read>, settings: RenderSettings) -> Api {
             )),
             settings,
             logs: None,
+            state: None,
         }),
     }
 }
@@ -288,6 +294,10 @@ pub(crate) struct Req<'a> {
     pub read: &'a dyn Read,
     pub settings: &'a RenderSettings,
     pub stats: &'a RenderStats,
+    /// The raw request body (`POST /events/` sends JSON).
+    pub body: &'a [u8],
+    /// Events and dashboards, when wired.
+    pub state: Option<&'a StateStore>,
 }
 
 impl Api {
@@ -338,6 +348,16 @@ impl Api {
         self
     }
 
+    /// Serves events and dashboards from `state`. Call before cloning the
+    /// `Api`.
+    pub fn with_state(mut self, state: Arc<StateStore>) -> Api {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.state = Some(state),
+            None => tracing::error!("the state database must be set before the API is shared"),
+        }
+        self
+    }
+
     /// Answers one request.
     pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
     where
@@ -346,6 +366,9 @@ impl Api {
     {
         let (parts, body) = req.into_parts();
         if let Some(refused) = self.refuse_unauthorized(&parts) {
+            return to_response(refused);
+        }
+        if let Some(refused) = self.refuse_unauthorized_write(&parts) {
             return to_response(refused);
         }
         if let Some(drain) = self
@@ -414,7 +437,7 @@ impl Api {
         }
         let reply = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            api.handle_blocking(&method, &path, &params, accept.as_deref())
+            api.handle_with_body(&method, &path, &params, accept.as_deref(), &body)
         })
         .await
         .unwrap_or_else(|_| Reply::error(500, "internal error"));
@@ -445,6 +468,32 @@ impl Api {
         Some(reply)
     }
 
+    /// With `[render] write_token` set, every write (see [`is_write`])
+    /// needs `Authorization: Bearer <write_token>`; 401 otherwise.
+    fn refuse_unauthorized_write(&self, parts: &hyper::http::request::Parts) -> Option<Reply> {
+        let token = self.inner.settings.http_limits.write_token.as_deref()?;
+        if !is_write(&parts.method, parts.uri.path()) {
+            return None;
+        }
+        let given = parts
+            .headers
+            .get_all(hyper::header::AUTHORIZATION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.strip_prefix("Bearer "))
+            .any(|g| constant_time_eq(g.as_bytes(), token.as_bytes()));
+        if given {
+            return None;
+        }
+        self.inner
+            .stats
+            .unauthorized
+            .fetch_add(1, Ordering::Relaxed);
+        let mut reply = Reply::error(401, "writes need a valid Authorization: Bearer token");
+        reply.headers.push(("WWW-Authenticate", "Bearer".into()));
+        Some(reply)
+    }
+
     /// Answers one request synchronously (the body already merged into
     /// `params`).
     pub fn handle_blocking(
@@ -453,6 +502,18 @@ impl Api {
         path: &str,
         params: &Params,
         accept: Option<&str>,
+    ) -> Reply {
+        self.handle_with_body(method, path, params, accept, &[])
+    }
+
+    /// [`Api::handle_blocking`] with the raw body too (JSON endpoints).
+    fn handle_with_body(
+        &self,
+        method: &Method,
+        path: &str,
+        params: &Params,
+        accept: Option<&str>,
+        body: &[u8],
     ) -> Reply {
         let inner = &self.inner;
         let started = Instant::now();
@@ -476,6 +537,8 @@ impl Api {
             read: inner.read.as_ref(),
             settings: &inner.settings,
             stats: &inner.stats,
+            body,
+            state: inner.state.as_deref(),
         };
         let reply = self.dispatch_counted(&req, path);
         let micros = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
@@ -516,6 +579,21 @@ impl Api {
             }
         }
         Reply::error(e.status(), &e.client_message())
+    }
+}
+
+/// The requests that change state: they pass the `write_token` check.
+pub fn is_write(method: &Method, path: &str) -> bool {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed {
+        "/events" => *method == Method::POST,
+        "/tags/tagSeries" | "/tags/tagMultiSeries" | "/tags/delSeries" => true,
+        "/dashboard/create-temporary" => true,
+        _ => {
+            (trimmed.starts_with("/events/") && *method == Method::DELETE)
+                || trimmed.starts_with("/dashboard/save/")
+                || trimmed.starts_with("/dashboard/delete/")
+        }
     }
 }
 
@@ -574,7 +652,19 @@ fn dispatch(req: &Req<'_>, path: &str) -> Result<Reply, ApiError> {
         "/tags/findSeries" => tags::find_series(req),
         "/tags/autoComplete/tags" => tags::autocomplete_tags(req),
         "/tags/autoComplete/values" => tags::autocomplete_values(req),
+        "/events" => events::events(req),
+        "/events/get_data" | "/events/get_dat" => events::get_data(req),
         _ => {
+            if let Some(id) = trimmed.strip_prefix("/events/") {
+                if !id.contains('/') {
+                    return events::detail(req, id);
+                }
+            }
+            if let Some(rest) = trimmed.strip_prefix("/dashboard") {
+                if let Some(answer) = dashboard::route(req, rest) {
+                    return answer;
+                }
+            }
             if let Some(name) = trimmed.strip_prefix("/functions/") {
                 return functions::details(req, &percent_decode(name));
             }

@@ -115,7 +115,8 @@ pub(crate) fn render(req: &Req<'_>) -> Result<Reply, ApiError> {
         template,
     };
     let mut ev = Evaluator::new(req.read, req.settings.limits.clone())
-        .with_read_options(req.settings.read_options);
+        .with_read_options(req.settings.read_options)
+        .with_events(req.state.map(|s| s as &dyn crate::functions::EventSource));
     if let Some(out) = image {
         let opts = GraphOptions {
             params: GraphParams::from_request(p, graph_type == "pie"),
