@@ -10,6 +10,7 @@ mod export_cmd;
 mod forecast_cmd;
 mod logging;
 mod pipeline;
+mod reload;
 mod selfstats;
 mod send_cmd;
 mod serve_cmd;

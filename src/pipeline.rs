@@ -98,6 +98,8 @@ pub struct Pipeline {
     aggregator: Option<aggregator::Running>,
     carbon: Option<Receivers>,
     http: Option<HttpServer>,
+    /// The render API, for reloads of its settings.
+    render_api: Option<render_api::Api>,
     addrs: Addrs,
 }
 
@@ -170,6 +172,7 @@ impl Pipeline {
 
         // /health answers 200 once every listener below is bound.
         let ready = Arc::new(AtomicBool::new(false));
+        let mut render_api = None;
         let http = match render_settings.http {
             Some(addr) => {
                 let exporter_store = store.stats_handle();
@@ -179,6 +182,7 @@ impl Pipeline {
                     }))
                     .with_readiness(ready.clone());
                 let render_stats = api.clone();
+                render_api = Some(api.clone());
                 store.add_stats_source(selfstats::prefixed("render", move || {
                     render_stats.stats().snapshot()
                 }));
@@ -236,8 +240,21 @@ impl Pipeline {
             aggregator,
             carbon,
             http,
+            render_api,
             addrs,
         })
+    }
+
+    /// What `SIGHUP` reloads from `config` (the file it was started with):
+    /// see [`crate::reload`].
+    pub fn reloader(&self, config: Option<PathBuf>) -> crate::reload::Reloader {
+        crate::reload::Reloader::new(
+            config,
+            &self.addrs.data_dir,
+            self.store.rules_handle(),
+            self.render_api.clone(),
+            |source| self.store.add_stats_source(source),
+        )
     }
 
     /// The bound addresses.

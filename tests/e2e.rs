@@ -71,3 +71,6 @@ mod capacity;
 mod clickhouse;
 /// `ferrograph statsd-proxy` in front of two StatsD nodes: one node per key, health checks, rerouting.
 mod statsd_proxy;
+
+/// Reload without restart (SIGHUP, `ferrograph reload`): schemas, render limits, log level, background resize.
+mod reload;
