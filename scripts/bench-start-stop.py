@@ -84,6 +84,19 @@ def stop_serve(proc):
     return code, time.monotonic() - started
 
 
+def metrics(addrs, families):
+    """Sums of the /metrics samples of each family (all label sets)."""
+    url = "http://%s/metrics" % addrs["http"]
+    with urllib.request.urlopen(url, timeout=30) as r:
+        text = r.read().decode()
+    sums = {}
+    for line in text.splitlines():
+        for family in families:
+            if line.startswith(family) and line[len(family)] in "{ ":
+                sums[family] = sums.get(family, 0) + float(line.rsplit(" ", 1)[1])
+    return sums
+
+
 def read_log(workdir):
     with open(os.path.join(workdir, "serve.log"), errors="replace") as f:
         return f.read()
@@ -143,10 +156,14 @@ def burst(args, workdir):
         check=True, capture_output=True, text=True).stdout.strip()
     # one flush: the interval's keys reach the store's cache and journal
     time.sleep(1.5)
+    refused = metrics(addrs, ("ferrograph_new_series_points_refused_total",
+                              "ferrograph_points_rejected_total",
+                              "ferrograph_points_overflowed_total",
+                              "ferrograph_points_received_total"))
     code, stopped = stop_serve(proc)
     log = read_log(workdir)
-    left = re.findall(r"points=(\d+).*stay in the journal|stay in the journal.*?points=(\d+)", log)
-    left = [int(a or b) for a, b in left]
+    left = re.findall(r"stay in the journal.*?points=(\d+)", log)
+    left = int(left[-1]) if left else 0
     files_at_stop = sum(len(f) for _, _, f in os.walk(data))
     # the next start replays what the stop left
     proc, _, ready2 = start_serve(workdir, data, storage)
@@ -155,17 +172,21 @@ def burst(args, workdir):
     replayed = [int(x) for x in re.findall(r"points=(\d+).*replaying the journal", log) +
                 re.findall(r"replaying the journal.*?points=(\d+)", log)]
     dropped = "points dropped" in log or "could not write" in log
+    left2 = re.findall(r"stay in the journal.*?points=(\d+)", log)
+    left2 = int(left2[-1]) if left2 else 0
     print(json.dumps({
         "keys": args.keys,
         "sent": json.loads(sent),
         "sigterm_exit_s": round(stopped, 2),
         "exit_code": code,
+        "refused_or_overflowed_before_stop": refused,
         "left_in_journal_at_stop": left,
         "files_after_stop": files_at_stop,
         "replayed_at_next_start": replayed,
         "next_start_ready_s": round(ready2, 2),
         "next_stop_s": round(stopped2, 2),
         "next_exit_code": code2,
+        "left_in_journal_at_next_stop": left2,
         "dropped_logged": dropped,
     }), flush=True)
 

@@ -534,7 +534,7 @@ pub(super) fn writer_loop(inner: &Inner, writer: usize) {
         let mut progress = false;
         let mut full = false;
         let mut since_clock = 0;
-        for batch in work.chunk_by(|a, b| a.0.shard == b.0.shard) {
+        'pass: for batch in work.chunk_by(|a, b| a.0.shard == b.0.shard) {
             for batch in batch.chunks(WRITE_BATCH) {
                 // the clocks (whisper's `now`, mapping revalidation) are
                 // read per group of writes: per write they cost more than
@@ -554,6 +554,12 @@ pub(super) fn writer_loop(inner: &Inner, writer: usize) {
                 full = disk_full;
                 if full {
                     break;
+                }
+                // A stop's drain creates files without the rate limit: a
+                // pass over a burst of new names can outlast stop_timeout
+                // by minutes, so the deadline is checked per batch too.
+                if stopping && inner.past_stop_deadline() {
+                    break 'pass;
                 }
             }
             if full {
