@@ -27,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole pipeline: StatsD, carbon, Whisper storage, HTTP API.
     Serve(crate::serve_cmd::ServeArgs),
+    /// Make a running `serve` re-read its config file (sends SIGHUP via --pidfile).
+    Reload(crate::reload::ReloadArgs),
     /// Print the full commented configuration with every default.
     DefaultConfig,
     /// Serve graphite-web's HTTP API over an existing Whisper directory.
@@ -66,6 +68,7 @@ pub enum Command {
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => crate::serve_cmd::run(args),
+        Command::Reload(args) => crate::reload::run(args),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())

@@ -31,6 +31,8 @@ pub struct FileConfig {
     pub clickhouse: storage::clickhouse::ClickHouseConfig,
     /// `ferrograph statsd-proxy`: listeners, nodes, health checks.
     pub statsd_proxy: crate::statsd_proxy::config::RawProxyConfig,
+    /// The log level (reloadable).
+    pub log: crate::logging::LogConfig,
 }
 
 /// A loaded file: its path (for messages) and contents.
@@ -247,6 +249,14 @@ impl Loaded {
         })
     }
 
+    /// The validated `[log]` filter.
+    pub fn log_filter(&self) -> anyhow::Result<tracing_subscriber::EnvFilter> {
+        self.config
+            .log
+            .filter()
+            .map_err(|why| self.key_error("log", "level", None, &why))
+    }
+
     /// True when the file sets `[section] key` itself (so a mode-specific
     /// default must not override it).
     pub fn sets(&self, section: &str, key: &str) -> bool {
@@ -267,6 +277,7 @@ impl Loaded {
         self.storage(data_dir)?;
         self.clickhouse()?;
         self.render()?;
+        self.log_filter()?;
         // Only a file that configures the proxy must have nodes.
         if self
             .raw

@@ -12,6 +12,7 @@ mod import_db_cmd;
 mod logging;
 mod logs_cmd;
 mod pipeline;
+mod reload;
 mod selfstats;
 mod send_cmd;
 mod serve_cmd;

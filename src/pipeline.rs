@@ -102,6 +102,8 @@ pub struct Pipeline {
     rules: Option<storage::rules::RuledIngest>,
     syslog: Option<crate::logs_cmd::SyslogListener>,
     http: Option<HttpServer>,
+    /// The render API, for reloads of its settings.
+    render_api: Option<render_api::Api>,
     addrs: Addrs,
 }
 
@@ -206,6 +208,7 @@ impl Pipeline {
 
         // /health answers 200 once every listener below is bound.
         let ready = Arc::new(AtomicBool::new(false));
+        let mut render_api = None;
         let http = match render_settings.http {
             Some(addr) => {
                 let exporter_store = store.stats_handle();
@@ -222,6 +225,7 @@ impl Pipeline {
                     api
                 };
                 let render_stats = api.clone();
+                render_api = Some(api.clone());
                 store.add_stats_source(selfstats::prefixed("render", move || {
                     render_stats.stats().snapshot()
                 }));
@@ -298,8 +302,21 @@ impl Pipeline {
             rules,
             syslog,
             http,
+            render_api,
             addrs,
         })
+    }
+
+    /// What `SIGHUP` reloads from `config` (the file it was started with):
+    /// see [`crate::reload`].
+    pub fn reloader(&self, config: Option<PathBuf>) -> crate::reload::Reloader {
+        crate::reload::Reloader::new(
+            config,
+            &self.addrs.data_dir,
+            self.store.rules_handle(),
+            self.render_api.clone(),
+            |source| self.store.add_stats_source(source),
+        )
     }
 
     /// The bound addresses.

@@ -444,6 +444,23 @@ const EXPOSITION: &[Exposed] = &[
         Counter,
         &[("reason", "too_large")],
     ),
+    // reloads (src/reload.rs) and background resizes (storage/src/store/resize.rs)
+    row("config.reloads", "config_reloads_total", Counter, &[]),
+    row(
+        "config.reloadErrors",
+        "config_reload_errors_total",
+        Counter,
+        &[],
+    ),
+    row("resize.files", "files_resized_total", Counter, &[]),
+    row(
+        "resize.errors",
+        "errors_total",
+        Counter,
+        &[("operation", "resize")],
+    ),
+    row("resize.pending", "files_resize_pending", Gauge, &[]),
+    row("resize.scans", "resize_scans_total", Counter, &[]),
 ];
 
 /// The `stage` label of a dotted name: its first component for the stages

@@ -1,6 +1,7 @@
 //! `ferrograph serve`: the whole pipeline in one process (see
 //! [`crate::pipeline`]). Runs until SIGTERM or SIGINT, then shuts down in
-//! flow order so nothing received is lost.
+//! flow order so nothing received is lost. SIGHUP reloads what can change
+//! while running (see [`crate::reload`]).
 
 use std::path::PathBuf;
 
@@ -18,6 +19,10 @@ pub struct ServeArgs {
     /// Where Whisper files live (created if missing).
     #[arg(long, default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Write the process id here (removed at exit), for `ferrograph reload
+    /// --pidfile` and init scripts.
+    #[arg(long)]
+    pub pidfile: Option<PathBuf>,
 }
 
 /// Runs the pipeline until a stop signal.
@@ -28,9 +33,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
     ])
-    .context("cannot install the SIGTERM/SIGINT handler")?;
+    .context("cannot install the SIGTERM/SIGINT/SIGHUP handler")?;
+    crate::logging::set_filter(loaded.log_filter()?);
     let pipeline = Pipeline::start(&loaded, &args.data_dir)?;
+    let reloader = pipeline.reloader(args.config.clone());
+    let pidfile = args
+        .pidfile
+        .as_deref()
+        .map(crate::reload::PidFile::create)
+        .transpose()?;
     let addrs = pipeline.addrs();
     tracing::info!(
         data_dir = %addrs.data_dir.display(),
@@ -49,9 +62,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         "{}",
         serde_json::to_string(addrs).context("encoding the listening addresses")?
     );
-    let signal = signals.forever().next();
+    let mut signal = None;
+    for received in signals.forever() {
+        if received == signal_hook::consts::SIGHUP {
+            tracing::info!("SIGHUP: reloading the configuration");
+            reloader.reload_logged();
+            continue;
+        }
+        signal = Some(received);
+        break;
+    }
     tracing::info!(?signal, "stopping");
+    drop(reloader);
     pipeline.shutdown();
+    drop(pidfile);
     tracing::info!("stopped");
     Ok(())
 }

@@ -83,3 +83,5 @@ mod statsd_proxy;
 
 /// Events and dashboards (issue 13) against graphite-web; restart persistence; write_token.
 mod events_dashboards;
+/// Reload without restart (SIGHUP, `ferrograph reload`): schemas, render limits, log level, background resize.
+mod reload;

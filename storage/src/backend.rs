@@ -77,10 +77,19 @@ impl Backend {
     }
 
     /// The retention rule of a series called `name`.
-    pub fn schema_for(&self, name: &str) -> &SchemaRule {
+    pub fn schema_for(&self, name: &str) -> SchemaRule {
         match self {
             Backend::Whisper(s) => s.schema_for(name),
             Backend::ClickHouse(s) => s.schema_for(name),
+        }
+    }
+
+    /// The one handle through which a reload replaces the schemas and
+    /// aggregation rules (new files, or ClickHouse's query-time roll-up).
+    pub fn rules_handle(&self) -> crate::LiveRules {
+        match self {
+            Backend::Whisper(s) => s.rules_handle(),
+            Backend::ClickHouse(s) => s.rules_handle(),
         }
     }
 

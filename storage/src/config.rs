@@ -58,6 +58,12 @@ pub struct StorageConfig {
     /// series are refused and counted, never those of series with files.
     /// 0 = a quarter of `max_cache_points`.
     pub max_pending_create_points: usize,
+    /// Resize existing files whose archives differ from their schema's
+    /// (whisper-resize semantics) in the background, after start and after
+    /// each reload. Off by default, as in carbon.
+    pub resize_on_schema_change: bool,
+    /// Most files that background resize rewrites per second.
+    pub resize_files_per_second: f64,
 }
 
 impl Default for StorageConfig {
@@ -80,6 +86,8 @@ impl Default for StorageConfig {
             stop_timeout: "30s".into(),
             max_new_series_per_minute: 100_000,
             max_pending_create_points: 0,
+            resize_on_schema_change: false,
+            resize_files_per_second: 10.0,
         }
     }
 }
@@ -140,6 +148,9 @@ pub struct StoreSettings {
     pub max_new_series_per_minute: Option<u64>,
     /// Points waiting for files not yet created (resolved, ≥ 1).
     pub max_pending_create_points: usize,
+    /// Files resized per second when existing files follow schema changes;
+    /// `None` = they keep their archives (`resize_on_schema_change = false`).
+    pub resize_files_per_second: Option<f64>,
 }
 
 impl StoreSettings {
@@ -351,7 +362,16 @@ impl StorageConfig {
             }
             Some((prefix, every))
         };
+        if !(self.resize_files_per_second > 0.0 && self.resize_files_per_second.is_finite()) {
+            return Err(problem(
+                "resize_files_per_second",
+                format!("{} is not a positive rate", self.resize_files_per_second),
+            ));
+        }
         Ok(StoreSettings {
+            resize_files_per_second: (self.resize_on_schema_change
+                && backend == BackendKind::Whisper)
+                .then_some(self.resize_files_per_second),
             backend,
             data_dir,
             schemas,

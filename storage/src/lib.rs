@@ -52,6 +52,7 @@ mod flow;
 mod glob;
 mod index;
 pub mod journal;
+pub mod live_rules;
 pub mod net;
 pub mod pyfmt;
 mod read;
@@ -71,6 +72,7 @@ pub use api::{
 pub use backend::Backend;
 pub use config::{BackendKind, CorruptFiles, StorageConfig, StoreSettings};
 pub use flow::{Backpressure, Offered};
+pub use live_rules::{LiveRules, RetentionRules};
 pub use read::{ReadLimits, WhisperTree};
 pub use store::{merge_cached, StatsSource, Store, StoreStats};
 

@@ -66,6 +66,11 @@ impl Serve {
     /// Starts `ferrograph serve --config CONFIG --data-dir DATA` and waits
     /// for its address line.
     pub fn start(config: &Path, data_dir: &Path) -> Serve {
+        Self::start_with(config, data_dir, &[])
+    }
+
+    /// [`Serve::start`] with more arguments for `serve` (e.g. `--pidfile`).
+    pub fn start_with(config: &Path, data_dir: &Path, args: &[&std::ffi::OsStr]) -> Serve {
         let stderr = data_dir.with_extension("stderr.log");
         let log = std::fs::File::create(&stderr).expect("create the stderr log");
         let mut child: Child = ferrograph()
@@ -73,6 +78,7 @@ impl Serve {
             .arg(config)
             .arg("--data-dir")
             .arg(data_dir)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

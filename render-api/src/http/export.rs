@@ -68,7 +68,8 @@ pub(crate) async fn streamed(
 ) -> Response<ResponseBody> {
     let inner = &api.inner;
     inner.stats.requests.fetch_add(1, Ordering::Relaxed);
-    let request = match ExportRequest::from_params(&params, inner.settings.time_zone, now_epoch()) {
+    let settings = inner.settings();
+    let request = match ExportRequest::from_params(&params, settings.time_zone, now_epoch()) {
         Ok(r) => r,
         Err(e) => return to_response(api.error_reply("/export", e)),
     };
@@ -77,7 +78,6 @@ pub(crate) async fn streamed(
     let (started_tx, started_rx) = oneshot::channel();
     let started: Started = Arc::new(Mutex::new(Some(started_tx)));
     let read = inner.read.clone();
-    let settings = inner.settings.clone();
     tokio::task::spawn_blocking(move || {
         let _slot = slot;
         let mut ev = Evaluator::new(read.as_ref(), settings.limits.clone())

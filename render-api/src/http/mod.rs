@@ -26,7 +26,7 @@ pub use server::serve;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -237,7 +237,9 @@ pub type MetricsExporter = Arc<dyn Fn() -> String + Send + Sync>;
 
 struct Inner {
     read: Arc<dyn Read>,
-    settings: RenderSettings,
+    /// Read once per request, so a reload ([`Api::reload_settings`]) is
+    /// seen by the next request and never half-way through one.
+    settings: RwLock<Arc<RenderSettings>>,
     stats: RenderStats,
     exporter: Option<MetricsExporter>,
     ready: Arc<AtomicBool>,
@@ -266,10 +268,17 @@ pub fn router(read: Arc<dyn Read>, settings: RenderSettings) -> Api {
             slots: Arc::new(tokio::sync::Semaphore::new(
                 settings.http_limits.max_concurrent_requests,
             )),
-            settings,
+            settings: RwLock::new(Arc::new(settings)),
             logs: None,
             state: None,
         }),
+    }
+}
+
+impl Inner {
+    /// The settings in force now.
+    fn settings(&self) -> Arc<RenderSettings> {
+        Arc::clone(&self.settings.read().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -306,9 +315,53 @@ impl Api {
         &self.inner.stats
     }
 
-    /// The settings it serves with.
-    pub fn settings(&self) -> &RenderSettings {
-        &self.inner.settings
+    /// The settings it serves with now.
+    pub fn settings(&self) -> Arc<RenderSettings> {
+        self.inner.settings()
+    }
+
+    /// Serves the next requests with `new`'s per-request settings: limits,
+    /// find limit, time zone, read options, body size, queue timeout and
+    /// read token. What is fixed once the server runs (the listen address,
+    /// TLS, connection and evaluation-slot counts, header size and read
+    /// timeout) keeps its value; the names of those that `new` changes are
+    /// returned, for the caller to say that they need a restart.
+    pub fn reload_settings(&self, new: RenderSettings) -> Vec<&'static str> {
+        let mut guard = self
+            .inner
+            .settings
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let old = &**guard;
+        let mut fixed = Vec::new();
+        if new.http != old.http {
+            fixed.push("http");
+        }
+        let (o, n) = (&old.http_limits, &new.http_limits);
+        if n.max_concurrent_requests != o.max_concurrent_requests {
+            fixed.push("max_concurrent_requests");
+        }
+        if n.max_connections != o.max_connections {
+            fixed.push("max_connections");
+        }
+        if n.tls != o.tls {
+            fixed.push("tls");
+        }
+        if n.read_timeout != o.read_timeout {
+            fixed.push("read_timeout");
+        }
+        if n.max_header_bytes != o.max_header_bytes {
+            fixed.push("max_header_bytes");
+        }
+        let mut merged = new;
+        merged.http = old.http;
+        merged.http_limits.max_concurrent_requests = o.max_concurrent_requests;
+        merged.http_limits.max_connections = o.max_connections;
+        merged.http_limits.tls = o.tls.clone();
+        merged.http_limits.read_timeout = o.read_timeout;
+        merged.http_limits.max_header_bytes = o.max_header_bytes;
+        *guard = Arc::new(merged);
+        fixed
     }
 
     /// Serves `exporter`'s text at `GET /metrics` (no `query` parameter),
@@ -379,7 +432,8 @@ impl Api {
         {
             return logs::handle(self, drain, parts, body).await;
         }
-        let limit = self.inner.settings.max_body_bytes;
+        let settings = self.inner.settings();
+        let limit = settings.max_body_bytes;
         let body = match Limited::new(body, limit).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(_) => {
@@ -415,7 +469,7 @@ impl Api {
         // An evaluation slot bounds the CPU and memory that concurrent
         // requests hold; one that waits too long gets 503 (a client retries
         // later) instead of the process growing until it swaps.
-        let queue_timeout = self.inner.settings.http_limits.queue_timeout;
+        let queue_timeout = settings.http_limits.queue_timeout;
         let slot =
             match tokio::time::timeout(queue_timeout, self.inner.slots.clone().acquire_owned())
                 .await
@@ -447,7 +501,8 @@ impl Api {
     /// With `[render] read_token` set, every request but `/health` needs
     /// `Authorization: Bearer <token>`; the answer to one without is 401.
     fn refuse_unauthorized(&self, parts: &hyper::http::request::Parts) -> Option<Reply> {
-        let token = self.inner.settings.http_limits.read_token.as_deref()?;
+        let settings = self.inner.settings();
+        let token = settings.http_limits.read_token.as_deref()?;
         if parts.uri.path() == "/health" {
             return None;
         }
@@ -471,7 +526,8 @@ impl Api {
     /// With `[render] write_token` set, every write (see [`is_write`])
     /// needs `Authorization: Bearer <write_token>`; 401 otherwise.
     fn refuse_unauthorized_write(&self, parts: &hyper::http::request::Parts) -> Option<Reply> {
-        let token = self.inner.settings.http_limits.write_token.as_deref()?;
+        let settings = self.inner.settings();
+        let token = settings.http_limits.write_token.as_deref()?;
         if !is_write(&parts.method, parts.uri.path()) {
             return None;
         }
@@ -530,12 +586,13 @@ impl Api {
                 return Reply::ok("text/plain; version=0.0.4", exporter());
             }
         }
+        let settings = inner.settings();
         let req = Req {
             method,
             params,
             accept,
             read: inner.read.as_ref(),
-            settings: &inner.settings,
+            settings: &settings,
             stats: &inner.stats,
             body,
             state: inner.state.as_deref(),

@@ -31,6 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::api::{Ingest, IngestError, IngestReport, MetricPoint, Read};
 use crate::config::StoreSettings;
 use crate::flow::{Backpressure, Offered};
+use crate::live_rules::LiveRules;
 use crate::store::{normalize, self_metric_path, StatsSource};
 
 pub use client::{ClickHouseError, Client};
@@ -56,6 +57,9 @@ pub struct Stats {
 pub(crate) struct Shared {
     settings: ClickHouseSettings,
     store: StoreSettings,
+    /// The schemas and aggregation rules of the query-time roll-up (a
+    /// reload replaces them; `store`'s are only their first value).
+    rules: LiveRules,
     client: Client,
     queue: Mutex<Queue>,
     /// Wakes the writer (a full batch, a stop) and, the other way, producers
@@ -92,6 +96,7 @@ impl ClickHouseStore {
             index_cache: Mutex::new(IndexCache::new(settings.index_cache_size)),
             client,
             settings,
+            rules: LiveRules::new(store.schemas.clone(), store.aggregation.clone()),
             store,
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
@@ -149,8 +154,13 @@ impl ClickHouseStore {
     }
 
     /// The retention rule of a series called `name`.
-    pub fn schema_for(&self, name: &str) -> &crate::schema::SchemaRule {
-        self.shared.store.schemas.lookup(name)
+    pub fn schema_for(&self, name: &str) -> crate::schema::SchemaRule {
+        self.shared.rules.schema_for(name)
+    }
+
+    /// The handle a reload replaces the roll-up's rules through.
+    pub fn rules_handle(&self) -> LiveRules {
+        self.shared.rules.clone()
     }
 
     /// Points waiting for their insert.

@@ -304,9 +304,10 @@ impl Read for Shared {
         // Each series' window, step and roll-up function come from its
         // schema and aggregation rule, as its Whisper file's would.
         let mut plans = Vec::with_capacity(paths.len());
+        let rules = self.rules.current();
         for path in paths {
-            let schema = self.store.schemas.lookup(path);
-            let method = self.store.aggregation.lookup(path).aggregation();
+            let schema = rules.schemas.lookup(path);
+            let method = rules.aggregation.lookup(path).aggregation();
             let header = rollup::header_for(schema, method);
             let window = rollup::window(&header, range.from, range.until, range.now);
             let stored = names::to_stored(&crate::api::canonicalize(path));

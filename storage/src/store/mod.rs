@@ -27,6 +27,7 @@ use crate::config::{CorruptFiles, StoreSettings};
 use crate::flow::{Backpressure, Offered};
 use crate::index::MetricIndex;
 use crate::journal::Journal;
+use crate::live_rules::LiveRules;
 use crate::read::index_dot_files;
 use crate::tagged::{self, is_tagged, TAGGED_DIR};
 use crate::tags::TagIndex;
@@ -37,6 +38,7 @@ use admission::{Admission, Gate};
 mod admission;
 mod journaling;
 mod read;
+mod resize;
 pub(crate) mod verify;
 mod writer;
 
@@ -90,7 +92,15 @@ impl StoreStats {
 pub type StatsSource = Arc<dyn Fn() -> Vec<(String, f64)> + Send + Sync>;
 
 struct Inner {
+    /// The settings it was opened with; the rules in them are only the
+    /// first value of `rules`, which a reload replaces.
     settings: StoreSettings,
+    /// The schemas and aggregation rules of new files, swappable.
+    rules: LiveRules,
+    /// Writers against background resizes replacing files.
+    file_swap: resize::FileSwap,
+    /// Progress of background resizes.
+    resize_stats: resize::ResizeStats,
     cache: Cache,
     index: MetricIndex,
     tags: TagIndex,
@@ -158,6 +168,9 @@ pub struct Store {
     self_metrics: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
     verify: Option<JoinHandle<()>>,
     journal_thread: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    /// The background resizer (`resize_on_schema_change`); dropping the
+    /// sender stops it.
+    resizer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
 fn unix_now() -> i64 {
@@ -301,6 +314,9 @@ impl Store {
             journal,
             stop_deadline: Mutex::new(None),
             admission: Admission::new(settings.max_new_series_per_minute),
+            rules: LiveRules::new(settings.schemas.clone(), settings.aggregation.clone()),
+            file_swap: resize::FileSwap::default(),
+            resize_stats: resize::ResizeStats::default(),
             settings,
         });
         inner.replay(&replayed);
@@ -329,6 +345,7 @@ impl Store {
             }
         };
         let journal_thread = journaling::spawn(Arc::clone(&inner))?;
+        let resizer = resize::spawn(&inner)?;
         let weak = Arc::downgrade(&inner);
         let verify = verify::spawn(inner.settings.data_dir.clone(), move || {
             weak.upgrade()
@@ -340,6 +357,7 @@ impl Store {
             self_metrics,
             verify: Some(verify),
             journal_thread,
+            resizer,
         })
     }
 
@@ -391,8 +409,14 @@ impl Store {
 
     /// The retention rule a new series called `name` would get, e.g. to warn
     /// when the StatsD flush interval differs from its finest precision.
-    pub fn schema_for(&self, name: &str) -> &crate::schema::SchemaRule {
-        self.inner.settings.schemas.lookup(name)
+    pub fn schema_for(&self, name: &str) -> crate::schema::SchemaRule {
+        self.inner.rules.schema_for(name)
+    }
+
+    /// The handle a reload replaces the schemas and aggregation rules
+    /// through; new files follow the replacement.
+    pub fn rules_handle(&self) -> LiveRules {
+        self.inner.rules.clone()
     }
 
     /// Points currently cached.
@@ -407,6 +431,11 @@ impl Store {
     }
 
     fn stop(&mut self) {
+        if let Some((tx, handle)) = self.resizer.take() {
+            // it finishes the file it is on (atomic), then stops
+            drop(tx);
+            let _ = handle.join();
+        }
         if let Some((tx, handle)) = self.self_metrics.take() {
             let _ = tx.send(());
             let _ = handle.join();
@@ -481,6 +510,9 @@ impl Inner {
             ),
         ];
         out.extend(self.admission.stats());
+        if self.settings.resize_files_per_second.is_some() {
+            out.extend(self.resize_stats.snapshot());
+        }
         if let Some(journal) = &self.journal {
             out.extend(journal.stats());
         }
@@ -789,8 +821,9 @@ impl Inner {
     }
 
     fn create(&self, name: &str, path: &Path) -> Result<(), WhisperError> {
-        let schema = self.settings.schemas.lookup(name);
-        let agg = self.settings.aggregation.lookup(name);
+        let rules = self.rules.current();
+        let schema = rules.schemas.lookup(name);
+        let agg = rules.aggregation.lookup(name);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| WhisperError::Io {
                 path: dir.to_path_buf(),

@@ -45,8 +45,9 @@ impl Inner {
                 if cached.is_empty() && !self.known(name) {
                     return Ok(None);
                 }
-                let schema = self.settings.schemas.lookup(name);
-                let agg = self.settings.aggregation.lookup(name);
+                let rules = self.rules.current();
+                let schema = rules.schemas.lookup(name);
+                let agg = rules.aggregation.lookup(name);
                 let header = build_header_for(&schema.archives, agg.xff(), agg.aggregation())
                     .map_err(read_error)?;
                 let raw_step = header

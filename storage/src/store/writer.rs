@@ -58,6 +58,9 @@ struct OpenFile {
     path: PathBuf,
     ino: u64,
     checked: Instant,
+    /// The [`super::resize::FileSwap`] generation it was checked in: a
+    /// mapping older than the last file replacement is checked again.
+    generation: u64,
 }
 
 /// A writer's mapped files, by the cache slot of their metric.
@@ -69,6 +72,8 @@ struct OpenFiles {
     limit: usize,
     /// `(shard, slot)` of the file [`OpenFiles::get`] returned last.
     last_used: Option<(usize, usize)>,
+    /// The file-swap generation of the batch being written.
+    generation: u64,
 }
 
 /// See [`OpenFiles::prefetch`].
@@ -98,6 +103,7 @@ impl OpenFiles {
             mapped: 0,
             limit,
             last_used: None,
+            generation: 0,
         }
     }
 
@@ -117,9 +123,12 @@ impl OpenFiles {
         metric: &MetricRef,
         now: Instant,
     ) -> Result<Opened<'_>, WhisperError> {
+        let generation = self.generation;
         let path = match self.slot(metric) {
             Some(open) if Arc::ptr_eq(&open.name, &metric.name) => {
-                if now.duration_since(open.checked) < REVALIDATE_AFTER {
+                if now.duration_since(open.checked) < REVALIDATE_AFTER
+                    && open.generation == generation
+                {
                     return Ok(self.open_file(metric));
                 }
                 open.path.clone()
@@ -147,6 +156,7 @@ impl OpenFiles {
                     && open.path == path =>
             {
                 open.checked = now;
+                open.generation = generation;
             }
             _ => {
                 self.forget(metric);
@@ -164,6 +174,7 @@ impl OpenFiles {
                     path,
                     ino,
                     checked: now,
+                    generation,
                 });
                 self.mapped += 1;
             }
@@ -523,7 +534,7 @@ pub(super) fn writer_loop(inner: &Inner, writer: usize) {
         let mut progress = false;
         let mut full = false;
         let mut since_clock = 0;
-        for batch in work.chunk_by(|a, b| a.0.shard == b.0.shard) {
+        'pass: for batch in work.chunk_by(|a, b| a.0.shard == b.0.shard) {
             for batch in batch.chunks(WRITE_BATCH) {
                 // the clocks (whisper's `now`, mapping revalidation) are
                 // read per group of writes: per write they cost more than
@@ -533,12 +544,22 @@ pub(super) fn writer_loop(inner: &Inner, writer: usize) {
                     since_clock = 0;
                     pass_time = (Instant::now(), unix_now());
                 }
+                // no file is replaced under a batch (see store::resize)
+                let (swap, generation) = inner.file_swap.writing();
+                files.generation = generation;
                 let (wrote, disk_full) =
                     write_batch(inner, &mut files, &mut scratch, batch, stopping, pass_time);
+                drop(swap);
                 progress |= wrote;
                 full = disk_full;
                 if full {
                     break;
+                }
+                // A stop's drain creates files without the rate limit: a
+                // pass over a burst of new names can outlast stop_timeout
+                // by minutes, so the deadline is checked per batch too.
+                if stopping && inner.past_stop_deadline() {
+                    break 'pass;
                 }
             }
             if full {
