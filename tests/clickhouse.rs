@@ -103,6 +103,20 @@ impl Setup {
         );
     }
 
+    /// The same rules and listeners on the Whisper backend, in a new temp
+    /// dir: the reference the ClickHouse answers are compared with.
+    fn whisper_twin(&self) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("schemas.conf"), SCHEMAS).expect("schemas");
+        std::fs::write(dir.path().join("aggregation.conf"), AGGREGATION).expect("aggregation");
+        let config = dir.path().join("ferrograph.toml");
+        let text = std::fs::read_to_string(&self.config)
+            .expect("config")
+            .replace("backend = \"clickhouse\"", "backend = \"whisper\"");
+        std::fs::write(&config, text).expect("write");
+        (dir, config)
+    }
+
     fn serve(&self) -> Serve {
         Serve::start(&self.config, &self.path().join("data"))
     }
@@ -496,14 +510,7 @@ fn render_on_clickhouse_equals_render_on_whisper() {
     let setup = Setup::new("");
     let server = setup.server();
     let ch = setup.serve();
-    let whisper_dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(whisper_dir.path().join("schemas.conf"), SCHEMAS).expect("schemas");
-    std::fs::write(whisper_dir.path().join("aggregation.conf"), AGGREGATION).expect("aggregation");
-    let whisper_config = whisper_dir.path().join("ferrograph.toml");
-    let text = std::fs::read_to_string(&setup.config)
-        .expect("config")
-        .replace("backend = \"clickhouse\"", "backend = \"whisper\"");
-    std::fs::write(&whisper_config, text).expect("write");
+    let (whisper_dir, whisper_config) = setup.whisper_twin();
     let wsp = Serve::start(&whisper_config, &whisper_dir.path().join("data"));
     let now = (unix_now() / 60) * 60;
     let mut lines = String::new();
@@ -731,14 +738,7 @@ fn server_count(server: &ClickHouse, sql: &str) -> u64 {
 fn import_moves_a_whisper_tree_and_resumes() {
     let setup = Setup::new("");
     let server = setup.server();
-    let whisper_dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(whisper_dir.path().join("schemas.conf"), SCHEMAS).expect("schemas");
-    std::fs::write(whisper_dir.path().join("aggregation.conf"), AGGREGATION).expect("aggregation");
-    let whisper_config = whisper_dir.path().join("ferrograph.toml");
-    let text = std::fs::read_to_string(&setup.config)
-        .expect("config")
-        .replace("backend = \"clickhouse\"", "backend = \"whisper\"");
-    std::fs::write(&whisper_config, text).expect("write");
+    let (whisper_dir, whisper_config) = setup.whisper_twin();
     let data = whisper_dir.path().join("data");
     let wsp = Serve::start(&whisper_config, &data);
     let now = (unix_now() / 60) * 60;
