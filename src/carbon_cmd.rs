@@ -6,10 +6,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Args;
 use storage::carbon::Receivers;
-use storage::{Backend, BackendKind};
 
 use crate::config::Loaded;
 
@@ -36,29 +34,9 @@ pub fn run(args: CarbonArgs) -> anyhow::Result<()> {
     {
         tracing::warn!("{w}");
     }
-    let clickhouse = match settings.backend {
-        BackendKind::ClickHouse => Some(loaded.clickhouse()?),
-        BackendKind::Whisper => None,
-    };
-    let store = Backend::open(settings, clickhouse)
-        .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
+    let store = crate::pipeline::open_store(&loaded, settings)?;
     // [carbon] aggregation/rewrite rules, as carbon-aggregator-cache runs them
-    let rules = match loaded.ingest_rules()? {
-        Some(rules) => {
-            for problem in &rules.problems {
-                tracing::error!("{problem}; the other rules still apply");
-            }
-            let ruled = storage::rules::RuledIngest::start(
-                rules,
-                store.ingest_handle(),
-                store.backpressure_handle(),
-            )
-            .context("starting the ingest rules")?;
-            store.add_stats_source(ruled.stats_source());
-            Some(ruled)
-        }
-        None => None,
-    };
+    let rules = crate::pipeline::start_ingest_rules(&loaded, &store)?;
     let (ingest, flow) = match &rules {
         Some(r) => (r.ingest_handle(), r.backpressure_handle()),
         None => (store.ingest_handle(), store.backpressure_handle()),

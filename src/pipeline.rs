@@ -158,12 +158,7 @@ impl Pipeline {
         }
         let render_settings = loaded.render()?;
 
-        let clickhouse = match store_settings.backend {
-            storage::BackendKind::ClickHouse => Some(loaded.clickhouse()?),
-            storage::BackendKind::Whisper => None,
-        };
-        let store = Backend::open(store_settings, clickhouse)
-            .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
+        let store = open_store(loaded, store_settings)?;
         let mut addrs = Addrs {
             data_dir: data_dir.to_path_buf(),
             ..Addrs::default()
@@ -171,22 +166,7 @@ impl Pipeline {
 
         // [carbon] aggregation/rewrite rules sit in front of the store's
         // doors, so every producer below passes through them.
-        let rules = match loaded.ingest_rules()? {
-            Some(rules) => {
-                for problem in &rules.problems {
-                    tracing::error!("{problem}; the other rules still apply");
-                }
-                let ruled = storage::rules::RuledIngest::start(
-                    rules,
-                    store.ingest_handle(),
-                    store.backpressure_handle(),
-                )
-                .context("starting the ingest rules")?;
-                store.add_stats_source(ruled.stats_source());
-                Some(ruled)
-            }
-            None => None,
-        };
+        let rules = start_ingest_rules(loaded, &store)?;
         let ingest_handle = || match &rules {
             Some(r) => r.ingest_handle(),
             None => store.ingest_handle(),
@@ -365,6 +345,44 @@ impl Pipeline {
 /// precision differs from the flush interval: a coarser precision keeps only
 /// the last flush of each slot (users' most common silent data loss), a
 /// finer one leaves gaps between flushes.
+/// Opens the store `[storage] backend` names; `[clickhouse]` is read only
+/// for the ClickHouse backend. `serve` and `carbon` open it alike.
+pub(crate) fn open_store(
+    loaded: &Loaded,
+    settings: storage::StoreSettings,
+) -> anyhow::Result<Backend> {
+    let data_dir = settings.data_dir.clone();
+    let clickhouse = match settings.backend {
+        storage::BackendKind::ClickHouse => Some(loaded.clickhouse()?),
+        storage::BackendKind::Whisper => None,
+    };
+    Backend::open(settings, clickhouse)
+        .with_context(|| format!("opening the data directory {}", data_dir.display()))
+}
+
+/// Starts `[carbon]` aggregation/rewrite rules in front of the store's
+/// doors, if any are configured; bad rule lines are logged, the others
+/// still apply.
+pub(crate) fn start_ingest_rules(
+    loaded: &Loaded,
+    store: &Backend,
+) -> anyhow::Result<Option<storage::rules::RuledIngest>> {
+    let Some(rules) = loaded.ingest_rules()? else {
+        return Ok(None);
+    };
+    for problem in &rules.problems {
+        tracing::error!("{problem}; the other rules still apply");
+    }
+    let ruled = storage::rules::RuledIngest::start(
+        rules,
+        store.ingest_handle(),
+        store.backpressure_handle(),
+    )
+    .context("starting the ingest rules")?;
+    store.add_stats_source(ruled.stats_source());
+    Ok(Some(ruled))
+}
+
 fn warn_on_slot_mismatch(store: &Backend, statsd: &aggregator::Settings) {
     let interval = statsd.flush_interval.as_secs_f64();
     let probe = if statsd.legacy_namespace {
