@@ -287,6 +287,15 @@ impl Pipeline {
         })
     }
 
+    /// Lets the StatsD admin console's `reload` command run `reloader`
+    /// (when the aggregator runs).
+    pub fn on_admin_reload(&self, reloader: &Arc<crate::reload::Reloader>) {
+        if let Some(aggregator) = &self.aggregator {
+            let reloader = Arc::clone(reloader);
+            aggregator.on_admin_reload(Arc::new(move || reloader.reload_logged()));
+        }
+    }
+
     /// What `SIGHUP` reloads from `config` (the file it was started with):
     /// see [`crate::reload`].
     pub fn reloader(&self, config: Option<PathBuf>) -> crate::reload::Reloader {

@@ -1,5 +1,7 @@
-//! Reload without restart: `SIGHUP` to `ferrograph serve`, or `ferrograph
-//! reload --pidfile FILE` (which sends it), re-reads the config file `serve`
+//! Reload without restart: `SIGHUP` to `ferrograph serve`, `ferrograph
+//! reload --pidfile FILE` (which sends it), or `ferrograph reload --admin
+//! ADDR` (the StatsD admin console's `reload` command, which answers with
+//! the outcome) re-reads the config file `serve`
 //! was started with and puts in force what can change while running:
 //!
 //! - the schemas and aggregation rules, for series created from now on
@@ -74,8 +76,9 @@ impl Reloader {
     }
 
     /// Reloads, logging and counting the outcome; a failure keeps every
-    /// setting as it was.
-    pub fn reload_logged(&self) {
+    /// setting as it was, and its reason is also returned (for the admin
+    /// console's answer).
+    pub fn reload_logged(&self) -> Result<(), String> {
         let origin = self.config.as_ref().map_or_else(
             || "built-in defaults".to_string(),
             |p| p.display().to_string(),
@@ -84,10 +87,14 @@ impl Reloader {
             Ok(()) => {
                 self.stats.reloads.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(config = %origin, "configuration reloaded");
+                Ok(())
             }
             Err(e) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(config = %origin, "reload refused, the running configuration is kept: {e:#}");
+                Err(format!(
+                    "reload refused, the running configuration is kept: {e:#}"
+                ))
             }
         }
     }
@@ -121,28 +128,79 @@ impl Reloader {
     }
 }
 
-/// Arguments of `ferrograph reload`.
+/// Arguments of `ferrograph reload`: exactly one of `--pidfile` and
+/// `--admin`.
 #[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
 pub struct ReloadArgs {
-    /// The pid file `ferrograph serve --pidfile` wrote.
+    /// The pid file `ferrograph serve --pidfile` wrote: sends it `SIGHUP`.
     #[arg(long)]
-    pub pidfile: PathBuf,
+    pub pidfile: Option<PathBuf>,
+    /// The StatsD admin console of a running `serve` (`[statsd] admin`):
+    /// sends `reload` and prints the answer; exits 1 when it was refused.
+    #[arg(long)]
+    pub admin: Option<String>,
 }
 
-/// Sends `SIGHUP` to the `serve` process of `--pidfile`. The outcome is in
-/// its log and in its self-metrics (`config.reloads`, `config.reloadErrors`).
+/// Runs `ferrograph reload`.
 pub fn run(args: ReloadArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.pidfile)
-        .with_context(|| format!("cannot read the pid file {}", args.pidfile.display()))?;
+    match (&args.pidfile, &args.admin) {
+        (_, Some(admin)) => reload_through_admin(admin),
+        (Some(pidfile), None) => signal_pidfile(pidfile),
+        (None, None) => anyhow::bail!("give --pidfile FILE or --admin HOST:PORT"),
+    }
+}
+
+/// Sends `reload` to the admin console at `addr` and reports its answer.
+fn reload_through_admin(addr: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+    use std::time::Duration;
+    let target = addr
+        .to_socket_addrs()
+        .with_context(|| format!("--admin {addr}: not an address"))?
+        .next()
+        .with_context(|| format!("--admin {addr}: resolves to no address"))?;
+    let mut stream = TcpStream::connect_timeout(&target, Duration::from_secs(5))
+        .with_context(|| format!("cannot connect to the admin console at {addr}"))?;
+    // A reload re-reads and checks every file; a large schemas file may take
+    // a while, but never this long.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .context("setting the admin connection's timeout")?;
+    stream
+        .write_all(b"reload\n")
+        .with_context(|| format!("sending reload to {addr}"))?;
+    let mut answer = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut answer)
+        .with_context(|| format!("reading the answer of {addr}"))?;
+    let _ = stream.write_all(b"quit\n");
+    let answer = answer.trim_end();
+    if answer == "reloaded" {
+        println!("{addr}: configuration reloaded");
+        Ok(())
+    } else if answer.is_empty() {
+        anyhow::bail!("{addr}: the admin console closed without an answer")
+    } else {
+        anyhow::bail!("{addr}: {}", answer.trim_start_matches("ERROR: "))
+    }
+}
+
+/// Sends `SIGHUP` to the `serve` process of `pidfile`. The outcome is in
+/// its log and in its self-metrics (`config.reloads`, `config.reloadErrors`).
+fn signal_pidfile(pidfile: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(pidfile)
+        .with_context(|| format!("cannot read the pid file {}", pidfile.display()))?;
     let pid: libc::pid_t = text.trim().parse().map_err(|_| {
         anyhow::anyhow!(
             "{}: {:?} is not a process id",
-            args.pidfile.display(),
+            pidfile.display(),
             text.trim()
         )
     })?;
     if pid <= 0 {
-        anyhow::bail!("{}: {pid} is not a process id", args.pidfile.display());
+        anyhow::bail!("{}: {pid} is not a process id", pidfile.display());
     }
     // SAFETY: kill(2) takes two integers and touches no memory of ours; a
     // positive pid names exactly one process (never a group).
@@ -151,7 +209,7 @@ pub fn run(args: ReloadArgs) -> anyhow::Result<()> {
         let e = std::io::Error::last_os_error();
         anyhow::bail!(
             "cannot signal process {pid} (from {}): {e}",
-            args.pidfile.display()
+            pidfile.display()
         );
     }
     println!("sent SIGHUP to ferrograph serve (pid {pid}); its log says how the reload went");

@@ -38,7 +38,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     .context("cannot install the SIGTERM/SIGINT/SIGHUP handler")?;
     crate::logging::set_filter(loaded.log_filter()?);
     let pipeline = Pipeline::start(&loaded, &args.data_dir)?;
-    let reloader = pipeline.reloader(args.config.clone());
+    let reloader = std::sync::Arc::new(pipeline.reloader(args.config.clone()));
+    pipeline.on_admin_reload(&reloader);
     let pidfile = args
         .pidfile
         .as_deref()
@@ -66,7 +67,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     for received in signals.forever() {
         if received == signal_hook::consts::SIGHUP {
             tracing::info!("SIGHUP: reloading the configuration");
-            reloader.reload_logged();
+            // The outcome is logged and counted; nobody waits for it here.
+            let _ = reloader.reload_logged();
             continue;
         }
         signal = Some(received);

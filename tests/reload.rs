@@ -1,4 +1,5 @@
-//! Reload without restart (`SIGHUP`, `ferrograph reload --pidfile`): new
+//! Reload without restart (`SIGHUP`, `ferrograph reload --pidfile` or
+//! `--admin`): new
 //! schemas for new series only, a broken schemas file refused with its file
 //! and line and the running rules kept, render limits and the log level
 //! from the next request or event on, and `[storage]
@@ -192,6 +193,45 @@ fn sighup_and_reload_apply_new_schemas_to_new_series_and_refuse_a_broken_file() 
     );
     serve.stop(Duration::from_secs(30));
     assert!(!pidfile.exists(), "the pid file outlived serve");
+}
+
+#[test]
+fn reload_through_the_admin_console_answers_with_the_outcome() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), FIRST, "", "", "info");
+    let serve = Serve::start(&config, &dir.path().join("data"));
+    let admin = serve.addrs["statsd_admin"]
+        .as_str()
+        .expect("the admin console's address")
+        .to_string();
+
+    write_config(dir.path(), SECOND, "", "", "info");
+    let out = run_ferrograph(&["reload", "--admin", &admin]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("configuration reloaded"), "{stdout}");
+    let new = create_series(&serve, "admin.new");
+    assert_eq!(archives(&new), SECOND_ARCHIVES);
+
+    // A broken file: refused, and the answer names the file and line.
+    write_config(dir.path(), BROKEN, "", "", "info");
+    let out = run_ferrograph(&["reload", "--admin", &admin]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("schemas.conf:3"), "{err}");
+    assert!(err.contains("running configuration is kept"), "{err}");
+    let kept = create_series(&serve, "admin.kept");
+    assert_eq!(archives(&kept), SECOND_ARCHIVES);
+    assert_eq!(metric(&serve, "ferrograph_config_reloads_total"), Some(1.0));
+    assert_eq!(
+        metric(&serve, "ferrograph_config_reload_errors_total"),
+        Some(1.0)
+    );
+    serve.stop(Duration::from_secs(30));
 }
 
 #[test]

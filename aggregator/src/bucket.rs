@@ -23,6 +23,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use crate::hdr::{HdrSpec, HdrTimer, TimerMode};
+use crate::idle::IdleFlushes;
 use crate::sample::Sample;
 
 /// A timer's interval: the raw values and the rate-weighted count.
@@ -99,6 +100,8 @@ pub struct Shard {
     pub gauges: HashMap<Box<str>, GaugeState>,
     /// Set members of the open interval.
     pub sets: HashMap<Box<str>, HashSet<Box<str>>>,
+    /// Idle runs of kept counters, timers and sets (`idle_zero_flushes`).
+    idle: [IdleFlushes; 3],
 }
 
 impl Shard {
@@ -106,6 +109,9 @@ impl Shard {
         self.counters.len() + self.timers.len() + self.gauges.len() + self.sets.len()
     }
 }
+
+/// Indexes of [`Shard`]'s idle runs: counters, timers, sets.
+const IDLE_SLOTS: [usize; 3] = [0, 1, 2];
 
 /// What became of one applied sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +148,9 @@ pub struct ResetRules {
     pub delete_sets: bool,
     /// `delete_gauges`.
     pub delete_gauges: bool,
+    /// `idle_zero_flushes`: kept keys idle this many flushes in a row go
+    /// (0 = never).
+    pub idle_zero_flushes: u32,
 }
 
 /// All shards plus the limits.
@@ -403,23 +412,32 @@ impl Buckets {
                 }
             });
         }
+        let limit = rules.idle_zero_flushes;
+        let [idle_counters, idle_timers, idle_sets] = IDLE_SLOTS;
         shard.counters.reserve(counters.len());
-        for k in counters.keys() {
+        for (k, v) in &counters {
             let internal = INTERNAL_COUNTER_MARKERS.iter().any(|m| k.contains(m));
-            if !rules.delete_counters || internal {
+            if internal
+                || (!rules.delete_counters && shard.idle[idle_counters].keep(k, *v == 0.0, limit))
+            {
                 shard.counters.insert(k.clone(), 0.0);
             }
         }
         if !rules.delete_timers {
             shard.timers.reserve(timers.len());
-            for k in timers.keys() {
-                shard.timers.insert(k.clone(), TimerState::default());
+            for (k, t) in &timers {
+                let idle = t.count == 0.0 && t.values.is_empty() && t.hdr.is_none();
+                if shard.idle[idle_timers].keep(k, idle, limit) {
+                    shard.timers.insert(k.clone(), TimerState::default());
+                }
             }
         }
         if !rules.delete_sets {
             shard.sets.reserve(sets.len());
-            for k in sets.keys() {
-                shard.sets.insert(k.clone(), HashSet::new());
+            for (k, members) in &sets {
+                if shard.idle[idle_sets].keep(k, members.is_empty(), limit) {
+                    shard.sets.insert(k.clone(), HashSet::new());
+                }
             }
         }
         let removed = before - shard.len();
@@ -439,6 +457,13 @@ impl Buckets {
     /// Removes `key` of one kind (admin `del*`); true if it was there.
     pub fn remove(&self, kind: Kind, key: &str) -> bool {
         let mut shard = self.lock_key(key);
+        let [idle_counters, idle_timers, idle_sets] = IDLE_SLOTS;
+        match kind {
+            Kind::Counter => shard.idle[idle_counters].forget(key),
+            Kind::Timer => shard.idle[idle_timers].forget(key),
+            Kind::Set => shard.idle[idle_sets].forget(key),
+            Kind::Gauge => {}
+        }
         let gone = match kind {
             Kind::Counter => shard.counters.remove(key).is_some(),
             Kind::Timer => match shard.timers.remove(key) {
@@ -611,6 +636,39 @@ mod tests {
         assert_eq!(b.keys_of(Kind::Counter), vec!["statsd.bad_lines_seen"]);
         // the daemon's own counter is outside the limit's count
         assert_eq!(b.key_count(), 0);
+    }
+
+    #[test]
+    fn idle_keys_go_after_idle_zero_flushes_and_free_their_place() {
+        let b = Buckets::new(1, 100, 100, None);
+        let rules = ResetRules {
+            idle_zero_flushes: 2,
+            ..ResetRules::default()
+        };
+        b.apply("c", &counter(1.0, 1.0));
+        b.apply(
+            "t",
+            &Sample::Timer {
+                value: 5.0,
+                rate: 1.0,
+            },
+        );
+        b.apply("busy", &counter(1.0, 1.0));
+        b.take(0, &rules); // the interval with samples: all kept
+        assert_eq!(b.key_count(), 3);
+        b.apply("busy", &counter(1.0, 1.0));
+        b.take(0, &rules); // first idle flush: zeros sent, kept
+        assert_eq!(b.key_count(), 3);
+        b.apply("busy", &counter(1.0, 1.0));
+        let taken = b.take(0, &rules); // second idle flush: zeros sent, then gone
+        assert_eq!(taken.counters.get("c"), Some(&0.0));
+        assert_eq!(taken.timers.get("t").map(|t| t.count), Some(0.0));
+        assert_eq!(b.keys_of(Kind::Counter), vec!["busy"]);
+        assert!(b.keys_of(Kind::Timer).is_empty());
+        assert_eq!(b.key_count(), 1);
+        // its next sample brings it back as a new key
+        b.apply("c", &counter(2.0, 1.0));
+        assert_eq!(b.take(0, &rules).counters.get("c"), Some(&2.0));
     }
 
     #[test]

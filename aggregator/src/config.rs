@@ -51,6 +51,9 @@ pub struct RawConfig {
     pub delete_gauges: Option<bool>,
     /// Etsy `gaugesMaxTTL`: flushes a deleted-when-idle gauge is still sent.
     pub gauges_max_ttl: i64,
+    /// Ours: flushes a kept counter, timer or set that receives nothing
+    /// still sends its zeros before it is removed (0 = forever, as Etsy).
+    pub idle_zero_flushes: u32,
     /// Graphite plaintext backend "host:port" ("" = compute and discard).
     pub graphite: String,
     /// Etsy `graphite.globalPrefix` (non-legacy namespace only).
@@ -161,6 +164,7 @@ impl Default for RawConfig {
             delete_sets: None,
             delete_gauges: None,
             gauges_max_ttl: 1,
+            idle_zero_flushes: 0,
             graphite: String::new(),
             global_prefix: "stats".into(),
             prefix_counter: "counters".into(),
@@ -244,6 +248,8 @@ pub struct Settings {
     pub delete_gauges: bool,
     /// See [`RawConfig::gauges_max_ttl`].
     pub gauges_max_ttl: u32,
+    /// See [`RawConfig::idle_zero_flushes`].
+    pub idle_zero_flushes: u32,
     /// Graphite backend "host:port" for the standalone daemon.
     pub graphite: Option<String>,
     /// Non-legacy global prefix ("" drops the segment).
@@ -483,6 +489,7 @@ impl RawConfig {
             delete_sets: delete(self.delete_sets),
             delete_gauges: delete(self.delete_gauges),
             gauges_max_ttl,
+            idle_zero_flushes: self.idle_zero_flushes,
             graphite,
             global_prefix: self.global_prefix.clone(),
             prefix_counter: self.prefix_counter.clone(),
@@ -557,6 +564,7 @@ impl Settings {
             ("delete_sets", self.delete_sets.to_string()),
             ("delete_gauges", self.delete_gauges.to_string()),
             ("gauges_max_ttl", self.gauges_max_ttl.to_string()),
+            ("idle_zero_flushes", self.idle_zero_flushes.to_string()),
             ("graphite", self.graphite.clone().unwrap_or_default()),
             ("prefix_stats", self.prefix_stats.clone()),
             ("flush_counts", self.flush_counts.to_string()),

@@ -63,6 +63,7 @@ pub mod error;
 pub mod flush;
 pub mod forward;
 pub mod hdr;
+pub mod idle;
 pub mod jsnum;
 pub mod l2met;
 pub mod listen;

@@ -51,6 +51,8 @@ pub struct Core {
     pub(crate) kernel_drops: Mutex<Vec<Arc<std::sync::atomic::AtomicU64>>>,
     /// New keys refused by `max_keys`, per prefix, logged once a minute.
     key_refusals: Refusals,
+    /// What the admin console's `reload` runs, once the process set it.
+    pub(crate) admin_reload: Mutex<Option<crate::listen::admin::ReloadHook>>,
 }
 
 struct InternalKeys {
@@ -99,6 +101,7 @@ impl Core {
             delete_timers: settings.delete_timers,
             delete_sets: settings.delete_sets,
             delete_gauges: settings.delete_gauges,
+            idle_zero_flushes: settings.idle_zero_flushes,
         };
         Core {
             plan: TimerPlan::new(&settings),
@@ -117,6 +120,7 @@ impl Core {
             stop: AtomicBool::new(false),
             kernel_drops: Mutex::new(Vec::new()),
             key_refusals: Refusals::new("[statsd] max_keys"),
+            admin_reload: Mutex::new(None),
             settings,
         }
     }
@@ -450,6 +454,17 @@ impl Aggregator {
 }
 
 impl Running {
+    /// Lets the admin console's `reload` command run `hook` (the process's
+    /// configuration reload); without one, `reload` answers an error.
+    pub fn on_admin_reload(&self, hook: crate::listen::admin::ReloadHook) {
+        let mut slot = self
+            .core
+            .admin_reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = Some(hook);
+    }
+
     pub(crate) fn add_listener(&mut self, handle: JoinHandle<()>) {
         self.listeners.push(handle);
     }

@@ -2,7 +2,10 @@
 //! trimmed and split on spaces, answered as the reference answers it:
 //! `help`, `config`, `health [up|down]`, `stats`, `counters`, `timers`,
 //! `gauges`, `delcounters`, `deltimers`, `delgauges`, `quit`, else `ERROR`.
-//! `sets` and `delsets` are our extension (the reference has neither).
+//! `sets`, `delsets` and `reload` are our extension (the reference has
+//! none of them): `reload` runs the process's configuration reload (what
+//! `SIGHUP` does to `ferrograph serve`) and answers `reloaded` or
+//! `ERROR: reason`.
 //! Dumps use a simplified form of Node's `util.inspect` (see docs).
 
 use std::fmt::Write as _;
@@ -14,6 +17,10 @@ use crate::bucket::Kind;
 use crate::listen::tcp::{read_some, Received};
 use crate::server::Core;
 use crate::time::unix_now_secs;
+
+/// The process's configuration reload, as the admin console's `reload`
+/// runs it: `Err` carries the reason the running configuration was kept.
+pub type ReloadHook = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// Serves one admin console connection.
 pub(crate) fn connection(core: &Core, mut stream: TcpStream, peer: SocketAddr) {
@@ -50,7 +57,7 @@ pub(crate) fn answer(core: &Core, text: &str, may_delete: bool) -> Option<String
     let mut out = String::new();
     match cmd {
         "help" => out.push_str(
-            "Commands: stats, counters, timers, gauges, sets, delcounters, deltimers, delgauges, delsets, health, config, quit\n\n",
+            "Commands: stats, counters, timers, gauges, sets, delcounters, deltimers, delgauges, delsets, health, config, reload, quit\n\n",
         ),
         "config" => {
             out.push('\n');
@@ -120,6 +127,32 @@ pub(crate) fn answer(core: &Core, text: &str, may_delete: bool) -> Option<String
                 }
             }
             out.push_str("END\n\n");
+        }
+        // Reloading changes what the whole process does, so it needs what
+        // deleting needs: a loopback peer or `admin_allow_remote`.
+        "reload" if !may_delete => {
+            core.stats
+                .admin_refused
+                .fetch_add(1, Ordering::Relaxed);
+            out.push_str(
+                "ERROR: reload is refused from a remote peer ([statsd] admin_allow_remote = false)\n",
+            );
+        }
+        "reload" => {
+            let hook = core
+                .admin_reload
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            match hook {
+                None => out.push_str("ERROR: this process has no configuration to reload\n"),
+                Some(reload) => match reload() {
+                    Ok(()) => out.push_str("reloaded\n"),
+                    Err(reason) => {
+                        let _ = writeln!(out, "ERROR: {}", reason.replace('\n', " "));
+                    }
+                },
+            }
         }
         "quit" => return None,
         _ => out.push_str("ERROR\n"),
