@@ -350,10 +350,6 @@ impl Pipeline {
     }
 }
 
-/// Warns once when StatsD series would land in a schema whose finest
-/// precision differs from the flush interval: a coarser precision keeps only
-/// the last flush of each slot (users' most common silent data loss), a
-/// finer one leaves gaps between flushes.
 /// Opens the store `[storage] backend` names; `[clickhouse]` is read only
 /// for the ClickHouse backend. `serve` and `carbon` open it alike.
 pub(crate) fn open_store(
@@ -392,6 +388,10 @@ pub(crate) fn start_ingest_rules(
     Ok(Some(ruled))
 }
 
+/// Warns once when StatsD series would land in a schema whose finest
+/// precision differs from the flush interval: a coarser precision keeps only
+/// the last flush of each slot (users' most common silent data loss), a
+/// finer one leaves gaps between flushes.
 fn warn_on_slot_mismatch(store: &Backend, statsd: &aggregator::Settings) {
     let interval = statsd.flush_interval.as_secs_f64();
     let probe = if statsd.legacy_namespace {

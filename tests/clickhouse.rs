@@ -786,3 +786,83 @@ fn import_moves_a_whisper_tree_and_resumes() {
     ch.stop(Duration::from_secs(20));
     server.stop();
 }
+
+/// Bytes in the journal's segments under `data_dir`.
+fn journal_bytes(data_dir: &Path) -> u64 {
+    std::fs::read_dir(data_dir.join(".journal"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "wal"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// `kill -9` while ClickHouse is unreachable: the accepted points were only
+/// in the queue and the journal; the restart replays them into the server
+/// once it is up, each value intact, and a clean stop empties the journal.
+#[test]
+fn kill_9_with_clickhouse_down_loses_nothing_the_journal_holds() {
+    let setup = Setup::new("");
+    let data_dir = setup.path().join("data");
+    // ClickHouse is not running: the config points at port 1.
+    let serve = setup.serve();
+    let now = unix_now();
+    let series = 20;
+    let per_series = 30;
+    let mut lines = String::new();
+    for i in 0..series * per_series {
+        let t = now - 600 + (i / series) as i64 * 10;
+        lines.push_str(&format!("ch.wal.m{} {i} {t}\n", i % series));
+    }
+    carbon_send(&serve, &lines);
+    let total = series * per_series;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let (_, metrics) = serve.http_get("/metrics");
+            // StatsD's own counters queue up too: at least the carbon points
+            metrics
+                .lines()
+                .filter(|l| l.starts_with("ferrograph_cache_points{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .any(|queued| queued >= total as f64)
+        }),
+        "the points never all reached the queue: {}",
+        serve.http_get("/metrics").1
+    );
+    // past one wal_sync_interval (1 s): the journal is durable
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(journal_bytes(&data_dir) > 0, "nothing journaled");
+    serve.kill9();
+
+    let server = setup.server();
+    let serve = setup.serve();
+    let count = || {
+        server
+            .query("SELECT count() FROM graphite WHERE Path LIKE 'ch.wal.%' FORMAT TSV")
+            .trim()
+            .parse::<usize>()
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || count() >= total),
+        "{} of {total} journaled points inserted after the restart",
+        count()
+    );
+    for m in 0..series {
+        let v = render(&serve, &format!("ch.wal.m{m}"), now - 700, now);
+        let got: Vec<f64> = points(&v, 0).into_iter().filter_map(|(_, v)| v).collect();
+        let want: Vec<f64> = (0..per_series).map(|k| (k * series + m) as f64).collect();
+        assert_eq!(got, want, "ch.wal.m{m} after replay");
+    }
+    serve.stop(Duration::from_secs(30));
+    assert_eq!(
+        journal_bytes(&data_dir),
+        0,
+        "a clean stop with everything inserted leaves an empty journal"
+    );
+    server.stop();
+}

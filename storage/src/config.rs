@@ -385,12 +385,10 @@ impl StorageConfig {
             max_find_results: self.max_find_results.max(1),
             max_mapped_files: None,
             corrupt_files,
-            journal: (self.wal && backend == BackendKind::Whisper).then_some(
-                crate::journal::JournalSettings {
-                    sync_interval: wal_sync_interval,
-                    max_size: self.wal_max_size,
-                },
-            ),
+            journal: self.wal.then_some(crate::journal::JournalSettings {
+                sync_interval: wal_sync_interval,
+                max_size: self.wal_max_size,
+            }),
             stop_timeout,
             max_new_series_per_minute: (self.max_new_series_per_minute > 0)
                 .then_some(self.max_new_series_per_minute),

@@ -10,12 +10,14 @@
 //!   then dedup and roll-up in Rust (`rollup.rs`, which also writes the
 //!   server's `<graphite_rollup>`);
 //! - `ddl.rs`: carbon-clickhouse's tables and the periodic OPTIMIZE;
+//! - `journaling.rs`: the write-ahead journal in front of the queue;
 //! - `names.rs`, `rowbinary.rs`, `client.rs`, `config.rs`: the formats,
 //!   the HTTP client and the `[clickhouse]` section.
 
 pub mod client;
 pub mod config;
 pub mod ddl;
+mod journaling;
 pub mod names;
 pub mod queue;
 mod read;
@@ -31,6 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::api::{Ingest, IngestError, IngestReport, MetricPoint, Read};
 use crate::config::StoreSettings;
 use crate::flow::{Backpressure, Offered};
+use crate::journal::Journal;
 use crate::live_rules::LiveRules;
 use crate::store::{normalize, self_metric_path, StatsSource};
 
@@ -69,6 +72,10 @@ pub(crate) struct Shared {
     stats: Stats,
     sources: Mutex<Vec<StatsSource>>,
     accepting: AtomicBool,
+    /// The write-ahead journal, unless `[storage] wal = false`.
+    journal: Option<Journal>,
+    /// A refusal by the journal was logged (once per run of refusals).
+    journal_warned: AtomicBool,
 }
 
 /// Points and reads on ClickHouse.
@@ -76,6 +83,7 @@ pub struct ClickHouseStore {
     shared: Arc<Shared>,
     writer: Option<JoinHandle<()>>,
     ticker: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    journal_thread: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
 fn unix_now() -> u32 {
@@ -85,12 +93,20 @@ fn unix_now() -> u32 {
 }
 
 impl ClickHouseStore {
-    /// Starts the writer and the periodic tasks. The server need not be up:
-    /// points wait in the queue (up to its bound) until it is.
+    /// Replays the journal into the queue, then starts the writer and the
+    /// periodic tasks. The server need not be up: points wait in the queue
+    /// (up to its bound) until it is.
     pub fn open(
         store: StoreSettings,
         settings: ClickHouseSettings,
     ) -> std::io::Result<ClickHouseStore> {
+        let (journal, replayed) = match &store.journal {
+            Some(js) => {
+                let (journal, replayed) = Journal::open(&store.data_dir, js.clone())?;
+                (Some(journal), replayed)
+            }
+            None => (None, Vec::new()),
+        };
         let client = Client::new(&settings);
         let shared = Arc::new(Shared {
             index_cache: Mutex::new(IndexCache::new(settings.index_cache_size)),
@@ -103,7 +119,10 @@ impl ClickHouseStore {
             stats: Stats::default(),
             sources: Mutex::new(Vec::new()),
             accepting: AtomicBool::new(true),
+            journal,
+            journal_warned: AtomicBool::new(false),
         });
+        shared.replay(replayed);
         let writer = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
@@ -111,10 +130,12 @@ impl ClickHouseStore {
                 .spawn(move || writer::run(&shared))?
         };
         let ticker = spawn_ticker(&shared)?;
+        let journal_thread = journaling::spawn(&shared)?;
         Ok(ClickHouseStore {
             shared,
             writer: Some(writer),
             ticker,
+            journal_thread,
         })
     }
 
@@ -188,6 +209,11 @@ impl ClickHouseStore {
         self.shared.wake.notify_all();
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
+        }
+        if let Some((tx, handle)) = self.journal_thread.take() {
+            let _ = tx.send(());
+            let _ = handle.join();
+            self.shared.finish_journal();
         }
     }
 }
@@ -294,6 +320,9 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        if let Some(journal) = &self.journal {
+            out.extend(journal.stats());
+        }
         for source in sources {
             out.extend(source());
         }
@@ -383,6 +412,22 @@ impl Shared {
                 .index_rows_queued
                 .fetch_add(new_entries.len() as u64, Ordering::Relaxed);
             queue.index.extend(new_entries);
+            // Write-ahead: what fits is journaled before it is queued; a
+            // journal that cannot take it refuses it all.
+            let fits = match self.journal.as_ref().map(|j| j.append(&originals[..fits])) {
+                Some(Err(e)) => {
+                    if self.journal_warned.swap(true, Ordering::Relaxed) {
+                        tracing::debug!(error = %e, "points refused: the journal cannot take them");
+                    } else {
+                        tracing::warn!(error = %e, "points refused: the journal cannot take them");
+                    }
+                    0
+                }
+                _ => {
+                    self.journal_warned.store(false, Ordering::Relaxed);
+                    fits
+                }
+            };
             let mut rows = rows.into_iter();
             queue.points.extend(rows.by_ref().take(fits));
             report.accepted = fits;
@@ -404,6 +449,50 @@ impl Shared {
             .queue_overflow
             .fetch_add(report.overflowed as u64, Ordering::Relaxed);
         (report, rest)
+    }
+}
+
+impl Shared {
+    /// Puts the journal's points back in the queue, beyond its bound (they
+    /// were accepted once) and without journaling them again (their
+    /// segments stay until the first checkpoint).
+    fn replay(&self, points: Vec<MetricPoint>) {
+        if points.is_empty() {
+            return;
+        }
+        let received = unix_now();
+        let mut cache = self.index_cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queue = self.lock_queue();
+        let mut skipped = 0usize;
+        for point in points {
+            let (Ok(time), Ok((canonical, _))) =
+                (u32::try_from(point.timestamp), normalize(&point.name))
+            else {
+                skipped += 1;
+                continue;
+            };
+            let path: Arc<str> = Arc::from(names::to_stored(&canonical));
+            let day = names::day_of(time);
+            if cache.first_time(day, &path) {
+                queue.index.push_back(IndexEntry {
+                    path: Arc::clone(&path),
+                    day,
+                });
+            }
+            queue.points.push_back(Row {
+                path,
+                time,
+                value: point.value,
+                received,
+            });
+        }
+        if skipped > 0 {
+            tracing::warn!(
+                skipped,
+                "journal points without a valid name or time were dropped"
+            );
+        }
+        self.wake.notify_all();
     }
 }
 

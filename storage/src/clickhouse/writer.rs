@@ -1,7 +1,9 @@
 //! The writer thread: batches of the queue's front into RowBinary inserts,
 //! index and tagged rows first (so a point, once visible, is findable),
 //! then points. A failed insert leaves the rows queued and is retried with
-//! a growing pause; at stop it keeps trying until `[storage] stop_timeout`.
+//! a growing pause; at stop it keeps trying until `[storage] stop_timeout`,
+//! then leaves what is left to the journal (or, without one, counts it as
+//! lost).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -81,6 +83,12 @@ pub(super) fn run(shared: &Shared) {
                     tracing::warn!(error = %e, queued = n, "insert into ClickHouse failed; the points stay queued and the insert is retried");
                 }
                 if let Some(deadline) = stop_deadline {
+                    if Instant::now() + backoff >= deadline && shared.journal.is_some() {
+                        // The stop's final checkpoint keeps them for the
+                        // next start.
+                        tracing::warn!(queued = shared.lock_queue().points.len(), error = %e, "stop_timeout reached with ClickHouse failing: the queued points stay in the journal");
+                        return;
+                    }
                     if Instant::now() + backoff >= deadline {
                         let mut queue = shared.lock_queue();
                         let lost = queue.points.len();
