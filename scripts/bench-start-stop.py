@@ -15,11 +15,20 @@ burst: `serve` with the schemas `1s:1h,1m:1d` and sparse files, a burst of
        time to exit, and what the stop left in the journal against what the
        next start replays (nothing is discarded).
 
+journal: what the write-ahead journal costs: the same carbon input (SERIES
+       series x POINTS points over one plaintext TCP connection) into
+       `serve` with `wal = false`, with the default `wal_sync_interval =
+       "1s"` and with "100ms"; for each, the time until the store has
+       accepted every point and until every point is in its file, and the
+       process's CPU seconds; plus the latency of one `fdatasync` after a
+       256 KiB append on the same disk (what each sync interval costs).
+
 The data directory is under target/ unless --dir is given, and is removed
 at the end.
 
 usage: bench-start-stop.py start [--files 1000000] [--cold]
        bench-start-stop.py burst [--keys 200000]
+       bench-start-stop.py journal [--series 1000] [--points 2000]
 """
 
 import argparse
@@ -191,6 +200,83 @@ def burst(args, workdir):
     }), flush=True)
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fdatasync_latency(workdir, runs=50):
+    """Median seconds of one fdatasync after a 256 KiB append."""
+    path = os.path.join(workdir, "sync-probe")
+    block = os.urandom(256 * 1024)
+    times = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        for _ in range(runs):
+            os.write(fd, block)
+            t = time.monotonic()
+            os.fdatasync(fd)
+            times.append(time.monotonic() - t)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def journal(args, workdir):
+    import socket
+    base = int(time.time()) - args.points - 60
+    lines = []
+    for p in range(args.points):
+        for s in range(args.series):
+            lines.append("jbench.s%05d %d %d\n" % (s, p, base + p))
+    payload = "".join(lines).encode()
+    total = args.series * args.points
+    schemas = os.path.join(workdir, "schemas.conf")
+    with open(schemas, "w") as f:
+        f.write("[all]\npattern = .*\nretentions = 1s:2h\n")
+    variants = [("wal = false", "wal = false"),
+                ("wal, sync 1s", 'wal_sync_interval = "1s"'),
+                ("wal, sync 100ms", 'wal_sync_interval = "100ms"')]
+    print(json.dumps({"points": total, "fdatasync_256k_median_ms":
+                      round(fdatasync_latency(workdir) * 1000, 2)}), flush=True)
+    for run in range(args.runs):
+        for name, extra in variants:
+            data = os.path.join(workdir, "data")
+            shutil.rmtree(data, ignore_errors=True)
+            storage = ('schemas = "%s"\ncreate_mode = "sparse"\nself_metrics_interval = ""\n'
+                       'max_creates_per_second = 0\n%s' % (schemas, extra))
+            proc, addrs, _ = start_serve(workdir, data, storage)
+            cpu0 = cpu_seconds(proc.pid)
+            host, port = addrs["carbon_plaintext"].rsplit(":", 1)
+            started = time.monotonic()
+            with socket.create_connection((host, int(port))) as sock:
+                sock.sendall(payload)
+            accepted = committed = None
+            while committed is None and time.monotonic() - started < 300:
+                m = metrics(addrs, ("ferrograph_points_received_total",
+                                    "ferrograph_points_committed_total"))
+                now = time.monotonic() - started
+                if accepted is None and m.get("ferrograph_points_received_total", 0) >= total:
+                    accepted = now
+                if m.get("ferrograph_points_committed_total", 0) >= total:
+                    committed = now
+                time.sleep(0.05)
+            cpu = cpu_seconds(proc.pid) - cpu0
+            code, stopped = stop_serve(proc)
+            print(json.dumps({
+                "run": run + 1, "variant": name,
+                "accepted_s": round(accepted, 2) if accepted else None,
+                "committed_s": round(committed, 2) if committed else None,
+                "cpu_s": round(cpu, 2),
+                "cpu_s_per_million": round(cpu / total * 1e6, 2),
+                "sigterm_exit_s": round(stopped, 2), "exit_code": code,
+            }), flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="mode", required=True)
@@ -203,13 +289,18 @@ def main():
     b.add_argument("--keys", type=int, default=200_000)
     b.add_argument("--rate", type=int, default=100_000)
     b.add_argument("--dir")
+    j = sub.add_parser("journal")
+    j.add_argument("--series", type=int, default=1000)
+    j.add_argument("--points", type=int, default=2000)
+    j.add_argument("--runs", type=int, default=3)
+    j.add_argument("--dir")
     args = p.parse_args()
     workdir = args.dir or os.path.join(ROOT, "target", "bench-start-stop")
     if os.path.exists(workdir):
         sys.exit("%s exists; remove it first" % workdir)
     os.makedirs(workdir)
     try:
-        (start if args.mode == "start" else burst)(args, workdir)
+        {"start": start, "burst": burst, "journal": journal}[args.mode](args, workdir)
     finally:
         removing = time.monotonic()
         shutil.rmtree(workdir, ignore_errors=True)
