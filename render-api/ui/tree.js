@@ -24,6 +24,41 @@ FG.tree = {
     input.addEventListener('input', FG.debounce(function () {
       self.search(input.value.trim());
     }, 300));
+    this.root.addEventListener('keydown', function (ev) { self.key(ev); });
+  },
+
+  // Arrow keys: up/down walk the visible nodes, right opens a branch,
+  // left closes it (or goes to the parent); Enter and Space click.
+  key: function (ev) {
+    var button = ev.target.closest ? ev.target.closest('button.node') : null;
+    if (!button) {
+      return;
+    }
+    var li = button.parentNode;
+    var visible = Array.prototype.filter.call(this.root.querySelectorAll('button.node'), function (b) {
+      return b.offsetParent !== null;
+    });
+    var at = visible.indexOf(button);
+    var open = li.getAttribute('aria-expanded') === 'true';
+    var target = null;
+    if (ev.key === 'ArrowDown') {
+      target = visible[at + 1];
+    } else if (ev.key === 'ArrowUp') {
+      target = visible[at - 1];
+    } else if (ev.key === 'ArrowRight' && li.classList.contains('branch') && !open) {
+      button.click();
+    } else if (ev.key === 'ArrowLeft' && open) {
+      button.click();
+    } else if (ev.key === 'ArrowLeft') {
+      var parent = li.parentNode.closest('li.branch');
+      target = parent ? parent.querySelector('button.node') : null;
+    } else {
+      return;
+    }
+    ev.preventDefault();
+    if (target) {
+      target.focus();
+    }
   },
 
   // Fills `list` with the nodes `query` finds.
