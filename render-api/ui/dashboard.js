@@ -275,11 +275,25 @@ FG.dashboard = {
     var caption = params.title || params.target.join(', ');
     var img = FG.el('img', { src: FG.renderUrl(render), width: String(size.width), height: String(size.height), alt: 'Graph of ' + caption });
     var editPairs = params.target.map(function (t) { return ['target', t]; }).concat(FG.timebar.urlPairs());
-    return FG.el('figure', { class: 'graph-card' }, [
+    var figure = FG.el('figure', { class: 'graph-card' }, [
       img,
       FG.el('figcaption', {}, [
         FG.el('span', { class: 'caption', text: caption, title: params.target.join('\n') }),
-        FG.el('a', { href: '/composer/?' + FG.query(editPairs), text: 'Edit', title: 'Open in the composer' }),
+        FG.el('button', {
+          type: 'button', text: '\u25c0', title: 'Move earlier', 'aria-label': 'Move the graph ' + caption + ' earlier',
+          disabled: index === 0,
+          onclick: function () { self.move(index, -1); }
+        }),
+        FG.el('button', {
+          type: 'button', text: '\u25b6', title: 'Move later', 'aria-label': 'Move the graph ' + caption + ' later',
+          disabled: index === self.graphs.length - 1,
+          onclick: function () { self.move(index, 1); }
+        }),
+        FG.el('button', {
+          type: 'button', text: 'Targets', 'aria-label': 'Edit the targets of ' + caption,
+          onclick: function () { self.editTargets(figure, index); }
+        }),
+        FG.el('a', { href: '/composer/?' + FG.query(editPairs), text: 'Composer', title: 'Open this graph in the composer' }),
         FG.el('button', {
           type: 'button', text: 'Remove', 'aria-label': 'Remove the graph ' + caption,
           onclick: function () {
@@ -290,6 +304,54 @@ FG.dashboard = {
         })
       ])
     ]);
+    return figure;
+  },
+
+  move: function (index, by) {
+    var to = index + by;
+    if (to < 0 || to >= this.graphs.length) {
+      return;
+    }
+    var moved = this.graphs.splice(index, 1)[0];
+    this.graphs.splice(to, 0, moved);
+    this.setDirty(true);
+    this.drawAll(false);
+    var buttons = this.grid.children[to].querySelectorAll('figcaption button');
+    buttons[by < 0 ? 0 : 1].focus();
+  },
+
+  // Edits a graph's targets in place: one per line, Ctrl+Enter or Apply.
+  editTargets: function (figure, index) {
+    var self = this;
+    var params = this.graphs[index];
+    var area = FG.el('textarea', {
+      class: 'targets-edit', rows: String(Math.max(2, params.target.length + 1)),
+      'aria-label': 'Targets, one per line', spellcheck: 'false'
+    });
+    area.value = params.target.join('\n');
+    var apply = function () {
+      var targets = area.value.split('\n').map(function (t) { return t.trim(); }).filter(Boolean);
+      if (targets.length) {
+        params.target = targets;
+        self.setDirty(true);
+      }
+      self.drawAll(false);
+    };
+    area.addEventListener('keydown', function (ev) {
+      if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+        ev.preventDefault();
+        apply();
+      } else if (ev.key === 'Escape') {
+        self.drawAll(false);
+      }
+    });
+    var editor = FG.el('div', { class: 'targets-editor' }, [
+      area,
+      FG.el('button', { type: 'button', class: 'primary', text: 'Apply', onclick: apply }),
+      FG.el('button', { type: 'button', text: 'Cancel', onclick: function () { self.drawAll(false); } })
+    ]);
+    figure.querySelector('figcaption').replaceWith(editor);
+    area.focus();
   },
 
   save: async function (name) {
