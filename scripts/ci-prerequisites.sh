@@ -14,6 +14,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # libcairo2); its "Sans" must be DejaVu Sans, the font ferrograph embeds
 dpkg -s libcairo2 >/dev/null 2>&1 || need+=(libcairo2)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core fontconfig)
+# the browser UI's tests (tests/browser.rs) drive headless Chromium
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

@@ -85,3 +85,6 @@ mod statsd_proxy;
 mod events_dashboards;
 /// Reload without restart (SIGHUP, `ferrograph reload`): schemas, render limits, log level, background resize.
 mod reload;
+
+/// The browser UI in headless Chromium: the tree, a composer link's drawn graph, a dashboard after a restart.
+mod browser;

@@ -2,11 +2,12 @@
 //! here; the reference implementations in `refs`, the render differential
 //! harness in `render` (pickle decoding in `pickle`), `ferrograph serve` in
 //! `serve`, the StatsD capture server and differential runner in `statsd`,
-//! `ferrograph statsd-proxy` in `proxy`.
+//! `ferrograph statsd-proxy` in `proxy`, headless Chromium in `chromium`.
 //! Modules use what they need, so not every helper is used by every build
 //! of the test binary.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod clickhouse;
 pub mod pickle;
 pub mod proxy;

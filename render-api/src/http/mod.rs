@@ -19,6 +19,7 @@ mod render;
 mod server;
 mod tags;
 pub mod tls;
+mod ui;
 
 pub use logs::{LogAccepted, LogFormat, LogSink};
 pub(crate) use render::time_window;
@@ -683,6 +684,8 @@ fn dispatch(req: &Req<'_>, path: &str) -> Result<Reply, ApiError> {
     let trimmed = path.trim_end_matches('/');
     let get_or_post = matches!(*req.method, Method::GET | Method::POST | Method::HEAD);
     match trimmed {
+        // The browser UI (ui.rs): its page, and its embedded assets below.
+        "" | "/composer" => ui::page(req.method),
         "/render" => {
             if !get_or_post {
                 return method_not_allowed();
@@ -721,6 +724,12 @@ fn dispatch(req: &Req<'_>, path: &str) -> Result<Reply, ApiError> {
                 if let Some(answer) = dashboard::route(req, rest) {
                     return answer;
                 }
+            }
+            if ui::is_dashboard_page(trimmed) {
+                return ui::page(req.method);
+            }
+            if let Some(name) = path.strip_prefix("/ui/") {
+                return ui::asset(req.method, name, req.params.get("v"));
             }
             if let Some(name) = trimmed.strip_prefix("/functions/") {
                 return functions::details(req, &percent_decode(name));

@@ -1,0 +1,165 @@
+//! Headless Chromium (Debian's `chromium`) for the browser tests: one
+//! process per page, its own temporary profile, killed (with its helper
+//! processes) when it overruns its time.
+//!
+//! Chromium is a test prerequisite (`scripts/ci-prerequisites.sh`): when it
+//! is missing the tests fail saying so, they never pass silently.
+
+use std::io::Read as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long one page may take (load, scripts, images, then the dump).
+const PAGE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Virtual time Chromium lets the page run before it dumps or shoots:
+/// time spent waiting on the network does not count, so the scripts'
+/// requests and the graphs' images complete within it.
+const VIRTUAL_TIME_BUDGET_MS: u32 = 5000;
+
+/// The `chromium` on `PATH`; panics with what to install otherwise.
+pub fn chromium() -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("chromium"))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "chromium is missing: the browser tests need Debian's `chromium` \
+             (scripts/ci-prerequisites.sh installs it: apt-get install chromium)"
+        )
+    })
+}
+
+/// Where the screenshots of failing runs are kept.
+pub fn artefacts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artefacts/browser")
+}
+
+/// What one headless run printed.
+struct Run {
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+/// Runs headless Chromium on `url` with `extra` arguments (`--dump-dom`
+/// or `--screenshot=...`), in a fresh profile, bounded by
+/// [`PAGE_TIMEOUT`].
+fn run(url: &str, extra: &[String]) -> Run {
+    let profile = tempfile::tempdir().expect("a temp profile dir");
+    let stderr_path = profile.path().join("chromium.stderr");
+    let stderr = std::fs::File::create(&stderr_path).expect("create the stderr file");
+    let mut child = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-extensions",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--hide-scrollbars",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            profile.path().join("profile").display()
+        ))
+        .arg(format!("--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}"))
+        .args(extra)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        // Its own process group, so a timeout stops its helpers too.
+        .process_group(0)
+        .spawn()
+        .expect("start chromium");
+    let pid = child.id();
+    let mut stdout = child.stdout.take().expect("chromium's stdout");
+    // Read while it runs: a DOM larger than the pipe buffer would block it.
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        out
+    });
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &format!("-{pid}")])
+                    .status();
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    // Helpers (zygote, renderer) left in the group once the browser exited.
+    let _ = Command::new("kill")
+        .args(["-KILL", &format!("-{pid}")])
+        .stderr(Stdio::null())
+        .status();
+    let stdout = reader.join().unwrap_or_default();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert!(
+        status.is_some(),
+        "chromium did not finish {url} within {PAGE_TIMEOUT:?}; its stderr:\n{}",
+        tail(&stderr)
+    );
+    Run { stdout, stderr }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// The DOM of `url` after its scripts ran (`--dump-dom`).
+pub fn dump_dom(url: &str) -> String {
+    let out = run(url, &["--dump-dom".to_string()]);
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        dom.contains("<html"),
+        "chromium dumped no DOM for {url}; its stderr:\n{}",
+        tail(&out.stderr)
+    );
+    dom
+}
+
+/// A screenshot of `url` in a `width` x `height` window, as PNG bytes.
+pub fn screenshot(url: &str, width: u32, height: u32) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("shot.png");
+    let out = run(
+        url,
+        &[
+            format!("--screenshot={}", file.display()),
+            format!("--window-size={width},{height}"),
+        ],
+    );
+    std::fs::read(&file).unwrap_or_else(|e| {
+        panic!(
+            "chromium wrote no screenshot of {url} ({e}); its stderr:\n{}",
+            tail(&out.stderr)
+        )
+    })
+}
+
+/// Keeps `png` as `target/test-artefacts/browser/NAME.png` and returns the
+/// path, for a failing test to print.
+pub fn keep_artefact(name: &str, png: &[u8]) -> PathBuf {
+    let dir = artefacts_dir();
+    let path = dir.join(format!("{name}.png"));
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, png)) {
+        eprintln!("could not keep the screenshot {}: {e}", path.display());
+    }
+    path
+}
