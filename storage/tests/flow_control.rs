@@ -143,10 +143,13 @@ fn tcp_senders_wait_while_the_cache_is_full_and_lose_nothing() {
         }),
     ];
 
-    // the cache fills and the TCP receivers pause
+    // the cache fills and the TCP receivers pause; a receiver counts what
+    // the cache took just after its offer returns, so wait for that too
     wait_until("a full cache and paused receivers", || {
         let s = flowing.stats();
-        store.cache_size() == FLOW_LIMIT && stat(&s, "receivers.flowControlPauses") >= 1.0
+        store.cache_size() == FLOW_LIMIT
+            && stat(&s, "receivers.flowControlPauses") >= 1.0
+            && stat(&s, "receivers.points") == FLOW_LIMIT as f64
     });
     let taken = stat(&flowing.stats(), "receivers.points");
     assert_eq!(taken, FLOW_LIMIT as f64, "points taken by a full cache");
