@@ -437,7 +437,7 @@ fn a_burst_of_new_series_does_not_delay_an_existing_counter() {
 
     // 20,000 new series at once, created at the default 500 a second: the
     // creates take 40 s, the observation the first 12 of them.
-    let watcher = std::thread::spawn(move || watch_file_points(&file, Duration::from_secs(13)));
+    let watcher = std::thread::spawn(move || watch_file_points(&file, Duration::from_secs(20)));
     std::thread::sleep(Duration::from_secs(1));
     let burst_at = unix_now();
     let lines: Vec<String> = (0..20_000)
@@ -482,7 +482,11 @@ fn a_burst_of_new_series_does_not_delay_an_existing_counter() {
         "intervals missing on disk: {window:?}; log:\n{}",
         serve.log()
     );
-    assert!(worst <= 3.0, "points landed late: {window:?}");
+    // Unfair scheduling puts the counter behind the whole burst: 20,000
+    // creates at 500 a second, 40 s. The bound is far from that and far
+    // from the 1.2 s measured on a quiet machine, so a loaded CI machine
+    // does not fail it by chance.
+    assert!(worst <= 8.0, "points landed late: {window:?}");
     // the creates left are not this test's subject: no drain at stop
     serve.kill9();
 }
