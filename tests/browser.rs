@@ -6,17 +6,14 @@
 //!
 //! A failing run keeps its screenshots in `target/test-artefacts/browser/`.
 
-use std::io::{BufRead as _, Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
 
 use storage::whisper::{self, AggregationMethod, Allocation, WhisperFile};
 
 use crate::util::chromium::{dump_dom, keep_artefact, screenshot};
 use crate::util::serve::{encode, http_request};
-use crate::util::{ferrograph, ChildGuard};
+use crate::util::web::{exchange, Web};
 
 const MINUTE: i64 = 60;
 /// The fixture's series span six hours of minutely points.
@@ -25,78 +22,12 @@ const SPAN: i64 = 6 * 3600;
 /// graphite's first graph colour, "blue" (the line and its legend swatch).
 const BLUE: (u8, u8, u8) = (100, 100, 255);
 
-/// `ferrograph web` on a free loopback port.
-struct Web {
-    guard: ChildGuard,
-    addr: SocketAddr,
-}
-
-impl Web {
-    fn start(data_dir: &Path) -> Web {
-        let mut child = ferrograph()
-            .args(["web", "--data-dir"])
-            .arg(data_dir)
-            .args(["--http", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start ferrograph web");
-        let stdout = child.stdout.take().expect("stdout");
-        let guard = ChildGuard(child);
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the listening line");
-        let addr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        Web { guard, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn stop(mut self) {
-        assert!(
-            self.guard.terminate(Duration::from_secs(10)).is_some(),
-            "ferrograph web did not stop on SIGTERM"
-        );
-    }
-}
-
-/// Status, content type and body of a GET.
+/// Status, content type and body of a GET, as a browser asks for a page.
 fn get_typed(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    write!(
-        stream,
+    let request = format!(
         "GET {path} HTTP/1.1\r\nHost: test\r\nAccept: text/html\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let content_type = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-type: ")
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    (status, content_type, body.to_string())
+    );
+    exchange(addr, request.as_bytes())
 }
 
 /// Minutely Whisper series under `dir` (a sine wave, so the line crosses
@@ -172,7 +103,7 @@ fn element_with_id(dom: &str, id: &str) -> String {
 fn the_tree_shows_the_top_level_nodes() {
     let data = tempfile::tempdir().expect("temp dir");
     fixture(data.path());
-    let web = Web::start(data.path());
+    let web = Web::start(data.path(), None);
     // The page as served names no metric: the scripts add the tree.
     let (status, content_type, html) = get_typed(web.addr, "/");
     assert_eq!(status, 200, "{html}");
@@ -200,7 +131,7 @@ fn the_tree_shows_the_top_level_nodes() {
 fn a_composer_link_draws_the_graph() {
     let data = tempfile::tempdir().expect("temp dir");
     let start = fixture(data.path());
-    let web = Web::start(data.path());
+    let web = Web::start(data.path(), None);
     let range = format!("from={start}&until={}", start + SPAN);
 
     let link = web.url(&format!("/composer/?target=servers.web1.load&{range}"));
@@ -257,7 +188,7 @@ fn a_saved_dashboard_reloads_after_a_restart() {
     let data = tempfile::tempdir().expect("temp dir");
     let start = fixture(data.path());
     let until = start + SPAN;
-    let web = Web::start(data.path());
+    let web = Web::start(data.path(), None);
     // The state graphite-web's dashboard.js saves.
     let state = format!(
         r#"{{"name": "ops", "timeConfig": {{"type": "absolute"}},
@@ -278,7 +209,7 @@ fn a_saved_dashboard_reloads_after_a_restart() {
     assert_eq!((status, body.as_str()), (200, r#"{"success": true}"#));
     web.stop();
 
-    let web = Web::start(data.path());
+    let web = Web::start(data.path(), None);
     // The API still answers under /dashboard/ next to the page.
     let (status, content_type, loaded) = get_typed(web.addr, "/dashboard/load/ops");
     assert_eq!((status, content_type.as_str()), (200, "application/json"));

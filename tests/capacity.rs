@@ -5,17 +5,16 @@
 //! `GET /check`'s statuses, all against `ferrograph web` over the same
 //! Whisper directory.
 
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 
 use serde_json::Value;
 use storage::whisper::{self, AggregationMethod, Allocation, WhisperFile};
 
 use crate::util::refs::{ref_python, references_available};
+use crate::util::run_ferrograph;
 use crate::util::serve::{encode, http_request};
-use crate::util::{ferrograph, run_ferrograph, ChildGuard};
+use crate::util::web::Web;
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
@@ -45,31 +44,6 @@ fn write_series(dir: &Path, name: &str, points: &[(i64, f64)], now: i64) {
     .expect("create");
     let mut file = WhisperFile::open_rw(&path).expect("open");
     file.update_many(points, now).expect("update");
-}
-
-/// `ferrograph web` over `dir`, with its address.
-fn start_web(dir: &Path) -> (ChildGuard, SocketAddr) {
-    let mut child = ferrograph()
-        .args(["web", "--data-dir"])
-        .arg(dir)
-        .args(["--http", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ferrograph web");
-    let stdout = child.stdout.take().expect("stdout");
-    let guard = ChildGuard(child);
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the listening line");
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .and_then(|a| a.parse().ok())
-        .expect("address");
-    (guard, addr)
 }
 
 fn query(pairs: &[(&str, &str)]) -> String {
@@ -203,7 +177,8 @@ fn export_holds_exactly_renders_points_in_every_format() {
     let now = now_hour();
     let dir = tempfile::tempdir().expect("temp dir");
     disks(dir.path(), now);
-    let (_web, addr) = start_web(dir.path());
+    let web = Web::start(dir.path(), None);
+    let addr = web.addr;
     let data = dir.path().to_str().expect("utf-8 path");
     let (from, until) = ((now - 15 * DAY).to_string(), (now - DAY).to_string());
     let targets = [
@@ -421,7 +396,8 @@ fn forecast_finds_each_disks_crossing_within_five_percent() {
     assert!(svg.starts_with("<svg") && svg.contains("polygon") && svg.contains("threshold"));
 
     // the same over HTTP
-    let (_web, addr) = start_web(dir.path());
+    let web = Web::start(dir.path(), None);
+    let addr = web.addr;
     let (status, body) = get(
         addr,
         "/forecast",
@@ -464,7 +440,8 @@ fn check_answers_umpires_statuses() {
     )
     .expect("update");
     write_series(dir.path(), "app.empty", &[(now - 10 * DAY, 1.0)], now);
-    let (_web, addr) = start_web(dir.path());
+    let web = Web::start(dir.path(), None);
+    let addr = web.addr;
     let check = |pairs: &[(&str, &str)]| -> (u16, Value) {
         let (status, body) = get(addr, "/check", pairs);
         (

@@ -3,57 +3,19 @@
 //! to `ferrograph web` must give the same status and body; state survives
 //! a restart; writes pass `[render] write_token`.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
+use std::net::SocketAddr;
 
 use crate::util::refs::{graphite_web, references_available, GraphiteRequest};
 use crate::util::serve::encode;
-use crate::util::{ferrograph, mismatch, ChildGuard};
+use crate::util::web::{exchange, Web};
+use crate::util::{ferrograph, mismatch};
 
-/// `ferrograph web` on a free loopback port.
-struct Web {
-    guard: ChildGuard,
-    addr: String,
+/// Requests to `ferrograph web` as graphite-web's harness sends them.
+trait SendAsGraphite {
+    fn send(&self, r: &GraphiteRequest, token: Option<&str>) -> (u16, String, String);
 }
 
-impl Web {
-    fn start(data_dir: &Path, config: Option<&Path>) -> Web {
-        let mut cmd = ferrograph();
-        cmd.args(["web", "--data-dir"])
-            .arg(data_dir)
-            .args(["--http", "127.0.0.1:0"]);
-        if let Some(config) = config {
-            cmd.arg("--config").arg(config);
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start ferrograph web");
-        let stdout = child.stdout.take().expect("stdout");
-        let guard = ChildGuard(child);
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
-            .expect("read the listening line");
-        let addr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .expect("address")
-            .to_string();
-        Web { guard, addr }
-    }
-
-    fn stop(mut self) {
-        assert!(
-            self.guard.terminate(Duration::from_secs(10)).is_some(),
-            "ferrograph web did not stop"
-        );
-    }
-
+impl SendAsGraphite for Web {
     /// One request as graphite-web's harness sends it.
     fn send(&self, r: &GraphiteRequest, token: Option<&str>) -> (u16, String, String) {
         let query: String = form(&r.params);
@@ -67,7 +29,7 @@ impl Web {
             (None, _) if query.is_empty() => (r.path.clone(), String::new(), None),
             (None, _) => (format!("{}?{query}", r.path), String::new(), None),
         };
-        raw_http(&self.addr, r.method, &path, ct, &body, token)
+        raw_http(self.addr, r.method, &path, ct, &body, token)
     }
 }
 
@@ -81,17 +43,13 @@ fn form(params: &[(String, String)]) -> String {
 
 /// Status, content type and body of one HTTP/1.1 request.
 fn raw_http(
-    addr: &str,
+    addr: SocketAddr,
     method: &str,
     path: &str,
     content_type: Option<&str>,
     body: &str,
     token: Option<&str>,
 ) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
     if let Some(ct) = content_type {
         req.push_str(&format!("Content-Type: {ct}\r\n"));
@@ -100,25 +58,7 @@ fn raw_http(
         req.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }
     req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(req.as_bytes()).expect("send");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let ct = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-type: ")
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    (status, ct, rest.to_string())
+    exchange(addr, req.as_bytes())
 }
 
 const T: i64 = 1_600_000_000;

@@ -4,13 +4,12 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::util::refs::{references_available, whisper_fixture};
-use crate::util::{ferrograph, ChildGuard};
+use crate::util::web::Web;
 
 struct Answer {
     status: u16,
@@ -112,26 +111,8 @@ fn grafana_requests_get_the_shapes_grafana_parses() {
     let now = wall - wall % 60;
     let dir = tempfile::tempdir().expect("temp dir");
     whisper_fixture(dir.path(), "rich", now, None);
-    let mut child = ferrograph()
-        .args(["web", "--data-dir"])
-        .arg(dir.path())
-        .args(["--http", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ferrograph web");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut guard = ChildGuard(child);
-    // readiness: the first stdout line names the bound address
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
-        .expect("read the listening line");
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .expect("address")
-        .to_string();
+    let mut web = Web::start(dir.path(), None);
+    let addr = web.addr.to_string();
 
     // version autodetect: semver >= 1.1 enables tags and /functions
     let v = http(&addr, "GET", "/version", None);
@@ -368,7 +349,7 @@ fn grafana_requests_get_the_shapes_grafana_parses() {
     assert_eq!(r.status, 400);
     assert!(r.body.contains("noSuchFunction"), "{}", r.body);
 
-    let status = guard.terminate(Duration::from_secs(10));
+    let status = web.guard.terminate(Duration::from_secs(10));
     assert!(
         status.is_some_and(|s| s.success()),
         "ferrograph web exits cleanly on SIGTERM"

@@ -30,8 +30,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
-use std::time::Duration;
+use std::sync::{mpsc, Arc, Mutex, RwLock, RwLockReadGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::api::MetricPoint;
 
@@ -404,6 +405,41 @@ impl Journal {
             ("journal.sync_errors".into(), get(&self.sync_errors)),
         ]
     }
+}
+
+/// How often a store cuts its journal back to what it has not yet stored
+/// (also whenever the journal passes half its bound).
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+
+/// The thread that syncs `owner`'s journal every `wal_sync_interval` and
+/// runs `checkpoint` every [`CHECKPOINT_EVERY`] or past half the bound;
+/// `None` without a journal. Stopped through the returned sender.
+pub fn spawn_sync_thread<T: Send + Sync + 'static>(
+    thread_name: &str,
+    owner: Arc<T>,
+    journal_of: fn(&T) -> Option<&Journal>,
+    checkpoint: fn(&T),
+) -> io::Result<Option<(mpsc::Sender<()>, JoinHandle<()>)>> {
+    let Some(every) = journal_of(&owner).map(|j| j.settings().sync_interval) else {
+        return Ok(None);
+    };
+    let (tx, rx) = mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name(thread_name.into())
+        .spawn(move || {
+            let mut last_checkpoint = Instant::now();
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                let Some(journal) = journal_of(&owner) else {
+                    return;
+                };
+                journal.sync();
+                if last_checkpoint.elapsed() >= CHECKPOINT_EVERY || journal.wants_checkpoint() {
+                    checkpoint(&owner);
+                    last_checkpoint = Instant::now();
+                }
+            }
+        })?;
+    Ok(Some((tx, handle)))
 }
 
 /// One `syncfs` of the file system holding `dir`: every file's dirty pages

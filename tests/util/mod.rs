@@ -15,6 +15,7 @@ pub mod refs;
 pub mod render;
 pub mod serve;
 pub mod statsd;
+pub mod web;
 
 use std::net::{TcpListener, UdpSocket};
 use std::process::{Child, Command, Output};

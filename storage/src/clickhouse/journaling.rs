@@ -20,13 +20,9 @@
 
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use super::{names, Shared};
 use crate::api::MetricPoint;
-
-/// How often the journal is cut back to what the queue still holds.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
 /// Queued points are copied into a checkpoint in chunks of this many.
 const COPY_CHUNK: usize = 64 * 1024;
@@ -82,31 +78,15 @@ impl Shared {
     }
 }
 
-/// The thread that syncs the journal every `wal_sync_interval` and
-/// checkpoints it; stopped through the returned sender.
+/// The thread that syncs the journal and checkpoints it; stopped through
+/// the returned sender.
 pub(super) fn spawn(
     shared: &Arc<Shared>,
 ) -> std::io::Result<Option<(mpsc::Sender<()>, JoinHandle<()>)>> {
-    let Some(journal) = &shared.journal else {
-        return Ok(None);
-    };
-    let every = journal.settings().sync_interval;
-    let shared = Arc::clone(shared);
-    let (tx, rx) = mpsc::channel::<()>();
-    let handle = std::thread::Builder::new()
-        .name("clickhouse-journal".into())
-        .spawn(move || {
-            let mut last_checkpoint = Instant::now();
-            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
-                let Some(journal) = &shared.journal else {
-                    return;
-                };
-                journal.sync();
-                if last_checkpoint.elapsed() >= CHECKPOINT_EVERY || journal.wants_checkpoint() {
-                    shared.checkpoint();
-                    last_checkpoint = Instant::now();
-                }
-            }
-        })?;
-    Ok(Some((tx, handle)))
+    crate::journal::spawn_sync_thread(
+        "clickhouse-journal",
+        Arc::clone(shared),
+        |shared| shared.journal.as_ref(),
+        Shared::checkpoint,
+    )
 }

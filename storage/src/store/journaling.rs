@@ -4,15 +4,10 @@
 
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use super::{Gate, Inner};
 use crate::api::MetricPoint;
 use crate::cache::Room;
-
-/// How often the journal is cut back to what the cache still holds (also
-/// whenever it passes half its bound).
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
 /// Replayed points are added in chunks of this many (bounded scratch).
 const REPLAY_CHUNK: usize = 64 * 1024;
@@ -53,32 +48,17 @@ impl Inner {
     }
 }
 
-/// The thread that syncs the journal every `wal_sync_interval` and
-/// checkpoints it; stopped through the returned sender.
+/// The thread that syncs the journal and checkpoints it; stopped through
+/// the returned sender.
 pub(super) fn spawn(
     inner: Arc<Inner>,
 ) -> std::io::Result<Option<(mpsc::Sender<()>, JoinHandle<()>)>> {
-    let Some(journal) = &inner.journal else {
-        return Ok(None);
-    };
-    let every = journal.settings().sync_interval;
-    let (tx, rx) = mpsc::channel::<()>();
-    let handle = std::thread::Builder::new()
-        .name("storage-journal".into())
-        .spawn(move || {
-            let mut last_checkpoint = Instant::now();
-            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
-                let Some(journal) = &inner.journal else {
-                    return;
-                };
-                journal.sync();
-                if last_checkpoint.elapsed() >= CHECKPOINT_EVERY || journal.wants_checkpoint() {
-                    inner.checkpoint();
-                    last_checkpoint = Instant::now();
-                }
-            }
-        })?;
-    Ok(Some((tx, handle)))
+    crate::journal::spawn_sync_thread(
+        "storage-journal",
+        inner,
+        |inner| inner.journal.as_ref(),
+        Inner::checkpoint,
+    )
 }
 
 /// At stop, once the writers are done: what the cache still holds stays in
