@@ -32,6 +32,13 @@ pub fn js_trim(s: &str) -> &str {
 /// (`5`, `5.`, `.5`, `1e3`), `Infinity`, and unsigned `0x`/`0o`/`0b`
 /// literals. A string of only white space is 0, as in JS.
 pub fn js_number(s: &str) -> Option<f64> {
+    // Fast path for the common case, a short run of digits: every integer
+    // below 10^15 is exact in an f64, so this equals the full parse.
+    let raw = s.as_bytes();
+    if !raw.is_empty() && raw.len() <= 15 && raw.iter().all(u8::is_ascii_digit) {
+        let n = raw.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        return Some(n as f64);
+    }
     let t = js_trim(s);
     if t.is_empty() {
         return Some(0.0);
@@ -247,6 +254,29 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(js_number(s), *want, "Number({s:?})");
+        }
+    }
+
+    /// The digits-only fast path gives what the full grammar gives, up to
+    /// the longest run it takes (15 digits) and past it.
+    #[test]
+    fn digit_fast_path_equals_the_full_parse() {
+        for s in [
+            "0",
+            "7",
+            "0012",
+            "999999999999999",
+            "9999999999999999",
+            "123456789012345678901",
+        ] {
+            assert_eq!(js_number(s), s.parse::<f64>().ok(), "Number({s:?})");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn digit_runs_parse_as_rust_does(s in "[0-9]{1,20}") {
+            proptest::prop_assert_eq!(js_number(&s), s.parse::<f64>().ok());
         }
     }
 
