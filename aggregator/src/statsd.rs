@@ -335,10 +335,14 @@ pub fn parse_sample<'a>(chunk: &'a str, options: &ParseOptions) -> Result<Sample
     };
 
     // 1. The reference's validity rules, on the raw (untrimmed) type.
+    // The rate's text with its full `Number()` value, read once.
     let rate_text = match rate_field {
         None => None,
         Some(r) => match r.strip_prefix('@') {
-            Some(t) if !t.is_empty() && !t.starts_with('-') && numeric(t).is_some() => Some(t),
+            Some(t) if !t.is_empty() && !t.starts_with('-') => match numeric(t) {
+                Some(full) => Some((t, full)),
+                None => return err(ParseErrorKind::BadSampleRate),
+            },
             _ => return err(ParseErrorKind::BadSampleRate),
         },
     };
@@ -359,7 +363,7 @@ pub fn parse_sample<'a>(chunk: &'a str, options: &ParseOptions) -> Result<Sample
     //    that reading crashes or differs from the number written.
     let rate = match rate_text {
         None => 1.0,
-        Some(t) => {
+        Some((t, full)) => {
             let digits = t
                 .bytes()
                 .take_while(|b| b.is_ascii_digit() || *b == b'.')
@@ -367,8 +371,14 @@ pub fn parse_sample<'a>(chunk: &'a str, options: &ParseOptions) -> Result<Sample
             if digits == 0 {
                 return err(ParseErrorKind::UnreadableSampleRate);
             }
-            let read = js_number(&t[..digits]);
-            if read != js_number(t) {
+            // The usual rate is all digits and dots: then what the
+            // reference reads is the whole text, already parsed.
+            let read = if digits == t.len() {
+                Some(full)
+            } else {
+                js_number(&t[..digits])
+            };
+            if read != Some(full) {
                 return err(ParseErrorKind::UnreadableSampleRate);
             }
             match read {
