@@ -62,6 +62,59 @@ pub fn aggregate_and_flush(c: &mut Criterion) {
         });
     }
     group.finish();
+    steady_state(c);
+}
+
+/// The receive path's per-metric cost once the keys exist (the steady
+/// state of a daemon: every flush keeps its keys): 20-line datagrams of
+/// 10,000 known names parsed and aggregated, no flush inside the loop.
+/// Throughput in metrics; the inverse is the user-space cost per metric
+/// that `bench-udp` measures with the kernel's share added. Each round is
+/// flushed untimed.
+fn steady_state(c: &mut Criterion) {
+    let mut group = c.benchmark_group("aggregator::flush::steady_state");
+    let names = 10_000usize;
+    let packets = datagrams(names);
+    let raw = RawConfig {
+        udp: String::new(),
+        tcp: String::new(),
+        admin: String::new(),
+        ..RawConfig::default()
+    };
+    let engine = Engine::new(raw.validate().expect("valid"), Arc::new(CountingSink));
+    for p in &packets {
+        engine.handle_packet(p);
+    }
+    engine.flush(1_700_000_000);
+    let metrics_received = |e: &Engine| {
+        e.stats()
+            .into_iter()
+            .find(|(k, _)| k == "metrics_received")
+            .map_or(0, |(_, v)| v)
+    };
+    group.throughput(Throughput::Elements(names as u64));
+    group.bench_function(
+        BenchmarkId::from_parameter("names=10000,per_datagram=20"),
+        |b| {
+            // Timed: the datagrams only. Each round is flushed outside the
+            // timing so timer values do not pile up across rounds.
+            b.iter_custom(|rounds| {
+                let mut spent = std::time::Duration::ZERO;
+                for _ in 0..rounds {
+                    let before = metrics_received(&engine);
+                    let start = std::time::Instant::now();
+                    for p in &packets {
+                        engine.handle_packet(p);
+                    }
+                    spent += start.elapsed();
+                    assert_eq!(metrics_received(&engine) - before, names as u64);
+                    engine.flush(1_700_000_000);
+                }
+                spent
+            })
+        },
+    );
+    group.finish();
 }
 
 /// A timer flood: `keys` timer keys receiving `per_key` values each in one

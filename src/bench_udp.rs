@@ -9,7 +9,11 @@
 //! prints one JSON line: metrics sent, metrics the daemon counted
 //! (`stats_counts.statsd.metrics_received` summed over flushes), loss, and
 //! the kernel's UDP receive-buffer drops (`/proc/net/snmp` RcvbufErrors)
-//! over the trial. `--daemon none --target ADDR` only sends. Traffic goes to
+//! over the trial, and the CPU seconds the daemon used from the first
+//! datagram to the last flush (`/proc/PID/stat`), per million metrics sent
+//! and received. The sender is one thread (`sendmmsg` batches, `--flows`
+//! source ports); its own CPU is reported too. `--daemon none --target
+//! ADDR` only sends. Traffic goes to
 //! 127.0.0.0/8 or ::1 only; count and time are bounded.
 //!
 //! `--daemon serve` measures the whole pipeline instead: `ferrograph serve`
@@ -70,6 +74,15 @@ pub struct BenchUdpArgs {
     /// Extra TOML lines for ferrograph's [statsd] section.
     #[arg(long, default_value = "")]
     pub ferrograph_toml: String,
+    /// Sender sockets (distinct source ports, as distinct clients), all
+    /// driven by the one sending thread; SO_REUSEPORT spreads flows over
+    /// the daemon's receive threads.
+    #[arg(long, default_value_t = 1)]
+    pub flows: usize,
+    /// The ferrograph binary to start for `--daemon ferrograph`/`serve`
+    /// (default: this one), to compare two builds under the same sender.
+    #[arg(long)]
+    pub ferrograph_bin: Option<PathBuf>,
 }
 
 const MAX_DURATION_S: u64 = 120;
@@ -95,7 +108,7 @@ fn kernel_rcvbuf_errors() -> u64 {
 }
 
 /// Builds the datagrams of one round over all names.
-fn payloads(names: usize, per_packet: usize, mix: &[(String, u32)]) -> Vec<Vec<u8>> {
+fn payloads(names: usize, per_packet: usize, mix: &[(String, u32)]) -> Vec<Payload> {
     let total: u32 = mix.iter().map(|(_, p)| p).sum::<u32>().max(1);
     let kind_of = |i: usize| {
         let slot = (i as u32 * 7919) % total;
@@ -120,7 +133,7 @@ fn payloads(names: usize, per_packet: usize, mix: &[(String, u32)]) -> Vec<Vec<u
     }
     lines
         .chunks(per_packet.max(1))
-        .map(|c| c.join("\n").into_bytes())
+        .map(|c| Payload::new(c.join("\n").into_bytes()))
         .collect()
 }
 
@@ -196,6 +209,13 @@ impl Drop for Started {
     }
 }
 
+fn ferrograph_bin(args: &BenchUdpArgs) -> anyhow::Result<PathBuf> {
+    match &args.ferrograph_bin {
+        Some(p) => Ok(p.clone()),
+        None => Ok(std::env::current_exe()?),
+    }
+}
+
 fn start_daemon(
     args: &BenchUdpArgs,
     graphite: SocketAddr,
@@ -213,7 +233,7 @@ fn start_daemon(
                     args.flush_ms, args.ferrograph_toml
                 ),
             )?;
-            Command::new(std::env::current_exe()?)
+            Command::new(ferrograph_bin(args)?)
                 .args(["statsd", "--config"])
                 .arg(&cfg)
                 .stdout(Stdio::null())
@@ -240,7 +260,7 @@ fn start_daemon(
             )?;
             // the daemon's log is kept for the trial's report
             let log = std::fs::File::create(dir.join("serve.log"))?;
-            Command::new(std::env::current_exe()?)
+            Command::new(ferrograph_bin(args)?)
                 .args(["serve", "--config"])
                 .arg(&cfg)
                 .arg("--data-dir")
@@ -304,60 +324,158 @@ struct Sent {
     /// Lines of type `c`, each `:1`: what the counters on disk must sum to.
     counters: u64,
     seconds: f64,
+    /// CPU seconds the sending thread used (user + system).
+    sender_cpu_s: f64,
 }
 
-/// Sends `rate` metrics/s for `duration`.
+/// One datagram of the round with its line counts, computed once so the
+/// sending loop does nothing per datagram but hand it to the kernel.
+pub(crate) struct Payload {
+    bytes: Vec<u8>,
+    lines: u64,
+    counters: u64,
+}
+
+impl Payload {
+    fn new(bytes: Vec<u8>) -> Payload {
+        let lines = (bytes.iter().filter(|b| **b == b'\n').count() + 1) as u64;
+        let counters = bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| l.ends_with(b"|c"))
+            .count() as u64;
+        Payload {
+            bytes,
+            lines,
+            counters,
+        }
+    }
+}
+
+/// Datagrams handed to the kernel per `sendmmsg` call at most.
+const SEND_BATCH: usize = 64;
+
+/// CPU seconds (user + system) the calling thread has used.
+fn thread_cpu_s() -> f64 {
+    // SAFETY: getrusage only writes the rusage struct we pass; all-zero is
+    // a valid value of it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD with a valid pointer to our struct.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// CPU seconds (user + system, all threads) process `pid` has used, from
+/// `/proc/PID/stat`.
+fn process_cpu_s(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses:
+    // state is field 3, utime 14, stime 15.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // SAFETY: sysconf reads a constant of the system.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then(|| (utime + stime) / ticks as f64)
+}
+
+/// Sends `rate` metrics/s for `duration` from one thread, spreading the
+/// datagrams over `flows` sockets (distinct source ports, as many clients
+/// would; the kernel's SO_REUSEPORT spreads flows, not datagrams, over the
+/// daemon's receive threads). Due datagrams go out in `sendmmsg` batches.
 fn send(
     target: SocketAddr,
-    packets: &[Vec<u8>],
+    packets: &[Payload],
     per_packet: usize,
     rate: u64,
     duration: Duration,
+    flows: usize,
 ) -> anyhow::Result<Sent> {
     if !target.ip().is_loopback() {
         bail!("bench-udp sends to loopback addresses only, not {target}");
     }
-    let sock = UdpSocket::bind(if target.is_ipv4() {
-        "127.0.0.1:0"
-    } else {
-        "[::1]:0"
-    })?;
-    sock.connect(target)?;
+    if packets.is_empty() {
+        bail!("no datagrams to send");
+    }
+    let mut socks = Vec::new();
+    for _ in 0..flows.max(1) {
+        let sock = UdpSocket::bind(if target.is_ipv4() {
+            "127.0.0.1:0"
+        } else {
+            "[::1]:0"
+        })?;
+        sock.connect(target)?;
+        socks.push(sock);
+    }
+    let cpu_before = thread_cpu_s();
     let start = Instant::now();
     let packet_rate = (rate as f64 / per_packet.max(1) as f64).max(1.0);
     let max_packets = (packet_rate * duration.as_secs_f64()).ceil() as u64;
     let mut sent_packets = 0u64;
     let mut sent_metrics = 0u64;
     let mut sent_counters = 0u64;
-    let lines_in = |p: &[u8]| (p.iter().filter(|b| **b == b'\n').count() + 1) as u64;
-    let counters_in = |p: &[u8]| {
-        p.split(|b| *b == b'\n')
-            .filter(|l| l.ends_with(b"|c"))
-            .count() as u64
-    };
+    let mut iovs: Vec<libc::iovec> = Vec::with_capacity(SEND_BATCH);
+    let mut hdrs: Vec<libc::mmsghdr> = Vec::with_capacity(SEND_BATCH);
     let mut i = 0usize;
+    let mut flow = 0usize;
     while sent_packets < max_packets {
-        let due = Duration::from_secs_f64(sent_packets as f64 / packet_rate);
         let now = start.elapsed();
         if now > duration + Duration::from_secs(1) {
             break;
         }
-        if due > now + Duration::from_micros(500) {
-            std::thread::sleep(due - now);
+        let due_total = ((now.as_secs_f64() * packet_rate) as u64 + 1).min(max_packets);
+        if due_total <= sent_packets {
+            let next = Duration::from_secs_f64(sent_packets as f64 / packet_rate);
+            std::thread::sleep(next.saturating_sub(now));
+            continue;
         }
-        let p = &packets[i % packets.len()];
-        if sock.send(p).is_ok() {
+        let k = ((due_total - sent_packets) as usize).min(SEND_BATCH);
+        iovs.clear();
+        hdrs.clear();
+        for j in 0..k {
+            let p = &packets[(i + j) % packets.len()];
+            iovs.push(libc::iovec {
+                // The kernel only reads from a send buffer.
+                iov_base: p.bytes.as_ptr() as *mut libc::c_void,
+                iov_len: p.bytes.len(),
+            });
+        }
+        for iov in iovs.iter_mut() {
+            // SAFETY: mmsghdr is plain old data; all-zero is valid (no
+            // address: the socket is connected) and the iovec is set below.
+            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+            hdrs.push(h);
+        }
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&socks[flow]);
+        flow = (flow + 1) % socks.len();
+        // SAFETY: `hdrs` holds `k` headers pointing at `iovs` and at the
+        // payloads, all alive and unmoved for the call.
+        let done = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), k as libc::c_uint, 0) };
+        if done <= 0 {
+            // ECONNREFUSED from an earlier ICMP, ENOBUFS: skip a datagram
+            // (not counted as sent) so the loop cannot spin on it.
+            i += 1;
+            continue;
+        }
+        for j in 0..done as usize {
+            let p = &packets[(i + j) % packets.len()];
             sent_packets += 1;
-            sent_metrics += lines_in(p);
-            sent_counters += counters_in(p);
+            sent_metrics += p.lines;
+            sent_counters += p.counters;
         }
-        i += 1;
+        i += done as usize;
     }
     Ok(Sent {
         metrics: sent_metrics,
         packets: sent_packets,
         counters: sent_counters,
         seconds: start.elapsed().as_secs_f64(),
+        sender_cpu_s: thread_cpu_s() - cpu_before,
     })
 }
 
@@ -387,10 +505,19 @@ pub fn run(args: BenchUdpArgs) -> anyhow::Result<()> {
                 metrics: m,
                 packets: p,
                 seconds: secs,
+                sender_cpu_s,
                 ..
-            } = send(target, &packets, args.per_packet, rate, duration)?;
+            } = send(
+                target,
+                &packets,
+                args.per_packet,
+                rate,
+                duration,
+                args.flows,
+            )?;
             println!(
-                "{{\"daemon\":\"none\",\"rate\":{rate},\"sent_metrics\":{m},\"sent_packets\":{p},\"seconds\":{secs:.3}}}"
+                "{{\"daemon\":\"none\",\"rate\":{rate},\"sent_metrics\":{m},\"sent_packets\":{p},\"seconds\":{secs:.3},\"sender_cpu_s\":{sender_cpu_s:.3},\"achieved_rate\":{:.0}}}",
+                m as f64 / secs.max(1e-9)
             );
             continue;
         }
@@ -412,12 +539,22 @@ pub fn run(args: BenchUdpArgs) -> anyhow::Result<()> {
         }
         let base = cap.received.load(Ordering::Relaxed);
         let drops_before = kernel_rcvbuf_errors();
+        let pid = daemon.child.id();
+        let cpu_before = process_cpu_s(pid);
         let Sent {
             metrics: m,
             packets: p,
             seconds: secs,
+            sender_cpu_s,
             ..
-        } = send(daemon.udp, &packets, args.per_packet, rate, duration)?;
+        } = send(
+            daemon.udp,
+            &packets,
+            args.per_packet,
+            rate,
+            duration,
+            args.flows,
+        )?;
         let sent_done = Instant::now();
         // Wait for two flushes after the sending, then for quiet.
         let flushes_at_end = cap.flushes.load(Ordering::Relaxed);
@@ -430,6 +567,12 @@ pub fn run(args: BenchUdpArgs) -> anyhow::Result<()> {
         }
         let drops = kernel_rcvbuf_errors().saturating_sub(drops_before);
         let received = cap.received.load(Ordering::Relaxed) - base;
+        // The daemon's CPU from the first datagram until its last flush of
+        // them: receiving, aggregating and flushing.
+        let cpu = match (cpu_before, process_cpu_s(pid)) {
+            (Some(a), Some(b)) => b - a,
+            _ => f64::NAN,
+        };
         drop(daemon);
         let _ = std::fs::remove_dir_all(&dir);
         let _ = cap.last.lock().map(|t| *t);
@@ -438,12 +581,22 @@ pub fn run(args: BenchUdpArgs) -> anyhow::Result<()> {
         } else {
             1.0 - (received.min(m) as f64 / m as f64)
         };
+        let per_million = |n: u64| {
+            if n == 0 {
+                "null".to_string()
+            } else {
+                format!("{:.3}", cpu / (n as f64 / 1e6))
+            }
+        };
         println!(
-            "{{\"daemon\":\"{}\",\"rate\":{rate},\"per_packet\":{},\"names\":{},\"seconds\":{secs:.3},\"sent_metrics\":{m},\"sent_packets\":{p},\"received_metrics\":{received},\"loss\":{loss:.6},\"kernel_rcvbuf_errors\":{drops},\"achieved_rate\":{:.0}}}",
+            "{{\"daemon\":\"{}\",\"rate\":{rate},\"per_packet\":{},\"names\":{},\"flows\":{},\"seconds\":{secs:.3},\"sent_metrics\":{m},\"sent_packets\":{p},\"received_metrics\":{received},\"loss\":{loss:.6},\"kernel_rcvbuf_errors\":{drops},\"achieved_rate\":{:.0},\"daemon_cpu_s\":{cpu:.3},\"cpu_s_per_million_sent\":{},\"cpu_s_per_million_received\":{},\"sender_cpu_s\":{sender_cpu_s:.3}}}",
             args.daemon,
             args.per_packet,
             args.names,
-            m as f64 / secs.max(1e-9)
+            args.flows,
+            m as f64 / secs.max(1e-9),
+            per_million(m),
+            per_million(received),
         );
     }
     Ok(())
@@ -509,13 +662,20 @@ fn read_back(
 fn serve_trial(
     args: &BenchUdpArgs,
     dir: &std::path::Path,
-    packets: &[Vec<u8>],
+    packets: &[Payload],
     rate: u64,
     duration: Duration,
 ) -> anyhow::Result<String> {
     let mut daemon = start_daemon(args, "127.0.0.1:9".parse()?, dir)?;
     let drops_before = kernel_rcvbuf_errors();
-    let sent = send(daemon.udp, packets, args.per_packet, rate, duration)?;
+    let sent = send(
+        daemon.udp,
+        packets,
+        args.per_packet,
+        rate,
+        duration,
+        args.flows,
+    )?;
     let peak_rss = peak_rss_kib(daemon.child.id());
     let term = Instant::now();
     let pid = daemon.child.id().to_string();

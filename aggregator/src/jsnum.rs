@@ -32,6 +32,9 @@ pub fn js_trim(s: &str) -> &str {
 /// (`5`, `5.`, `.5`, `1e3`), `Infinity`, and unsigned `0x`/`0o`/`0b`
 /// literals. A string of only white space is 0, as in JS.
 pub fn js_number(s: &str) -> Option<f64> {
+    if let Some(v) = short_decimal(s.as_bytes()) {
+        return Some(v);
+    }
     let t = js_trim(s);
     if t.is_empty() {
         return Some(0.0);
@@ -65,6 +68,49 @@ pub fn js_number(s: &str) -> Option<f64> {
     }
     // The grammar is checked above; Rust's parser rounds correctly, as JS does.
     let v: f64 = unsigned.parse().ok()?;
+    Some(if negative { -v } else { v })
+}
+
+/// Exact powers of ten up to 10^15 (all exactly representable).
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// The common value, `[+-]digits[.digits]` with at most 15 digits, without
+/// the general parser. With at most 15 digits the mantissa m is an integer
+/// below 2^53 and 10^f (f <= 15) is exact, so the one IEEE division m / 10^f
+/// is the correctly rounded value of the text, which is what `Number()`
+/// and Rust's parser give. `None`: not of that shape (the caller parses it
+/// in full), never "not a number".
+fn short_decimal(b: &[u8]) -> Option<f64> {
+    let (negative, b) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if b.is_empty() || b.len() > 16 {
+        return None;
+    }
+    let mut mantissa = 0u64;
+    let mut digits = 0usize;
+    let mut frac: Option<usize> = None;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                digits += 1;
+                if let Some(f) = frac.as_mut() {
+                    *f += 1;
+                }
+            }
+            b'.' if frac.is_none() => frac = Some(0),
+            _ => return None,
+        }
+    }
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    let v = mantissa as f64 / POW10[frac.unwrap_or(0)];
     Some(if negative { -v } else { v })
 }
 
@@ -247,6 +293,41 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(js_number(s), *want, "Number({s:?})");
+        }
+    }
+
+    /// The digits-only fast path gives what the full grammar gives, up to
+    /// the longest run it takes (15 digits) and past it.
+    #[test]
+    fn digit_fast_path_equals_the_full_parse() {
+        for s in [
+            "0",
+            "7",
+            "0012",
+            "999999999999999",
+            "9999999999999999",
+            "123456789012345678901",
+        ] {
+            assert_eq!(js_number(s), s.parse::<f64>().ok(), "Number({s:?})");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn digit_runs_parse_as_rust_does(s in "[0-9]{1,20}") {
+            proptest::prop_assert_eq!(js_number(&s), s.parse::<f64>().ok());
+        }
+
+        /// The short-decimal fast path is bit-identical to the general
+        /// parser, signs and -0 included.
+        #[test]
+        fn short_decimals_parse_as_rust_does(s in "[+-]?[0-9]{0,9}[.]?[0-9]{0,9}") {
+            let general = s.parse::<f64>().ok().map(f64::to_bits);
+            if let Some(fast) = short_decimal(s.as_bytes()) {
+                proptest::prop_assert_eq!(Some(fast.to_bits()), general, "{}", s);
+            }
+            let want = if s.is_empty() { Some(0f64.to_bits()) } else { general };
+            proptest::prop_assert_eq!(js_number(&s).map(f64::to_bits), want, "{}", s);
         }
     }
 

@@ -127,7 +127,25 @@ impl Core {
 
     /// One datagram or TCP chunk: split, parse, aggregate, count.
     pub(crate) fn handle_packet(&self, packet: &str, peer: &dyn std::fmt::Display) {
-        self.stats.packet();
+        let n = self.aggregate_packet(packet, peer);
+        self.count_received(1, n);
+    }
+
+    /// Counts `packets` datagrams holding `metrics` non-empty lines. The UDP
+    /// listener calls it once per receive batch, not per datagram: the
+    /// shared counters are atomics every receive thread writes.
+    pub(crate) fn count_received(&self, packets: u64, metrics: u64) {
+        self.stats.packets(packets);
+        self.stats.metrics(metrics);
+        self.stats
+            .last_msg_seen
+            .store(unix_now_secs(), Ordering::Relaxed);
+    }
+
+    /// Splits, parses and aggregates one packet without counting it as
+    /// received ([`Core::count_received`] does); returns its non-empty
+    /// lines.
+    pub(crate) fn aggregate_packet(&self, packet: &str, peer: &dyn std::fmt::Display) -> u64 {
         let mut n = 0;
         for line in lines(packet) {
             n += 1;
@@ -143,10 +161,7 @@ impl Core {
                 }
             }
         }
-        self.stats.metrics(n);
-        self.stats
-            .last_msg_seen
-            .store(unix_now_secs(), Ordering::Relaxed);
+        n
     }
 
     /// Aggregates one sample of `key` into its locked shard, counting

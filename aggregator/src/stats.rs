@@ -107,10 +107,10 @@ pub struct IntervalCounts {
 }
 
 impl Stats {
-    /// One datagram or TCP chunk.
-    pub fn packet(&self) {
-        self.packets_received.fetch_add(1, Ordering::Relaxed);
-        self.interval_packets.fetch_add(1, Ordering::Relaxed);
+    /// `n` datagrams or TCP chunks.
+    pub fn packets(&self, n: u64) {
+        self.packets_received.fetch_add(n, Ordering::Relaxed);
+        self.interval_packets.fetch_add(n, Ordering::Relaxed);
     }
 
     /// `n` non-empty lines.

@@ -44,7 +44,101 @@ impl Default for ParseOptions {
 /// The non-empty lines of a datagram or TCP chunk, split on `\n` only
 /// (`\r` stays part of the line, as in the reference).
 pub fn lines(packet: &str) -> impl Iterator<Item = &str> {
-    packet.split('\n').filter(|l| !l.is_empty())
+    Lines { rest: packet }.filter(|l| !l.is_empty())
+}
+
+/// `split('\n')` with a SIMD search: the line splitter runs once per byte
+/// of every datagram.
+struct Lines<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        match memchr::memchr(b'\n', self.rest.as_bytes()) {
+            Some(i) => {
+                // `\n` is ASCII: both sides are on character boundaries.
+                let line = &self.rest[..i];
+                self.rest = &self.rest[i + 1..];
+                Some(line)
+            }
+            None => Some(std::mem::take(&mut self.rest)),
+        }
+    }
+}
+
+/// Byte offset of the first `|#` (DogStatsD tags) in `text`.
+fn find_tag_marker(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    (0..b.len().saturating_sub(1)).find(|&i| b[i] == b'|' && b[i + 1] == b'#')
+}
+
+/// What one pass over a line finds: the first `|#`, the first `:` before
+/// it, and whether every byte before that `:` is a valid key byte (then
+/// sanitizing the name changes nothing).
+#[derive(Debug, PartialEq)]
+struct Scan {
+    tag: Option<usize>,
+    colon: Option<usize>,
+    clean_name: bool,
+}
+
+/// One scalar pass instead of a search per delimiter plus a sanitize pass:
+/// lines are a few dozen bytes, shorter than a SIMD search pays back.
+fn scan_line(line: &str) -> Scan {
+    let b = line.as_bytes();
+    let mut colon = None;
+    let mut clean_name = true;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'|' && b.get(i + 1) == Some(&b'#') {
+            return Scan {
+                tag: Some(i),
+                colon,
+                clean_name,
+            };
+        }
+        if colon.is_none() {
+            if c == b':' {
+                colon = Some(i);
+            } else if !is_key_byte(c) {
+                clean_name = false;
+            }
+        }
+    }
+    Scan {
+        tag: None,
+        colon,
+        clean_name,
+    }
+}
+
+/// As the reference's `line.split("|#")`, given the first marker at
+/// `first`: the body before it and the tags up to the next one (the rest
+/// is ignored).
+fn split_tags(line: &str, first: Option<usize>) -> (&str, Option<&str>) {
+    match first {
+        None => (line, None),
+        Some(i) => {
+            let after = &line[i + 2..];
+            let tags = match find_tag_marker(after) {
+                Some(j) => &after[..j],
+                None => after,
+            };
+            (&line[..i], Some(tags))
+        }
+    }
+}
+
+/// `text.split_once(c)` for an ASCII `c` (a plain scan: the texts split
+/// here are a few bytes long).
+fn split_once_byte(text: &str, c: u8) -> Option<(&str, &str)> {
+    let i = text.bytes().position(|b| b == c)?;
+    Some((&text[..i], &text[i + 1..]))
 }
 
 /// One line: its key (tags appended, sanitized) and its sample chunks.
@@ -60,13 +154,22 @@ pub struct Line<'a> {
 
 /// Parses one non-empty line into its key and its (lazily parsed) samples.
 pub fn parse_line<'a>(line: &'a str, options: &ParseOptions) -> Line<'a> {
-    let mut pieces = line.split("|#");
-    let body = pieces.next().unwrap_or("");
-    let tags = pieces.next().filter(|t| !t.is_empty());
-    let (name, samples) = match body.split_once(':') {
-        Some((name, rest)) => (name, Some(rest)),
+    let scan = scan_line(line);
+    let (body, tags) = split_tags(line, scan.tag);
+    let tags = tags.filter(|t| !t.is_empty());
+    let (name, samples) = match scan.colon {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
         None => (body, None),
     };
+    // The common line: no tags, nothing to clean or reorder.
+    if tags.is_none() && !options.canonicalize_tags && (scan.clean_name || !options.sanitize) {
+        return Line {
+            key: Cow::Borrowed(name),
+            line,
+            samples,
+            options: *options,
+        };
+    }
     let key: Cow<'a, str> = match tags {
         None => Cow::Borrowed(name),
         Some(tags) => {
@@ -147,8 +250,20 @@ pub fn sanitize_key(key: &str) -> Cow<'_, str> {
 }
 
 fn is_key_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b';' | b'=')
+    KEY_BYTES[usize::from(b)]
 }
+
+/// `[A-Za-z0-9_\-.;=]` as a table: every key byte is tested once.
+static KEY_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b';' | b'=');
+        b += 1;
+    }
+    t
+};
 
 impl<'a> Line<'a> {
     /// The samples of the line, in order. A line without `:` yields one
@@ -181,7 +296,7 @@ impl<'a> Iterator for Samples<'a> {
             return Some(Err(ParseError::new(ParseErrorKind::MissingType, self.line)));
         }
         let rest = self.rest?;
-        let chunk = match rest.split_once(':') {
+        let chunk = match split_once_byte(rest, b':') {
             Some((chunk, tail)) => {
                 self.rest = Some(tail);
                 chunk
@@ -207,18 +322,27 @@ fn numeric(text: &str) -> Option<f64> {
 /// Parses one `value|type[|@rate][|ignored...]` chunk.
 pub fn parse_sample<'a>(chunk: &'a str, options: &ParseOptions) -> Result<Sample<'a>, ParseError> {
     let err = |kind| Err(ParseError::new(kind, chunk));
-    let mut fields = chunk.split('|');
-    let value_text = fields.next().unwrap_or("");
-    let Some(raw_type) = fields.next() else {
+    // The first three `|`-separated fields; any further ones are ignored.
+    let Some((value_text, after_value)) = split_once_byte(chunk, b'|') else {
         return err(ParseErrorKind::MissingType);
     };
-    let rate_field = fields.next();
+    let (raw_type, rate_field) = match split_once_byte(after_value, b'|') {
+        None => (after_value, None),
+        Some((raw_type, rest)) => (
+            raw_type,
+            Some(split_once_byte(rest, b'|').map_or(rest, |(rate, _)| rate)),
+        ),
+    };
 
     // 1. The reference's validity rules, on the raw (untrimmed) type.
+    // The rate's text with its full `Number()` value, read once.
     let rate_text = match rate_field {
         None => None,
         Some(r) => match r.strip_prefix('@') {
-            Some(t) if !t.is_empty() && !t.starts_with('-') && numeric(t).is_some() => Some(t),
+            Some(t) if !t.is_empty() && !t.starts_with('-') => match numeric(t) {
+                Some(full) => Some((t, full)),
+                None => return err(ParseErrorKind::BadSampleRate),
+            },
             _ => return err(ParseErrorKind::BadSampleRate),
         },
     };
@@ -239,7 +363,7 @@ pub fn parse_sample<'a>(chunk: &'a str, options: &ParseOptions) -> Result<Sample
     //    that reading crashes or differs from the number written.
     let rate = match rate_text {
         None => 1.0,
-        Some(t) => {
+        Some((t, full)) => {
             let digits = t
                 .bytes()
                 .take_while(|b| b.is_ascii_digit() || *b == b'.')
@@ -247,8 +371,14 @@ pub fn parse_sample<'a>(chunk: &'a str, options: &ParseOptions) -> Result<Sample
             if digits == 0 {
                 return err(ParseErrorKind::UnreadableSampleRate);
             }
-            let read = js_number(&t[..digits]);
-            if read != js_number(t) {
+            // The usual rate is all digits and dots: then what the
+            // reference reads is the whole text, already parsed.
+            let read = if digits == t.len() {
+                Some(full)
+            } else {
+                js_number(&t[..digits])
+            };
+            if read != Some(full) {
                 return err(ParseErrorKind::UnreadableSampleRate);
             }
             match read {
@@ -428,6 +558,30 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+
+        #[test]
+        fn fast_splitters_equal_std_split(text in "[a:|#\n\r /]{0,40}") {
+            let want: Vec<&str> = text.split('\n').filter(|l| !l.is_empty()).collect();
+            proptest::prop_assert_eq!(lines(&text).collect::<Vec<_>>(), want);
+            let mut pieces = text.split("|#");
+            let want = (pieces.next().unwrap_or(""), pieces.next());
+            let scan = scan_line(&text);
+            proptest::prop_assert_eq!(split_tags(&text, scan.tag), want);
+            proptest::prop_assert_eq!(scan.colon, want.0.find(':'));
+            let name = want.0.split(':').next().unwrap_or("");
+            proptest::prop_assert_eq!(scan.clean_name, name.bytes().all(is_key_byte));
+            proptest::prop_assert_eq!(split_once_byte(&text, b':'), text.split_once(':'));
+            let fields: Vec<&str> = text.splitn(4, '|').collect();
+            let parsed = split_once_byte(&text, b'|').map(|(v, rest)| match split_once_byte(rest, b'|') {
+                None => vec![v, rest],
+                Some((t, r)) => vec![v, t, split_once_byte(r, b'|').map_or(r, |(x, _)| x)],
+            });
+            if fields.len() >= 2 {
+                proptest::prop_assert_eq!(parsed.as_deref(), Some(&fields[..fields.len().min(3)]));
+            } else {
+                proptest::prop_assert_eq!(parsed, None);
             }
         }
 
