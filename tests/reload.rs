@@ -355,8 +355,9 @@ fn resize_on_schema_change_rewrites_existing_files_without_losing_points() {
         wait_until(Duration::from_secs(10), || {
             metric(&serve, "ferrograph_files_resized_total") == Some(20.0)
         }),
-        "{:?}",
-        metric(&serve, "ferrograph_files_resized_total")
+        "{:?}; log:\n{}",
+        metric(&serve, "ferrograph_files_resized_total"),
+        serve.log()
     );
     assert_eq!(metric(&serve, "ferrograph_files_resize_pending"), Some(0.0));
     serve.stop(Duration::from_secs(30));

@@ -114,7 +114,7 @@ fn resize_all(inner: &Inner, rate: f64, rx: &mpsc::Receiver<()>) -> bool {
         return false;
     }
     let rules = inner.rules.current();
-    let mut todo: Vec<(PathBuf, Vec<String>)> = Vec::new();
+    let mut todo: Vec<(PathBuf, Vec<(u32, u32)>)> = Vec::new();
     for (path, name) in files {
         if stop_requested(rx) {
             return false;
@@ -130,8 +130,7 @@ fn resize_all(inner: &Inner, rate: f64, rx: &mpsc::Receiver<()>) -> bool {
             .map(|a| (a.seconds_per_point, a.points))
             .collect();
         if &has != wanted {
-            let retentions = wanted.iter().map(|(s, p)| format!("{s}:{p}")).collect();
-            todo.push((path, retentions));
+            todo.push((path, wanted.clone()));
         }
     }
     inner.resize_stats.scans.fetch_add(1, Ordering::Relaxed);
@@ -150,7 +149,7 @@ fn resize_all(inner: &Inner, rate: f64, rx: &mpsc::Receiver<()>) -> bool {
     let every = Duration::from_secs_f64(1.0 / rate);
     let mut next = Instant::now();
     let (mut resized, mut failed) = (0u64, 0u64);
-    for (path, retentions) in todo {
+    for (path, wanted) in todo {
         let now = Instant::now();
         if next > now {
             // the rate limit; a stop request ends the wait
@@ -162,11 +161,12 @@ fn resize_all(inner: &Inner, rate: f64, rx: &mpsc::Receiver<()>) -> bool {
             return false;
         }
         next = Instant::now().max(next) + every;
-        match resize_one(inner, &path, &retentions) {
-            Ok(()) => {
+        match resize_one(inner, &path, &wanted) {
+            Ok(true) => {
                 resized += 1;
                 inner.resize_stats.resized.fetch_add(1, Ordering::Relaxed);
             }
+            Ok(false) => {}
             Err(e) => {
                 failed += 1;
                 inner.resize_stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -186,10 +186,12 @@ fn resize_all(inner: &Inner, rate: f64, rx: &mpsc::Receiver<()>) -> bool {
     true
 }
 
-/// Rewrites `path` with `retentions` while no writer writes.
-fn resize_one(inner: &Inner, path: &Path, retentions: &[String]) -> Result<(), String> {
+/// Rewrites `path` with the archives `wanted` while no writer writes;
+/// false when, by then, it already has them (nothing to do).
+fn resize_one(inner: &Inner, path: &Path, wanted: &[(u32, u32)]) -> Result<bool, String> {
+    let retentions: Vec<String> = wanted.iter().map(|(s, p)| format!("{s}:{p}")).collect();
     let options = ResizeOptions {
-        retentions,
+        retentions: &retentions,
         nobackup: true,
         ..ResizeOptions::default()
     };
@@ -199,10 +201,21 @@ fn resize_one(inner: &Inner, path: &Path, retentions: &[String]) -> Result<(), S
         .lock
         .write()
         .unwrap_or_else(|e| e.into_inner());
+    // The scan read the header earlier; the file may have changed since.
+    if let Ok(header) = crate::whisper::info(path) {
+        if header
+            .archives
+            .iter()
+            .map(|a| (a.seconds_per_point, a.points))
+            .eq(wanted.iter().copied())
+        {
+            return Ok(false);
+        }
+    }
     let result = tools::resize(path, &options, unix_now(), &mut transcript, &());
     // Even a failed attempt may have replaced the file: writers re-check.
     inner.file_swap.generation.fetch_add(1, Ordering::AcqRel);
-    result.map_err(|e| {
+    result.map(|()| true).map_err(|e| {
         let said = transcript.lines().last().unwrap_or_default();
         format!("{e} ({said})")
     })
