@@ -47,8 +47,10 @@ struct Run {
 
 /// Runs headless Chromium on `url` with `extra` arguments (`--dump-dom`
 /// or `--screenshot=...`), in a fresh profile, bounded by
-/// [`PAGE_TIMEOUT`].
-fn run(url: &str, extra: &[String]) -> Run {
+/// [`PAGE_TIMEOUT`]. With `settle`, `--virtual-time-budget` lets the
+/// page's scripts and requests finish first; without it Chromium takes the
+/// page at its `load` event, as a plain `chromium --headless --dump-dom`.
+fn run(url: &str, extra: &[String], settle: bool) -> Run {
     let profile = tempfile::tempdir().expect("a temp profile dir");
     let stderr_path = profile.path().join("chromium.stderr");
     let stderr = std::fs::File::create(&stderr_path).expect("create the stderr file");
@@ -69,7 +71,7 @@ fn run(url: &str, extra: &[String]) -> Run {
             "--user-data-dir={}",
             profile.path().join("profile").display()
         ))
-        .arg(format!("--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}"))
+        .args(settle.then(|| format!("--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}")))
         .args(extra)
         .arg(url)
         .stdin(Stdio::null())
@@ -124,7 +126,17 @@ fn tail(text: &str) -> String {
 
 /// The DOM of `url` after its scripts ran (`--dump-dom`).
 pub fn dump_dom(url: &str) -> String {
-    let out = run(url, &["--dump-dom".to_string()]);
+    dump(url, true)
+}
+
+/// The DOM of `url` at its `load` event: a plain `chromium --headless
+/// --dump-dom URL`, without waiting for the scripts' requests.
+pub fn dump_dom_at_load(url: &str) -> String {
+    dump(url, false)
+}
+
+fn dump(url: &str, settle: bool) -> String {
+    let out = run(url, &["--dump-dom".to_string()], settle);
     let dom = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         dom.contains("<html"),
@@ -144,6 +156,7 @@ pub fn screenshot(url: &str, width: u32, height: u32) -> Vec<u8> {
             format!("--screenshot={}", file.display()),
             format!("--window-size={width},{height}"),
         ],
+        true,
     );
     std::fs::read(&file).unwrap_or_else(|e| {
         panic!(

@@ -273,8 +273,8 @@ fn format_when(when: f64) -> String {
         .unwrap_or_default()
 }
 
-/// HTML escaping as Django's templates do.
-fn escape(s: &str) -> String {
+/// HTML escaping as Django's templates do (also the UI page's).
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

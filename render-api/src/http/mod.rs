@@ -685,7 +685,7 @@ fn dispatch(req: &Req<'_>, path: &str) -> Result<Reply, ApiError> {
     let get_or_post = matches!(*req.method, Method::GET | Method::POST | Method::HEAD);
     match trimmed {
         // The browser UI (ui.rs): its page, and its embedded assets below.
-        "" | "/composer" => ui::page(req.method),
+        "" | "/composer" => ui::page(req),
         "/render" => {
             if !get_or_post {
                 return method_not_allowed();
@@ -726,7 +726,7 @@ fn dispatch(req: &Req<'_>, path: &str) -> Result<Reply, ApiError> {
                 }
             }
             if ui::is_dashboard_page(trimmed) {
-                return ui::page(req.method);
+                return ui::page(req);
             }
             if let Some(name) = path.strip_prefix("/ui/") {
                 return ui::asset(req.method, name, req.params.get("v"));
@@ -813,6 +813,23 @@ mod router_tests {
 
     fn get(api: &Api, uri: &str) -> (u16, String, String) {
         call(api, Method::GET, uri, None)
+    }
+
+    #[test]
+    fn the_ui_page_carries_the_tree_top_level() {
+        let api = api();
+        for path in ["/", "/composer/?target=a.b", "/dashboard/ops"] {
+            let (status, ct, body) = get(&api, path);
+            assert_eq!((status, ct.as_str()), (200, "text/html; charset=utf-8"));
+            for top in ["a", "x"] {
+                assert!(
+                    body.contains(&format!(
+                        r#"class="branch" data-path="{top}" aria-expanded="false">"#
+                    )),
+                    "{path}: no top-level node {top} in {body}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -9,10 +9,17 @@
 //! request carrying the current hash may be cached for good (a new binary
 //! changes the hash, so browsers never run a stale script), any other is
 //! `no-cache`.
+//!
+//! The page comes with the tree's top level already in its HTML: it shows
+//! without scripts and before the page's `load` event (when a headless
+//! browser's `--dump-dom` reads the page), and the tree script then
+//! replaces it with live nodes.
 
+use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use super::{Method, Reply};
+use super::events::escape as escape_html;
+use super::{Method, Reply, Req};
 use crate::error::ApiError;
 
 /// One embedded file under `/ui/`.
@@ -80,21 +87,53 @@ fn read_only(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD)
 }
 
+/// The metric tree's empty list in [`INDEX_HTML`], where the top level goes.
+const TREE_LIST: &str = r#"<ul id="tree" class="tree" role="tree" aria-label="Metric tree"></ul>"#;
+
 /// The UI page (for `/`, `/composer`, `/dashboard` and `/dashboard/NAME`).
-pub(crate) fn page(method: &Method) -> Result<Reply, ApiError> {
-    if !read_only(method) {
+pub(crate) fn page(req: &Req<'_>) -> Result<Reply, ApiError> {
+    if !read_only(req.method) {
         return Ok(Reply::error(405, "method not allowed"));
     }
-    let mut reply = Reply::ok(
-        "text/html; charset=utf-8",
-        INDEX_HTML.replace("{{version}}", version()),
-    );
+    let html = INDEX_HTML.replace("{{version}}", version());
+    let html = html.replace(TREE_LIST, &tree_list_with_top_level(req));
+    let mut reply = Reply::ok("text/html; charset=utf-8", html);
     reply.headers.push(("Cache-Control", "no-cache".into()));
     reply.headers.push(("Content-Security-Policy", CSP.into()));
     reply
         .headers
         .push(("X-Content-Type-Options", "nosniff".into()));
     Ok(reply)
+}
+
+/// [`TREE_LIST`] holding the top-level nodes as `tree.js` draws them
+/// (closed branches and leaves, sorted by name). A failing or oversized
+/// find leaves it empty: the script then says why.
+fn tree_list_with_top_level(req: &Req<'_>) -> String {
+    let mut nodes = match req.read.find("*") {
+        Ok(nodes) if nodes.len() <= req.settings.max_find_results => nodes,
+        _ => return TREE_LIST.to_string(),
+    };
+    nodes.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut items = String::new();
+    for node in &nodes {
+        let id = escape_html(&node.path);
+        let (class, twisty, title, expanded) = if node.is_leaf {
+            ("leaf", "\u{2022}", format!("{id} (add to the graph)"), "")
+        } else {
+            (
+                "branch",
+                "\u{25b8}",
+                id.clone(),
+                r#" aria-expanded="false""#,
+            )
+        };
+        let _ = write!(
+            items,
+            r#"<li role="treeitem" class="{class}" data-path="{id}"{expanded}><button type="button" class="node" title="{title}"><span class="twisty" aria-hidden="true">{twisty}</span><span class="name">{id}</span></button></li>"#
+        );
+    }
+    TREE_LIST.replace("></ul>", &format!(">{items}</ul>"))
 }
 
 /// `/ui/NAME`: an embedded asset, or 404.
@@ -142,10 +181,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_empty_tree_list_is_in_the_page() {
+        assert_eq!(INDEX_HTML.matches(TREE_LIST).count(), 1);
+    }
+
+    #[test]
     fn every_script_and_stylesheet_the_page_links_is_embedded() {
-        let html = page(&Method::GET).unwrap();
-        let html = String::from_utf8(html.body).unwrap();
-        assert!(!html.contains("{{version}}"));
+        let html = INDEX_HTML.replace("{{version}}", version());
         let mut linked = 0;
         for piece in html.split("/ui/").skip(1) {
             let name = piece.split('?').next().unwrap();
