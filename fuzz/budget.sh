@@ -37,7 +37,7 @@ for t in "${targets[@]}"; do
   mkdir -p "artifacts/$t"
   start=$(date +%s)
   rc=0
-  "$bin/$t" "corpus/$t" -runs="$runs" -max_len="$(max_len "$t")" -timeout=10 \
+  "$bin/$t" "corpus/$t" -runs="$runs" -max_len="$(max_len "$t")" -timeout="${TIMEOUT:-10}" \
     -rss_limit_mb=2048 -artifact_prefix="artifacts/$t/" -print_final_stats=1 \
     >"logs/$t.log" 2>&1 || rc=$?
   secs=$(($(date +%s) - start))

@@ -131,8 +131,9 @@ fn segments(dir: &Path) -> io::Result<Vec<u64>> {
     Ok(numbers)
 }
 
-/// Encodes `points` as one record's payload.
-fn encode(points: &[MetricPoint], out: &mut Vec<u8>) {
+/// Appends `points` to `out` as one record (header and payload), as
+/// segments hold them.
+pub fn encode(points: &[MetricPoint], out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&[0u8; RECORD_HEADER]);
     for p in points {
@@ -166,22 +167,32 @@ fn decode(mut payload: &[u8], out: &mut Vec<MetricPoint>) -> Option<()> {
 
 /// What a segment's read gave: its points, and where it was cut if a
 /// record was damaged.
-struct SegmentRead {
-    points: Vec<MetricPoint>,
-    damaged_at: Option<u64>,
+#[derive(Debug)]
+pub struct SegmentRead {
+    /// The points of every record before the first damaged one, in order.
+    pub points: Vec<MetricPoint>,
+    /// The offset of the first damaged record (checksum, length or payload
+    /// wrong, or cut short), if any; nothing from there on is read.
+    pub damaged_at: Option<u64>,
 }
 
 fn read_segment(path: &Path) -> io::Result<SegmentRead> {
     let mut data = Vec::new();
     File::open(path)?.read_to_end(&mut data)?;
+    Ok(decode_segment(&data))
+}
+
+/// Reads a segment's bytes (replay; fuzzed by `fuzz/fuzz_targets/
+/// journal_replay.rs`).
+pub fn decode_segment(data: &[u8]) -> SegmentRead {
     let mut points = Vec::new();
     let mut offset = 0usize;
     while offset < data.len() {
         let Some(header) = data.get(offset..offset + RECORD_HEADER) else {
-            return Ok(SegmentRead {
+            return SegmentRead {
                 points,
                 damaged_at: Some(offset as u64),
-            });
+            };
         };
         let length = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
@@ -194,18 +205,18 @@ fn read_segment(path: &Path) -> io::Result<SegmentRead> {
             .filter(|p| crc32fast::hash(p) == crc)
             .and_then(|p| decode(p, &mut decoded));
         if valid.is_none() {
-            return Ok(SegmentRead {
+            return SegmentRead {
                 points,
                 damaged_at: Some(offset as u64),
-            });
+            };
         }
         points.append(&mut decoded);
         offset = body + length;
     }
-    Ok(SegmentRead {
+    SegmentRead {
         points,
         damaged_at: None,
-    })
+    }
 }
 
 impl Journal {
