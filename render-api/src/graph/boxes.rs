@@ -17,7 +17,7 @@ pub struct Box2 {
 }
 
 impl Box2 {
-    fn intersect(self, o: Box2) -> Box2 {
+    pub fn intersect(self, o: Box2) -> Box2 {
         Box2 {
             x0: self.x0.max(o.x0),
             y0: self.y0.max(o.y0),
@@ -59,7 +59,7 @@ fn rect_of(path: &[El]) -> Option<Box2> {
 }
 
 /// The clip as one box (`None` = no clip), or `Err` when it is not a box.
-fn clip_box(clip: &Clip) -> Result<Option<Box2>, ()> {
+pub fn clip_box(clip: &Clip) -> Result<Option<Box2>, ()> {
     match clip.as_slice() {
         [] => Ok(None),
         [one] => rect_of(one).map(Some).ok_or(()),
@@ -116,7 +116,7 @@ pub fn boxes(op: &Op) -> Option<(Vec<Box2>, Rgba, Option<Box2>)> {
 }
 
 /// How much of pixel `[p, p + 1)` lies in `[a, b)`.
-fn overlap(p: i64, a: f64, b: f64) -> f64 {
+pub fn overlap(p: i64, a: f64, b: f64) -> f64 {
     ((p as f64 + 1.0).min(b) - (p as f64).max(a)).max(0.0)
 }
 
