@@ -29,20 +29,10 @@ struct Edge {
     y0: f64,
     x1: f64,
     y1: f64,
+    /// Change of x per unit of y (0 for horizontal edges).
+    dxdy: f64,
     /// +1 when the path ran downwards, -1 upwards, 0 horizontal.
     dir: i32,
-}
-
-impl Edge {
-    fn x_at(&self, y: f64) -> f64 {
-        if y <= self.y0 {
-            self.x0
-        } else if y >= self.y1 {
-            self.x1
-        } else {
-            self.x0 + (y - self.y0) * (self.x1 - self.x0) / (self.y1 - self.y0)
-        }
-    }
 }
 
 /// An edge's part inside the current pixel row.
@@ -97,6 +87,8 @@ pub struct Rasterizer {
     area: Vec<f64>,
     cover: Vec<f64>,
     row: Vec<f32>,
+    /// The row's runs of touched columns, `[start, end]`.
+    spans: Vec<(usize, usize)>,
     events: Vec<f64>,
     band: Vec<(f64, f64, i32)>,
     window: Option<Window>,
@@ -225,15 +217,19 @@ impl Rasterizer {
         inner.sort_by(|p, q| p.1.total_cmp(&q.1).then(p.0.total_cmp(&q.0)));
         for i in 0..n {
             let (p, q) = (cuts[i], cuts[i + 1]);
-            let e = Edge {
+            let mut e = Edge {
                 x0: p.0.clamp(left, right),
                 y0: p.1,
                 x1: q.0.clamp(left, right),
                 y1: q.1,
+                dxdy: 0.0,
                 dir,
             };
-            if dir != 0 && e.y1 <= e.y0 {
-                continue;
+            if dir != 0 {
+                if e.y1 <= e.y0 {
+                    continue;
+                }
+                e.dxdy = (e.x1 - e.x0) / (e.y1 - e.y0);
             }
             self.edges.push(e);
         }
@@ -254,6 +250,8 @@ impl Rasterizer {
         self.area.resize(width + 2, 0.0);
         self.cover.clear();
         self.cover.resize(width + 2, 0.0);
+        self.row.clear();
+        self.row.resize(width, 0.0);
         self.active.clear();
         let first = (self.edges[0].y0.floor() as i64).max(w.y0 as i64) as u32;
         let mut next = 0usize;
@@ -282,66 +280,87 @@ impl Rasterizer {
                 }
                 continue;
             }
+            let left = w.x0 as f64;
             self.pieces.clear();
-            for &i in &self.active {
+            self.pieces.extend(self.active.iter().map(|&i| {
                 let e = &edges[i as usize];
                 let (ya, yb) = (e.y0.max(top), e.y1.min(bottom));
                 let (xa, xb) = if e.dir == 0 {
                     (e.x0, e.x1)
                 } else {
-                    (e.x_at(ya), e.x_at(yb))
+                    (
+                        if ya <= e.y0 {
+                            e.x0
+                        } else {
+                            e.x0 + (ya - e.y0) * e.dxdy
+                        },
+                        if yb >= e.y1 {
+                            e.x1
+                        } else {
+                            e.x0 + (yb - e.y0) * e.dxdy
+                        },
+                    )
                 };
-                self.pieces.push(Piece {
+                let (xa, xb) = (xa - left, xb - left);
+                Piece {
                     edge: i,
-                    xa: xa - w.x0 as f64,
+                    xa,
                     ya,
-                    xb: xb - w.x0 as f64,
+                    xb,
                     yb,
-                    lo: xa.min(xb) - w.x0 as f64,
-                    hi: xa.max(xb) - w.x0 as f64,
+                    lo: xa.min(xb),
+                    hi: xa.max(xb),
                     dir: e.dir,
-                });
-            }
-            // nearly sorted from the previous row: insertion sort
-            for i in 1..self.pieces.len() {
+                }
+            }));
+            // nearly sorted from the previous row: insertion sort that
+            // shifts the few pieces out of place
+            let pieces = &mut self.pieces;
+            for i in 1..pieces.len() {
+                if pieces[i - 1].lo <= pieces[i].lo {
+                    continue;
+                }
+                let p = pieces[i];
                 let mut j = i;
-                while j > 0 && self.pieces[j - 1].lo > self.pieces[j].lo {
-                    self.pieces.swap(j - 1, j);
+                while j > 0 && pieces[j - 1].lo > p.lo {
+                    pieces[j] = pieces[j - 1];
                     j -= 1;
                 }
+                pieces[j] = p;
             }
             for (slot, p) in self.active.iter_mut().zip(&self.pieces) {
                 *slot = p.edge;
             }
-            let (lo_col, hi_col) = self.row_cells(top, bottom);
-            // coverage = area + running sum of cover; the cells touched
-            // are lo_col..=hi_col (cover reaches one further)
-            let end = hi_col.min(width);
-            self.row.clear();
-            let mut acc = 0.0;
-            for c in lo_col..end {
-                acc += self.cover[c];
-                self.row.push((self.area[c] + acc).clamp(0.0, 1.0) as f32);
+            self.row_cells(top, bottom);
+            // coverage = area + running sum of cover, run by run: between
+            // runs the winding is zero and every cover sums to nothing
+            let spans = std::mem::take(&mut self.spans);
+            for &(start, end) in &spans {
+                let stop = (end + 1).min(width);
+                if start < stop {
+                    let mut acc = 0.0;
+                    let cells = self.area[start..stop].iter().zip(&self.cover[start..stop]);
+                    for (out, (area, cover)) in self.row[..stop - start].iter_mut().zip(cells) {
+                        acc += cover;
+                        *out = (area + acc).clamp(0.0, 1.0) as f32;
+                    }
+                }
+                let clear = (end + 2).min(width + 2);
+                self.cover[start..clear].fill(0.0);
+                self.area[start..clear].fill(0.0);
+                if start < stop {
+                    emit(y, w.x0 + start as u32, &self.row[..stop - start]);
+                }
             }
-            for c in lo_col..(hi_col + 1).min(width + 2) {
-                self.cover[c] = 0.0;
-                self.area[c] = 0.0;
-            }
-            if self.row.is_empty() {
-                continue;
-            }
-            emit(y, w.x0 + lo_col as u32, &self.row);
+            self.spans = spans;
         }
     }
 
-    /// Accumulates the row's boundary areas; returns the touched columns.
-    fn row_cells(&mut self, top: f64, bottom: f64) -> (usize, usize) {
-        let Some(first) = self.pieces.first() else {
-            return (0, 0);
-        };
-        let lo_col = first.lo.max(0.0).floor() as usize;
+    /// Accumulates the row's boundary areas into the cells and lists the
+    /// runs of columns they touch (joined where the shape fills a gap).
+    fn row_cells(&mut self, top: f64, bottom: f64) {
+        self.spans.clear();
         let mut winding = 0i32;
-        let mut hi_col = 0usize;
         let mut i = 0;
         let pieces = std::mem::take(&mut self.pieces);
         while i < pieces.len() {
@@ -353,29 +372,39 @@ impl Rasterizer {
             }
             let cluster = &pieces[i..j];
             let before = winding;
-            let mut turned = 0.0;
-            for p in cluster {
-                turned += p.dir as f64 * (p.yb - p.ya);
-            }
-            let after = before + turned.round() as i32;
-            let one = cluster.len() == 1 && cluster[0].ya <= top && cluster[0].yb >= bottom;
-            if one {
-                if (before != 0) != (after != 0) {
-                    let s = if after != 0 { 1.0 } else { -1.0 };
-                    let p = cluster[0];
-                    self.accumulate(p.xa, p.ya, p.xb, p.yb, s);
+            let after;
+            if let [p] = cluster {
+                after = before + p.dir;
+                if p.ya <= top && p.yb >= bottom {
+                    if (before != 0) != (after != 0) {
+                        let s = if after != 0 { 1.0 } else { -1.0 };
+                        self.accumulate(p.xa, p.ya, p.xb, p.yb, s);
+                    }
+                } else {
+                    self.exact_cluster(cluster, before, top, bottom);
                 }
-            } else if cluster.len() <= EXACT_CLUSTER {
-                self.exact_cluster(cluster, before, top, bottom);
             } else {
-                self.sampled_cluster(cluster, before, top, bottom);
+                let mut turned = 0.0;
+                for p in cluster {
+                    turned += p.dir as f64 * (p.yb - p.ya);
+                }
+                after = before + turned.round() as i32;
+                if cluster.len() <= EXACT_CLUSTER {
+                    self.exact_cluster(cluster, before, top, bottom);
+                } else {
+                    self.sampled_cluster(cluster, before, top, bottom);
+                }
             }
-            hi_col = hi_col.max(hi.max(0.0).floor() as usize + 1);
+            // x is relative to the window and never negative: `as` floors
+            let (c0, c1) = (pieces[i].lo as usize, hi as usize);
+            match self.spans.last_mut() {
+                Some(last) if before != 0 || last.1 + 1 >= c0 => last.1 = last.1.max(c1),
+                _ => self.spans.push((c0, c1)),
+            }
             winding = after;
             i = j;
         }
         self.pieces = pieces;
-        (lo_col, hi_col)
     }
 
     /// Bands cut at every piece end and crossing: exact.
@@ -459,6 +488,7 @@ impl Rasterizer {
 
     /// Adds the signed area right of the segment `(xa, ya)-(xb, yb)`
     /// (`ya < yb`, inside one row, x relative to the window) to the cells.
+    #[inline]
     fn accumulate(&mut self, xa: f64, ya: f64, xb: f64, yb: f64, s: f64) {
         let dy = yb - ya;
         if dy <= 0.0 {
@@ -466,24 +496,21 @@ impl Rasterizer {
         }
         let last = self.cover.len() - 2;
         let (lo, hi) = if xa <= xb { (xa, xb) } else { (xb, xa) };
-        let (c0, c1) = (lo.floor(), hi.floor());
+        // x is never negative here: `as` floors
+        let (c0, c1) = ((lo as usize).min(last), (hi as usize).min(last));
         if c0 == c1 || hi - lo < 1e-12 {
-            let c = (c0.max(0.0) as usize).min(last);
-            self.area[c] += s * dy * (c0 + 1.0 - (xa + xb) / 2.0);
-            self.cover[c + 1] += s * dy;
+            self.area[c0] += s * dy * (c0 as f64 + 1.0 - (xa + xb) / 2.0);
+            self.cover[c0 + 1] += s * dy;
             return;
         }
         let per_x = dy / (hi - lo);
         let mut x = lo;
-        let mut col = c0;
-        while x < hi {
-            let end = (col + 1.0).min(hi);
+        for c in c0..=c1 {
+            let end = (c as f64 + 1.0).min(hi);
             let h = per_x * (end - x);
-            let c = (col.max(0.0) as usize).min(last);
-            self.area[c] += s * h * (col + 1.0 - (x + end) / 2.0);
+            self.area[c] += s * h * (c as f64 + 1.0 - (x + end) / 2.0);
             self.cover[c + 1] += s * h;
             x = end;
-            col += 1.0;
         }
     }
 }

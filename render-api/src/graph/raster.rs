@@ -136,20 +136,21 @@ fn stroke_outline(path: &[El], style: &super::canvas::StrokeStyle) -> Option<tin
     p.stroke(&stroke, 1.0)
 }
 
-/// Source-over of `color` through `coverage` (0..=1) onto one
-/// premultiplied RGBA8 pixel.
+/// Source-over of `src` (8-bit, opaque) with opacity `m` (0..=255, the
+/// coverage times the colour's alpha) onto one premultiplied RGBA8 pixel,
+/// in pixman's 8-bit arithmetic.
 #[inline]
-fn blend(px: &mut [u8], src: &[f32; 3], alpha: f32) {
-    if alpha >= 1.0 {
-        px[0] = (src[0] + 0.5) as u8;
-        px[1] = (src[1] + 0.5) as u8;
-        px[2] = (src[2] + 0.5) as u8;
-        px[3] = 255;
+fn blend(px: &mut [u8], src: &[u32; 4], m: u32) {
+    if m >= 255 {
+        for (c, s) in px.iter_mut().zip(src) {
+            *c = *s as u8;
+        }
         return;
     }
-    let keep = 1.0 - alpha;
-    for (c, s) in px.iter_mut().zip([src[0], src[1], src[2], 255.0]) {
-        *c = (s * alpha + *c as f32 * keep + 0.5).min(255.0) as u8;
+    let keep = 255 - m;
+    for (c, s) in px.iter_mut().zip(src) {
+        // (x + 127) / 255, rounded
+        *c = ((s * m + *c as u32 * keep + 127) / 255) as u8;
     }
 }
 
@@ -222,36 +223,44 @@ pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiErr
             continue;
         }
         let src = [
-            (color.r.clamp(0.0, 1.0) * 255.0) as f32,
-            (color.g.clamp(0.0, 1.0) * 255.0) as f32,
-            (color.b.clamp(0.0, 1.0) * 255.0) as f32,
+            (color.r.clamp(0.0, 1.0) * 255.0 + 0.5) as u32,
+            (color.g.clamp(0.0, 1.0) * 255.0 + 0.5) as u32,
+            (color.b.clamp(0.0, 1.0) * 255.0 + 0.5) as u32,
+            255,
         ];
+        // a box clip covers the window's columns by their overlap with it
+        let column_clip: Vec<f32> = match clip_cov {
+            Some(ClipCoverage::Box(b)) => (0..width)
+                .map(|x| boxes::overlap(x as i64, b.x0, b.x1) as f32)
+                .collect(),
+            _ => Vec::new(),
+        };
         let w = width as usize;
         let data = pixmap.data_mut();
         r.sweep(|y, x0, cov| {
-            let row_factor = match clip_cov {
-                Some(ClipCoverage::Box(b)) => boxes::overlap(y as i64, b.y0, b.y1) as f32,
-                _ => 1.0,
+            let row_alpha = 255.0
+                * a
+                * match clip_cov {
+                    Some(ClipCoverage::Box(b)) => boxes::overlap(y as i64, b.y0, b.y1) as f32,
+                    _ => 1.0,
+                };
+            let start = y as usize * w + x0 as usize;
+            let Some(pixels) = data.get_mut(start * 4..(start + cov.len()) * 4) else {
+                return;
             };
-            for (k, &c) in cov.iter().enumerate() {
+            for (k, (&c, px)) in cov.iter().zip(pixels.chunks_exact_mut(4)).enumerate() {
                 if c <= 0.0 {
                     continue;
                 }
                 let x = x0 as usize + k;
-                let i = y as usize * w + x;
                 let clip_factor = match clip_cov {
                     None => 1.0,
-                    Some(ClipCoverage::Box(b)) => {
-                        row_factor * boxes::overlap(x as i64, b.x0, b.x1) as f32
-                    }
-                    Some(ClipCoverage::Mask(m)) => m.get(i).copied().unwrap_or(0.0),
+                    Some(ClipCoverage::Box(_)) => column_clip.get(x).copied().unwrap_or(0.0),
+                    Some(ClipCoverage::Mask(m)) => m.get(start + k).copied().unwrap_or(0.0),
                 };
-                let alpha = c * a * clip_factor;
-                if alpha <= 0.0 {
-                    continue;
-                }
-                if let Some(px) = data.get_mut(i * 4..i * 4 + 4) {
-                    blend(px, &src, alpha);
+                let m = (c * row_alpha * clip_factor + 0.5) as u32;
+                if m > 0 {
+                    blend(px, &src, m);
                 }
             }
         });
