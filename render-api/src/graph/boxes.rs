@@ -17,7 +17,7 @@ pub struct Box2 {
 }
 
 impl Box2 {
-    fn intersect(self, o: Box2) -> Box2 {
+    pub fn intersect(self, o: Box2) -> Box2 {
         Box2 {
             x0: self.x0.max(o.x0),
             y0: self.y0.max(o.y0),
@@ -59,7 +59,7 @@ fn rect_of(path: &[El]) -> Option<Box2> {
 }
 
 /// The clip as one box (`None` = no clip), or `Err` when it is not a box.
-fn clip_box(clip: &Clip) -> Result<Option<Box2>, ()> {
+pub fn clip_box(clip: &Clip) -> Result<Option<Box2>, ()> {
     match clip.as_slice() {
         [] => Ok(None),
         [one] => rect_of(one).map(Some).ok_or(()),
@@ -116,7 +116,7 @@ pub fn boxes(op: &Op) -> Option<(Vec<Box2>, Rgba, Option<Box2>)> {
 }
 
 /// How much of pixel `[p, p + 1)` lies in `[a, b)`.
-fn overlap(p: i64, a: f64, b: f64) -> f64 {
+pub fn overlap(p: i64, a: f64, b: f64) -> f64 {
     ((p as f64 + 1.0).min(b) - (p as f64).max(a)).max(0.0)
 }
 
@@ -139,25 +139,41 @@ pub fn composite(pixels: &mut [u8], width: u32, height: u32, b: Box2, color: Rgb
         color.b.clamp(0.0, 1.0) * 255.0,
         255.0,
     ];
-    let (px0, px1) = (b.x0.floor() as i64, b.x1.ceil() as i64);
-    let (py0, py1) = (b.y0.floor() as i64, b.y1.ceil() as i64);
+    // opaque pixels take the colour itself (the background, solid boxes)
+    let solid = src.map(|c| (c + 0.5) as u8);
+    let (px0, px1) = (b.x0 as i64, ceil(b.x1));
+    let (py0, py1) = (b.y0 as i64, ceil(b.y1));
     for y in py0..py1 {
         let cy = overlap(y, b.y0, b.y1);
+        let row = y as usize * width as usize;
         for x in px0..px1 {
             let alpha = a * cy * overlap(x, b.x0, b.x1);
             if alpha <= 0.0 {
                 continue;
             }
-            let i = (y as usize * width as usize + x as usize) * 4;
+            let i = (row + x as usize) * 4;
             let Some(px) = pixels.get_mut(i..i + 4) else {
                 continue;
             };
+            if alpha >= 1.0 {
+                px.copy_from_slice(&solid);
+                continue;
+            }
             for (c, s) in px.iter_mut().zip(src) {
-                *c = (s * alpha + *c as f64 * (1.0 - alpha))
-                    .round()
-                    .clamp(0.0, 255.0) as u8;
+                // `as` truncates: +0.5 rounds these non-negative values
+                *c = (s * alpha + *c as f64 * (1.0 - alpha) + 0.5).min(255.0) as u8;
             }
         }
+    }
+}
+
+/// `x.ceil()` for the non-negative coordinates here, without a libm call.
+fn ceil(x: f64) -> i64 {
+    let t = x as i64;
+    if (t as f64) < x {
+        t + 1
+    } else {
+        t
     }
 }
 

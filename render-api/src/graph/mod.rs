@@ -13,6 +13,7 @@ pub mod base;
 mod boxes;
 pub mod canvas;
 pub mod colors;
+mod coverage;
 pub mod fonts;
 pub mod line;
 mod lines;
