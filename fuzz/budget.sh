@@ -16,7 +16,10 @@ targets=("$@")
 # whisper_reader rewrites a file per input: keep that in memory when we can.
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 # Cheaper ASan bookkeeping: no allocation stack traces, no fake stacks.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=0:detect_stack_use_after_return=0:quarantine_size_mb=16}
+# detect_odr_violation=0 as `cargo fuzz run` sets it: the bundled SQLite
+# (rusqlite, linked through render-api) has same-named static arrays in one
+# translation unit, which ASan reports as an ODR violation at start.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_odr_violation=0:malloc_context_size=0:detect_stack_use_after_return=0:quarantine_size_mb=16}
 
 # Longest input per target: enough for its grammar, short enough to keep
 # executions cheap (a line parser gains nothing from 4 KB lines).

@@ -29,6 +29,11 @@ trap 'rm -rf "$scratch"' EXIT
 # whisper_reader rewrites a file per input: keep that in memory when we can.
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 
+# As `cargo fuzz run` sets it: the bundled SQLite (rusqlite, linked through
+# render-api) has same-named static arrays in one translation unit, which
+# ASan would report as an ODR violation at start.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_odr_violation=0}
+
 failed=()
 for target in $(cargo +nightly fuzz list); do
   mkdir -p "$scratch/$target/new" "$scratch/$target/artifacts" "fuzz/corpus/$target"
