@@ -16,8 +16,9 @@ pub(crate) fn list(req: &Req<'_>) -> Result<Reply, ApiError> {
         return Ok(Reply::error(405, "method not allowed"));
     }
     if req.params.get("type") == Some("pie") {
-        // graphite's pie functions (average, maximum, minimum) only serve
-        // PNG pie charts, which ferrograph does not draw.
+        // graphite's pie functions (average, maximum, minimum) are the
+        // `pieMode` graph option here; graphite-web 1.1.10 itself answers
+        // 500 on Python 3.11 (docs/render-api.md).
         return Ok(Reply::json("{}".into(), None));
     }
     let grouped = req
