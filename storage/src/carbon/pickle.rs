@@ -14,6 +14,17 @@ use std::fmt;
 pub const MAX_DEPTH: usize = 16;
 /// Most values one message may build.
 pub const MAX_VALUES: usize = 4_000_000;
+/// Most values one message may build per byte of its length (plus a small
+/// allowance), below [`MAX_VALUES`]: a message's work grows with its
+/// length, not with how often it copies what it built. Python's pickler
+/// builds at most one value per opcode byte, and a memo get of a small
+/// tuple (2 bytes, 3 values) is the most a real client's message copies.
+pub const MAX_VALUES_PER_BYTE: usize = 8;
+
+/// The value bound of a message of `len` bytes.
+fn value_limit(len: usize) -> usize {
+    MAX_VALUES.min(len.saturating_mul(MAX_VALUES_PER_BYTE).saturating_add(1024))
+}
 
 /// A decoded value.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,6 +87,8 @@ struct Machine<'a> {
     stack: Vec<Slot>,
     memo: Vec<Option<Value>>,
     built: usize,
+    /// [`value_limit`] of this message.
+    limit: usize,
 }
 
 impl<'a> Machine<'a> {
@@ -128,7 +141,7 @@ impl<'a> Machine<'a> {
 
     fn push(&mut self, v: Value) -> Result<(), PickleError> {
         self.built += 1;
-        if self.built > MAX_VALUES {
+        if self.built > self.limit {
             return self.err("too many values");
         }
         self.stack.push(Slot::Val(v));
@@ -222,12 +235,12 @@ impl<'a> Machine<'a> {
     }
 
     /// A copy of a value already built (DUP, memo get), counted value by
-    /// value against [`MAX_VALUES`]: copying nested tuples over and over
+    /// value against the message's limit: copying nested tuples over and over
     /// would otherwise grow a message exponentially in its length (a
     /// few kilobytes took minutes; found by cargo fuzz, carbon_pickle).
     fn copy(&self, v: &Value) -> Result<Value, PickleError> {
         let nodes = node_count(v);
-        if self.built.saturating_add(nodes) > MAX_VALUES {
+        if self.built.saturating_add(nodes) > self.limit {
             return self.err("too many values");
         }
         Ok(v.clone())
@@ -356,6 +369,7 @@ pub fn decode(buf: &[u8]) -> Result<Value, PickleError> {
         stack: Vec::new(),
         memo: Vec::new(),
         built: 0,
+        limit: value_limit(buf.len()),
     };
     loop {
         let op = m.take(1)?[0];
@@ -377,7 +391,7 @@ pub fn decode(buf: &[u8]) -> Result<Value, PickleError> {
                 return Ok(v);
             }
             b'(' => {
-                if m.stack.len() > MAX_VALUES {
+                if m.stack.len() > m.limit {
                     return m.err("stack too deep");
                 }
                 m.stack.push(Slot::Mark)
@@ -587,7 +601,8 @@ mod tests {
     /// Found by cargo fuzz (carbon_pickle, a timeout): DUP and TUPLE2
     /// double a value per pair of bytes up to the depth limit, then each
     /// DUP or memo get copied the whole tree: a few kilobytes meant
-    /// billions of copied values. Copies now count against MAX_VALUES.
+    /// billions of copied values. Copies now count against the message's
+    /// limit: at most [`MAX_VALUES_PER_BYTE`] values per byte.
     #[test]
     fn fuzz_copies_of_big_values_are_bounded() {
         let mut msg = vec![0x80, 0x02, b'N'];
@@ -607,6 +622,28 @@ mod tests {
         dups.extend(std::iter::repeat(b'2').take(3000));
         let err = decode(&dups).expect_err("refused");
         assert!(err.message.contains("too many values"), "{err}");
+    }
+
+    /// A real client's large message stays well inside the per-byte bound:
+    /// 50,000 points sharing one memoized name, as Python's pickler writes
+    /// a list of tuples whose name is one string object.
+    #[test]
+    fn a_large_real_message_is_inside_the_value_limit() {
+        let mut msg = vec![0x80, 0x02, b']', b'q', 0, b'('];
+        msg.extend_from_slice(b"X\x05\x00\x00\x00a.b.cq\x01");
+        for i in 0..50_000u32 {
+            if i > 0 {
+                msg.extend_from_slice(b"h\x01"); // BINGET 1: the shared name
+            }
+            msg.push(b'J');
+            msg.extend_from_slice(&(1_700_000_000 + i).to_le_bytes());
+            msg.push(b'K');
+            msg.push((i % 200) as u8);
+            msg.extend_from_slice(&[0x86, 0x86]); // TUPLE2, TUPLE2
+        }
+        msg.extend_from_slice(b"e.");
+        let points = parse_message(&msg).expect("a real message");
+        assert_eq!(points.len(), 50_000);
     }
 
     // pickle.dumps([("a.b", (1700000000, 1.5)), ("c", (17, 2))], protocol=2)
