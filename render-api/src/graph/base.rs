@@ -269,6 +269,15 @@ impl Graph {
     }
 
     /// `drawLegend(elements, unique)`: `(name, colour, right side)`.
+    /// A legend entry's swatch as glyph.py draws it: a box filled in the
+    /// current colour, a dark grey outline, then `fg` again for the label.
+    fn draw_legend_swatch(&mut self, x: f64, y: f64, size: f64, fg: &str) -> Result<(), ApiError> {
+        self.draw_rectangle(x, y, size, size, true);
+        self.set_color("darkgrey")?;
+        self.draw_rectangle(x, y, size, size, false);
+        self.set_color(fg)
+    }
+
     pub fn draw_legend(
         &mut self,
         elements: Vec<(String, String, bool)>,
@@ -333,10 +342,7 @@ impl Graph {
                 self.set_color(color)?;
                 if *right {
                     n_right += 1.0;
-                    self.draw_rectangle(x_right - padding, y_right, box_size, box_size, true);
-                    self.set_color("darkgrey")?;
-                    self.draw_rectangle(x_right - padding, y_right, box_size, box_size, false);
-                    self.set_color(&fg)?;
+                    self.draw_legend_swatch(x_right - padding, y_right, box_size, &fg)?;
                     self.draw_text(
                         name,
                         x_right - box_size,
@@ -352,10 +358,7 @@ impl Graph {
                     }
                 } else {
                     n += 1.0;
-                    self.draw_rectangle(x, y, box_size, box_size, true);
-                    self.set_color("darkgrey")?;
-                    self.draw_rectangle(x, y, box_size, box_size, false);
-                    self.set_color(&fg)?;
+                    self.draw_legend_swatch(x, y, box_size, &fg)?;
                     self.draw_text(
                         name,
                         x + box_size + padding,
@@ -382,16 +385,10 @@ impl Graph {
             for (i, (name, color, right)) in elements.iter().enumerate() {
                 self.set_color(color)?;
                 if *right {
-                    self.draw_rectangle(x + label_width + padding, y, box_size, box_size, true);
-                    self.set_color("darkgrey")?;
-                    self.draw_rectangle(x + label_width + padding, y, box_size, box_size, false);
-                    self.set_color(&fg)?;
+                    self.draw_legend_swatch(x + label_width + padding, y, box_size, &fg)?;
                     self.draw_text(name, x + label_width, y, Align::Right, VAlign::Top, 0.0);
                 } else {
-                    self.draw_rectangle(x, y, box_size, box_size, true);
-                    self.set_color("darkgrey")?;
-                    self.draw_rectangle(x, y, box_size, box_size, false);
-                    self.set_color(&fg)?;
+                    self.draw_legend_swatch(x, y, box_size, &fg)?;
                     self.draw_text(
                         name,
                         x + box_size + padding,
