@@ -4,7 +4,7 @@
 //! bounded in time.
 
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::util::refs::{ref_python, references_available};
 use crate::util::serve::Serve;
+use crate::util::{send_carbon, unix_now};
 
 /// `serve`'s defaults apart from listener addresses, the schemas
 /// (`1s:1h,1m:1d`) and a 1 s StatsD flush: the conditions the issue names.
@@ -32,21 +33,6 @@ fn default_config(dir: &Path) -> PathBuf {
     )
     .expect("write config");
     path
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
-}
-
-/// Sends carbon lines over one TCP connection.
-fn send_carbon(to: SocketAddr, lines: &[String]) {
-    let mut stream = TcpStream::connect(to).expect("connect carbon");
-    let mut text = lines.join("\n");
-    text.push('\n');
-    stream.write_all(text.as_bytes()).expect("send carbon");
 }
 
 /// Every `.wsp` under `dir`, checked by the reference `whisper.info`.

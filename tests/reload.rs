@@ -6,13 +6,11 @@
 //! resize_on_schema_change` rewriting existing files without losing a point.
 
 use std::ffi::OsStr;
-use std::io::Write as _;
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::util::serve::Serve;
-use crate::util::{run_ferrograph, wait_until};
+use crate::util::{run_ferrograph, send_carbon, unix_now as now, wait_until};
 
 const FIRST: &str = "[all]\npattern = .*\nretentions = 1s:1h,1m:1d\n";
 const FIRST_ARCHIVES: &[(u32, u32)] = &[(1, 3600), (60, 1440)];
@@ -35,20 +33,6 @@ fn write_config(dir: &Path, schemas: &str, render: &str, storage: &str, log: &st
     let path = dir.join("ferrograph.toml");
     std::fs::write(&path, text).expect("write config");
     path
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
-}
-
-fn send_carbon(to: SocketAddr, lines: &[String]) {
-    let mut stream = TcpStream::connect(to).expect("connect carbon");
-    let mut text = lines.join("\n");
-    text.push('\n');
-    stream.write_all(text.as_bytes()).expect("send carbon");
 }
 
 /// `(seconds_per_point, points)` of each archive of `path`.

@@ -94,3 +94,20 @@ impl Drop for ChildGuard {
 pub fn mismatch(what: &str, expected: &str, actual: &str) -> String {
     format!("{what}\nexpected:\n```\n{expected}\n```\nactual:\n```\n{actual}\n```")
 }
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// Sends carbon plaintext lines over one TCP connection.
+pub fn send_carbon(to: std::net::SocketAddr, lines: &[String]) {
+    use std::io::Write as _;
+    let mut stream = std::net::TcpStream::connect(to).expect("connect carbon");
+    let mut text = lines.join("\n");
+    text.push('\n');
+    stream.write_all(text.as_bytes()).expect("send carbon");
+}
