@@ -87,6 +87,10 @@ pub struct Rasterizer {
     area: Vec<f64>,
     cover: Vec<f64>,
     row: Vec<f32>,
+    /// [`Rasterizer::sweep_summed`]'s cells, a row of `width + 2` per
+    /// window row, and each row's touched columns `[first, end)`.
+    cells: Vec<f32>,
+    touched: Vec<(usize, usize)>,
     /// The row's runs of touched columns, `[start, end]`.
     spans: Vec<(usize, usize)>,
     events: Vec<f64>,
@@ -363,6 +367,56 @@ impl Rasterizer {
         }
     }
 
+    /// Like [`Rasterizer::sweep`], but each pixel's coverage is the sum of
+    /// the signed areas of every edge, clamped to 0..=1: no active edge
+    /// list, no sorting, one pass per edge. That is the non-zero coverage
+    /// wherever the pieces are wound the same way and a pixel is either
+    /// left by their overlaps or filled by them; where same-wound pieces
+    /// overlap inside a partly covered pixel it counts the overlap twice.
+    /// [`super::polyline`] feeds it a stroke as same-wound segment boxes
+    /// and join wedges, whose overlaps lie around the joints.
+    pub fn sweep_summed(&mut self, mut emit: impl FnMut(u32, u32, &[f32])) {
+        self.close();
+        let Some(w) = self.window else { return };
+        if self.edges.is_empty() || w.x1 <= w.x0 || w.y1 <= w.y0 {
+            return;
+        }
+        let width = (w.x1 - w.x0) as usize;
+        let rows = (w.y1 - w.y0) as usize;
+        let stride = width + 2;
+        // the cells are all zero between sweeps (each row is cleared after
+        // use): only growing costs a fill
+        if self.cells.len() < stride * rows {
+            self.cells.resize(stride * rows, 0.0);
+        }
+        self.touched.clear();
+        self.touched.resize(rows, (usize::MAX, 0));
+        let (left, top) = (w.x0 as f64, w.y0 as f64);
+        for e in &self.edges {
+            if e.dir != 0 {
+                add_edge(&mut self.cells, &mut self.touched, stride, e, left, top);
+            }
+        }
+        self.row.clear();
+        self.row.resize(width, 0.0);
+        for r in 0..rows {
+            let (c0, c1) = self.touched[r];
+            if c0 > c1 {
+                continue;
+            }
+            let stop = c1.min(width);
+            let cells = &mut self.cells[r * stride..(r + 1) * stride];
+            let mut acc = 0.0f32;
+            let out = &mut self.row[c0..stop];
+            for (o, cell) in out.iter_mut().zip(&cells[c0..stop]) {
+                acc += cell;
+                *o = acc.abs().min(1.0);
+            }
+            cells[c0..(c1 + 1).min(stride)].fill(0.0);
+            emit(w.y0 + r as u32, w.x0 + c0 as u32, out);
+        }
+    }
+
     /// Accumulates the row's boundary areas into the cells and lists the
     /// runs of columns they touch (joined where the shape fills a gap).
     fn row_cells(&mut self, top: f64, bottom: f64) {
@@ -517,6 +571,63 @@ impl Rasterizer {
             let h = per_x * (end - x);
             self.area[c] += s * h * (c as f64 + 1.0 - (x + end) / 2.0);
             self.cover[c + 1] += s * h;
+            x = end;
+        }
+    }
+}
+
+/// [`Rasterizer::sweep_summed`]'s accumulation of one edge (x relative to
+/// the window's left, never negative after clipping; `dir != 0`): per row
+/// it crosses, the signed area right of it goes into the row's cells as a
+/// pair (`part` into its cell, the rest into the next one, so that the row's
+/// running sum is the coverage), and the row's touched columns grow.
+fn add_edge(
+    cells: &mut [f32],
+    touched: &mut [(usize, usize)],
+    stride: usize,
+    e: &Edge,
+    left: f64,
+    top: f64,
+) {
+    let rows = touched.len();
+    let last = stride - 2;
+    let s = e.dir as f32;
+    let (y0, y1) = (e.y0 - top, e.y1 - top);
+    let first = y0.floor().max(0.0) as usize;
+    let end = (y1.ceil() as usize).min(rows);
+    let x_at = |y: f64| e.x0 - left + (y - y0) * e.dxdy;
+    let mut xa = x_at(y0.max(first as f64));
+    for r in first..end {
+        let (ya, yb) = (y0.max(r as f64), y1.min(r as f64 + 1.0));
+        let xb = if yb >= y1 { e.x1 - left } else { x_at(yb) };
+        let dy = yb - ya;
+        let (lo, hi) = if xa <= xb { (xa, xb) } else { (xb, xa) };
+        let (from, to) = (xa, xb);
+        xa = xb;
+        if dy <= 0.0 {
+            continue;
+        }
+        // `as` floors the non-negative x
+        let (c0, c1) = ((lo as usize).min(last), (hi as usize).min(last));
+        let span = &mut touched[r];
+        span.0 = span.0.min(c0);
+        span.1 = span.1.max(c1 + 1);
+        let row = &mut cells[r * stride..r * stride + stride];
+        if c0 == c1 || hi - lo < 1e-9 {
+            let h = s * dy as f32;
+            let part = h * (c0 as f32 + 1.0 - ((from + to) * 0.5) as f32);
+            row[c0] += part;
+            row[c0 + 1] += h - part;
+            continue;
+        }
+        let per_x = dy / (hi - lo);
+        let mut x = lo;
+        for c in c0..=c1 {
+            let end = (c as f64 + 1.0).min(hi);
+            let h = (per_x * (end - x)) as f32 * s;
+            let part = h * (c as f32 + 1.0 - ((x + end) * 0.5) as f32);
+            row[c] += part;
+            row[c + 1] += h - part;
             x = end;
         }
     }

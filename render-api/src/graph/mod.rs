@@ -20,6 +20,7 @@ mod lines;
 pub mod params;
 pub mod pdf;
 pub mod pie;
+mod polyline;
 pub mod raster;
 pub mod svg;
 

@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use super::boxes::{self, Box2};
 use super::canvas::{Canvas, Clip, El, Op};
 use super::coverage::{Rasterizer, Window};
+use super::polyline;
 
 /// Builds a tiny-skia path; `None` when nothing drawable remains.
 pub fn to_path(path: &[El]) -> Option<tiny_skia::Path> {
@@ -136,21 +137,36 @@ fn stroke_outline(path: &[El], style: &super::canvas::StrokeStyle) -> Option<tin
     p.stroke(&stroke, 1.0)
 }
 
-/// Source-over of `src` (8-bit, opaque) with opacity `m` (0..=255, the
-/// coverage times the colour's alpha) onto one premultiplied RGBA8 pixel,
-/// in pixman's 8-bit arithmetic.
-#[inline]
-fn blend(px: &mut [u8], src: &[u32; 4], m: u32) {
-    if m >= 255 {
-        for (c, s) in px.iter_mut().zip(src) {
-            *c = *s as u8;
+/// Source-over of `src` (8-bit, opaque) onto a run of premultiplied RGBA8
+/// pixels with opacity (0..=255) coverage `cov` times `scale` (times
+/// `factors`, a clip's, when given), in pixman's 8-bit arithmetic: each
+/// channel becomes (src * m + dst * (255 - m) + 127) / 255. No branch per
+/// pixel, so that it vectorises: an opacity of 0 leaves a pixel as it is and
+/// 255 replaces it by that formula too. The division is computed as
+/// (x + (x >> 8)) >> 8 with x = ... + 128, equal for every value up to
+/// 255 * 255, in 16-bit lanes.
+fn blend_run(pixels: &mut [u8], src: &[u32; 4], cov: &[f32], scale: f32, factors: Option<&[f32]>) {
+    let src = src.map(|c| c as u16);
+    let opacity = |c: f32| (c * scale + 0.5).clamp(0.0, 255.0) as u16;
+    let mix = |px: &mut [u8], m: u16| {
+        let keep = 255 - m;
+        for (c, s) in px.iter_mut().zip(&src) {
+            let x = s * m + *c as u16 * keep + 128;
+            *c = ((x + (x >> 8)) >> 8) as u8;
         }
-        return;
-    }
-    let keep = 255 - m;
-    for (c, s) in px.iter_mut().zip(src) {
-        // (x + 127) / 255, rounded
-        *c = ((s * m + *c as u32 * keep + 127) / 255) as u8;
+    };
+    let pixels = pixels.chunks_exact_mut(4);
+    match factors {
+        None => {
+            for (px, &c) in pixels.zip(cov) {
+                mix(px, opacity(c));
+            }
+        }
+        Some(f) => {
+            for ((px, &c), &f) in pixels.zip(cov).zip(f) {
+                mix(px, opacity(c * f));
+            }
+        }
     }
 }
 
@@ -210,8 +226,13 @@ pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiErr
             x1: (area.x1.ceil() as u32).min(width),
             y1: (area.y1.ceil() as u32).min(height),
         });
+        let mut summed = false;
         match op {
             Op::Fill { path, .. } => add_path(&mut r, path),
+            Op::Stroke { path, style, .. } if style.dash.is_none() && polyline::drawable(path) => {
+                polyline::add_stroke(&mut r, path, style.width);
+                summed = true;
+            }
             Op::Stroke { path, style, .. } => match stroke_outline(path, style) {
                 Some(outline) => add_skia_path(&mut r, &outline),
                 None => continue,
@@ -237,7 +258,7 @@ pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiErr
         };
         let w = width as usize;
         let data = pixmap.data_mut();
-        r.sweep(|y, x0, cov| {
+        let mut paint = |y: u32, x0: u32, cov: &[f32]| {
             let row_alpha = 255.0
                 * a
                 * match clip_cov {
@@ -248,22 +269,24 @@ pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiErr
             let Some(pixels) = data.get_mut(start * 4..(start + cov.len()) * 4) else {
                 return;
             };
-            for (k, (&c, px)) in cov.iter().zip(pixels.chunks_exact_mut(4)).enumerate() {
-                if c <= 0.0 {
-                    continue;
-                }
-                let x = x0 as usize + k;
-                let clip_factor = match clip_cov {
-                    None => 1.0,
-                    Some(ClipCoverage::Box(_)) => column_clip.get(x).copied().unwrap_or(0.0),
-                    Some(ClipCoverage::Mask(m)) => m.get(start + k).copied().unwrap_or(0.0),
-                };
-                let m = (c * row_alpha * clip_factor + 0.5) as u32;
-                if m > 0 {
-                    blend(px, &src, m);
-                }
+            // the clip's factor per pixel of the run: none, the box's
+            // columns, or the mask's row
+            let factors: Option<&[f32]> = match clip_cov {
+                None => None,
+                Some(ClipCoverage::Box(_)) => column_clip.get(x0 as usize..x0 as usize + cov.len()),
+                Some(ClipCoverage::Mask(m)) => m.get(start..start + cov.len()),
+            };
+            match factors {
+                None if clip_cov.is_none() => blend_run(pixels, &src, cov, row_alpha, None),
+                None => {}
+                Some(f) => blend_run(pixels, &src, cov, row_alpha, Some(f)),
             }
-        });
+        };
+        if summed {
+            r.sweep_summed(&mut paint);
+        } else {
+            r.sweep(&mut paint);
+        }
     }
     Ok(pixmap)
 }
@@ -294,4 +317,76 @@ pub fn png(canvas: &Canvas, width: u32, height: u32) -> Result<Vec<u8>, ApiError
     writer.write_image_data(&rgba).map_err(err)?;
     writer.finish().map_err(err)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::canvas::StrokeStyle;
+    use super::*;
+
+    fn coverage(w: u32, h: u32, path: &[El], width: f64, summed: bool) -> Vec<f32> {
+        let mut r = Rasterizer::new();
+        r.reset(Window {
+            x0: 0,
+            y0: 0,
+            x1: w,
+            y1: h,
+        });
+        let mut out = vec![0.0; (w * h) as usize];
+        let mut keep = |y: u32, x: u32, row: &[f32]| {
+            let at = (y * w + x) as usize;
+            out[at..at + row.len()].copy_from_slice(row);
+        };
+        if summed {
+            polyline::add_stroke(&mut r, path, width);
+            r.sweep_summed(&mut keep);
+        } else {
+            let style = StrokeStyle { width, dash: None };
+            if let Some(outline) = stroke_outline(path, &style) {
+                add_skia_path(&mut r, &outline);
+            }
+            r.sweep(&mut keep);
+        }
+        out
+    }
+
+    /// Series-like polylines (x rising, y anywhere: steep swings, hairpin
+    /// turns, flat runs) stroked by the summed segment boxes and joints
+    /// cover every pixel as the exact fill of the stroke's outline does.
+    #[test]
+    fn summed_polyline_strokes_match_the_exact_outline() {
+        let mut seed: u64 = 99;
+        let mut rnd = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (w, h) = (60u32, 40u32);
+        let mut worst = 0.0f32;
+        for case in 0..40 {
+            let width = [1.0, 1.2, 2.0, 3.0, 0.5][case % 5];
+            // x steps of 3..9 px keep each segment longer than the line is
+            // wide; hairpins come from the big swings of y
+            let mut path = vec![El::Move(2.0, 5.0 + rnd() * 30.0)];
+            let mut x = 2.0;
+            while x < 55.0 {
+                x += 3.0 + rnd() * 6.0;
+                let y = if rnd() < 0.2 {
+                    20.0
+                } else {
+                    2.0 + rnd() * 36.0
+                };
+                path.push(El::Line(x, y));
+            }
+            let fast = coverage(w, h, &path, width, true);
+            let exact = coverage(w, h, &path, width, false);
+            for (k, (a, b)) in fast.iter().zip(&exact).enumerate() {
+                let d = (a - b).abs();
+                worst = worst.max(d);
+                assert!(d < 0.03, "case {case}, pixel {k}: {a} vs {b} for {path:?}");
+            }
+        }
+        eprintln!("worst difference {worst}");
+    }
 }
