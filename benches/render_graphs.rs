@@ -1,6 +1,9 @@
 //! Graphs: a PNG of 10 series x 1 day (10 s steps) at 800x600 through
 //! `/render`, ours against graphite-web 1.1.10 (its Django view drawing
-//! with cairo) on the same Whisper files and the same request.
+//! with cairo) on the same Whisper files and the same request. Two
+//! datasets: `daily` (a day's wave with noise, a dashboard's usual line)
+//! and `sawtooth` (every series swinging over the whole plot every ~9 px,
+//! the rasteriser's worst case).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,9 +22,12 @@ fn refs() -> PathBuf {
         .unwrap_or_else(|| "/opt/ferrograph-refs".into())
 }
 
-fn query() -> Vec<(String, String)> {
+/// The datasets: `whisper_fixture.py bench --shape` and their series.
+const SHAPES: [(&str, &str); 2] = [("daily", "d.*"), ("sawtooth", "a.*")];
+
+fn query(target: &str) -> Vec<(String, String)> {
     [
-        ("target", "a.*"),
+        ("target", target),
         ("from", "-1d"),
         ("now", "1700000000"),
         ("width", "800"),
@@ -40,20 +46,28 @@ fn fixture(dir: &Path) -> Option<()> {
         return None;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/refs/whisper_fixture.py");
-    let out = Command::new(python)
-        .args([script, dir.to_str()?, "bench", "--now", &NOW.to_string()])
-        .args(["--count", &SERIES.to_string()])
-        .output()
-        .ok()?;
-    out.status.success().then_some(())
+    for (shape, _) in SHAPES {
+        let out = Command::new(&python)
+            .args([script, dir.to_str()?, "bench", "--now", &NOW.to_string()])
+            .args(["--count", &SERIES.to_string(), "--shape", shape])
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+    }
+    Some(())
 }
 
-fn graphite_timing(dir: &Path, iters: u64) -> Duration {
+fn graphite_timing(dir: &Path, target: &str, iters: u64) -> Duration {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/refs/graphite_render_bench.py"
     );
-    let query: Vec<String> = query().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let query: Vec<String> = query(target)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     let out = Command::new(refs().join("bin/ref-python"))
         .args([script, dir.to_str().unwrap_or("."), &query.join("&")])
         .arg(iters.to_string())
@@ -80,20 +94,22 @@ pub fn bench(c: &mut Criterion) {
     }
     let read = storage::open_read_only(dir.path(), Default::default()).expect("opens");
     let api = router(read, RenderSettings::default());
-    let params = Params::from_pairs(query());
     let mut g = c.benchmark_group("render_api::graph::png");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(10));
-    let label = format!("series={SERIES}/points=8640/800x600");
-    g.bench_function(BenchmarkId::new("impl=ferrograph", &label), |b| {
-        b.iter(|| {
-            let reply = api.handle_blocking(&Method::GET, "/render", &params, None);
-            assert_eq!(reply.status, 200);
-            assert!(reply.body.starts_with(b"\x89PNG"));
-        })
-    });
-    g.bench_function(BenchmarkId::new("impl=graphite-web", &label), |b| {
-        b.iter_custom(|iters| graphite_timing(dir.path(), iters))
-    });
+    for (label, target) in SHAPES {
+        let params = Params::from_pairs(query(target));
+        let label = format!("{label}/series={SERIES}/points=8640/800x600");
+        g.bench_function(BenchmarkId::new("impl=ferrograph", &label), |b| {
+            b.iter(|| {
+                let reply = api.handle_blocking(&Method::GET, "/render", &params, None);
+                assert_eq!(reply.status, 200);
+                assert!(reply.body.starts_with(b"\x89PNG"));
+            })
+        });
+        g.bench_function(BenchmarkId::new("impl=graphite-web", &label), |b| {
+            b.iter_custom(|iters| graphite_timing(dir.path(), target, iters))
+        });
+    }
     g.finish();
 }

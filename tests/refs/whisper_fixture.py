@@ -20,9 +20,14 @@ rich = sample plus
       disk.used;dc=us;host=h3, cpu.load;dc=eu;host=h1
   Prints the tagged names, one per line after "tagged:", so the caller can
   register them in graphite-web's tag DB (POST /tags/tagMultiSeries).
-bench: a.m0000.. (10s:1d), 8640 points each = (i + m) % 100
+bench: a.m0000.. (10s:1d), 8640 points each = (i + m) % 100, a sawtooth
+  swinging over the whole plot every ~9 px (the rasteriser's worst case)
+bench --shape daily: d.m0000.. (10s:1d), 8640 points each: a day's wave
+  50 + 30 sin(2 pi i / 8640 + m) plus noise of +-5 (a fixed pseudo-random
+  sequence): a dashboard's typical line
 """
 import argparse
+import math
 import os
 import sys
 
@@ -94,11 +99,20 @@ def rich(outdir, now):
         print(name)
 
 
-def bench(outdir, now, count):
+def bench(outdir, now, count, shape):
     ts = grid(now, 8640, 10)
+    seed = 12345
     for m in range(count):
-        create(outdir, "a.m%04d" % m, "10s:1d",
-               [(t, float((i + m) % 100)) for i, t in enumerate(ts)], now)
+        if shape == "daily":
+            points = []
+            for i, t in enumerate(ts):
+                seed = (seed * 6364136223846793005 + 1442695040888963407) % 2**64
+                noise = (seed >> 11) / 2**53 * 10 - 5
+                points.append((t, 50 + 30 * math.sin(2 * math.pi * i / 8640 + m) + noise))
+            create(outdir, "d.m%04d" % m, "10s:1d", points, now)
+        else:
+            create(outdir, "a.m%04d" % m, "10s:1d",
+                   [(t, float((i + m) % 100)) for i, t in enumerate(ts)], now)
 
 
 def main():
@@ -108,6 +122,7 @@ def main():
     ap.add_argument("preset", choices=["sample", "rich", "bench"])
     ap.add_argument("--now", type=int, default=1700000000)
     ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--shape", choices=["sawtooth", "daily"], default="sawtooth")
     args = ap.parse_args()
     os.makedirs(args.outdir, exist_ok=True)
     if args.preset == "sample":
@@ -117,7 +132,7 @@ def main():
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "graphite.settings")
         rich(args.outdir, args.now)
     else:
-        bench(args.outdir, args.now, args.count)
+        bench(args.outdir, args.now, args.count, args.shape)
     return 0
 
 

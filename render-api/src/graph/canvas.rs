@@ -3,7 +3,7 @@
 //! save/restore, text as filled glyph outlines) as a display list, which
 //! the PNG, SVG and PDF writers then replay.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::colors::Rgba;
 use super::fonts::{Face, FontExtents, GlyphEl};
@@ -22,7 +22,7 @@ pub enum El {
 pub type Path = Vec<El>;
 
 /// The clip: an intersection of paths (non-zero winding); empty = none.
-pub type Clip = Rc<Vec<Path>>;
+pub type Clip = Arc<Vec<Path>>;
 
 /// How a stroke is drawn.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,7 +97,7 @@ impl Canvas {
                 },
                 line_width: 2.0,
                 dash: None,
-                clip: Rc::new(Vec::new()),
+                clip: Arc::new(Vec::new()),
             },
             saved: Vec::new(),
             path: Vec::new(),
@@ -270,7 +270,7 @@ impl Canvas {
         let path = self.take_path();
         let mut clips: Vec<Path> = (*self.state.clip).clone();
         clips.push(path);
-        self.state.clip = Rc::new(clips);
+        self.state.clip = Arc::new(clips);
     }
 
     pub fn header(&mut self, name: &str) {

@@ -88,9 +88,9 @@ pub struct Rasterizer {
     cover: Vec<f64>,
     row: Vec<f32>,
     /// [`Rasterizer::sweep_summed`]'s cells, a row of `width + 2` per
-    /// window row, and each row's touched columns `[first, end)`.
+    /// window row, and per row a bit for each [`BLOCK`] of cells touched.
     cells: Vec<f32>,
-    touched: Vec<(usize, usize)>,
+    marks: Vec<u64>,
     /// The row's runs of touched columns, `[start, end]`.
     spans: Vec<(usize, usize)>,
     events: Vec<f64>,
@@ -205,6 +205,20 @@ impl Rasterizer {
             }
         }
         let (left, right) = (w.x0 as f64, w.x1 as f64);
+        if dir != 0 && a.0.min(b.0) >= left && a.0.max(b.0) <= right {
+            // inside the window's sides, as nearly every edge is
+            if b.1 > a.1 {
+                self.edges.push(Edge {
+                    x0: a.0,
+                    y0: a.1,
+                    x1: b.0,
+                    y1: b.1,
+                    dxdy: (b.0 - a.0) / (b.1 - a.1),
+                    dir,
+                });
+            }
+            return;
+        }
         // split where the edge crosses the window's sides, then clamp
         let mut cuts = [a, a, a, b];
         let mut n = 1;
@@ -389,31 +403,59 @@ impl Rasterizer {
         if self.cells.len() < stride * rows {
             self.cells.resize(stride * rows, 0.0);
         }
-        self.touched.clear();
-        self.touched.resize(rows, (usize::MAX, 0));
+        let words = stride.div_ceil(BLOCK).div_ceil(64);
+        self.marks.clear();
+        self.marks.resize(rows * words, 0);
+        let mut grid = Cells {
+            cells: &mut self.cells,
+            marks: &mut self.marks,
+            stride,
+            words,
+        };
         let (left, top) = (w.x0 as f64, w.y0 as f64);
         for e in &self.edges {
             if e.dir != 0 {
-                add_edge(&mut self.cells, &mut self.touched, stride, e, left, top);
+                grid.add_edge(e, left, top);
             }
         }
         self.row.clear();
         self.row.resize(width, 0.0);
         for r in 0..rows {
-            let (c0, c1) = self.touched[r];
-            if c0 > c1 {
+            let marks = &self.marks[r * words..(r + 1) * words];
+            let Some(first) = marks.iter().position(|&m| m != 0) else {
                 continue;
-            }
-            let stop = c1.min(width);
+            };
+            let first = first * 64 + marks[first].trailing_zeros() as usize;
+            let last = marks.iter().rposition(|&m| m != 0).unwrap_or(0);
+            let last = last * 64 + 63 - marks[last].leading_zeros() as usize;
             let cells = &mut self.cells[r * stride..(r + 1) * stride];
             let mut acc = 0.0f32;
-            let out = &mut self.row[c0..stop];
-            for (o, cell) in out.iter_mut().zip(&cells[c0..stop]) {
-                acc += cell;
-                *o = acc.abs().min(1.0);
+            let mut run: Option<usize> = None;
+            for b in first..=last {
+                let (x0, x1) = (b * BLOCK, ((b + 1) * BLOCK).min(width));
+                // an untouched block outside the shape has no coverage:
+                // strokes leave most blocks of a row untouched
+                if marks[b / 64] >> (b % 64) & 1 == 0 && acc.abs() < 1e-4 {
+                    acc = 0.0;
+                    if let Some(start) = run.take() {
+                        let end = x0.min(width);
+                        emit(w.y0 + r as u32, w.x0 + start as u32, &self.row[start..end]);
+                    }
+                    continue;
+                }
+                if x0 < x1 {
+                    run.get_or_insert(x0);
+                    for (o, cell) in self.row[x0..x1].iter_mut().zip(&cells[x0..x1]) {
+                        acc += cell;
+                        *o = acc.abs().min(1.0);
+                    }
+                }
+                cells[x0.min(stride)..((b + 1) * BLOCK).min(stride)].fill(0.0);
             }
-            cells[c0..(c1 + 1).min(stride)].fill(0.0);
-            emit(w.y0 + r as u32, w.x0 + c0 as u32, out);
+            if let Some(start) = run {
+                let end = ((last + 1) * BLOCK).min(width);
+                emit(w.y0 + r as u32, w.x0 + start as u32, &self.row[start..end]);
+            }
         }
     }
 
@@ -576,59 +618,67 @@ impl Rasterizer {
     }
 }
 
-/// [`Rasterizer::sweep_summed`]'s accumulation of one edge (x relative to
-/// the window's left, never negative after clipping; `dir != 0`): per row
-/// it crosses, the signed area right of it goes into the row's cells as a
-/// pair (`part` into its cell, the rest into the next one, so that the row's
-/// running sum is the coverage), and the row's touched columns grow.
-fn add_edge(
-    cells: &mut [f32],
-    touched: &mut [(usize, usize)],
+/// Columns per bit of [`Rasterizer::sweep_summed`]'s touched marks.
+const BLOCK: usize = 16;
+
+/// [`Rasterizer::sweep_summed`]'s accumulation cells and touched marks.
+struct Cells<'a> {
+    cells: &'a mut [f32],
+    marks: &'a mut [u64],
     stride: usize,
-    e: &Edge,
-    left: f64,
-    top: f64,
-) {
-    let rows = touched.len();
-    let last = stride - 2;
-    let s = e.dir as f32;
-    let (y0, y1) = (e.y0 - top, e.y1 - top);
-    let first = y0.floor().max(0.0) as usize;
-    let end = (y1.ceil() as usize).min(rows);
-    let x_at = |y: f64| e.x0 - left + (y - y0) * e.dxdy;
-    let mut xa = x_at(y0.max(first as f64));
-    for r in first..end {
-        let (ya, yb) = (y0.max(r as f64), y1.min(r as f64 + 1.0));
-        let xb = if yb >= y1 { e.x1 - left } else { x_at(yb) };
-        let dy = yb - ya;
-        let (lo, hi) = if xa <= xb { (xa, xb) } else { (xb, xa) };
-        let (from, to) = (xa, xb);
-        xa = xb;
-        if dy <= 0.0 {
-            continue;
-        }
-        // `as` floors the non-negative x
-        let (c0, c1) = ((lo as usize).min(last), (hi as usize).min(last));
-        let span = &mut touched[r];
-        span.0 = span.0.min(c0);
-        span.1 = span.1.max(c1 + 1);
-        let row = &mut cells[r * stride..r * stride + stride];
-        if c0 == c1 || hi - lo < 1e-9 {
-            let h = s * dy as f32;
-            let part = h * (c0 as f32 + 1.0 - ((from + to) * 0.5) as f32);
-            row[c0] += part;
-            row[c0 + 1] += h - part;
-            continue;
-        }
-        let per_x = dy / (hi - lo);
-        let mut x = lo;
-        for c in c0..=c1 {
-            let end = (c as f64 + 1.0).min(hi);
-            let h = (per_x * (end - x)) as f32 * s;
-            let part = h * (c as f32 + 1.0 - ((x + end) * 0.5) as f32);
-            row[c] += part;
-            row[c + 1] += h - part;
-            x = end;
+    words: usize,
+}
+
+impl Cells<'_> {
+    /// Accumulates one edge (x relative to the window's left, never
+    /// negative after clipping; `dir != 0`): per row it crosses, the signed
+    /// area right of it goes into the row's cells as a pair (`part` into its
+    /// cell, the rest into the next one, so that the row's running sum is
+    /// the coverage), and the touched blocks are marked.
+    fn add_edge(&mut self, e: &Edge, left: f64, top: f64) {
+        let stride = self.stride;
+        let rows = self.marks.len() / self.words.max(1);
+        let last = stride - 2;
+        let s = e.dir as f32;
+        let (y0, y1) = (e.y0 - top, e.y1 - top);
+        let first = y0.floor().max(0.0) as usize;
+        let end = (y1.ceil() as usize).min(rows);
+        let x_at = |y: f64| e.x0 - left + (y - y0) * e.dxdy;
+        let mut xa = x_at(y0.max(first as f64));
+        for r in first..end {
+            let (ya, yb) = (y0.max(r as f64), y1.min(r as f64 + 1.0));
+            let xb = if yb >= y1 { e.x1 - left } else { x_at(yb) };
+            let dy = yb - ya;
+            let (lo, hi) = if xa <= xb { (xa, xb) } else { (xb, xa) };
+            let (from, to) = (xa, xb);
+            xa = xb;
+            if dy <= 0.0 {
+                continue;
+            }
+            // `as` floors the non-negative x
+            let (c0, c1) = ((lo as usize).min(last), (hi as usize).min(last));
+            let marks = &mut self.marks[r * self.words..(r + 1) * self.words];
+            for b in c0 / BLOCK..=(c1 + 1) / BLOCK {
+                marks[b / 64] |= 1 << (b % 64);
+            }
+            let row = &mut self.cells[r * stride..r * stride + stride];
+            if c0 == c1 || hi - lo < 1e-9 {
+                let h = s * dy as f32;
+                let part = h * (c0 as f32 + 1.0 - ((from + to) * 0.5) as f32);
+                row[c0] += part;
+                row[c0 + 1] += h - part;
+                continue;
+            }
+            let per_x = dy / (hi - lo);
+            let mut x = lo;
+            for c in c0..=c1 {
+                let end = (c as f64 + 1.0).min(hi);
+                let h = (per_x * (end - x)) as f32 * s;
+                let part = h * (c as f32 + 1.0 - ((x + end) * 0.5) as f32);
+                row[c] += part;
+                row[c + 1] += h - part;
+                x = end;
+            }
         }
     }
 }

@@ -170,32 +170,135 @@ fn blend_run(pixels: &mut [u8], src: &[u32; 4], cov: &[f32], scale: f32, factors
     }
 }
 
-/// Renders the canvas into RGBA pixels.
+/// What a drawing operation fills, worked out once for all bands.
+enum Shape {
+    /// A fill's own path, or an operation drawing nothing.
+    AsRecorded,
+    /// A solid polyline's stroke: polygons summed.
+    Summed(polyline::Polygons),
+    /// Any other stroke's outline, filled exactly.
+    Outline(tiny_skia::Path),
+}
+
+impl Shape {
+    fn of(op: &Op) -> Shape {
+        if boxes::boxes(op).is_some() {
+            return Shape::AsRecorded;
+        }
+        match op {
+            Op::Stroke { path, style, .. } if style.dash.is_none() && polyline::drawable(path) => {
+                Shape::Summed(polyline::stroke(path, style.width))
+            }
+            Op::Stroke { path, style, .. } => match stroke_outline(path, style) {
+                Some(outline) => Shape::Outline(outline),
+                None => Shape::AsRecorded,
+            },
+            _ => Shape::AsRecorded,
+        }
+    }
+}
+
+/// Below this many pixels a graph is drawn on one thread.
+const BANDED_PIXELS: u64 = 200_000;
+
+/// Renders the canvas into RGBA pixels. A large graph is cut into one band
+/// of rows per core (at most 4), each drawing every operation inside its
+/// rows on its own thread: the pixels are the same as one pass, since
+/// coverage is computed per pixel row and each band owns its rows.
 pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiError> {
     let mut pixmap = Pixmap::new(width, height)
         .ok_or_else(|| ApiError::BadRequest(format!("cannot draw a {width}x{height} graph")))?;
+    // one coverage per distinct clip (keyed by its address), shared by the
+    // bands
+    let mut clips: HashMap<usize, ClipCoverage> = HashMap::new();
     let mut r = Rasterizer::new();
-    // one coverage per distinct clip
-    let mut clips: HashMap<*const Vec<Vec<El>>, ClipCoverage> = HashMap::new();
-    let canvas_box = Box2 {
-        x0: 0.0,
-        y0: 0.0,
-        x1: width as f64,
-        y1: height as f64,
-    };
     for op in &canvas.ops {
+        if let Op::Fill { clip, .. } | Op::Stroke { clip, .. } = op {
+            if !clip.is_empty() {
+                if let Entry::Vacant(slot) = clips.entry(std::sync::Arc::as_ptr(clip) as usize) {
+                    slot.insert(clip_coverage(clip, &mut r, width, height));
+                }
+            }
+        }
+    }
+    let shapes: Vec<Shape> = canvas.ops.iter().map(Shape::of).collect();
+    let shapes = &shapes;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let bands = if (width as u64) * (height as u64) < BANDED_PIXELS {
+        1
+    } else {
+        cores.clamp(1, 4) as u32
+    };
+    let rows_per_band = height.div_ceil(bands).max(1);
+    let row_bytes = width as usize * 4;
+    let data = pixmap.data_mut();
+    if bands == 1 {
+        draw_band(canvas, shapes, width, height, 0, data, &clips, &mut r);
+    } else {
+        std::thread::scope(|scope| {
+            let mut rest = data;
+            let mut y0 = 0;
+            let clips = &clips;
+            while y0 < height {
+                let rows = rows_per_band.min(height - y0);
+                let (band, after) = rest.split_at_mut(rows as usize * row_bytes);
+                rest = after;
+                let first = y0;
+                scope.spawn(move || {
+                    draw_band(
+                        canvas,
+                        shapes,
+                        width,
+                        height,
+                        first,
+                        band,
+                        clips,
+                        &mut Rasterizer::new(),
+                    )
+                });
+                y0 += rows;
+            }
+        });
+    }
+    Ok(pixmap)
+}
+
+/// Draws every operation of `canvas` inside the rows of `band` (RGBA8, the
+/// canvas's rows from `first` on).
+#[allow(clippy::too_many_arguments)]
+fn draw_band(
+    canvas: &Canvas,
+    shapes: &[Shape],
+    width: u32,
+    height: u32,
+    first: u32,
+    band: &mut [u8],
+    clips: &HashMap<usize, ClipCoverage>,
+    r: &mut Rasterizer,
+) {
+    let row_bytes = width as usize * 4;
+    let rows = (band.len() / row_bytes.max(1)) as u32;
+    let end = first + rows;
+    let band_box = Box2 {
+        x0: 0.0,
+        y0: first as f64,
+        x1: width as f64,
+        y1: end as f64,
+    };
+    for (op, shape) in canvas.ops.iter().zip(shapes) {
         if let Some((list, color, clip_box)) = boxes::boxes(op) {
             for b in list {
                 let b = match clip_box {
-                    Some(c) => Box2 {
-                        x0: b.x0.max(c.x0),
-                        y0: b.y0.max(c.y0),
-                        x1: b.x1.min(c.x1),
-                        y1: b.y1.min(c.y1),
-                    },
+                    Some(c) => b.intersect(c),
                     None => b,
+                }
+                .intersect(band_box);
+                let local = Box2 {
+                    y0: b.y0 - first as f64,
+                    y1: b.y1 - first as f64,
+                    ..b
                 };
-                boxes::composite(pixmap.data_mut(), width, height, b, color);
+                boxes::composite(band, width, rows, local, color);
             }
             continue;
         }
@@ -206,38 +309,28 @@ pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiErr
         let clip_cov = if clip.is_empty() {
             None
         } else {
-            let key = std::rc::Rc::as_ptr(clip);
-            if let Entry::Vacant(slot) = clips.entry(key) {
-                slot.insert(clip_coverage(clip, &mut r, width, height));
-            }
-            clips.get(&key)
+            clips.get(&(std::sync::Arc::as_ptr(clip) as usize))
         };
-        // the pixels drawing may touch: the canvas, or the clip's box
+        // the pixels drawing may touch: the band, or its part in the clip's box
         let area = match clip_cov {
-            Some(ClipCoverage::Box(b)) => b.intersect(canvas_box),
-            _ => canvas_box,
+            Some(ClipCoverage::Box(b)) => b.intersect(band_box),
+            _ => band_box,
         };
         if area.x0 >= area.x1 || area.y0 >= area.y1 {
             continue;
         }
         r.reset(Window {
             x0: area.x0.max(0.0).floor() as u32,
-            y0: area.y0.max(0.0).floor() as u32,
+            y0: area.y0.max(first as f64).floor() as u32,
             x1: (area.x1.ceil() as u32).min(width),
-            y1: (area.y1.ceil() as u32).min(height),
+            y1: (area.y1.ceil() as u32).min(end).min(height),
         });
-        let mut summed = false;
-        match op {
-            Op::Fill { path, .. } => add_path(&mut r, path),
-            Op::Stroke { path, style, .. } if style.dash.is_none() && polyline::drawable(path) => {
-                polyline::add_stroke(&mut r, path, style.width);
-                summed = true;
-            }
-            Op::Stroke { path, style, .. } => match stroke_outline(path, style) {
-                Some(outline) => add_skia_path(&mut r, &outline),
-                None => continue,
-            },
-            Op::Header(_) => continue,
+        let summed = matches!(shape, Shape::Summed(_));
+        match (op, shape) {
+            (Op::Fill { path, .. }, _) => add_path(r, path),
+            (_, Shape::Summed(polygons)) => polygons.feed(r),
+            (_, Shape::Outline(outline)) => add_skia_path(r, outline),
+            _ => continue,
         }
         let a = color.a.clamp(0.0, 1.0) as f32;
         if a <= 0.0 {
@@ -257,7 +350,6 @@ pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiErr
             _ => Vec::new(),
         };
         let w = width as usize;
-        let data = pixmap.data_mut();
         let mut paint = |y: u32, x0: u32, cov: &[f32]| {
             let row_alpha = 255.0
                 * a
@@ -265,8 +357,10 @@ pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiErr
                     Some(ClipCoverage::Box(b)) => boxes::overlap(y as i64, b.y0, b.y1) as f32,
                     _ => 1.0,
                 };
-            let start = y as usize * w + x0 as usize;
-            let Some(pixels) = data.get_mut(start * 4..(start + cov.len()) * 4) else {
+            // the pixel's index in the canvas (masks) and in the band
+            let at = y as usize * w + x0 as usize;
+            let local = at - first as usize * w;
+            let Some(pixels) = band.get_mut(local * 4..(local + cov.len()) * 4) else {
                 return;
             };
             // the clip's factor per pixel of the run: none, the box's
@@ -274,7 +368,7 @@ pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiErr
             let factors: Option<&[f32]> = match clip_cov {
                 None => None,
                 Some(ClipCoverage::Box(_)) => column_clip.get(x0 as usize..x0 as usize + cov.len()),
-                Some(ClipCoverage::Mask(m)) => m.get(start..start + cov.len()),
+                Some(ClipCoverage::Mask(m)) => m.get(at..at + cov.len()),
             };
             match factors {
                 None if clip_cov.is_none() => blend_run(pixels, &src, cov, row_alpha, None),
@@ -288,7 +382,6 @@ pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiErr
             r.sweep(&mut paint);
         }
     }
-    Ok(pixmap)
 }
 
 /// The PNG bytes of a rendered canvas: 8-bit RGBA like cairo's, written
@@ -338,7 +431,7 @@ mod tests {
             out[at..at + row.len()].copy_from_slice(row);
         };
         if summed {
-            polyline::add_stroke(&mut r, path, width);
+            polyline::stroke(path, width).feed(&mut r);
             r.sweep_summed(&mut keep);
         } else {
             let style = StrokeStyle { width, dash: None };

@@ -229,7 +229,7 @@ pub fn svg(canvas: &Canvas, width: u32, height: u32, meta: &str) -> Vec<u8> {
         if clip.is_empty() {
             return String::new();
         }
-        let key = std::rc::Rc::as_ptr(clip);
+        let key = std::sync::Arc::as_ptr(clip);
         if let Some(id) = clip_ids.get(&key) {
             return format!(" clip-path=\"url(#{id})\"");
         }
