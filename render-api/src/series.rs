@@ -286,6 +286,30 @@ pub fn consolidate_values(
     xff: f64,
 ) -> Vec<Option<f64>> {
     let mut out = Vec::with_capacity(values.len().div_ceil(vpp));
+    if matches!(
+        func,
+        Consolidation::Sum | Consolidation::Average | Consolidation::AvgZero
+    ) {
+        // one pass, the same left-to-right sum as `apply` over the usable
+        // values (a graph consolidates every series it draws this way)
+        for chunk in values.chunks(vpp) {
+            let (mut sum, mut non_null) = (0.0, 0usize);
+            for x in chunk.iter().flatten() {
+                sum += x;
+                non_null += 1;
+            }
+            if non_null == 0 || (non_null as f64 / vpp as f64) < xff {
+                out.push(None);
+                continue;
+            }
+            out.push(Some(match func {
+                Consolidation::Sum => sum,
+                Consolidation::AvgZero => sum / chunk.len() as f64,
+                _ => sum / non_null as f64,
+            }));
+        }
+        return out;
+    }
     let mut buf = Vec::with_capacity(vpp);
     for chunk in values.chunks(vpp) {
         buf.clear();

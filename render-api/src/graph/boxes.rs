@@ -143,27 +143,48 @@ pub fn composite(pixels: &mut [u8], width: u32, height: u32, b: Box2, color: Rgb
     let solid = src.map(|c| (c + 0.5) as u8);
     let (px0, px1) = (b.x0 as i64, ceil(b.x1));
     let (py0, py1) = (b.y0 as i64, ceil(b.y1));
+    // the columns every row covers whole
+    let (full0, full1) = (ceil(b.x0), b.x1 as i64);
     for y in py0..py1 {
         let cy = overlap(y, b.y0, b.y1);
         let row = y as usize * width as usize;
-        for x in px0..px1 {
+        let mut x = px0;
+        while x < px1 {
             let alpha = a * cy * overlap(x, b.x0, b.x1);
-            if alpha <= 0.0 {
+            if alpha >= 1.0 && x == full0 && full0 < full1 {
+                // a fully covered run of an opaque box (the background,
+                // the plot area): a plain fill
+                if let Some(run) =
+                    pixels.get_mut((row + x as usize) * 4..(row + full1 as usize) * 4)
+                {
+                    for px in run.chunks_exact_mut(4) {
+                        px.copy_from_slice(&solid);
+                    }
+                }
+                x = full1;
                 continue;
             }
             let i = (row + x as usize) * 4;
-            let Some(px) = pixels.get_mut(i..i + 4) else {
-                continue;
-            };
-            if alpha >= 1.0 {
-                px.copy_from_slice(&solid);
-                continue;
+            if let Some(px) = pixels.get_mut(i..i + 4) {
+                blend_pixel(px, alpha, &src, &solid);
             }
-            for (c, s) in px.iter_mut().zip(src) {
-                // `as` truncates: +0.5 rounds these non-negative values
-                *c = (s * alpha + *c as f64 * (1.0 - alpha) + 0.5).min(255.0) as u8;
-            }
+            x += 1;
         }
+    }
+}
+
+/// One pixel of [`composite`]: `alpha` of the colour over it.
+fn blend_pixel(px: &mut [u8], alpha: f64, src: &[f64; 4], solid: &[u8; 4]) {
+    if alpha <= 0.0 {
+        return;
+    }
+    if alpha >= 1.0 {
+        px.copy_from_slice(solid);
+        return;
+    }
+    for (c, s) in px.iter_mut().zip(src) {
+        // `as` truncates: +0.5 rounds these non-negative values
+        *c = (s * alpha + *c as f64 * (1.0 - alpha) + 0.5).min(255.0) as u8;
     }
 }
 

@@ -201,11 +201,12 @@ impl Shape {
 /// Below this many pixels a graph is drawn on one thread.
 const BANDED_PIXELS: u64 = 200_000;
 
-/// Renders the canvas into RGBA pixels. A large graph is cut into one band
+/// Renders the canvas into straight (not premultiplied) RGBA pixels, as a
+/// PNG holds them. A large graph is cut into one band
 /// of rows per core (at most 4), each drawing every operation inside its
 /// rows on its own thread: the pixels are the same as one pass, since
 /// coverage is computed per pixel row and each band owns its rows.
-pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiError> {
+fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Vec<u8>, ApiError> {
     let mut pixmap = Pixmap::new(width, height)
         .ok_or_else(|| ApiError::BadRequest(format!("cannot draw a {width}x{height} graph")))?;
     // one coverage per distinct clip (keyed by its address), shared by the
@@ -260,7 +261,7 @@ pub fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Pixmap, ApiErr
             }
         });
     }
-    Ok(pixmap)
+    Ok(pixmap.take())
 }
 
 /// Draws every operation of `canvas` inside the rows of `band` (RGBA8, the
@@ -382,15 +383,11 @@ fn draw_band(
             r.sweep(&mut paint);
         }
     }
+    unpremultiply(band);
 }
 
-/// The PNG bytes of a rendered canvas: 8-bit RGBA like cairo's, written
-/// with the `png` crate's fast (fdeflate) compression and the Up filter.
-/// A graph is mostly flat colour, so that costs a few percent in size and
-/// saves most of the encoding time (the pixels are the same).
-pub fn png(canvas: &Canvas, width: u32, height: u32) -> Result<Vec<u8>, ApiError> {
-    let pixmap = render(canvas, width, height)?;
-    let mut rgba = pixmap.take();
+/// Premultiplied RGBA8 to straight alpha, rounded.
+fn unpremultiply(rgba: &mut [u8]) {
     for px in rgba.chunks_exact_mut(4) {
         let a = px[3];
         if a != 255 && a != 0 {
@@ -399,6 +396,14 @@ pub fn png(canvas: &Canvas, width: u32, height: u32) -> Result<Vec<u8>, ApiError
             }
         }
     }
+}
+
+/// The PNG bytes of a rendered canvas: 8-bit RGBA like cairo's, written
+/// with the `png` crate's fast (fdeflate) compression and the Up filter.
+/// A graph is mostly flat colour, so that costs a few percent in size and
+/// saves most of the encoding time (the pixels are the same).
+pub fn png(canvas: &Canvas, width: u32, height: u32) -> Result<Vec<u8>, ApiError> {
+    let rgba = render(canvas, width, height)?;
     let err = |e: png::EncodingError| ApiError::Storage(format!("encoding the PNG: {e}"));
     let mut out = Vec::with_capacity(rgba.len() / 8);
     let mut enc = png::Encoder::new(&mut out, width, height);
