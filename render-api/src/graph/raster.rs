@@ -463,7 +463,7 @@ mod tests {
         let (w, h) = (60u32, 40u32);
         let mut worst = 0.0f32;
         for case in 0..40 {
-            let width = [1.0, 1.2, 2.0, 3.0, 0.5][case % 5];
+            let width = [1.0, 1.2, 2.0, 3.0, 0.5, 8.0][case % 6];
             // x steps of 3..9 px keep each segment longer than the line is
             // wide; hairpins come from the big swings of y
             let mut path = vec![El::Move(2.0, 5.0 + rnd() * 30.0)];
@@ -482,7 +482,10 @@ mod tests {
             for (k, (a, b)) in fast.iter().zip(&exact).enumerate() {
                 let d = (a - b).abs();
                 worst = worst.max(d);
-                assert!(d < 0.03, "case {case}, pixel {k}: {a} vs {b} for {path:?}");
+                // lines wider than a segment is long also overlap the
+                // segments two away, which the sum counts twice
+                let bound = if width <= 3.0 { 0.002 } else { 0.05 };
+                assert!(d < bound, "case {case}, pixel {k}: {a} vs {b} for {path:?}");
             }
         }
         eprintln!("worst difference {worst}");
