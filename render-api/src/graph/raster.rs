@@ -222,14 +222,18 @@ fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Vec<u8>, ApiError>
             }
         }
     }
-    let shapes: Vec<Shape> = canvas.ops.iter().map(Shape::of).collect();
-    let shapes = &shapes;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let bands = if (width as u64) * (height as u64) < BANDED_PIXELS {
         1
     } else {
         cores.clamp(1, 4) as u32
     };
+    let shapes = if bands > 1 {
+        shapes_on_two_threads(&canvas.ops)
+    } else {
+        canvas.ops.iter().map(Shape::of).collect()
+    };
+    let shapes = &shapes;
     let rows_per_band = height.div_ceil(bands).max(1);
     let row_bytes = width as usize * 4;
     let data = pixmap.data_mut();
@@ -262,6 +266,35 @@ fn render(canvas: &Canvas, width: u32, height: u32) -> Result<Vec<u8>, ApiError>
         });
     }
     Ok(pixmap.take())
+}
+
+/// [`Shape::of`] every operation, the later half of the path elements on a
+/// second thread (the series' strokes are most of them).
+fn shapes_on_two_threads(ops: &[Op]) -> Vec<Shape> {
+    let size = |op: &Op| match op {
+        Op::Fill { path, .. } | Op::Stroke { path, .. } => path.len(),
+        Op::Header(_) => 0,
+    };
+    let total: usize = ops.iter().map(size).sum();
+    let mut seen = 0;
+    let split = ops
+        .iter()
+        .position(|op| {
+            seen += size(op);
+            seen * 2 >= total
+        })
+        .map_or(ops.len(), |k| k + 1);
+    let (first, second) = ops.split_at(split);
+    std::thread::scope(|scope| {
+        let later = scope.spawn(|| second.iter().map(Shape::of).collect::<Vec<_>>());
+        let mut shapes: Vec<Shape> = first.iter().map(Shape::of).collect();
+        shapes.extend(
+            later
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+        );
+        shapes
+    })
 }
 
 /// Draws every operation of `canvas` inside the rows of `band` (RGBA8, the
