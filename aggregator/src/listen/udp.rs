@@ -262,10 +262,18 @@ pub(crate) fn receive(core: &Core, sock: &Socket, drops: &AtomicU64, how: Receiv
 /// more than `recvmmsg`. 64 KB each, the largest datagram, so 16 MB of
 /// address space per receive thread, of which only the pages datagrams
 /// reach become resident (the first 4 KB of each for small datagrams,
-/// 1 MB in all). A power of two, at most the kernel's 32,768.
+/// 1 MB in all). A power of two, at most [`MAX_URING_BUFFERS`].
 fn uring_buffers(n: usize) -> u16 {
-    u16::try_from(n.saturating_mul(8).next_power_of_two().min(1 << 15)).unwrap_or(1 << 15)
+    u16::try_from(
+        n.saturating_mul(8)
+            .next_power_of_two()
+            .min(MAX_URING_BUFFERS),
+    )
+    .unwrap_or(MAX_URING_BUFFERS as u16)
 }
+
+/// 64 MB of address space per receive thread (`udp_batch` ≥ 128).
+const MAX_URING_BUFFERS: usize = 1024;
 
 /// Reads the socket's kernel drop counter (a syscall) at most every
 /// [`DropsPoll::PERIOD`] while datagrams arrive, and once more when the
@@ -594,6 +602,14 @@ mod tests {
         } else {
             assert_eq!(used, Receive::Recvmmsg);
         }
+    }
+
+    #[test]
+    fn io_uring_buffers_follow_the_batch_within_a_bound() {
+        assert_eq!(uring_buffers(32), 256);
+        assert_eq!(uring_buffers(1), 8);
+        assert_eq!(uring_buffers(100), 1024);
+        assert_eq!(uring_buffers(1024), 1024);
     }
 
     #[test]
