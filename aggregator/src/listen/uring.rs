@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use io_uring::{cqueue, opcode, types, IoUring};
 
-use super::udp::{utf8_text, DropsPoll, MAX_DATAGRAM};
+use super::udp::{utf8_text, DropsPoll, BUFFER_STRIDE, MAX_DATAGRAM};
 use crate::listen::POLL;
 use crate::server::Core;
 
@@ -314,7 +314,7 @@ struct Reaped {
 
 /// The provided-buffer ring: an array of entries shared with the kernel
 /// (its own page-aligned mapping, as the kernel requires) and the buffers
-/// they point at, buffer `bid` at `bid * MAX_DATAGRAM` of one allocation.
+/// they point at, buffer `bid` at `bid * BUFFER_STRIDE` of one allocation.
 struct ProvidedBuffers {
     entries: *mut types::BufRingEntry,
     map_len: usize,
@@ -345,7 +345,7 @@ impl ProvidedBuffers {
             return Err(io::Error::last_os_error());
         }
         // Zeroed pages: untouched buffers cost no resident memory.
-        let mut memory = vec![0u8; usize::from(count) * MAX_DATAGRAM];
+        let mut memory = vec![0u8; usize::from(count) * BUFFER_STRIDE];
         let base = memory.as_mut_ptr();
         Ok(ProvidedBuffers {
             entries: entries.cast(),
@@ -366,7 +366,7 @@ impl ProvidedBuffers {
         // field that holds the shared tail in entry 0.
         let entry = unsafe { &mut *self.entries.add(slot) };
         // SAFETY: `bid` < `count`, so the offset is inside `_memory`.
-        entry.set_addr(unsafe { self.base.add(usize::from(bid) * MAX_DATAGRAM) } as u64);
+        entry.set_addr(unsafe { self.base.add(usize::from(bid) * BUFFER_STRIDE) } as u64);
         entry.set_len(MAX_DATAGRAM as u32);
         entry.set_bid(bid);
         self.tail = self.tail.wrapping_add(1);
@@ -387,11 +387,11 @@ impl ProvidedBuffers {
     fn data(&self, bid: u16, len: usize) -> &[u8] {
         let bid = usize::from(bid.min(self.count - 1));
         // SAFETY: the range is inside `_memory` (`len` ≤ MAX_DATAGRAM, the
-        // buffer size); the kernel wrote it before posting the completion
+        // buffer size, ≤ BUFFER_STRIDE); the kernel wrote it before posting the completion
         // we are handling and does not touch the buffer again until it is
         // given back.
         unsafe {
-            std::slice::from_raw_parts(self.base.add(bid * MAX_DATAGRAM), len.min(MAX_DATAGRAM))
+            std::slice::from_raw_parts(self.base.add(bid * BUFFER_STRIDE), len.min(MAX_DATAGRAM))
         }
     }
 }
