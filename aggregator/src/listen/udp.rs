@@ -1,16 +1,18 @@
 //! UDP (and Unix datagram) receive: one SO_REUSEPORT socket per thread so
-//! the kernel spreads datagrams over them, `recvmmsg` batches with
-//! `MSG_WAITFORONE` (a lone datagram is returned at once, never held for a
-//! full batch), a large SO_RCVBUF, and kernel drop accounting through
-//! `SO_MEMINFO`, reported as the `udp_kernel_drops` self-metric.
+//! the kernel spreads datagrams over them, a large SO_RCVBUF, and kernel
+//! drop accounting through `SO_MEMINFO`, reported as the
+//! `udp_kernel_drops` self-metric. Each thread receives with io_uring
+//! (`uring.rs`) and falls back to `recvmmsg` batches with `MSG_WAITFORONE`
+//! (a lone datagram is returned at once, never held for a full batch) when
+//! the kernel refuses io_uring or [`RECEIVE_ENV`] asks for `recvmmsg`.
 //!
 //! The kernel is asked for nothing per datagram but its bytes: no sender
-//! address (`msg_name`) and no control message (`SO_RXQ_OVFL`). Each costs
+//! address (`msg_name`) and no control message (`SO_RXQ_OVFL`). Each cost
 //! a copy to user space per datagram (together about a tenth of the
 //! receive thread's time at one metric per datagram); the drop counter
-//! they carried is read once per batch with `getsockopt(SO_MEMINFO)`
-//! instead, and the bad-line log names the listener, not the sender
-//! (Etsy's "Bad line" log does not print the sender either).
+//! they carried is read with `getsockopt(SO_MEMINFO)` at most every 100 ms
+//! instead (`DropsPoll`), and the bad-line log names the listener, not
+//! the sender (Etsy's "Bad line" log does not print the sender either).
 
 use std::io;
 use std::net::SocketAddr;
