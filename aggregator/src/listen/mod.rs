@@ -12,7 +12,6 @@ use crate::server::{Core, Running, StartError};
 pub mod admin;
 pub mod tcp;
 pub mod udp;
-mod uring;
 
 /// How often blocked listener threads look at the stop flag.
 pub(crate) const POLL: Duration = Duration::from_millis(200);

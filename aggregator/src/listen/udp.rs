@@ -1,10 +1,8 @@
 //! UDP (and Unix datagram) receive: one SO_REUSEPORT socket per thread so
-//! the kernel spreads datagrams over them, a large SO_RCVBUF, and kernel
-//! drop accounting through `SO_MEMINFO`, reported as the
-//! `udp_kernel_drops` self-metric. Each thread receives with io_uring
-//! (`uring.rs`) and falls back to `recvmmsg` batches with `MSG_WAITFORONE`
-//! (a lone datagram is returned at once, never held for a full batch) when
-//! the kernel refuses io_uring or [`RECEIVE_ENV`] asks for `recvmmsg`.
+//! the kernel spreads datagrams over them, `recvmmsg` batches with
+//! `MSG_WAITFORONE` (a lone datagram is returned at once, never held for a
+//! full batch), a large SO_RCVBUF, and kernel drop accounting through
+//! `SO_MEMINFO`, reported as the `udp_kernel_drops` self-metric.
 //!
 //! The kernel is asked for nothing per datagram but its bytes: no sender
 //! address (`msg_name`) and no control message (`SO_RXQ_OVFL`). Each cost
@@ -13,6 +11,12 @@
 //! they carried is read with `getsockopt(SO_MEMINFO)` at most every 100 ms
 //! instead (`DropsPoll`), and the bad-line log names the listener, not
 //! the sender (Etsy's "Bad line" log does not print the sender either).
+//!
+//! An io_uring receive path (multishot receive into provided buffers) was
+//! measured against this one and dropped: no cheaper at 100,000
+//! datagrams/s once the buffers were spaced (below), and it lost up to
+//! 1% at 4M metrics/s where `recvmmsg` lost nothing (docs/statsd.md,
+//! "Receive path").
 
 use std::io;
 use std::net::SocketAddr;
@@ -27,14 +31,14 @@ use crate::listen::POLL;
 use crate::server::{Core, Running};
 
 /// Largest UDP payload; a buffer this size never truncates.
-pub(crate) const MAX_DATAGRAM: usize = 65536;
+const MAX_DATAGRAM: usize = 65536;
 
 /// Distance between the starts of two receive buffers: one cache line more
 /// than a buffer. At exactly 64 KB apart every buffer's first line (all a
 /// small datagram touches) falls in the same set of the CPU's caches, so a
-/// batch of a few hundred datagrams evicted itself between the kernel's
-/// copy and our parse; shifted by a line each, they spread over the sets.
-pub(crate) const BUFFER_STRIDE: usize = MAX_DATAGRAM + 64;
+/// batch evicts itself between the kernel's copy and our parse; shifted by
+/// a line each, they spread over the sets.
+const BUFFER_STRIDE: usize = MAX_DATAGRAM + 64;
 
 /// How long a receive thread waits after a partial batch before reading
 /// again, when its receive buffer is at least [`ROOMY_BUFFER`]. At 100,000
@@ -198,91 +202,19 @@ impl Batch {
     }
 }
 
-/// How a receive thread takes datagrams from its socket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Receive {
-    /// io_uring multishot receive (see `uring.rs`), falling back to
-    /// `recvmmsg` when the kernel refuses it.
-    IoUring,
-    /// `recvmmsg` batches only.
-    Recvmmsg,
-}
-
-/// The environment variable choosing the receive path:
-/// `FERROGRAPH_UDP_RECEIVE=recvmmsg` forces `recvmmsg`; unset or `io_uring`
-/// tries io_uring first.
-pub const RECEIVE_ENV: &str = "FERROGRAPH_UDP_RECEIVE";
-
-impl Receive {
-    fn from_env() -> Receive {
-        Receive::parse(std::env::var(RECEIVE_ENV).ok().as_deref())
-    }
-
-    fn parse(value: Option<&str>) -> Receive {
-        match value {
-            Some("recvmmsg") => Receive::Recvmmsg,
-            None | Some("" | "io_uring") => Receive::IoUring,
-            Some(v) => {
-                tracing::warn!(value = %v, "{RECEIVE_ENV} is neither io_uring nor recvmmsg; trying io_uring");
-                Receive::IoUring
-            }
-        }
-    }
-}
-
 fn recv_loop(core: &Core, sock: &Socket, drops: &AtomicU64) {
-    receive(core, sock, drops, Receive::from_env());
-}
-
-/// Receives from `sock` until the core stops, then drains what the kernel
-/// still holds. Returns the path that received until the stop.
-pub(crate) fn receive(core: &Core, sock: &Socket, drops: &AtomicU64, how: Receive) -> Receive {
     let batch_wait = match sock.recv_buffer_size() {
         Ok(granted) if granted >= ROOMY_BUFFER => BATCH_WAIT,
         _ => SHORT_BATCH_WAIT,
     };
-    let n = core.settings.udp_batch.max(1);
-    if how == Receive::IoUring {
-        let buffers = uring_buffers(n);
-        match super::uring::Receiver::new(sock.as_raw_fd(), buffers) {
-            Ok(mut r) => match r.run(core, drops, batch_wait) {
-                super::uring::Ended::Stopped => {
-                    drop(r);
-                    recvmmsg_loop(core, sock, drops, n, batch_wait);
-                    return Receive::IoUring;
-                }
-                super::uring::Ended::Unsupported(e) => {
-                    tracing::info!(error = %e, "io_uring receive refused by the kernel; receiving with recvmmsg");
-                }
-            },
-            Err(e) => {
-                tracing::info!(error = %e, "io_uring unavailable; receiving with recvmmsg");
-            }
-        }
-    }
-    recvmmsg_loop(core, sock, drops, n, batch_wait);
-    Receive::Recvmmsg
+    recvmmsg_loop(
+        core,
+        sock,
+        drops,
+        core.settings.udp_batch.max(1),
+        batch_wait,
+    );
 }
-
-/// Receive buffers of the io_uring path for a `recvmmsg` batch of `n`:
-/// eight times as many (256 by default), so that one wait's worth of a
-/// moderate stream (2 ms of 100,000 datagrams/s is 200) fits in one round;
-/// with 64 a round ran out of buffers and needed three calls, which cost
-/// more than `recvmmsg`. 64 KB each, the largest datagram, so 16 MB of
-/// address space per receive thread, of which only the pages datagrams
-/// reach become resident (the first 4 KB of each for small datagrams,
-/// 1 MB in all). A power of two, at most [`MAX_URING_BUFFERS`].
-fn uring_buffers(n: usize) -> u16 {
-    u16::try_from(
-        n.saturating_mul(8)
-            .next_power_of_two()
-            .min(MAX_URING_BUFFERS),
-    )
-    .unwrap_or(MAX_URING_BUFFERS as u16)
-}
-
-/// 64 MB of address space per receive thread (`udp_batch` ≥ 128).
-const MAX_URING_BUFFERS: usize = 1024;
 
 /// Reads the socket's kernel drop counter (a syscall) at most every
 /// [`DropsPoll::PERIOD`] while datagrams arrive, and once more when the
@@ -290,7 +222,7 @@ const MAX_URING_BUFFERS: usize = 1024;
 /// is never more than that period behind, and a burst's drops are counted
 /// even if nothing follows it. Drops happen only while datagrams arrive.
 #[derive(Default)]
-pub(crate) struct DropsPoll {
+struct DropsPoll {
     last_read: Option<std::time::Instant>,
     /// Datagrams were received since the last read.
     unread: bool,
@@ -300,7 +232,7 @@ impl DropsPoll {
     const PERIOD: std::time::Duration = std::time::Duration::from_millis(100);
 
     /// After a batch that received datagrams.
-    pub(crate) fn after_batch(&mut self, fd: i32, drops: &AtomicU64) {
+    fn after_batch(&mut self, fd: i32, drops: &AtomicU64) {
         let now = std::time::Instant::now();
         match self.last_read {
             Some(t) if now.duration_since(t) < Self::PERIOD => self.unread = true,
@@ -312,7 +244,7 @@ impl DropsPoll {
     }
 
     /// After a wait that received nothing, and at stop.
-    pub(crate) fn idle(&mut self, fd: i32, drops: &AtomicU64) {
+    fn idle(&mut self, fd: i32, drops: &AtomicU64) {
         if self.unread {
             self.read(fd, drops);
         }
@@ -403,7 +335,7 @@ fn recvmmsg_loop(
 /// The datagram as text, invalid UTF-8 replaced as the reference's
 /// `toString()` does. Valid text (nearly always) is checked by the std
 /// validator's ASCII fast path and borrowed.
-pub(crate) fn utf8_text(data: &[u8]) -> std::borrow::Cow<'_, str> {
+fn utf8_text(data: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(data) {
         Ok(text) => std::borrow::Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(data),
@@ -516,7 +448,8 @@ mod tests {
     /// Sends a trickle (waiting until each part is counted), then a burst
     /// that is still in the socket when the stop comes; every datagram
     /// must be aggregated, the burst by the drain at stop.
-    fn receives_everything(how: Receive) -> Receive {
+    #[test]
+    fn receives_every_datagram_and_drains_at_stop() {
         let raw = crate::config::RawConfig {
             udp: String::new(),
             tcp: String::new(),
@@ -530,7 +463,7 @@ mod tests {
         let drops = Arc::new(AtomicU64::new(0));
         let receiver = {
             let (core, drops) = (core.clone(), drops.clone());
-            std::thread::spawn(move || receive(&core, &sock, &drops, how))
+            std::thread::spawn(move || recv_loop(&core, &sock, &drops))
         };
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let (mut packets, mut metrics) = (0u64, 0u64);
@@ -539,13 +472,12 @@ mod tests {
             while stat(&core, "packets_received") < packets {
                 assert!(
                     std::time::Instant::now() < deadline,
-                    "{how:?}: datagrams not received"
+                    "datagrams not received"
                 );
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
         };
-        // More empty datagrams than the io_uring path has buffers: each is
-        // a datagram received and must not cost a buffer for good.
+        // Empty datagrams are datagrams received, with no metric.
         for round in 0..3 {
             for i in 0..100 {
                 sender
@@ -577,55 +509,19 @@ mod tests {
             metrics += 2;
         }
         core.stop.store(true, Ordering::SeqCst);
-        let used = receiver.join().unwrap();
-        assert_eq!(stat(&core, "packets_received"), packets, "{how:?}");
-        assert_eq!(stat(&core, "metrics_received"), metrics, "{how:?}");
-        assert_eq!(stat(&core, "bad_lines_seen"), 0, "{how:?}");
-        assert_eq!(drops.load(Ordering::Relaxed), 0, "{how:?}");
+        receiver.join().unwrap();
+        assert_eq!(stat(&core, "packets_received"), packets);
+        assert_eq!(stat(&core, "metrics_received"), metrics);
+        assert_eq!(stat(&core, "bad_lines_seen"), 0);
+        assert_eq!(drops.load(Ordering::Relaxed), 0);
         core.flush(1_000);
         let points = sink.0.lock().unwrap();
         let value = |name: &str| points.iter().find(|p| p.name == name).map(|p| p.value);
-        assert_eq!(value("stats_counts.hits"), Some(300.0 + 3000.0), "{how:?}");
+        assert_eq!(value("stats_counts.hits"), Some(300.0 + 3000.0));
         assert_eq!(
             value("stats_counts.big"),
             Some((big.len() / line.len()) as f64)
         );
         assert_eq!(value("stats.gauges.k99"), Some(2.0));
-        used
-    }
-
-    #[test]
-    fn recvmmsg_path_receives_everything_and_drains_at_stop() {
-        assert_eq!(receives_everything(Receive::Recvmmsg), Receive::Recvmmsg);
-    }
-
-    #[test]
-    fn io_uring_path_receives_everything_and_drains_at_stop() {
-        // Where the kernel offers io_uring (not disabled by sysctl or
-        // seccomp) the io_uring path must be the one that received.
-        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let available = crate::listen::uring::Receiver::new(probe.as_raw_fd(), 64).is_ok();
-        let used = receives_everything(Receive::IoUring);
-        if available {
-            assert_eq!(used, Receive::IoUring);
-        } else {
-            assert_eq!(used, Receive::Recvmmsg);
-        }
-    }
-
-    #[test]
-    fn io_uring_buffers_follow_the_batch_within_a_bound() {
-        assert_eq!(uring_buffers(32), 256);
-        assert_eq!(uring_buffers(1), 8);
-        assert_eq!(uring_buffers(100), 1024);
-        assert_eq!(uring_buffers(1024), 1024);
-    }
-
-    #[test]
-    fn the_environment_chooses_the_receive_path() {
-        assert_eq!(Receive::parse(None), Receive::IoUring);
-        assert_eq!(Receive::parse(Some("io_uring")), Receive::IoUring);
-        assert_eq!(Receive::parse(Some("recvmmsg")), Receive::Recvmmsg);
-        assert_eq!(Receive::parse(Some("epoll")), Receive::IoUring);
     }
 }
