@@ -683,11 +683,19 @@ impl Cells<'_> {
     }
 }
 
+/// Test helpers shared by the graph modules' tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(super) mod testing {
+    use super::{Rasterizer, Window};
 
-    fn coverage(w: u32, h: u32, draw: impl FnOnce(&mut Rasterizer)) -> Vec<f32> {
+    /// The coverage of a `w` x `h` window after `draw`, by the exact sweep
+    /// or (`summed`) by [`Rasterizer::sweep_summed`].
+    pub fn coverage_grid(
+        w: u32,
+        h: u32,
+        summed: bool,
+        draw: impl FnOnce(&mut Rasterizer),
+    ) -> Vec<f32> {
         let mut r = Rasterizer::new();
         r.reset(Window {
             x0: 0,
@@ -697,11 +705,36 @@ mod tests {
         });
         draw(&mut r);
         let mut out = vec![0.0; (w * h) as usize];
-        r.sweep(|y, x, row| {
+        let keep = |y: u32, x: u32, row: &[f32]| {
             let at = (y * w + x) as usize;
             out[at..at + row.len()].copy_from_slice(row);
-        });
+        };
+        if summed {
+            r.sweep_summed(keep);
+        } else {
+            r.sweep(keep);
+        }
         out
+    }
+
+    /// A seeded generator of numbers in [0, 1) (64-bit LCG).
+    pub fn unit_rng(mut seed: u64) -> impl FnMut() -> f64 {
+        move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::unit_rng;
+    use super::*;
+
+    fn coverage(w: u32, h: u32, draw: impl FnOnce(&mut Rasterizer)) -> Vec<f32> {
+        super::testing::coverage_grid(w, h, false, draw)
     }
 
     fn close(a: f32, b: f32) -> bool {
@@ -815,13 +848,7 @@ mod tests {
 
     #[test]
     fn self_overlapping_polygons_match_brute_force_sampling() {
-        let mut seed: u64 = 12345;
-        let mut rnd = move || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rnd = unit_rng(12345);
         for _ in 0..12 {
             // 7 random points in and around a 5x5 canvas: crossings,
             // overlaps, parts outside the window

@@ -350,24 +350,11 @@ fn intersection(a: &[(f64, f64); 4], b: &[(f64, f64); 4]) -> Vec<(f64, f64)> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::coverage::Window;
+    use super::super::coverage::testing::coverage_grid;
     use super::*;
 
     fn summed(w: u32, h: u32, path: &[El], width: f64) -> Vec<f32> {
-        let mut r = Rasterizer::new();
-        r.reset(Window {
-            x0: 0,
-            y0: 0,
-            x1: w,
-            y1: h,
-        });
-        stroke(path, width).feed(&mut r);
-        let mut out = vec![0.0; (w * h) as usize];
-        r.sweep_summed(|y, x, row| {
-            let at = (y * w + x) as usize;
-            out[at..at + row.len()].copy_from_slice(row);
-        });
-        out
+        coverage_grid(w, h, true, |r| stroke(path, width).feed(r))
     }
 
     #[test]

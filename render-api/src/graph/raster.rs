@@ -453,32 +453,17 @@ pub fn png(canvas: &Canvas, width: u32, height: u32) -> Result<Vec<u8>, ApiError
 #[cfg(test)]
 mod tests {
     use super::super::canvas::StrokeStyle;
+    use super::super::coverage::testing::{coverage_grid, unit_rng};
     use super::*;
 
     fn coverage(w: u32, h: u32, path: &[El], width: f64, summed: bool) -> Vec<f32> {
-        let mut r = Rasterizer::new();
-        r.reset(Window {
-            x0: 0,
-            y0: 0,
-            x1: w,
-            y1: h,
-        });
-        let mut out = vec![0.0; (w * h) as usize];
-        let mut keep = |y: u32, x: u32, row: &[f32]| {
-            let at = (y * w + x) as usize;
-            out[at..at + row.len()].copy_from_slice(row);
-        };
-        if summed {
-            polyline::stroke(path, width).feed(&mut r);
-            r.sweep_summed(&mut keep);
-        } else {
-            let style = StrokeStyle { width, dash: None };
-            if let Some(outline) = stroke_outline(path, &style) {
-                add_skia_path(&mut r, &outline);
+        coverage_grid(w, h, summed, |r| {
+            if summed {
+                polyline::stroke(path, width).feed(r);
+            } else if let Some(outline) = stroke_outline(path, &StrokeStyle { width, dash: None }) {
+                add_skia_path(r, &outline);
             }
-            r.sweep(&mut keep);
-        }
-        out
+        })
     }
 
     /// Series-like polylines (x rising, y anywhere: steep swings, hairpin
@@ -486,13 +471,7 @@ mod tests {
     /// cover every pixel as the exact fill of the stroke's outline does.
     #[test]
     fn summed_polyline_strokes_match_the_exact_outline() {
-        let mut seed: u64 = 99;
-        let mut rnd = move || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rnd = unit_rng(99);
         let (w, h) = (60u32, 40u32);
         let mut worst = 0.0f32;
         for case in 0..40 {
