@@ -13,6 +13,7 @@ use crate::error::ApiError;
 
 use super::boxes::{self, Box2};
 use super::canvas::{Canvas, Clip, El, Op};
+use super::colors::Rgba;
 use super::coverage::{Rasterizer, Window};
 use super::polyline;
 
@@ -172,6 +173,9 @@ fn blend_run(pixels: &mut [u8], src: &[u32; 4], cov: &[f32], scale: f32, factors
 
 /// What a drawing operation fills, worked out once for all bands.
 enum Shape {
+    /// Axis-aligned boxes composited directly ([`boxes::boxes`]): the
+    /// boxes, their colour and the clip's box.
+    Boxes(Vec<Box2>, Rgba, Option<Box2>),
     /// A fill's own path, or an operation drawing nothing.
     AsRecorded,
     /// A solid polyline's stroke: polygons summed.
@@ -182,8 +186,8 @@ enum Shape {
 
 impl Shape {
     fn of(op: &Op) -> Shape {
-        if boxes::boxes(op).is_some() {
-            return Shape::AsRecorded;
+        if let Some((list, color, clip_box)) = boxes::boxes(op) {
+            return Shape::Boxes(list, color, clip_box);
         }
         match op {
             Op::Stroke { path, style, .. } if style.dash.is_none() && polyline::drawable(path) => {
@@ -320,9 +324,9 @@ fn draw_band(
         y1: end as f64,
     };
     for (op, shape) in canvas.ops.iter().zip(shapes) {
-        if let Some((list, color, clip_box)) = boxes::boxes(op) {
-            for b in list {
-                let b = match clip_box {
+        if let Shape::Boxes(list, color, clip_box) = shape {
+            for &b in list {
+                let b = match *clip_box {
                     Some(c) => b.intersect(c),
                     None => b,
                 }
@@ -332,7 +336,7 @@ fn draw_band(
                     y1: b.y1 - first as f64,
                     ..b
                 };
-                boxes::composite(band, width, rows, local, color);
+                boxes::composite(band, width, rows, local, *color);
             }
             continue;
         }
