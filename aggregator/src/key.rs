@@ -46,6 +46,10 @@ union Repr {
 pub struct Key(Repr);
 
 const _: () = assert!(std::mem::size_of::<Key>() == 16);
+// The heap form's length must fill bytes 8..16, so that byte 15 is always
+// initialized (a 32-bit target would place it at offset 4).
+const _: () = assert!(std::mem::offset_of!(Heap, len_le) == 8);
+const _: () = assert!(std::mem::size_of::<Heap>() == 16);
 
 // SAFETY: a `Key` owns its heap bytes exclusively (like `Box<str>`) and
 // never mutates them through `&self`.
