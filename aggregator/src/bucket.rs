@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hdr::{HdrSpec, HdrTimer, TimerMode};
 use crate::idle::IdleFlushes;
+use crate::key::Key;
 use crate::sample::Sample;
 
 /// A timer's interval: the raw values and the rate-weighted count.
@@ -93,11 +94,12 @@ pub struct GaugeState {
 /// the same way).
 pub type KeyHasher = foldhash::fast::RandomState;
 
-/// A map from keys, hashed with [`KeyHasher`].
-pub type KeyMap<V> = HashMap<Box<str>, V, KeyHasher>;
+/// A map from keys (short ones inline, see [`Key`]), hashed with
+/// [`KeyHasher`].
+pub type KeyMap<V> = HashMap<Key, V, KeyHasher>;
 
 /// A set's members.
-pub type MemberSet = HashSet<Box<str>, KeyHasher>;
+pub type MemberSet = HashSet<Key, KeyHasher>;
 
 /// The maps of one shard.
 #[derive(Debug, Default)]
@@ -142,7 +144,7 @@ pub struct Taken {
     /// Timers of the interval.
     pub timers: KeyMap<TimerState>,
     /// Gauge values at the flush.
-    pub gauges: Vec<(Box<str>, f64)>,
+    pub gauges: Vec<(Key, f64)>,
     /// Sets of the interval.
     pub sets: KeyMap<MemberSet>,
 }
@@ -408,7 +410,7 @@ impl Buckets {
         let counters = std::mem::take(&mut shard.counters);
         let timers = std::mem::take(&mut shard.timers);
         let sets = std::mem::take(&mut shard.sets);
-        let gauges: Vec<(Box<str>, f64)> = shard
+        let gauges: Vec<(Key, f64)> = shard
             .gauges
             .iter()
             .map(|(k, g)| (k.clone(), g.value))

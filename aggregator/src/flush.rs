@@ -264,6 +264,14 @@ pub struct PointSink {
 }
 
 impl PointSink {
+    /// An empty sink with room for `points` points.
+    pub fn with_capacity(points: usize) -> Self {
+        PointSink {
+            points: Vec::with_capacity(points),
+            non_finite: 0,
+        }
+    }
+
     /// Adds one point unless its value is not finite.
     pub fn push(&mut self, name: String, timestamp: i64, value: f64) {
         if value.is_finite() {

@@ -65,6 +65,7 @@ pub mod forward;
 pub mod hdr;
 pub mod idle;
 pub mod jsnum;
+pub mod key;
 pub mod l2met;
 pub mod listen;
 mod persist;

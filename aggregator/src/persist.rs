@@ -190,12 +190,12 @@ pub(crate) fn restore(core: &Core) -> Result<(), StartError> {
     }
     for (k, g) in state.gauges {
         let mut shard = core.buckets.lock_key(&k);
-        shard.gauges.insert(k.into_boxed_str(), g);
+        shard.gauges.insert(k.into(), g);
     }
     for (k, members) in state.sets {
         let mut shard = core.buckets.lock_key(&k);
-        let set = shard.sets.entry(k.into_boxed_str()).or_default();
-        set.extend(members.into_iter().map(String::into_boxed_str));
+        let set = shard.sets.entry(k.into()).or_default();
+        set.extend(members.into_iter().map(crate::key::Key::from));
     }
     core.buckets.recount();
     fs::remove_file(path).map_err(|e| err(path, "remove after reading", e))?;

