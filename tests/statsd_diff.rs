@@ -161,6 +161,9 @@ fn default_cases() -> Vec<Case> {
                 b"t71:4|c|#a:1,bare",
             ],
         ),
+        // Exactly halfway between two 17-digit decimals: JavaScript
+        // prints ...796.12, Rust's own shortest formatter ...796.13.
+        udp("gauge_on_a_digit_tie", &[b"t72:233115890514796.13|g"]),
     ]
 }
 
@@ -314,6 +317,77 @@ fn same_output_as_etsy_statsd() {
     );
     let failures = differences_from_etsy(&runs);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Every value the flush writes goes through `js_format`: it must print
+/// what JavaScript's `String(x)` prints, over values of every exponent and
+/// the decimal fractions StatsD produces (rates, means, ties at 17 digits).
+#[test]
+fn values_print_as_javascript_prints_them() {
+    if !references_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let values: Vec<f64> = (0..200_000u32)
+        .map(|i| {
+            let bits = next();
+            match i % 5 {
+                0 => f64::from_bits(bits),
+                1 => (bits % 10_000_000) as f64 / 1000.0,
+                2 => (bits % 1000) as f64 / 3.0,
+                // Large values with a fraction: many 17-digit ties.
+                3 => (bits >> 11) as f64 / 8.0,
+                _ => (bits % 1_000_000) as f64 * 10f64.powi((bits % 40) as i32 - 26),
+            }
+        })
+        .filter(|x| x.is_finite())
+        .collect();
+    let input = dir.path().join("values.txt");
+    let text: String = values
+        .iter()
+        .map(|x| format!("{:016x}\n", x.to_bits()))
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let script = "const fs = require('fs'); const dv = new DataView(new ArrayBuffer(8)); \
+        const out = fs.readFileSync(process.argv[1], 'utf8').trim().split('\\n').map(h => \
+        { dv.setBigUint64(0, BigInt('0x' + h)); return String(dv.getFloat64(0)); }); \
+        process.stdout.write(out.join('\\n') + '\\n');";
+    let out = std::process::Command::new("node")
+        .arg("-e")
+        .arg(script)
+        .arg(&input)
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let printed: Vec<&str> = printed.lines().collect();
+    assert_eq!(printed.len(), values.len());
+    let differences: Vec<String> = values
+        .iter()
+        .zip(&printed)
+        .filter_map(|(x, js)| {
+            let ours = aggregator::jsnum::js_format(*x);
+            (ours != *js).then(|| format!("{x:?}: ours {ours}, JavaScript {js}"))
+        })
+        .collect();
+    assert!(
+        differences.is_empty(),
+        "{} of {} differ, e.g.\n{}",
+        differences.len(),
+        values.len(),
+        differences[..differences.len().min(10)].join("\n")
+    );
 }
 
 /// Inputs where the reference crashes or writes garbage: ferrograph counts

@@ -76,7 +76,7 @@ pub fn format_line(p: &MetricPoint, out: &mut String) {
     out.push(' ');
     js_format_into(p.value, out);
     out.push(' ');
-    out.push_str(&p.timestamp.to_string());
+    out.push_str(itoa::Buffer::new().format(p.timestamp));
     out.push('\n');
 }
 

@@ -198,8 +198,10 @@ pub fn js_format(x: f64) -> String {
 }
 
 /// [`js_format`] appending to `out`, for callers that build long buffers.
+/// Allocates nothing: integers go through `itoa`, other values take their
+/// shortest round-trip digits from `ryu` (the same digits JavaScript and
+/// Rust's own formatter choose) and are laid out as `Number#toString`.
 pub fn js_format_into(x: f64, out: &mut String) {
-    use std::fmt::Write;
     if x.is_nan() {
         out.push_str("NaN");
         return;
@@ -212,23 +214,22 @@ pub fn js_format_into(x: f64, out: &mut String) {
         out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
         return;
     }
-    if x.fract() == 0.0 && x.abs() < 1e21 {
-        // Integers below 1e21 print as plain digits in both languages.
-        let _ = write!(out, "{x}");
+    // Integers below 2^53 are exact as i64; the conversion cannot overflow.
+    const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
+    if x.fract() == 0.0 && x.abs() < EXACT_INTEGERS {
+        out.push_str(itoa::Buffer::new().format(x as i64));
         return;
     }
     if x < 0.0 {
         out.push('-');
     }
-    // Shortest round-trip digits from Rust's exponent form "d.ddde±N".
-    let sci = format!("{:e}", x.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (digits, n) = ShortestDigits::of(x.abs());
+    let digits = digits.as_str();
+    // `n`: where the decimal point goes, counted from the first digit
+    // (ECMA-262 Number::toString's n; k is the digit count).
     let k = digits.len() as i32;
-    let n = exp + 1;
     if k <= n && n <= 21 {
-        out.push_str(&digits);
+        out.push_str(digits);
         for _ in 0..(n - k) {
             out.push('0');
         }
@@ -241,7 +242,7 @@ pub fn js_format_into(x: f64, out: &mut String) {
         for _ in 0..(-n) {
             out.push('0');
         }
-        out.push_str(&digits);
+        out.push_str(digits);
     } else {
         out.push_str(&digits[..1]);
         if k > 1 {
@@ -249,7 +250,61 @@ pub fn js_format_into(x: f64, out: &mut String) {
             out.push_str(&digits[1..]);
         }
         let e = n - 1;
-        let _ = write!(out, "e{}{}", if e < 0 { '-' } else { '+' }, e.abs());
+        out.push_str(if e < 0 { "e-" } else { "e+" });
+        out.push_str(itoa::Buffer::new().format(e.unsigned_abs()));
+    }
+}
+
+/// The shortest round-trip decimal digits of a finite positive number,
+/// without leading or trailing zeros, on the stack.
+struct ShortestDigits {
+    bytes: [u8; 24],
+    len: usize,
+}
+
+impl ShortestDigits {
+    /// The digits of `x` and the position of the decimal point after the
+    /// first `n` of them (negative: zeros before the first digit), read
+    /// from ryu's text (`123.45`, `0.001`, `1.5e-7`, `1e21`).
+    fn of(x: f64) -> (ShortestDigits, i32) {
+        let mut ryu_buffer = ryu::Buffer::new();
+        let text = ryu_buffer.format_finite(x);
+        let (mantissa, exponent) = match text.split_once('e') {
+            Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+            None => (text, 0),
+        };
+        let mut digits = ShortestDigits {
+            bytes: [0; 24],
+            len: 0,
+        };
+        let mut point = 0i32;
+        let mut seen_point = false;
+        for b in mantissa.bytes() {
+            match b {
+                b'.' => seen_point = true,
+                // A leading zero after the point moves it left; one before
+                // it (the `0` of `0.001`) is no digit.
+                b'0' if digits.len == 0 && seen_point => point -= 1,
+                b'0' if digits.len == 0 => {}
+                b'0'..=b'9' if digits.len < digits.bytes.len() => {
+                    digits.bytes[digits.len] = b;
+                    digits.len += 1;
+                    if !seen_point {
+                        point += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        while digits.len > 1 && digits.bytes[digits.len - 1] == b'0' {
+            digits.len -= 1;
+        }
+        (digits, point + exponent)
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits were stored.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("0")
     }
 }
 
@@ -349,11 +404,121 @@ mod tests {
             (0.0000015, "0.0000015"),
             (2.8722813232690143, "2.8722813232690143"),
             (99.9, "99.9"),
+            // A tie at 17 digits (…796.125 exactly): node prints the even digit.
+            (233115890514796.13, "233115890514796.12"),
             (f64::INFINITY, "Infinity"),
             (f64::NAN, "NaN"),
         ];
         for (x, want) in cases {
             assert_eq!(js_format(*x), *want, "String({x:?})");
+        }
+    }
+
+    #[test]
+    fn format_agrees_with_the_std_digits_formatter_but_on_ties() {
+        /// The former formatter (Rust's `{:e}` digits), kept as the reference.
+        fn std_js_format_into(x: f64, out: &mut String) {
+            use std::fmt::Write;
+            if x.is_nan() {
+                out.push_str("NaN");
+                return;
+            }
+            if x == 0.0 {
+                out.push('0');
+                return;
+            }
+            if x.is_infinite() {
+                out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
+                return;
+            }
+            if x.fract() == 0.0 && x.abs() < 1e21 {
+                // Integers below 1e21 print as plain digits in both languages.
+                let _ = write!(out, "{x}");
+                return;
+            }
+            if x < 0.0 {
+                out.push('-');
+            }
+            // Shortest round-trip digits from Rust's exponent form "d.ddde±N".
+            let sci = format!("{:e}", x.abs());
+            let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+            let exp: i32 = exp.parse().unwrap_or(0);
+            let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+            let k = digits.len() as i32;
+            let n = exp + 1;
+            if k <= n && n <= 21 {
+                out.push_str(&digits);
+                for _ in 0..(n - k) {
+                    out.push('0');
+                }
+            } else if 0 < n && n <= 21 {
+                out.push_str(&digits[..n as usize]);
+                out.push('.');
+                out.push_str(&digits[n as usize..]);
+            } else if -6 < n && n <= 0 {
+                out.push_str("0.");
+                for _ in 0..(-n) {
+                    out.push('0');
+                }
+                out.push_str(&digits);
+            } else {
+                out.push_str(&digits[..1]);
+                if k > 1 {
+                    out.push('.');
+                    out.push_str(&digits[1..]);
+                }
+                let e = n - 1;
+                let _ = write!(out, "e{}{}", if e < 0 { '-' } else { '+' }, e.abs());
+            }
+        }
+
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut checked, mut ties) = (0, 0);
+        for i in 0..400_000u32 {
+            let bits = next();
+            let x = match i % 4 {
+                // Any bit pattern: every exponent.
+                0 => f64::from_bits(bits),
+                // StatsD-like values: rates, means, percentiles.
+                1 => (bits % 10_000_000) as f64 / 1000.0,
+                2 => (bits % 1000) as f64 / 3.0,
+                _ => (bits as f64) / 7.0 * 1e-9,
+            };
+            let (mut a, mut b) = (String::new(), String::new());
+            js_format_into(x, &mut a);
+            std_js_format_into(x, &mut b);
+            if a != b {
+                // Halfway between two shortest decimals: Rust rounds the
+                // last digit up, JavaScript (and ryu) take the even one
+                // (node's String() over all of these: tests/statsd_diff.rs).
+                assert_eq!(a.len(), b.len(), "String({x:?}): {a} vs {b}");
+                assert_eq!(a.parse::<f64>().ok(), Some(x), "{a} is not {x:?}");
+                ties += 1;
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, 400_000);
+        assert!(ties < 4_000, "{ties} differences are too many to be ties");
+        for x in [
+            1e21,
+            9_007_199_254_740_992.0,
+            9_007_199_254_740_991.0,
+            -1e-7,
+            5e-324,
+            f64::MAX,
+            123e-20,
+            1e20 + 0.5,
+        ] {
+            let (mut a, mut b) = (String::new(), String::new());
+            js_format_into(x, &mut a);
+            std_js_format_into(x, &mut b);
+            assert_eq!(a, b, "String({x:?})");
         }
     }
 
