@@ -6,7 +6,10 @@
 //! names, tags and timestamps exact, values within 1e-9 relative, CSV/raw
 //! field by field, pickle after decoding both).
 
-use crate::util::refs::{graphite_functions, references_available, GraphiteRequest};
+use crate::util::refs::{
+    graphite_functions, print_differences, printed_by, ref_python, references_available,
+    tricky_floats, GraphiteRequest,
+};
 use crate::util::render::{
     fixture, our_functions, render_case, run_cases, target_case, Case, Compare, NOW_S,
 };
@@ -443,4 +446,21 @@ fn functions_metadata_matches_graphite() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The JSON, CSV and raw formats print values with `float_repr`: it must
+/// print what Python's `repr()` prints.
+#[test]
+fn values_print_as_python_repr() {
+    if !references_available() {
+        return;
+    }
+    let values = tricky_floats(200_000);
+    let script = "import struct, sys\n\
+        hexes = open(sys.argv[1]).read().split()\n\
+        sys.stdout.write(''.join(repr(struct.unpack('>d', bytes.fromhex(h))[0]) + '\\n' for h in hexes))\n";
+    let printed = printed_by(&ref_python(), &["-c", script], &values);
+    if let Some(report) = print_differences(&values, &printed, storage::pyfmt::float_repr) {
+        panic!("{report}");
+    }
 }

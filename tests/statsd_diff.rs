@@ -12,7 +12,9 @@
 
 use serde_json::json;
 
-use crate::util::refs::references_available;
+use std::path::Path;
+
+use crate::util::refs::{print_differences, printed_by, references_available, tricky_floats};
 use crate::util::statsd::{assert_first_flush, differences_from_etsy, owned, tcp, udp, Case, Run};
 
 /// Cases for the default (legacy) configuration: every row of the spec's
@@ -320,74 +322,21 @@ fn same_output_as_etsy_statsd() {
 }
 
 /// Every value the flush writes goes through `js_format`: it must print
-/// what JavaScript's `String(x)` prints, over values of every exponent and
-/// the decimal fractions StatsD produces (rates, means, ties at 17 digits).
+/// what JavaScript's `String(x)` prints.
 #[test]
 fn values_print_as_javascript_prints_them() {
     if !references_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let values: Vec<f64> = (0..200_000u32)
-        .map(|i| {
-            let bits = next();
-            match i % 5 {
-                0 => f64::from_bits(bits),
-                1 => (bits % 10_000_000) as f64 / 1000.0,
-                2 => (bits % 1000) as f64 / 3.0,
-                // Large values with a fraction: many 17-digit ties.
-                3 => (bits >> 11) as f64 / 8.0,
-                _ => (bits % 1_000_000) as f64 * 10f64.powi((bits % 40) as i32 - 26),
-            }
-        })
-        .filter(|x| x.is_finite())
-        .collect();
-    let input = dir.path().join("values.txt");
-    let text: String = values
-        .iter()
-        .map(|x| format!("{:016x}\n", x.to_bits()))
-        .collect();
-    std::fs::write(&input, text).unwrap();
-    let script = "const fs = require('fs'); const dv = new DataView(new ArrayBuffer(8)); \
-        const out = fs.readFileSync(process.argv[1], 'utf8').trim().split('\\n').map(h => \
-        { dv.setBigUint64(0, BigInt('0x' + h)); return String(dv.getFloat64(0)); }); \
-        process.stdout.write(out.join('\\n') + '\\n');";
-    let out = std::process::Command::new("node")
-        .arg("-e")
-        .arg(script)
-        .arg(&input)
-        .output()
-        .expect("run node");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed = String::from_utf8(out.stdout).unwrap();
-    let printed: Vec<&str> = printed.lines().collect();
-    assert_eq!(printed.len(), values.len());
-    let differences: Vec<String> = values
-        .iter()
-        .zip(&printed)
-        .filter_map(|(x, js)| {
-            let ours = aggregator::jsnum::js_format(*x);
-            (ours != *js).then(|| format!("{x:?}: ours {ours}, JavaScript {js}"))
-        })
-        .collect();
-    assert!(
-        differences.is_empty(),
-        "{} of {} differ, e.g.\n{}",
-        differences.len(),
-        values.len(),
-        differences[..differences.len().min(10)].join("\n")
-    );
+    let values = tricky_floats(200_000);
+    let script = "const dv = new DataView(new ArrayBuffer(8)); \
+        const hex = require('fs').readFileSync(process.argv[1], 'utf8').trim().split('\\n'); \
+        process.stdout.write(hex.map(h => { dv.setBigUint64(0, BigInt('0x' + h)); \
+        return String(dv.getFloat64(0)); }).join('\\n') + '\\n');";
+    let printed = printed_by(Path::new("node"), &["-e", script], &values);
+    if let Some(report) = print_differences(&values, &printed, aggregator::jsnum::js_format) {
+        panic!("{report}");
+    }
 }
 
 /// Inputs where the reference crashes or writes garbage: ferrograph counts

@@ -199,8 +199,8 @@ pub fn js_format(x: f64) -> String {
 
 /// [`js_format`] appending to `out`, for callers that build long buffers.
 /// Allocates nothing: integers go through `itoa`, other values take their
-/// shortest round-trip digits from `ryu` (the same digits JavaScript and
-/// Rust's own formatter choose) and are laid out as `Number#toString`.
+/// shortest round-trip digits from [`storage::pyfmt::ShortestDigits`]
+/// (JavaScript's digits, ties included) laid out as `Number#toString`.
 pub fn js_format_into(x: f64, out: &mut String) {
     if x.is_nan() {
         out.push_str("NaN");
@@ -223,8 +223,8 @@ pub fn js_format_into(x: f64, out: &mut String) {
     if x < 0.0 {
         out.push('-');
     }
-    let (digits, n) = ShortestDigits::of(x.abs());
-    let digits = digits.as_str();
+    let shortest = storage::pyfmt::ShortestDigits::of(x.abs());
+    let (digits, n) = (shortest.as_str(), shortest.point);
     // `n`: where the decimal point goes, counted from the first digit
     // (ECMA-262 Number::toString's n; k is the digit count).
     let k = digits.len() as i32;
@@ -252,59 +252,6 @@ pub fn js_format_into(x: f64, out: &mut String) {
         let e = n - 1;
         out.push_str(if e < 0 { "e-" } else { "e+" });
         out.push_str(itoa::Buffer::new().format(e.unsigned_abs()));
-    }
-}
-
-/// The shortest round-trip decimal digits of a finite positive number,
-/// without leading or trailing zeros, on the stack.
-struct ShortestDigits {
-    bytes: [u8; 24],
-    len: usize,
-}
-
-impl ShortestDigits {
-    /// The digits of `x` and the position of the decimal point after the
-    /// first `n` of them (negative: zeros before the first digit), read
-    /// from ryu's text (`123.45`, `0.001`, `1.5e-7`, `1e21`).
-    fn of(x: f64) -> (ShortestDigits, i32) {
-        let mut ryu_buffer = ryu::Buffer::new();
-        let text = ryu_buffer.format_finite(x);
-        let (mantissa, exponent) = match text.split_once('e') {
-            Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-            None => (text, 0),
-        };
-        let mut digits = ShortestDigits {
-            bytes: [0; 24],
-            len: 0,
-        };
-        let mut point = 0i32;
-        let mut seen_point = false;
-        for b in mantissa.bytes() {
-            match b {
-                b'.' => seen_point = true,
-                // A leading zero after the point moves it left; one before
-                // it (the `0` of `0.001`) is no digit.
-                b'0' if digits.len == 0 && seen_point => point -= 1,
-                b'0' if digits.len == 0 => {}
-                b'0'..=b'9' if digits.len < digits.bytes.len() => {
-                    digits.bytes[digits.len] = b;
-                    digits.len += 1;
-                    if !seen_point {
-                        point += 1;
-                    }
-                }
-                _ => {}
-            }
-        }
-        while digits.len > 1 && digits.bytes[digits.len - 1] == b'0' {
-            digits.len -= 1;
-        }
-        (digits, point + exponent)
-    }
-
-    fn as_str(&self) -> &str {
-        // Only ASCII digits were stored.
-        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("0")
     }
 }
 

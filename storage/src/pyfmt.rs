@@ -18,13 +18,13 @@ pub fn float_repr(x: f64) -> String {
 /// Appends [`float_repr`]`(x)` to `out` without allocating in the common
 /// range (what the JSON, CSV and raw formats do per value).
 pub fn push_float_repr(out: &mut String, x: f64) {
-    use std::fmt::Write as _;
     let a = x.abs();
     if x.is_finite() && (1e-4..1e16).contains(&a) {
-        // Rust's Display prints the same shortest round-trip digits as
-        // Python's repr, in fixed notation: only the `.0` may be missing.
+        // In this range ryu lays the shortest digits out as Python's repr
+        // does (fixed notation, `.0` on integers); the check keeps that
+        // promise should its layout ever change.
         let start = out.len();
-        let _ = write!(out, "{x}");
+        out.push_str(ryu::Buffer::new().format_finite(x));
         if !out[start..].contains('.') {
             out.push_str(".0");
         }
@@ -47,19 +47,83 @@ fn float_repr_slow(x: f64) -> String {
             "0.0".into()
         };
     }
-    // Rust's `{:e}` gives the shortest round-tripping digits, like Python's
-    // repr; only the layout differs.
-    let (negative, digits, exp) = sci_parts(&format!("{x:e}"));
+    let shortest = ShortestDigits::of(x.abs());
+    let (digits, exp) = (shortest.as_str(), shortest.point - 1);
     let mut out = String::new();
-    if negative {
+    if x < 0.0 {
         out.push('-');
     }
     if !(-4..16).contains(&exp) {
-        push_scientific(&mut out, &digits, exp);
+        push_scientific(&mut out, digits, exp);
     } else {
-        push_fixed(&mut out, &digits, exp, true);
+        push_fixed(&mut out, digits, exp, true);
     }
     out
+}
+
+/// The shortest decimal digits that read back as a finite positive `x`,
+/// without leading or trailing zeros, on the stack; `point` is where the
+/// decimal point goes counted from the first digit (`12.5`: `125`, 2;
+/// `0.003`: `3`, -2).
+///
+/// Python's `repr` and JavaScript's `String()` agree on these digits, also
+/// when `x` lies exactly halfway between two shortest candidates: both
+/// take the even last digit (`233115890514796.125` prints `...796.12`).
+/// Rust's own formatter takes the upper one there, so the digits come
+/// from ryu, which rounds as they do.
+pub struct ShortestDigits {
+    bytes: [u8; 24],
+    len: usize,
+    /// Position of the decimal point after the first `point` digits
+    /// (zero or negative: that many zeros come before the first digit).
+    pub point: i32,
+}
+
+impl ShortestDigits {
+    /// Reads the digits from ryu's text (`123.45`, `0.001`, `1.5e-7`,
+    /// `1e21`).
+    pub fn of(x: f64) -> ShortestDigits {
+        let mut ryu_buffer = ryu::Buffer::new();
+        let text = ryu_buffer.format_finite(x);
+        let (mantissa, exponent) = match text.split_once('e') {
+            Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+            None => (text, 0),
+        };
+        let mut digits = ShortestDigits {
+            bytes: [0; 24],
+            len: 0,
+            point: 0,
+        };
+        let mut seen_point = false;
+        for b in mantissa.bytes() {
+            match b {
+                b'.' => seen_point = true,
+                // A leading zero after the point moves it left; one before
+                // it (the `0` of `0.001`) is no digit.
+                b'0' if digits.len == 0 && seen_point => digits.point -= 1,
+                b'0' if digits.len == 0 => {}
+                b'0'..=b'9' if digits.len < digits.bytes.len() => {
+                    digits.bytes[digits.len] = b;
+                    digits.len += 1;
+                    if !seen_point {
+                        digits.point += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        while digits.len > 1 && digits.bytes[digits.len - 1] == b'0' {
+            digits.len -= 1;
+        }
+        digits.point += exponent;
+        digits
+    }
+
+    /// The digits.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits were stored.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("0")
+    }
 }
 
 /// Python's `'%g' % x` (6 significant digits, trailing zeros removed).
@@ -191,6 +255,10 @@ mod tests {
             (1234567890123456.0, "1234567890123456.0"),
             (0.00012345, "0.00012345"),
             (123456.0, "123456.0"),
+            // Exactly halfway between two 17-digit decimals: Python takes
+            // the even digit (Rust's formatter printed ...796.13).
+            (233115890514796.13, "233115890514796.12"),
+            (6.0221e-30 * 0.5, "3.01105e-30"),
         ] {
             assert_eq!(float_repr(x), want, "{x}");
         }

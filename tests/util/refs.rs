@@ -324,3 +324,85 @@ pub fn start_etsy(
         stderr: Arc::new(Mutex::new(Vec::new())),
     }
 }
+
+/// Floats that exercise a shortest-digits formatter: every exponent (raw
+/// bit patterns), the decimal fractions StatsD and graphite-web produce
+/// (rates, thirds), and large values with binary fractions, many of which
+/// lie exactly halfway between two 17-digit decimals. Deterministic.
+pub fn tricky_floats(count: usize) -> Vec<f64> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..count)
+        .map(|i| {
+            let bits = next();
+            match i % 5 {
+                0 => f64::from_bits(bits),
+                1 => (bits % 10_000_000) as f64 / 1000.0,
+                2 => (bits % 1000) as f64 / 3.0,
+                3 => (bits >> 11) as f64 / 8.0,
+                _ => (bits % 1_000_000) as f64 * 10f64.powi((bits % 40) as i32 - 26),
+            }
+        })
+        .filter(|x| x.is_finite())
+        .collect()
+}
+
+/// How a reference prints each of `values`, one line each: `program`
+/// with `args` reads the values' bit patterns (16 hex digits a line) from
+/// the file named by its last argument.
+pub fn printed_by(program: &Path, args: &[&str], values: &[f64]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("values.txt");
+    let text: String = values
+        .iter()
+        .map(|x| format!("{:016x}\n", x.to_bits()))
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let out = Command::new(program)
+        .args(args)
+        .arg(&input)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(printed.len(), values.len(), "one line per value");
+    printed
+}
+
+/// The values where `ours` prints otherwise than the reference did, as
+/// assertion text (at most ten shown).
+pub fn print_differences(
+    values: &[f64],
+    printed: &[String],
+    ours: impl Fn(f64) -> String,
+) -> Option<String> {
+    let differences: Vec<String> = values
+        .iter()
+        .zip(printed)
+        .filter_map(|(x, theirs)| {
+            let mine = ours(*x);
+            (mine != *theirs).then(|| format!("{x:?}: ours {mine}, reference {theirs}"))
+        })
+        .collect();
+    (!differences.is_empty()).then(|| {
+        format!(
+            "{} of {} print differently, e.g.\n{}",
+            differences.len(),
+            values.len(),
+            differences[..differences.len().min(10)].join("\n")
+        )
+    })
+}
