@@ -16,6 +16,15 @@
 //! ADDR` only sends. Traffic goes to
 //! 127.0.0.0/8 or ::1 only; count and time are bounded.
 //!
+//! `--daemon drain` is the floor under every daemon: a bare receiver (this
+//! binary again, `--drain-at`) that takes the datagrams off the socket the
+//! way `ferrograph statsd` does (`recvmmsg` batches of 32 into buffers one
+//! cache line more than 64 KB apart, 2 ms of waiting after a partial batch, an 8 MB receive
+//! buffer) and reads one byte of each, nothing more: its CPU per million
+//! is what the kernel's receive path costs, so a daemon's distance above
+//! it is its own work. It flushes nothing: its metrics received are the
+//! metrics sent less the kernel's drops over the trial.
+//!
 //! `--daemon serve` measures the whole pipeline instead: `ferrograph serve`
 //! in a temp data dir (one-second Whisper slots, so every flush owns its
 //! slot), StatsD lines in, SIGTERM right after the sending, then the points
@@ -38,7 +47,8 @@ use anyhow::{bail, Context};
 #[derive(Debug, clap::Args)]
 pub struct BenchUdpArgs {
     /// Which daemon to start for each trial: ferrograph (`statsd`), serve
-    /// (the whole pipeline to disk), etsy, or none.
+    /// (the whole pipeline to disk), etsy, drain (the bare receive floor),
+    /// or none.
     #[arg(long, default_value = "ferrograph")]
     pub daemon: String,
     /// Target for `--daemon none` (loopback only).
@@ -79,6 +89,10 @@ pub struct BenchUdpArgs {
     /// the daemon's receive threads.
     #[arg(long, default_value_t = 1)]
     pub flows: usize,
+    /// Run as the bare receiver of `--daemon drain` on this address until
+    /// killed (started by the bench itself).
+    #[arg(long, hide = true)]
+    pub drain_at: Option<SocketAddr>,
     /// The ferrograph binary to start for `--daemon ferrograph`/`serve`
     /// (default: this one), to compare two builds under the same sender.
     #[arg(long)]
@@ -302,7 +316,12 @@ fn start_daemon(
                 .spawn()
                 .context("starting node stats.js")?
         }
-        other => bail!("unknown --daemon {other:?} (ferrograph, serve, etsy, none)"),
+        "drain" => Command::new(std::env::current_exe()?)
+            .args(["bench-udp", "--drain-at", &udp.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+        other => bail!("unknown --daemon {other:?} (ferrograph, serve, etsy, drain, none)"),
     };
     // Ready when the daemon's UDP port is bound: binding it ourselves fails.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -502,6 +521,9 @@ fn send(
 
 /// Runs the trials and prints one JSON line each.
 pub fn run(args: BenchUdpArgs) -> anyhow::Result<()> {
+    if let Some(addr) = args.drain_at {
+        return drain(addr);
+    }
     let duration = Duration::from_secs(args.duration.clamp(1, MAX_DURATION_S));
     let mix: Vec<(String, u32)> = args
         .mix
@@ -552,9 +574,12 @@ pub fn run(args: BenchUdpArgs) -> anyhow::Result<()> {
         }
         let cap = capture()?;
         let daemon = start_daemon(&args, cap.addr, &dir)?;
+        let flushes = args.daemon != "drain";
         // Start right after a flush so the intervals are comparable.
         let first = Instant::now();
-        while cap.flushes.load(Ordering::Relaxed) == 0 && first.elapsed() < Duration::from_secs(10)
+        while flushes
+            && cap.flushes.load(Ordering::Relaxed) == 0
+            && first.elapsed() < Duration::from_secs(10)
         {
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -580,14 +605,22 @@ pub fn run(args: BenchUdpArgs) -> anyhow::Result<()> {
         // Wait for two flushes after the sending, then for quiet.
         let flushes_at_end = cap.flushes.load(Ordering::Relaxed);
         let wait_deadline = sent_done + Duration::from_millis(args.flush_ms * 4 + 5000);
-        while Instant::now() < wait_deadline {
+        if !flushes {
+            // The drain empties the socket within a batch wait or two.
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        while flushes && Instant::now() < wait_deadline {
             if cap.flushes.load(Ordering::Relaxed) >= flushes_at_end + 2 {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let drops = kernel_rcvbuf_errors().saturating_sub(drops_before);
-        let received = cap.received.load(Ordering::Relaxed) - base;
+        let received = if flushes {
+            cap.received.load(Ordering::Relaxed) - base
+        } else {
+            m.saturating_sub(drops * args.per_packet.max(1) as u64)
+        };
         // The daemon's CPU from the first datagram until its last flush of
         // them: receiving, aggregating and flushing.
         let cpu = match (cpu_before, process_cpu_s(pid)) {
@@ -740,4 +773,66 @@ fn serve_trial(
         on.points,
         sent.metrics as f64 / sent.seconds.max(1e-9)
     ))
+}
+
+/// The receiver of `--daemon drain`: `ferrograph statsd`'s socket setup and
+/// receive pattern (aggregator/src/listen/udp.rs) without the parsing, so
+/// its CPU is the kernel's share of receiving. Runs until killed.
+fn drain(addr: SocketAddr) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd;
+    // The daemon's defaults: udp_batch, udp_receive_buffer, the buffer
+    // spacing and the wait after a partial batch.
+    const BATCH: usize = 32;
+    const RECEIVE_BUFFER: usize = 8 << 20;
+    const MAX_DATAGRAM: usize = 65536;
+    const STRIDE: usize = MAX_DATAGRAM + 64;
+    const WAIT: Duration = Duration::from_millis(2);
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    sock.set_recv_buffer_size(RECEIVE_BUFFER)?;
+    sock.set_read_timeout(Some(Duration::from_millis(200)))?;
+    sock.bind(&addr.into())?;
+    let mut bufs = vec![0u8; BATCH * STRIDE];
+    let mut iovs: Vec<libc::iovec> = (0..BATCH)
+        .map(|i| libc::iovec {
+            iov_base: bufs[i * STRIDE..].as_mut_ptr().cast(),
+            iov_len: MAX_DATAGRAM,
+        })
+        .collect();
+    let mut hdrs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .map(|iov| {
+            // SAFETY: mmsghdr is plain old data; all-zero is valid (no name,
+            // no control buffer) and the iovec pointer is set right below.
+            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+            h
+        })
+        .collect();
+    let mut checksum = 0u64;
+    loop {
+        // SAFETY: `hdrs` holds BATCH headers whose iovecs point into `bufs`;
+        // both live, unmoved, for the whole loop.
+        let got = unsafe {
+            libc::recvmmsg(
+                sock.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        let got = usize::try_from(got).unwrap_or(0);
+        for i in 0..got {
+            checksum = checksum.wrapping_add(u64::from(bufs[i * STRIDE]));
+        }
+        std::hint::black_box(checksum);
+        if got < BATCH {
+            std::thread::sleep(WAIT);
+        }
+    }
 }
