@@ -14,8 +14,7 @@
 //! of receivers and flushes lets one key more in. The daemon's own keys
 //! (`bad_lines_seen`, `timestamp_lag`, ...) are outside the limit.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasher;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -24,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::hdr::{HdrSpec, HdrTimer, TimerMode};
 use crate::idle::IdleFlushes;
 use crate::key::Key;
+use crate::keymap::key_hash;
 use crate::sample::Sample;
 
 /// A timer's interval: the raw values and the rate-weighted count.
@@ -89,14 +89,12 @@ pub struct GaugeState {
     pub ttl: Option<u32>,
 }
 
-/// Hashing of keys and set members: foldhash, seeded per process (SipHash
-/// was about a tenth of the per-metric cost; the storage crate hashes names
-/// the same way).
+/// Hashing of set members: foldhash, seeded per process (SipHash was
+/// about a tenth of the per-metric cost; the storage crate hashes names the
+/// same way). Keys are hashed by [`key_hash`].
 pub type KeyHasher = foldhash::fast::RandomState;
 
-/// A map from keys (short ones inline, see [`Key`]), hashed with
-/// [`KeyHasher`].
-pub type KeyMap<V> = HashMap<Key, V, KeyHasher>;
+pub use crate::keymap::KeyMap;
 
 /// A set's members.
 pub type MemberSet = HashSet<Key, KeyHasher>;
@@ -117,6 +115,18 @@ pub struct Shard {
 }
 
 impl Shard {
+    /// Starts loading the slot a sample of the key with this [`key_hash`]
+    /// will change ([`KeyMap::prefetch`]): a receive batch prefetches all
+    /// its samples of a shard, then applies them.
+    pub fn prefetch(&self, hash: u64, sample: &Sample<'_>) {
+        match sample {
+            Sample::Counter { .. } => self.counters.prefetch(hash),
+            Sample::Timer { .. } => self.timers.prefetch(hash),
+            Sample::Gauge { .. } => self.gauges.prefetch(hash),
+            Sample::Set { .. } => self.sets.prefetch(hash),
+        }
+    }
+
     fn len(&self) -> usize {
         self.counters.len() + self.timers.len() + self.gauges.len() + self.sets.len()
     }
@@ -169,7 +179,6 @@ pub struct ResetRules {
 #[derive(Debug)]
 pub struct Buckets {
     shards: Box<[Mutex<Shard>]>,
-    hasher: KeyHasher,
     /// User keys held (the daemon's own are in `internal`).
     keys: AtomicUsize,
     /// The daemon's own keys held: they never count against `max_keys`.
@@ -199,7 +208,6 @@ impl Buckets {
             shards: (0..shards.max(1))
                 .map(|_| Mutex::new(Shard::default()))
                 .collect(),
-            hasher: KeyHasher::default(),
             keys: AtomicUsize::new(0),
             internal: AtomicUsize::new(0),
             timer_values: AtomicUsize::new(0),
@@ -241,8 +249,14 @@ impl Buckets {
         self.shards.len()
     }
 
-    fn shard_of(&self, key: &str) -> usize {
-        (self.hasher.hash_one(key) as usize) % self.shards.len()
+    pub(crate) fn shard_of(&self, key: &str) -> usize {
+        self.shard_of_hash(key_hash(key))
+    }
+
+    /// The shard of a key with this [`key_hash`]: from the hash's upper
+    /// half, since a shard's table picks slots with its lowest bits.
+    pub(crate) fn shard_of_hash(&self, hash: u64) -> usize {
+        ((hash >> 32) as usize) % self.shards.len()
     }
 
     /// Locks shard `i`; a poisoned lock (a panicked holder) is taken over,
@@ -269,16 +283,24 @@ impl Buckets {
 
     /// Applies one sample of `key`.
     pub fn apply(&self, key: &str, sample: &Sample<'_>) -> Applied {
-        let mut shard = self.lock_key(key);
-        self.apply_locked(&mut shard, key, sample)
+        let hash = key_hash(key);
+        let mut shard = self.lock(self.shard_of_hash(hash));
+        self.apply_locked(&mut shard, hash, key, sample)
     }
 
-    /// [`Buckets::apply`] on an already locked shard (which must own `key`).
-    pub fn apply_locked(&self, shard: &mut Shard, key: &str, sample: &Sample<'_>) -> Applied {
+    /// [`Buckets::apply`] on an already locked shard (which must own `key`),
+    /// `hash` being `key`'s [`key_hash`].
+    pub fn apply_locked(
+        &self,
+        shard: &mut Shard,
+        hash: u64,
+        key: &str,
+        sample: &Sample<'_>,
+    ) -> Applied {
         match *sample {
             Sample::Counter { value, rate } => {
                 let add = value * (1.0 / rate);
-                if let Some(c) = shard.counters.get_mut(key) {
+                if let Some(c) = shard.counters.get_mut_hashed(hash, key) {
                     if c.is_nan() {
                         *c = 0.0;
                     }
@@ -287,11 +309,11 @@ impl Buckets {
                     if !self.new_key_allowed() {
                         return Applied::KeyLimit;
                     }
-                    shard.counters.insert(key.into(), add);
+                    shard.counters.insert_hashed(hash, key.into(), add);
                 }
             }
             Sample::Timer { value, rate } => {
-                if let Some(t) = shard.timers.get_mut(key) {
+                if let Some(t) = shard.timers.get_mut_hashed(hash, key) {
                     if let Some(h) = t.hdr.as_deref_mut() {
                         // The histogram has a fixed size: no value limit.
                         h.record(value);
@@ -318,12 +340,12 @@ impl Buckets {
                         hdr: None,
                     };
                     self.maybe_switch(&mut t);
-                    shard.timers.insert(key.into(), t);
+                    shard.timers.insert_hashed(hash, key.into(), t);
                 }
             }
             Sample::Gauge { value, delta } => {
                 let ttl = self.delete_gauges_ttl;
-                if let Some(g) = shard.gauges.get_mut(key) {
+                if let Some(g) = shard.gauges.get_mut_hashed(hash, key) {
                     // JS truthiness: 0 and NaN are false.
                     if delta && g.value != 0.0 && !g.value.is_nan() {
                         g.value += value;
@@ -337,11 +359,13 @@ impl Buckets {
                     if !self.new_key_allowed() {
                         return Applied::KeyLimit;
                     }
-                    shard.gauges.insert(key.into(), GaugeState { value, ttl });
+                    shard
+                        .gauges
+                        .insert_hashed(hash, key.into(), GaugeState { value, ttl });
                 }
             }
             Sample::Set { member } => {
-                if let Some(s) = shard.sets.get_mut(key) {
+                if let Some(s) = shard.sets.get_mut_hashed(hash, key) {
                     if !s.contains(member) {
                         s.insert(member.into());
                     }
@@ -351,7 +375,7 @@ impl Buckets {
                     }
                     let mut s = MemberSet::default();
                     s.insert(member.into());
-                    shard.sets.insert(key.into(), s);
+                    shard.sets.insert_hashed(hash, key.into(), s);
                 }
             }
         }
@@ -514,7 +538,7 @@ impl Buckets {
     /// the limits, [`Buckets::recount`] afterwards fixes the totals).
     pub fn merge_timer(&self, key: &str, saved: TimerState) {
         let mut shard = self.lock_key(key);
-        let t = shard.timers.entry(key.into()).or_default();
+        let t = shard.timers.get_or_insert_default(key);
         t.merge(saved);
         if let TimerMode::Hdr { spec, exact_values } = self.timer_mode {
             if t.hdr.is_none() && t.held() > exact_values {

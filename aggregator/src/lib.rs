@@ -66,6 +66,7 @@ pub mod hdr;
 pub mod idle;
 pub mod jsnum;
 pub mod key;
+pub mod keymap;
 pub mod l2met;
 pub mod listen;
 mod persist;

@@ -194,7 +194,7 @@ pub(crate) fn restore(core: &Core) -> Result<(), StartError> {
     }
     for (k, members) in state.sets {
         let mut shard = core.buckets.lock_key(&k);
-        let set = shard.sets.entry(k.into()).or_default();
+        let set = shard.sets.get_or_insert_default(&k);
         set.extend(members.into_iter().map(crate::key::Key::from));
     }
     core.buckets.recount();
