@@ -68,6 +68,11 @@ impl ChildGuard {
     /// Sends SIGTERM and waits up to `timeout` for the process to exit;
     /// returns its exit status if it did.
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        // Only a child not yet reaped may be signalled by pid: once reaped,
+        // its pid may belong to another process.
+        if let Ok(Some(status)) = self.0.try_wait() {
+            return Some(status);
+        }
         let pid = self.0.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + timeout;
