@@ -752,8 +752,12 @@ fn import_moves_a_whisper_tree_and_resumes() {
         ));
     }
     carbon_send(&wsp, &lines);
+    // Both series complete before the reference renders: the last line
+    // sent is a `b.y` one, so `a.x` alone can be complete a moment earlier.
     assert!(wait_until(Duration::from_secs(20), || {
         wsp.render_sum("imp.a.x", "-1h") == (0..200).map(|i| (i % 7) as f64).sum::<f64>()
+            && wsp.render_sum("imp.b.y", "-1h")
+                == (0..200).map(|i| (i % 5) as f64 / 2.0).sum::<f64>()
     }));
     let targets = ["imp.a.x", "imp.b.y", "sumSeries(imp.*.*)"];
     let before: Vec<Value> = targets
