@@ -86,6 +86,18 @@ struct BatchScratch {
 }
 
 impl BatchScratch {
+    /// Samples a thread keeps room for between batches: a full `recvmmsg`
+    /// batch (32 datagrams of 20 lines) fits; a larger TCP chunk allocates
+    /// for itself, so 1,024 connection threads hold at most ~40 MB.
+    const KEPT_SAMPLES: usize = 1024;
+
+    /// Frees buffers a large batch grew past [`Self::KEPT_SAMPLES`].
+    fn keep_bounded(&mut self) {
+        if self.pending.capacity() > Self::KEPT_SAMPLES {
+            *self = BatchScratch::default();
+        }
+    }
+
     /// A stable counting sort of the pending samples by shard.
     fn group_by_shard(&mut self, pending: &[Pending<'_>], shards: usize) {
         self.starts.clear();
@@ -118,6 +130,12 @@ impl BatchScratch {
             .filter(|(_, w)| w[1] > w[0])
             .map(|(shard, w)| (shard, &self.order[w[0] as usize..w[1] as usize]))
     }
+}
+
+thread_local! {
+    /// The batch buffers of this thread, kept between batches so that a
+    /// receive batch allocates nothing (up to [`BatchScratch::KEPT_SAMPLES`]).
+    static SCRATCH: RefCell<BatchScratch> = RefCell::new(BatchScratch::default());
 }
 
 /// An empty vector with the allocation of `v` (cleared), for elements of
@@ -236,11 +254,6 @@ impl Core {
         packets: impl IntoIterator<Item = &'a str>,
         peer: &dyn std::fmt::Display,
     ) -> u64 {
-        thread_local! {
-            /// The batch buffers of this thread, kept so that a batch
-            /// allocates nothing once the thread has seen its largest.
-            static SCRATCH: RefCell<BatchScratch> = RefCell::new(BatchScratch::default());
-        }
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut scratch) => self.aggregate_batch(packets, peer, &mut scratch),
             // Only a re-entrant call could find it borrowed.
@@ -299,6 +312,7 @@ impl Core {
         }
         scratch.keys = recycle(keys);
         scratch.pending = recycle(pending);
+        scratch.keep_bounded();
         lines_seen
     }
 
@@ -854,5 +868,7 @@ mod tests {
             "keys reach every shard"
         );
         assert_eq!(core.stats.take_interval().bad, 1);
+        // 2,009 samples were more than a thread keeps room for.
+        SCRATCH.with(|s| assert!(s.borrow().pending.capacity() <= BatchScratch::KEPT_SAMPLES));
     }
 }
