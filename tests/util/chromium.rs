@@ -89,26 +89,28 @@ fn run(url: &str, extra: &[String], settle: bool) -> Run {
         let _ = stdout.read_to_end(&mut out);
         out
     });
+    // The browser's process group is killed before the browser is reaped:
+    // until then its zombie keeps the pid (the group's id) from being given
+    // to another process. Killed after the reap, the id could already name
+    // an unrelated group (another browser, or anything else started as a
+    // group leader meanwhile).
     let deadline = Instant::now() + PAGE_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            _ => {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &format!("-{pid}")])
-                    .status();
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
+    let finished = loop {
+        if exited_unreaped(pid) {
+            break true;
         }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     };
-    // Helpers (zygote, renderer) left in the group once the browser exited.
+    // The browser if it timed out, and helpers (zygote, renderer) left in
+    // the group once it exited.
     let _ = Command::new("kill")
         .args(["-KILL", &format!("-{pid}")])
         .stderr(Stdio::null())
         .status();
+    let status = child.wait().ok().filter(|_| finished);
     let stdout = reader.join().unwrap_or_default();
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     assert!(
@@ -117,6 +119,21 @@ fn run(url: &str, extra: &[String], settle: bool) -> Run {
         tail(&stderr)
     );
     Run { stdout, stderr }
+}
+
+/// True once process `pid` (our child, not reaped yet) has exited: the
+/// kernel shows it as a zombie (`Z` in `/proc/PID/stat`) until the reap.
+fn exited_unreaped(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and
+        // may itself hold any character.
+        Ok(stat) => matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next()),
+            None | Some("Z" | "X")
+        ),
+        Err(_) => true,
+    }
 }
 
 fn tail(text: &str) -> String {
