@@ -54,6 +54,19 @@ impl Ingest for Drop_ {
     }
 }
 
+/// An engine with `shards` shards and `timer_mode`, flushing nowhere.
+fn engine_without_listeners(shards: usize, timer_mode: &str) -> Engine {
+    let raw = RawConfig {
+        udp: String::new(),
+        tcp: String::new(),
+        admin: String::new(),
+        shards,
+        timer_mode: timer_mode.into(),
+        ..RawConfig::default()
+    };
+    Engine::new(raw.validate().unwrap(), Arc::new(Drop_))
+}
+
 fn feed(engine: &Engine, n: usize, line: impl Fn(usize) -> String) {
     let lines: Vec<String> = (0..n).map(line).collect();
     for chunk in lines.chunks(20) {
@@ -65,14 +78,7 @@ fn feed(engine: &Engine, n: usize, line: impl Fn(usize) -> String) {
 fn memory_per_key_after_a_flush() {
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     const N: usize = 200_000;
-    let raw = RawConfig {
-        udp: String::new(),
-        tcp: String::new(),
-        admin: String::new(),
-        shards: 16,
-        ..RawConfig::default()
-    };
-    let engine = Engine::new(raw.validate().unwrap(), Arc::new(Drop_));
+    let engine = engine_without_listeners(16, "exact");
     engine.flush(1);
     let base = LIVE.load(Ordering::Relaxed);
     feed(&engine, N, |i| {
@@ -107,14 +113,7 @@ fn memory_per_key_after_a_flush() {
 fn short_keys_are_held_without_a_heap_copy() {
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     const N: usize = 200_000;
-    let raw = RawConfig {
-        udp: String::new(),
-        tcp: String::new(),
-        admin: String::new(),
-        shards: 16,
-        ..RawConfig::default()
-    };
-    let engine = Engine::new(raw.validate().unwrap(), Arc::new(Drop_));
+    let engine = engine_without_listeners(16, "exact");
     engine.flush(1);
     let base = LIVE.load(Ordering::Relaxed);
     // "bench.c0" .. "bench.c199999": 8 to 13 bytes.
@@ -141,15 +140,7 @@ fn flood(engine: &Engine, n: usize) {
 /// Bytes held by one timer key receiving `total` values in one interval,
 /// measured after `first` values and after all of them.
 fn timer_key_bytes(timer_mode: &str, first: usize, total: usize) -> (isize, isize) {
-    let raw = RawConfig {
-        udp: String::new(),
-        tcp: String::new(),
-        admin: String::new(),
-        shards: 1,
-        timer_mode: timer_mode.into(),
-        ..RawConfig::default()
-    };
-    let engine = Engine::new(raw.validate().unwrap(), Arc::new(Drop_));
+    let engine = engine_without_listeners(1, timer_mode);
     engine.flush(1);
     let base = LIVE.load(Ordering::Relaxed);
     flood(&engine, first);
