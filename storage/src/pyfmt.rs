@@ -278,6 +278,29 @@ mod tests {
             push_float_repr(&mut fast, x);
             proptest::prop_assert_eq!(fast, float_repr_slow(x));
         }
+
+        /// Rust's `{:e}` digits are the shortest too; they differ only
+        /// where `x` lies halfway between two shortest candidates (Rust
+        /// rounds up, ryu to even, as Python's repr and JavaScript do: both
+        /// are checked against the real ones in the e2e tests).
+        #[test]
+        fn shortest_digits_are_rusts_but_on_ties(
+            x in proptest::prop_oneof![
+                proptest::num::f64::POSITIVE | proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL,
+                // Binary fractions of large values: many 17-digit ties.
+                proptest::strategy::Strategy::prop_map(0u64..1 << 53, |n| n as f64 / 8.0 + 0.125),
+            ],
+        ) {
+            let x = x.abs();
+            proptest::prop_assume!(x.is_finite() && x > 0.0);
+            let shortest = ShortestDigits::of(x);
+            let (_, std_digits, std_exp) = sci_parts(&format!("{x:e}"));
+            if (shortest.as_str(), shortest.point) != (std_digits.as_str(), std_exp + 1) {
+                proptest::prop_assert_eq!(shortest.as_str().len(), std_digits.len());
+                let printed = format!("0.{}e{}", shortest.as_str(), shortest.point);
+                proptest::prop_assert_eq!(printed.parse::<f64>().ok(), Some(x));
+            }
+        }
     }
 
     /// What the whisper tools print: `repr()` of the xFilesFactor (a
