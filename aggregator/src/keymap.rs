@@ -134,8 +134,8 @@ impl<V> KeyMap<V> {
     }
 
     /// Keys and values, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Key, &V)> {
-        self.table.iter().map(|(k, v)| (k, v))
+    pub fn iter(&self) -> Iter<'_, V> {
+        self.table.iter().map(entry_parts)
     }
 
     /// Keys and values to change, in no particular order.
@@ -164,12 +164,20 @@ impl<V> KeyMap<V> {
     }
 }
 
+/// [`KeyMap::iter`]'s iterator.
+pub type Iter<'a, V> =
+    std::iter::Map<hashbrown::hash_table::Iter<'a, (Key, V)>, fn(&(Key, V)) -> (&Key, &V)>;
+
+fn entry_parts<V>(entry: &(Key, V)) -> (&Key, &V) {
+    (&entry.0, &entry.1)
+}
+
 impl<'a, V> IntoIterator for &'a KeyMap<V> {
     type Item = (&'a Key, &'a V);
-    type IntoIter = Box<dyn Iterator<Item = (&'a Key, &'a V)> + 'a>;
+    type IntoIter = Iter<'a, V>;
 
     fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
+        self.iter()
     }
 }
 
