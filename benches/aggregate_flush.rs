@@ -63,6 +63,7 @@ pub fn aggregate_and_flush(c: &mut Criterion) {
     }
     group.finish();
     steady_state(c);
+    one_per_datagram(c);
 }
 
 /// The receive path's per-metric cost once the keys exist (the steady
@@ -111,6 +112,62 @@ fn steady_state(c: &mut Criterion) {
                     engine.flush(1_700_000_000);
                 }
                 spent
+            })
+        },
+    );
+    group.finish();
+}
+
+/// What `bench-udp`'s default load costs the receive thread and the flush
+/// outside the kernel: 10,000 names in its mix, one metric per datagram,
+/// received in batches of 32 datagrams (the UDP listener's `recvmmsg`
+/// batch), flushed after every 100,000 metrics (its 100,000/s with a
+/// one-second flush: 10 samples per key per interval). Timed: the batches
+/// and the flushes. Throughput in metrics; the inverse is what the daemon
+/// spends above the kernel's receive floor (`bench-udp --daemon drain`).
+fn one_per_datagram(c: &mut Criterion) {
+    let mut group = c.benchmark_group("aggregator::receive::one_per_datagram");
+    let names = 10_000usize;
+    let lines: Vec<String> = (0..names)
+        .map(|i| match (i * 7919) % 100 {
+            0..=69 => format!("bench.c{i}:1|c"),
+            70..=89 => format!("bench.t{i}:{}|ms", i % 100),
+            90..=94 => format!("bench.g{i}:{}|g", i % 1000),
+            _ => format!("bench.s{i}:{}|s", i % 50),
+        })
+        .collect();
+    let raw = RawConfig {
+        udp: String::new(),
+        tcp: String::new(),
+        admin: String::new(),
+        ..RawConfig::default()
+    };
+    let engine = Engine::new(raw.validate().expect("valid"), Arc::new(CountingSink));
+    let per_interval = 100_000usize;
+    let batch = 32usize;
+    // Every name once, so the timed rounds find their keys (a steady state).
+    for chunk in lines.chunks(batch) {
+        let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        engine.handle_batch(&texts);
+    }
+    engine.flush(1_700_000_000);
+    group.throughput(Throughput::Elements(per_interval as u64));
+    group.sample_size(20);
+    group.bench_function(
+        BenchmarkId::from_parameter("names=10000,batch=32,per_flush=100000"),
+        |b| {
+            b.iter(|| {
+                let mut texts: Vec<&str> = Vec::with_capacity(batch);
+                let mut next = 0usize;
+                for _ in 0..per_interval / batch {
+                    texts.clear();
+                    for _ in 0..batch {
+                        texts.push(&lines[next]);
+                        next = (next + 1) % names;
+                    }
+                    engine.handle_batch(&texts);
+                }
+                engine.flush(1_700_000_000)
             })
         },
     );

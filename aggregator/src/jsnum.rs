@@ -82,7 +82,7 @@ const POW10: [f64; 16] = [
 /// is the correctly rounded value of the text, which is what `Number()`
 /// and Rust's parser give. `None`: not of that shape (the caller parses it
 /// in full), never "not a number".
-fn short_decimal(b: &[u8]) -> Option<f64> {
+pub(crate) fn short_decimal(b: &[u8]) -> Option<f64> {
     let (negative, b) = match b.first()? {
         b'-' => (true, &b[1..]),
         b'+' => (false, &b[1..]),

@@ -21,7 +21,7 @@ use crate::keymap::key_hash;
 use crate::listen;
 use crate::sample::Sample;
 use crate::stats::Stats;
-use crate::statsd::{lines, parse_line};
+use crate::statsd::{lines, parse_line, parse_plain_line};
 use crate::time::{unix_now_ms, unix_now_secs};
 
 /// Status figures of the backend the flushes go to, sent with every flush
@@ -273,6 +273,17 @@ impl Core {
         for packet in packets {
             for line in lines(packet) {
                 lines_seen += 1;
+                if let Some((key, sample)) = parse_plain_line(line, &self.settings.parse) {
+                    let hash = key_hash(key);
+                    keys.push(Cow::Borrowed(key));
+                    pending.push(Pending {
+                        hash,
+                        shard: self.buckets.shard_of_hash(hash),
+                        key: keys.len() - 1,
+                        sample,
+                    });
+                    continue;
+                }
                 let parsed = parse_line(line, &self.settings.parse);
                 let samples = parsed.samples();
                 let mut key = Some(parsed.key);
@@ -508,6 +519,15 @@ impl Engine {
     /// One datagram's text, exactly as a listener hands it over.
     pub fn handle_packet(&self, packet: &str) {
         self.core.handle_packet(packet, &"engine");
+    }
+
+    /// One receive batch of datagrams, exactly as the UDP listener hands
+    /// over what one `recvmmsg` call returned.
+    pub fn handle_batch(&self, packets: &[&str]) {
+        let metrics = self
+            .core
+            .aggregate_packets(packets.iter().copied(), &"engine");
+        self.core.count_received(packets.len() as u64, metrics);
     }
 
     /// Flushes the open interval with point timestamp `ts`; returns the

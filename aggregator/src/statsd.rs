@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 
 use crate::error::{ParseError, ParseErrorKind};
-use crate::jsnum::{is_js_space, js_number, js_trim};
+use crate::jsnum::{is_js_space, js_number, js_trim, short_decimal};
 use crate::sample::Sample;
 
 /// Parser switches taken from the configuration.
@@ -204,6 +204,57 @@ pub fn parse_line<'a>(line: &'a str, options: &ParseOptions) -> Line<'a> {
         samples,
         options: *options,
     }
+}
+
+/// The line nearly every client sends, `name:value|type` with a name of
+/// key bytes only, one of the four types exactly, and a short decimal value
+/// (or any set member), read in one pass: its key and its one sample.
+/// `None` for every other line, which [`parse_line`] then reads in full;
+/// for the lines it accepts, the result is exactly [`parse_line`]'s (a
+/// property test holds the two together).
+pub fn parse_plain_line<'a>(
+    line: &'a str,
+    options: &ParseOptions,
+) -> Option<(&'a str, Sample<'a>)> {
+    if options.canonicalize_tags {
+        return None;
+    }
+    let b = line.as_bytes();
+    let name_len = b.iter().position(|&c| !is_key_byte(c))?;
+    if name_len == 0 || b[name_len] != b':' {
+        return None;
+    }
+    let rest = &b[name_len + 1..];
+    let bar = rest.iter().position(|&c| c == b'|' || c == b':')?;
+    if rest[bar] != b'|' {
+        return None;
+    }
+    // Both delimiters are ASCII: the slices below are on char boundaries.
+    let value_text = &line[name_len + 1..name_len + 1 + bar];
+    let name = &line[..name_len];
+    let sample = match &rest[bar + 1..] {
+        b"c" => Sample::Counter {
+            value: short_decimal(value_text.as_bytes())?,
+            rate: 1.0,
+        },
+        b"ms" => match short_decimal(value_text.as_bytes())? {
+            v if v < 0.0 => return None,
+            value => Sample::Timer { value, rate: 1.0 },
+        },
+        b"g" => Sample::Gauge {
+            value: short_decimal(value_text.as_bytes())?,
+            delta: value_text.starts_with(['+', '-']),
+        },
+        b"s" => Sample::Set {
+            member: if value_text.is_empty() {
+                "0"
+            } else {
+                value_text
+            },
+        },
+        _ => return None,
+    };
+    Some((name, sample))
 }
 
 /// A DogStatsD tag as the reference appends it: the first `;` becomes `_`,
@@ -583,6 +634,55 @@ mod tests {
             } else {
                 proptest::prop_assert_eq!(parsed, None);
             }
+        }
+
+        #[test]
+        fn plain_lines_parse_as_the_full_parser_does(
+            line in "[a-z.:|@#;= \\-+0-9eIcgmsx\r\u{e9}]{0,24}|[a-z.]{0,6}:[+-]?[0-9]{0,17}[.]?[0-9]{0,3}[|](c|ms|g|s|h|c |ms\\|@0.5)",
+        ) {
+            let mut accepted = false;
+            for opts in [
+                ParseOptions::default(),
+                ParseOptions { sanitize: false, hd_as_timers: true, canonicalize_tags: false },
+                ParseOptions { canonicalize_tags: true, ..ParseOptions::default() },
+            ] {
+                let Some((key, sample)) = parse_plain_line(&line, &opts) else { continue };
+                accepted = true;
+                let full = parse_line(&line, &opts);
+                proptest::prop_assert_eq!(&*full.key, key);
+                let samples: Vec<_> = full.samples().collect();
+                proptest::prop_assert_eq!(samples.len(), 1);
+                // -0 and 0 compare equal as floats; their bits differ.
+                let bits = |s: &Sample<'_>| match *s {
+                    Sample::Counter { value, .. } | Sample::Timer { value, .. } | Sample::Gauge { value, .. } => Some(value.to_bits()),
+                    Sample::Set { .. } => None,
+                };
+                proptest::prop_assert_eq!(samples[0].as_ref().ok().and_then(bits), bits(&sample));
+                proptest::prop_assert_eq!(&samples[0], &Ok(sample));
+            }
+            // The plain shape itself is always taken.
+            let short_decimal_text = |v: &str| {
+                let unsigned = v.strip_prefix(['+', '-']).unwrap_or(v);
+                let digits = unsigned.bytes().filter(u8::is_ascii_digit).count();
+                unsigned.bytes().all(|c| c.is_ascii_digit() || c == b'.')
+                    && unsigned.matches('.').count() <= 1
+                    && (1..=15).contains(&digits)
+            };
+            let negative = |v: &str| v.starts_with('-') && v.bytes().any(|c| (b'1'..=b'9').contains(&c));
+            let plain = line.split_once(':').is_some_and(|(name, rest)| {
+                !name.is_empty()
+                    && name.bytes().all(is_key_byte)
+                    && rest.split_once('|').is_some_and(|(v, t)| {
+                        !v.contains(':')
+                            && match t {
+                                "s" => true,
+                                "c" | "g" => short_decimal_text(v),
+                                "ms" => short_decimal_text(v) && !negative(v),
+                                _ => false,
+                            }
+                    })
+            });
+            proptest::prop_assert_eq!(accepted, plain, "{:?}", line);
         }
 
         #[test]
