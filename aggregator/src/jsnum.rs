@@ -110,7 +110,11 @@ pub(crate) fn short_decimal(b: &[u8]) -> Option<f64> {
     if digits == 0 || digits > 15 {
         return None;
     }
-    let v = mantissa as f64 / POW10[frac.unwrap_or(0)];
+    // An integer (the usual value) needs no division.
+    let v = match frac {
+        None | Some(0) => mantissa as f64,
+        Some(f) => mantissa as f64 / POW10[f],
+    };
     Some(if negative { -v } else { v })
 }
 

@@ -21,7 +21,7 @@ use crate::keymap::key_hash;
 use crate::listen;
 use crate::sample::Sample;
 use crate::stats::Stats;
-use crate::statsd::{lines, parse_line, parse_plain_line};
+use crate::statsd::{parse_line, parse_plain_line, split_first_line};
 use crate::time::{unix_now_ms, unix_now_secs};
 
 /// Status figures of the backend the flushes go to, sent with every flush
@@ -270,21 +270,32 @@ impl Core {
         let mut keys: Vec<Cow<'a, str>> = recycle(std::mem::take(&mut scratch.keys));
         let mut pending: Vec<Pending<'a>> = recycle(std::mem::take(&mut scratch.pending));
         let mut lines_seen = 0;
+        let options = &self.settings.parse;
         for packet in packets {
-            for line in lines(packet) {
-                lines_seen += 1;
-                if let Some((key, sample)) = parse_plain_line(line, &self.settings.parse) {
-                    let hash = key_hash(key);
-                    keys.push(Cow::Borrowed(key));
+            // Line by line as `lines` splits them; the plain line is read
+            // where it starts, without looking for its end first.
+            let mut rest = packet;
+            while !rest.is_empty() {
+                if let Some(plain) = parse_plain_line(rest, options) {
+                    rest = &rest[plain.len..];
+                    lines_seen += 1;
+                    let hash = key_hash(plain.key);
+                    keys.push(Cow::Borrowed(plain.key));
                     pending.push(Pending {
                         hash,
                         shard: self.buckets.shard_of_hash(hash),
                         key: keys.len() - 1,
-                        sample,
+                        sample: plain.sample,
                     });
                     continue;
                 }
-                let parsed = parse_line(line, &self.settings.parse);
+                let (line, tail) = split_first_line(rest);
+                rest = tail;
+                if line.is_empty() {
+                    continue;
+                }
+                lines_seen += 1;
+                let parsed = parse_line(line, options);
                 let samples = parsed.samples();
                 let mut key = Some(parsed.key);
                 let mut held = None;

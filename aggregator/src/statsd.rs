@@ -60,15 +60,19 @@ impl<'a> Iterator for Lines<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        match memchr::memchr(b'\n', self.rest.as_bytes()) {
-            Some(i) => {
-                // `\n` is ASCII: both sides are on character boundaries.
-                let line = &self.rest[..i];
-                self.rest = &self.rest[i + 1..];
-                Some(line)
-            }
-            None => Some(std::mem::take(&mut self.rest)),
-        }
+        let (line, rest) = split_first_line(self.rest);
+        self.rest = rest;
+        Some(line)
+    }
+}
+
+/// The text's first line (up to the first `\n`, possibly empty) and what
+/// follows that `\n`.
+pub fn split_first_line(text: &str) -> (&str, &str) {
+    match memchr::memchr(b'\n', text.as_bytes()) {
+        // `\n` is ASCII: both sides are on character boundaries.
+        Some(i) => (&text[..i], &text[i + 1..]),
+        None => (text, ""),
     }
 }
 
@@ -206,55 +210,80 @@ pub fn parse_line<'a>(line: &'a str, options: &ParseOptions) -> Line<'a> {
     }
 }
 
+/// What [`parse_plain_line`] read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlainLine<'a> {
+    /// The key: the name exactly as sent.
+    pub key: &'a str,
+    /// The line's one sample.
+    pub sample: Sample<'a>,
+    /// Bytes of the text the line took, its `\n` included.
+    pub len: usize,
+}
+
 /// The line nearly every client sends, `name:value|type` with a name of
 /// key bytes only, one of the four types exactly, and a short decimal value
-/// (or any set member), read in one pass: its key and its one sample.
-/// `None` for every other line, which [`parse_line`] then reads in full;
-/// for the lines it accepts, the result is exactly [`parse_line`]'s (a
-/// property test holds the two together).
-pub fn parse_plain_line<'a>(
-    line: &'a str,
-    options: &ParseOptions,
-) -> Option<(&'a str, Sample<'a>)> {
+/// (or any set member), read in one pass from the start of `text` up to the
+/// first `\n` or the end: no search for the line's end first, no field
+/// splitting. `None` for every other line, which [`parse_line`] then reads
+/// in full; for the lines it accepts, the key and sample are exactly
+/// [`parse_line`]'s (a property test holds the two together).
+pub fn parse_plain_line<'a>(text: &'a str, options: &ParseOptions) -> Option<PlainLine<'a>> {
     if options.canonicalize_tags {
         return None;
     }
-    let b = line.as_bytes();
+    let b = text.as_bytes();
     let name_len = b.iter().position(|&c| !is_key_byte(c))?;
     if name_len == 0 || b[name_len] != b':' {
         return None;
     }
-    let rest = &b[name_len + 1..];
-    let bar = rest.iter().position(|&c| c == b'|' || c == b':')?;
-    if rest[bar] != b'|' {
+    let value_start = name_len + 1;
+    let bar = value_start
+        + b[value_start..]
+            .iter()
+            .position(|&c| matches!(c, b'|' | b':' | b'\n'))?;
+    if b[bar] != b'|' {
         return None;
     }
-    // Both delimiters are ASCII: the slices below are on char boundaries.
-    let value_text = &line[name_len + 1..name_len + 1 + bar];
-    let name = &line[..name_len];
-    let sample = match &rest[bar + 1..] {
-        b"c" => Sample::Counter {
+    let (type_len, kind) = match &b[bar + 1..] {
+        [b'm', b's', ..] => (2, b'm'),
+        [kind @ (b'c' | b'g' | b's'), ..] => (1, *kind),
+        _ => return None,
+    };
+    let end = bar + 1 + type_len;
+    let len = match b.get(end) {
+        None => end,
+        Some(b'\n') => end + 1,
+        Some(_) => return None,
+    };
+    // Every delimiter is ASCII: the slices are on char boundaries.
+    let value_text = &text[value_start..bar];
+    let sample = match kind {
+        b'c' => Sample::Counter {
             value: short_decimal(value_text.as_bytes())?,
             rate: 1.0,
         },
-        b"ms" => match short_decimal(value_text.as_bytes())? {
+        b'm' => match short_decimal(value_text.as_bytes())? {
             v if v < 0.0 => return None,
             value => Sample::Timer { value, rate: 1.0 },
         },
-        b"g" => Sample::Gauge {
+        b'g' => Sample::Gauge {
             value: short_decimal(value_text.as_bytes())?,
             delta: value_text.starts_with(['+', '-']),
         },
-        b"s" => Sample::Set {
+        _ => Sample::Set {
             member: if value_text.is_empty() {
                 "0"
             } else {
                 value_text
             },
         },
-        _ => return None,
     };
-    Some((name, sample))
+    Some(PlainLine {
+        key: &text[..name_len],
+        sample,
+        len,
+    })
 }
 
 /// A DogStatsD tag as the reference appends it: the first `;` becomes `_`,
@@ -639,16 +668,21 @@ mod tests {
         #[test]
         fn plain_lines_parse_as_the_full_parser_does(
             line in "[a-z.:|@#;= \\-+0-9eIcgmsx\r\u{e9}]{0,24}|[a-z.]{0,6}:[+-]?[0-9]{0,17}[.]?[0-9]{0,3}[|](c|ms|g|s|h|c |ms\\|@0.5)",
+            next in "(\n[a-z:|0-9]{0,5})?",
         ) {
+            // The line is read from the start of a text that may go on.
+            let text = format!("{line}{next}");
+            let line = text.split('\n').next().unwrap_or("");
             let mut accepted = false;
             for opts in [
                 ParseOptions::default(),
                 ParseOptions { sanitize: false, hd_as_timers: true, canonicalize_tags: false },
                 ParseOptions { canonicalize_tags: true, ..ParseOptions::default() },
             ] {
-                let Some((key, sample)) = parse_plain_line(&line, &opts) else { continue };
+                let Some(PlainLine { key, sample, len }) = parse_plain_line(&text, &opts) else { continue };
                 accepted = true;
-                let full = parse_line(&line, &opts);
+                proptest::prop_assert_eq!(len, (line.len() + 1).min(text.len()));
+                let full = parse_line(line, &opts);
                 proptest::prop_assert_eq!(&*full.key, key);
                 let samples: Vec<_> = full.samples().collect();
                 proptest::prop_assert_eq!(samples.len(), 1);
