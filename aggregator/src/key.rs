@@ -84,6 +84,45 @@ impl Key {
     }
 }
 
+impl Key {
+    /// `self.as_str() == text`, without a `memcmp` call for an inline key:
+    /// the lengths, then the text as two overlapping words. A lookup
+    /// compares the key of every candidate slot this way.
+    #[inline]
+    pub fn eq_str(&self, text: &str) -> bool {
+        let b = text.as_bytes();
+        let n = b.len();
+        if n > INLINE_MAX {
+            return !self.is_inline() && self.as_str() == text;
+        }
+        if !self.is_inline() {
+            return false;
+        }
+        // SAFETY: inline form: all 16 bytes were written by `From`.
+        let inline = unsafe { &self.0.inline };
+        if usize::from(inline[15] & !INLINE_TAG) != n {
+            return false;
+        }
+        if n >= 8 {
+            word::<8>(b, 0) == word::<8>(inline, 0)
+                && word::<8>(b, n - 8) == word::<8>(inline, n - 8)
+        } else if n >= 4 {
+            word::<4>(b, 0) == word::<4>(inline, 0)
+                && word::<4>(b, n - 4) == word::<4>(inline, n - 4)
+        } else {
+            b == &inline[..n]
+        }
+    }
+}
+
+/// The `N` bytes of `b` at `at`, as one value to compare.
+#[inline(always)]
+fn word<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut w = [0u8; N];
+    w.copy_from_slice(&b[at..at + N]);
+    w
+}
+
 impl From<&str> for Key {
     fn from(s: &str) -> Self {
         if s.len() <= INLINE_MAX {
@@ -219,6 +258,30 @@ mod tests {
             drop(k);
             assert_eq!(c.as_str(), s);
             assert_eq!(Key::from(s.to_string()), c);
+        }
+    }
+
+    #[test]
+    fn eq_str_is_str_equality() {
+        let text = "é.abcdefghijklmnopqrstuvwxyz0123456789";
+        let ends: Vec<usize> = (0..=text.len())
+            .filter(|e| text.is_char_boundary(*e))
+            .collect();
+        for &a in &ends {
+            let key = Key::from(&text[..a]);
+            for &b in &ends {
+                assert_eq!(key.eq_str(&text[..b]), a == b, "{a} {b}");
+            }
+            // Same length, one byte changed at each end in turn.
+            for at in [0, a.saturating_sub(1)] {
+                let mut other = text.as_bytes()[..a].to_vec();
+                if let Some(c) = other.get_mut(at) {
+                    *c = if *c == b'x' { b'y' } else { b'x' };
+                    if let Ok(other) = std::str::from_utf8(&other) {
+                        assert!(!key.eq_str(other), "{a} {at}");
+                    }
+                }
+            }
         }
     }
 

@@ -74,7 +74,7 @@ impl<V> KeyMap<V> {
     /// [`KeyMap::get`] with `key`'s [`key_hash`] already known.
     pub fn get_hashed(&self, hash: u64, key: &str) -> Option<&V> {
         self.table
-            .find(hash, |(k, _)| k.as_str() == key)
+            .find(hash, |(k, _)| k.eq_str(key))
             .map(|(_, v)| v)
     }
 
@@ -86,7 +86,7 @@ impl<V> KeyMap<V> {
     /// [`KeyMap::get_mut`] with `key`'s [`key_hash`] already known.
     pub fn get_mut_hashed(&mut self, hash: u64, key: &str) -> Option<&mut V> {
         self.table
-            .find_mut(hash, |(k, _)| k.as_str() == key)
+            .find_mut(hash, |(k, _)| k.eq_str(key))
             .map(|(_, v)| v)
     }
 
@@ -112,17 +112,14 @@ impl<V> KeyMap<V> {
         let hash = key_hash(key);
         let entry = self
             .table
-            .entry(hash, |(k, _)| k.as_str() == key, rehash)
+            .entry(hash, |(k, _)| k.eq_str(key), rehash)
             .or_insert_with(|| (Key::from(key), V::default()));
         &mut entry.into_mut().1
     }
 
     /// Takes `key` out; returns its value.
     pub fn remove(&mut self, key: &str) -> Option<V> {
-        match self
-            .table
-            .find_entry(key_hash(key), |(k, _)| k.as_str() == key)
-        {
+        match self.table.find_entry(key_hash(key), |(k, _)| k.eq_str(key)) {
             Ok(entry) => Some(entry.remove().0 .1),
             Err(_) => None,
         }
