@@ -338,10 +338,11 @@ fn recvmmsg_loop(
 }
 
 /// The datagram as text, invalid UTF-8 replaced as the reference's
-/// `toString()` does. Valid text (nearly always) is checked by the std
-/// validator's ASCII fast path and borrowed.
+/// `toString()` does. Valid text (nearly always) is borrowed; simdutf8's
+/// `basic` check returns it in registers (std's `from_utf8` result went
+/// through the stack and stalled the copy into the batch's texts).
 fn utf8_text(data: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(data) {
+    match simdutf8::basic::from_utf8(data) {
         Ok(text) => std::borrow::Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(data),
     }
