@@ -269,7 +269,7 @@ fn recvmmsg_loop(
     let mut batch = Batch::new(n);
     let mut drops_poll = DropsPoll::default();
     // The batch's datagrams as text; kept empty between batches.
-    let mut texts_kept: Vec<Cow<'static, str>> = Vec::with_capacity(n);
+    let mut texts_kept: Vec<&'static str> = Vec::with_capacity(n);
     let fd = sock.as_raw_fd();
     loop {
         let stopping = core.stop.load(Ordering::Relaxed);
@@ -308,18 +308,30 @@ fn recvmmsg_loop(
             continue;
         }
         let got = got as usize;
-        let mut texts: Vec<Cow<'_, str>> = recycle(std::mem::take(&mut texts_kept));
+        let datagram = |i: usize| {
+            let len = (batch.hdrs[i].msg_len as usize).min(MAX_DATAGRAM);
+            &batch.bufs[i * BUFFER_STRIDE..i * BUFFER_STRIDE + len]
+        };
+        let mut texts: Vec<&str> = recycle(std::mem::take(&mut texts_kept));
+        let mut all_text = true;
         for i in 0..got {
-            let h = &batch.hdrs[i];
-            let len = (h.msg_len as usize).min(MAX_DATAGRAM);
-            if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+            if batch.hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 core.stats.udp_truncated.fetch_add(1, Ordering::Relaxed);
             }
-            texts.push(utf8_text(
-                &batch.bufs[i * BUFFER_STRIDE..i * BUFFER_STRIDE + len],
-            ));
+            match simdutf8::basic::from_utf8(datagram(i)) {
+                Ok(text) if all_text => texts.push(text),
+                _ => all_text = false,
+            }
         }
-        let metrics = core.aggregate_packets(texts.iter().map(|t| &**t), &"udp");
+        let metrics = if all_text {
+            core.aggregate_packets(texts.iter().copied(), &"udp")
+        } else {
+            // Invalid UTF-8 somewhere in the batch (rare): the whole batch
+            // as text with the bad bytes replaced, as the reference's
+            // `toString()` does.
+            let replaced: Vec<Cow<'_, str>> = (0..got).map(|i| utf8_text(datagram(i))).collect();
+            core.aggregate_packets(replaced.iter().map(|t| &**t), &"udp")
+        };
         texts_kept = recycle(texts);
         if got > 0 {
             core.count_received(got as u64, metrics);
