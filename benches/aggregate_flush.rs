@@ -119,6 +119,44 @@ fn steady_state(c: &mut Criterion) {
     group.finish();
 }
 
+/// One line per name in `bench-udp`'s default mix (70% c, 20% ms, 5% g,
+/// 5% s, spread over the names the way the load tool spreads them).
+fn bench_udp_lines(names: usize) -> Vec<String> {
+    (0..names)
+        .map(|i| match (i * 7919) % 100 {
+            0..=69 => format!("bench.c{i}:1|c"),
+            70..=89 => format!("bench.t{i}:{}|ms", i % 100),
+            90..=94 => format!("bench.g{i}:{}|g", i % 1000),
+            _ => format!("bench.s{i}:{}|s", i % 50),
+        })
+        .collect()
+}
+
+/// `lines` as one-line datagrams, `batch` per receive batch.
+fn handle_in_batches(engine: &Engine, lines: &[String], batch: usize) {
+    let mut texts: Vec<&str> = Vec::with_capacity(batch);
+    for chunk in lines.chunks(batch) {
+        texts.clear();
+        texts.extend(chunk.iter().map(String::as_str));
+        engine.handle_batch(&texts);
+    }
+}
+
+/// A default engine that already holds every key of `lines` (kept after a
+/// flush, as a running daemon's are): the steady state.
+fn engine_holding(lines: &[String], batch: usize) -> Engine {
+    let raw = RawConfig {
+        udp: String::new(),
+        tcp: String::new(),
+        admin: String::new(),
+        ..RawConfig::default()
+    };
+    let engine = Engine::new(raw.validate().expect("valid"), Arc::new(CountingSink));
+    handle_in_batches(&engine, lines, batch);
+    engine.flush(1_700_000_000);
+    engine
+}
+
 /// What `bench-udp`'s default load costs the receive thread and the flush
 /// outside the kernel: 10,000 names in its mix, one metric per datagram,
 /// received in batches of 32 datagrams (the UDP listener's `recvmmsg`
@@ -129,29 +167,10 @@ fn steady_state(c: &mut Criterion) {
 fn one_per_datagram(c: &mut Criterion) {
     let mut group = c.benchmark_group("aggregator::receive::one_per_datagram");
     let names = 10_000usize;
-    let lines: Vec<String> = (0..names)
-        .map(|i| match (i * 7919) % 100 {
-            0..=69 => format!("bench.c{i}:1|c"),
-            70..=89 => format!("bench.t{i}:{}|ms", i % 100),
-            90..=94 => format!("bench.g{i}:{}|g", i % 1000),
-            _ => format!("bench.s{i}:{}|s", i % 50),
-        })
-        .collect();
-    let raw = RawConfig {
-        udp: String::new(),
-        tcp: String::new(),
-        admin: String::new(),
-        ..RawConfig::default()
-    };
-    let engine = Engine::new(raw.validate().expect("valid"), Arc::new(CountingSink));
     let per_interval = 100_000usize;
     let batch = 32usize;
-    // Every name once, so the timed rounds find their keys (a steady state).
-    for chunk in lines.chunks(batch) {
-        let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        engine.handle_batch(&texts);
-    }
-    engine.flush(1_700_000_000);
+    let lines = bench_udp_lines(names);
+    let engine = engine_holding(&lines, batch);
     group.throughput(Throughput::Elements(per_interval as u64));
     group.sample_size(20);
     group.bench_function(
@@ -172,6 +191,34 @@ fn one_per_datagram(c: &mut Criterion) {
             })
         },
     );
+    group.finish();
+}
+
+/// The same batches over 300,000 names, whose map slots (~10 MB) do not
+/// stay in L2, as in the daemon, where the kernel's receive path streams
+/// its buffers through the cache between two batches: what the batch-wide
+/// prefetch of map slots is for (without it this group ran ~20% slower).
+/// Timed: the batches only (the flush of 300,000 keys each round is not).
+fn cold_maps(c: &mut Criterion) {
+    let mut group = c.benchmark_group("aggregator::receive::cold_maps");
+    let names = 300_000usize;
+    let batch = 32usize;
+    let lines = bench_udp_lines(names);
+    let engine = engine_holding(&lines, batch);
+    group.throughput(Throughput::Elements(names as u64));
+    group.sample_size(10);
+    group.bench_function("names=300000", |b| {
+        b.iter_custom(|rounds| {
+            let mut spent = std::time::Duration::ZERO;
+            for _ in 0..rounds {
+                let start = std::time::Instant::now();
+                handle_in_batches(&engine, &lines, batch);
+                spent += start.elapsed();
+                engine.flush(1_700_000_000);
+            }
+            spent
+        })
+    });
     group.finish();
 }
 
@@ -212,54 +259,5 @@ pub fn timers(c: &mut Criterion) {
             });
         }
     }
-    group.finish();
-}
-
-/// The same batches over 300,000 names, whose map slots (~10 MB) do not
-/// stay in L2, as in the daemon, where the kernel's receive path streams
-/// its buffers through the cache between two batches: what the batch-wide
-/// prefetch of map slots is for (without it this group ran ~20% slower).
-/// Timed: the batches only (the flush of 300,000 keys each round is not).
-pub fn cold_maps(c: &mut Criterion) {
-    let mut group = c.benchmark_group("aggregator::receive::cold_maps");
-    let names = 300_000usize;
-    let lines: Vec<String> = (0..names)
-        .map(|i| match (i * 7919) % 100 {
-            0..=69 => format!("bench.c{i}:1|c"),
-            70..=89 => format!("bench.t{i}:{}|ms", i % 100),
-            90..=94 => format!("bench.g{i}:{}|g", i % 1000),
-            _ => format!("bench.s{i}:{}|s", i % 50),
-        })
-        .collect();
-    let raw = RawConfig {
-        udp: String::new(),
-        tcp: String::new(),
-        admin: String::new(),
-        ..RawConfig::default()
-    };
-    let engine = Engine::new(raw.validate().expect("valid"), Arc::new(CountingSink));
-    let batch = 32usize;
-    for chunk in lines.chunks(batch) {
-        let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        engine.handle_batch(&texts);
-    }
-    engine.flush(1_700_000_000);
-    group.throughput(Throughput::Elements(names as u64));
-    group.sample_size(10);
-    group.bench_function("names=300000", |b| {
-        b.iter_custom(|rounds| {
-            let mut spent = std::time::Duration::ZERO;
-            for _ in 0..rounds {
-                let start = std::time::Instant::now();
-                for chunk in lines.chunks(batch) {
-                    let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
-                    engine.handle_batch(&texts);
-                }
-                spent += start.elapsed();
-                engine.flush(1_700_000_000);
-            }
-            spent
-        })
-    });
     group.finish();
 }

@@ -23,30 +23,6 @@ mod whisper_cmd;
 
 use clap::Parser;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The option number is mimalloc's purge delay: its documented
-    /// default, then the value set.
-    #[test]
-    fn the_purge_delay_option_is_the_one_set() {
-        // SAFETY: reads and sets one allocator option (atomic values).
-        unsafe {
-            let before = libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY);
-            assert!(before == 1000 || before == FREED_MEMORY_KEPT_MS, "{before}");
-            keep_freed_memory();
-            assert_eq!(
-                libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY),
-                FREED_MEMORY_KEPT_MS
-            );
-            // Its neighbours keep their defaults (eager-commit delay 1, NUMA nodes 0).
-            assert_eq!(libmimalloc_sys::mi_option_get(14), 1);
-            assert_eq!(libmimalloc_sys::mi_option_get(16), 0);
-        }
-    }
-}
-
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -83,6 +59,30 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             eprintln!("Error: {e:#}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The option number is mimalloc's purge delay: its documented
+    /// default, then the value set.
+    #[test]
+    fn the_purge_delay_option_is_the_one_set() {
+        // SAFETY: reads and sets one allocator option (atomic values).
+        unsafe {
+            let before = libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY);
+            assert!(before == 1000 || before == FREED_MEMORY_KEPT_MS, "{before}");
+            keep_freed_memory();
+            assert_eq!(
+                libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY),
+                FREED_MEMORY_KEPT_MS
+            );
+            // Its neighbours keep their defaults (eager-commit delay 1, NUMA nodes 0).
+            assert_eq!(libmimalloc_sys::mi_option_get(14), 1);
+            assert_eq!(libmimalloc_sys::mi_option_get(16), 0);
         }
     }
 }

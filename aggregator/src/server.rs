@@ -279,14 +279,8 @@ impl Core {
                 if let Some(plain) = parse_plain_line(rest, options) {
                     rest = &rest[plain.len..];
                     lines_seen += 1;
-                    let hash = key_hash(plain.key);
                     keys.push(Cow::Borrowed(plain.key));
-                    pending.push(Pending {
-                        hash,
-                        shard: self.buckets.shard_of_hash(hash),
-                        key: keys.len() - 1,
-                        sample: plain.sample,
-                    });
+                    pending.push(self.pending(key_hash(plain.key), keys.len() - 1, plain.sample));
                     continue;
                 }
                 let (line, tail) = split_first_line(rest);
@@ -308,12 +302,7 @@ impl Core {
                                 keys.push(k);
                                 (keys.len() - 1, hash)
                             });
-                            pending.push(Pending {
-                                hash,
-                                shard: self.buckets.shard_of_hash(hash),
-                                key: index,
-                                sample,
-                            });
+                            pending.push(self.pending(hash, index, sample));
                         }
                         Err(e) => self.bad(&e, peer),
                     }
@@ -336,6 +325,17 @@ impl Core {
         scratch.pending = recycle(pending);
         scratch.keep_bounded();
         lines_seen
+    }
+
+    /// A batch's sample of the key at `key` in its keys, whose
+    /// [`key_hash`] is `hash`.
+    fn pending<'a>(&self, hash: u64, key: usize, sample: Sample<'a>) -> Pending<'a> {
+        Pending {
+            hash,
+            shard: self.buckets.shard_of_hash(hash),
+            key,
+            sample,
+        }
     }
 
     /// Aggregates one sample of `key` (whose [`key_hash`] is `hash`) into
