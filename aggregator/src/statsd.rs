@@ -272,11 +272,7 @@ pub fn parse_plain_line<'a>(text: &'a str, options: &ParseOptions) -> Option<Pla
             delta: value_text.starts_with(['+', '-']),
         },
         _ => Sample::Set {
-            member: if value_text.is_empty() {
-                "0"
-            } else {
-                value_text
-            },
+            member: set_member(value_text),
         },
     };
     Some(PlainLine {
@@ -284,6 +280,16 @@ pub fn parse_plain_line<'a>(text: &'a str, options: &ParseOptions) -> Option<Pla
         sample,
         len,
     })
+}
+
+/// A set sample's member: the value text, `"0"` when empty (the
+/// reference's `fields[0] || '0'`).
+fn set_member(value_text: &str) -> &str {
+    if value_text.is_empty() {
+        "0"
+    } else {
+        value_text
+    }
 }
 
 /// A DogStatsD tag as the reference appends it: the first `;` becomes `_`,
@@ -472,12 +478,9 @@ pub fn parse_sample<'a>(chunk: &'a str, options: &ParseOptions) -> Result<Sample
     // 3. Dispatch on the trimmed type.
     let kind = js_trim(raw_type);
     if kind == "s" {
-        let member = if value_text.is_empty() {
-            "0"
-        } else {
-            value_text
-        };
-        return Ok(Sample::Set { member });
+        return Ok(Sample::Set {
+            member: set_member(value_text),
+        });
     }
     let Some(value) = value.or_else(|| numeric(value_text)) else {
         return err(ParseErrorKind::BadValue);
