@@ -19,7 +19,7 @@
 //! `--daemon drain` is the floor under every daemon: a bare receiver (this
 //! binary again, `--drain-at`) that takes the datagrams off the socket the
 //! way `ferrograph statsd` does (`recvmmsg` batches of 32 into buffers one
-//! cache line more than 64 KB apart, 2 ms of waiting after a partial batch, an 8 MB receive
+//! cache line more than 64 KB apart, the same wait after a partial batch, an 8 MB receive
 //! buffer) and reads one byte of each, nothing more: its CPU per million
 //! is what the kernel's receive path costs, so a daemon's distance above
 //! it is its own work. It flushes nothing: its metrics received are the
@@ -781,20 +781,13 @@ fn serve_trial(
 fn drain(addr: SocketAddr) -> anyhow::Result<()> {
     use std::os::fd::AsRawFd;
     // The daemon's defaults: udp_batch, udp_receive_buffer, the buffer
-    // spacing and the wait after a partial batch.
+    // spacing; its socket setup and its wait after a partial batch.
     const BATCH: usize = 32;
     const RECEIVE_BUFFER: usize = 8 << 20;
     const MAX_DATAGRAM: usize = 65536;
     const STRIDE: usize = MAX_DATAGRAM + 64;
-    const WAIT: Duration = Duration::from_millis(2);
-    let sock = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::DGRAM,
-        Some(socket2::Protocol::UDP),
-    )?;
-    sock.set_recv_buffer_size(RECEIVE_BUFFER)?;
-    sock.set_read_timeout(Some(Duration::from_millis(200)))?;
-    sock.bind(&addr.into())?;
+    let sock = aggregator::listen::udp::new_socket(addr, RECEIVE_BUFFER)?;
+    let wait = aggregator::listen::udp::batch_wait(sock.recv_buffer_size()?);
     let mut bufs = vec![0u8; BATCH * STRIDE];
     let mut iovs: Vec<libc::iovec> = (0..BATCH)
         .map(|i| libc::iovec {
@@ -832,7 +825,7 @@ fn drain(addr: SocketAddr) -> anyhow::Result<()> {
         }
         std::hint::black_box(checksum);
         if got < BATCH {
-            std::thread::sleep(WAIT);
+            std::thread::sleep(wait);
         }
     }
 }

@@ -73,6 +73,32 @@ struct Pending<'a> {
     sample: Sample<'a>,
 }
 
+/// A packet of a batch: text, or a datagram's bytes not yet known to be
+/// UTF-8.
+#[derive(Clone, Copy)]
+enum Packet<'a> {
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Packet<'a> {
+    fn bytes(self) -> &'a [u8] {
+        match self {
+            Packet::Text(text) => text.as_bytes(),
+            Packet::Bytes(bytes) => bytes,
+        }
+    }
+
+    /// The packet from byte `at` (a line's start) as text; `None` when
+    /// those bytes are not UTF-8.
+    fn text_from(self, at: usize) -> Option<&'a str> {
+        match self {
+            Packet::Text(text) => text.get(at..),
+            Packet::Bytes(bytes) => simdutf8::basic::from_utf8(&bytes[at..]).ok(),
+        }
+    }
+}
+
 /// Buffers [`Core::aggregate_packets`] reuses from batch to batch. The
 /// borrowing ones are kept empty between batches ([`recycle`]).
 #[derive(Default)]
@@ -142,7 +168,7 @@ thread_local! {
 /// another lifetime: the batch buffers borrow from each batch's datagrams
 /// yet keep their capacity across batches. The element types have one
 /// layout, so the collect reuses the allocation in place.
-pub(crate) fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
     v.clear();
     v.into_iter()
         .map(|_| unreachable!("the vector is empty"))
@@ -226,6 +252,13 @@ impl Core {
         self.count_received(1, n);
     }
 
+    /// [`Core::handle_packet`] for a datagram's bytes, which may hold
+    /// invalid UTF-8 (read as the reference's `toString()` reads it).
+    pub(crate) fn handle_datagram(&self, datagram: &[u8], peer: &dyn std::fmt::Display) {
+        let n = self.aggregate_datagrams([datagram], peer);
+        self.count_received(1, n);
+    }
+
     /// Counts `packets` datagrams holding `metrics` non-empty lines. The UDP
     /// listener calls it once per receive batch, not per datagram: the
     /// shared counters are atomics every receive thread writes.
@@ -237,9 +270,19 @@ impl Core {
             .store(unix_now_secs(), Ordering::Relaxed);
     }
 
-    /// Splits, parses and aggregates a batch of packets (a receive batch,
-    /// or one TCP chunk) without counting them as received
+    /// Splits, parses and aggregates a batch of packets (one TCP chunk, or
+    /// in-process text) without counting them as received
     /// ([`Core::count_received`] does); returns their non-empty lines.
+    pub(crate) fn aggregate_packets<'a>(
+        &self,
+        packets: impl IntoIterator<Item = &'a str>,
+        peer: &dyn std::fmt::Display,
+    ) -> u64 {
+        self.with_scratch(packets.into_iter().map(Packet::Text), peer)
+    }
+
+    /// [`Core::aggregate_packets`] for datagrams as received (a receive
+    /// batch): bytes that are valid UTF-8 nearly always.
     ///
     /// Every line is parsed first and its key hashed once ([`key_hash`]
     /// picks both the shard and the slot). Then each shard the batch
@@ -249,9 +292,17 @@ impl Core {
     /// after megabytes of socket buffers went through the cache); started
     /// together, the misses overlap. Samples of one key keep their order
     /// (one key, one shard, and the grouping is stable).
-    pub(crate) fn aggregate_packets<'a>(
+    pub(crate) fn aggregate_datagrams<'a>(
         &self,
-        packets: impl IntoIterator<Item = &'a str>,
+        datagrams: impl IntoIterator<Item = &'a [u8]>,
+        peer: &dyn std::fmt::Display,
+    ) -> u64 {
+        self.with_scratch(datagrams.into_iter().map(Packet::Bytes), peer)
+    }
+
+    fn with_scratch<'a>(
+        &self,
+        packets: impl Iterator<Item = Packet<'a>>,
         peer: &dyn std::fmt::Display,
     ) -> u64 {
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
@@ -263,7 +314,7 @@ impl Core {
 
     fn aggregate_batch<'a>(
         &self,
-        packets: impl IntoIterator<Item = &'a str>,
+        packets: impl Iterator<Item = Packet<'a>>,
         peer: &dyn std::fmt::Display,
         scratch: &mut BatchScratch,
     ) -> u64 {
@@ -272,44 +323,107 @@ impl Core {
         let mut lines_seen = 0;
         let options = &self.settings.parse;
         for packet in packets {
-            // Line by line as `lines` splits them; the plain line is read
-            // where it starts, without looking for its end first.
-            let mut rest = packet;
-            while !rest.is_empty() {
-                if let Some(plain) = parse_plain_line(rest, options) {
-                    rest = &rest[plain.len..];
-                    lines_seen += 1;
-                    keys.push(Cow::Borrowed(plain.key));
-                    pending.push(self.pending(key_hash(plain.key), keys.len() - 1, plain.sample));
-                    continue;
-                }
-                let (line, tail) = split_first_line(rest);
-                rest = tail;
-                if line.is_empty() {
-                    continue;
-                }
+            let bytes = packet.bytes();
+            // Plain lines straight from the bytes (they are ASCII, so a
+            // packet of plain lines needs no UTF-8 check); the plain line
+            // is read where it starts, without looking for its end first.
+            let mut at = 0;
+            while let Some(plain) = bytes
+                .get(at..)
+                .filter(|rest| !rest.is_empty())
+                .and_then(|rest| parse_plain_line(rest, options))
+            {
+                at += plain.len;
                 lines_seen += 1;
-                let parsed = parse_line(line, options);
-                let samples = parsed.samples();
-                let mut key = Some(parsed.key);
-                let mut held = None;
-                for sample in samples {
-                    match sample {
-                        Ok(sample) => {
-                            let (index, hash) = *held.get_or_insert_with(|| {
-                                let k = key.take().unwrap_or_default();
-                                let hash = key_hash(&k);
-                                keys.push(k);
-                                (keys.len() - 1, hash)
-                            });
-                            pending.push(self.pending(hash, index, sample));
-                        }
-                        Err(e) => self.bad(&e, peer),
-                    }
+                keys.push(Cow::Borrowed(plain.key));
+                pending.push(self.pending(key_hash(plain.key), keys.len() - 1, plain.sample));
+            }
+            if at >= bytes.len() {
+                continue;
+            }
+            match packet.text_from(at) {
+                Some(text) => lines_seen += self.parse_text(text, peer, &mut keys, &mut pending),
+                None => {
+                    // Invalid UTF-8 (rare): the samples before it are
+                    // applied first, so every key's samples keep their
+                    // order; then the rest as the reference's `toString()`
+                    // reads it, replacement characters and all.
+                    self.apply_pending(scratch, &keys, &pending);
+                    keys.clear();
+                    pending.clear();
+                    let text = String::from_utf8_lossy(&bytes[at..]);
+                    lines_seen += self.aggregate_batch(
+                        std::iter::once(Packet::Text(&text)),
+                        peer,
+                        &mut BatchScratch::default(),
+                    );
                 }
             }
         }
-        scratch.group_by_shard(&pending, self.buckets.shard_count());
+        self.apply_pending(scratch, &keys, &pending);
+        scratch.keys = recycle(keys);
+        scratch.pending = recycle(pending);
+        scratch.keep_bounded();
+        lines_seen
+    }
+
+    /// Parses `text` line by line into the batch's keys and pending
+    /// samples; returns its non-empty lines.
+    fn parse_text<'a>(
+        &self,
+        text: &'a str,
+        peer: &dyn std::fmt::Display,
+        keys: &mut Vec<Cow<'a, str>>,
+        pending: &mut Vec<Pending<'a>>,
+    ) -> u64 {
+        let options = &self.settings.parse;
+        let mut lines_seen = 0;
+        let mut rest = text;
+        while !rest.is_empty() {
+            if let Some(plain) = parse_plain_line(rest.as_bytes(), options) {
+                rest = &rest[plain.len..];
+                lines_seen += 1;
+                keys.push(Cow::Borrowed(plain.key));
+                pending.push(self.pending(key_hash(plain.key), keys.len() - 1, plain.sample));
+                continue;
+            }
+            let (line, tail) = split_first_line(rest);
+            rest = tail;
+            if line.is_empty() {
+                continue;
+            }
+            lines_seen += 1;
+            let parsed = parse_line(line, options);
+            let samples = parsed.samples();
+            let mut key = Some(parsed.key);
+            let mut held = None;
+            for sample in samples {
+                match sample {
+                    Ok(sample) => {
+                        let (index, hash) = *held.get_or_insert_with(|| {
+                            let k = key.take().unwrap_or_default();
+                            let hash = key_hash(&k);
+                            keys.push(k);
+                            (keys.len() - 1, hash)
+                        });
+                        pending.push(self.pending(hash, index, sample));
+                    }
+                    Err(e) => self.bad(&e, peer),
+                }
+            }
+        }
+        lines_seen
+    }
+
+    /// Applies a batch's pending samples, a shard at a time: its samples'
+    /// slots prefetched first, then the samples in order.
+    fn apply_pending(
+        &self,
+        scratch: &mut BatchScratch,
+        keys: &[Cow<'_, str>],
+        pending: &[Pending<'_>],
+    ) {
+        scratch.group_by_shard(pending, self.buckets.shard_count());
         for (shard, group) in scratch.groups() {
             let mut guard = self.buckets.lock(shard);
             for &i in group {
@@ -321,10 +435,6 @@ impl Core {
                 self.apply_locked(&mut guard, p.hash, &keys[p.key], &p.sample);
             }
         }
-        scratch.keys = recycle(keys);
-        scratch.pending = recycle(pending);
-        scratch.keep_bounded();
-        lines_seen
     }
 
     /// A batch's sample of the key at `key` in its keys, whose
@@ -901,5 +1011,33 @@ mod tests {
         assert_eq!(core.stats.take_interval().bad, 1);
         // 2,009 samples were more than a thread keeps room for.
         SCRATCH.with(|s| assert!(s.borrow().pending.capacity() <= BatchScratch::KEPT_SAMPLES));
+    }
+
+    /// Datagrams as received: plain lines read from the bytes, and a
+    /// datagram with invalid UTF-8 read as the reference reads it (the bad
+    /// bytes replaced) in its place in the batch, so a gauge's writes keep
+    /// their order across it and the good lines beside the bad bytes count.
+    #[test]
+    fn invalid_utf8_in_a_batch_keeps_the_order_and_the_good_lines() {
+        let core = core();
+        let datagrams: [&[u8]; 5] = [
+            b"g:1|g\nu:a|s",
+            b"g:+2|g\nu:b\xff|s\ng:+4|g",
+            b"u:\xc3\xa9|s\ng:+8|g",
+            b"bad\xfe line",
+            b"g:+16|g\nc:1|c",
+        ];
+        let lines = core.aggregate_datagrams(datagrams, &"test");
+        assert_eq!(lines, 2 + 3 + 2 + 1 + 2);
+        let held = |key: &str| core.buckets.lock(core.buckets.shard_of(key));
+        assert_eq!(held("g").gauges["g"].value, 31.0, "1, +2, +4, +8, +16");
+        let mut members: Vec<String> = held("u").sets["u"]
+            .iter()
+            .map(|k| k.as_str().to_string())
+            .collect();
+        members.sort();
+        assert_eq!(members, ["a", "b\u{fffd}", "\u{e9}"]);
+        assert_eq!(held("c").counters.get("c"), Some(&1.0));
+        assert_eq!(core.stats.take_interval().bad, 1);
     }
 }

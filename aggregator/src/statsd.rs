@@ -228,11 +228,14 @@ pub struct PlainLine<'a> {
 /// splitting. `None` for every other line, which [`parse_line`] then reads
 /// in full; for the lines it accepts, the key and sample are exactly
 /// [`parse_line`]'s (a property test holds the two together).
-pub fn parse_plain_line<'a>(text: &'a str, options: &ParseOptions) -> Option<PlainLine<'a>> {
+///
+/// It reads bytes, not text: a datagram of plain lines needs no UTF-8
+/// check first, since the name is made of key bytes (all ASCII), the
+/// number of ASCII digits, and a set member is checked on its own.
+pub fn parse_plain_line<'a>(b: &'a [u8], options: &ParseOptions) -> Option<PlainLine<'a>> {
     if options.canonicalize_tags {
         return None;
     }
-    let b = text.as_bytes();
     let name_len = b.iter().position(|&c| !is_key_byte(c))?;
     if name_len == 0 || b[name_len] != b':' {
         return None;
@@ -256,30 +259,39 @@ pub fn parse_plain_line<'a>(text: &'a str, options: &ParseOptions) -> Option<Pla
         Some(b'\n') => end + 1,
         Some(_) => return None,
     };
-    // Every delimiter is ASCII: the slices are on char boundaries.
-    let value_text = &text[value_start..bar];
+    let value = &b[value_start..bar];
     let sample = match kind {
         b'c' => Sample::Counter {
-            value: short_decimal(value_text.as_bytes())?,
+            value: short_decimal(value)?,
             rate: 1.0,
         },
-        b'm' => match short_decimal(value_text.as_bytes())? {
+        b'm' => match short_decimal(value)? {
             v if v < 0.0 => return None,
             value => Sample::Timer { value, rate: 1.0 },
         },
         b'g' => Sample::Gauge {
-            value: short_decimal(value_text.as_bytes())?,
-            delta: value_text.starts_with(['+', '-']),
+            value: short_decimal(value)?,
+            delta: matches!(value.first(), Some(b'+' | b'-')),
         },
         _ => Sample::Set {
-            member: set_member(value_text),
+            member: set_member(std::str::from_utf8(value).ok()?),
         },
     };
     Some(PlainLine {
-        key: &text[..name_len],
+        key: key_bytes_as_str(&b[..name_len]),
         sample,
         len,
     })
+}
+
+/// A run of key bytes as text, without a UTF-8 check: key bytes are ASCII
+/// (checked when `KEY_BYTES` is built).
+fn key_bytes_as_str(name: &[u8]) -> &str {
+    debug_assert!(name.iter().all(|&c| is_key_byte(c)));
+    // SAFETY: `name` holds key bytes only (the caller read it with
+    // `is_key_byte`), and every key byte is ASCII, which the const
+    // assertion after `KEY_BYTES` proves: ASCII is valid UTF-8.
+    unsafe { std::str::from_utf8_unchecked(name) }
 }
 
 /// A set sample's member: the value text, `"0"` when empty (the
@@ -349,6 +361,15 @@ static KEY_BYTES: [bool; 256] = {
         b += 1;
     }
     t
+};
+
+// Key bytes are ASCII: `key_bytes_as_str` relies on it.
+const _: () = {
+    let mut b = 128;
+    while b < 256 {
+        assert!(!KEY_BYTES[b]);
+        b += 1;
+    }
 };
 
 impl<'a> Line<'a> {
@@ -682,7 +703,7 @@ mod tests {
                 ParseOptions { sanitize: false, hd_as_timers: true, canonicalize_tags: false },
                 ParseOptions { canonicalize_tags: true, ..ParseOptions::default() },
             ] {
-                let Some(PlainLine { key, sample, len }) = parse_plain_line(&text, &opts) else { continue };
+                let Some(PlainLine { key, sample, len }) = parse_plain_line(text.as_bytes(), &opts) else { continue };
                 accepted = true;
                 proptest::prop_assert_eq!(len, (line.len() + 1).min(text.len()));
                 let full = parse_line(line, &opts);

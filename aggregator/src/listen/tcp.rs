@@ -169,9 +169,7 @@ pub(crate) fn connection(core: &Core, mut stream: TcpStream, peer: SocketAddr) {
             discarding = false;
         }
         if !packet.is_empty() {
-            // All bytes are ASCII after the high-bit clear.
-            let text = String::from_utf8_lossy(packet);
-            core.handle_packet(&text, &peer_text);
+            core.handle_datagram(packet, &peer_text);
         }
         pending.drain(..=last_nl);
     }

@@ -18,7 +18,6 @@
 //! 1% at 4M metrics/s where `recvmmsg` lost nothing (docs/statsd.md,
 //! "Receive path").
 
-use std::borrow::Cow;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -29,7 +28,7 @@ use std::sync::Arc;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::listen::POLL;
-use crate::server::{recycle, Core, Running};
+use crate::server::{Core, Running};
 
 /// Largest UDP payload; a buffer this size never truncates.
 const MAX_DATAGRAM: usize = 65536;
@@ -41,21 +40,37 @@ const MAX_DATAGRAM: usize = 65536;
 /// a line each, they spread over the sets.
 const BUFFER_STRIDE: usize = MAX_DATAGRAM + 64;
 
+/// Kernel memory one small datagram holds while it waits in a receive
+/// queue (its `truesize`), measured on loopback: 832 bytes for a 15-byte
+/// datagram, 1,280 for a 600-byte one (20 metrics).
+const QUEUED_DATAGRAM_BYTES: usize = 1280;
+
+/// The stream a wait must absorb, datagrams per second: above the
+/// ceiling of one sending core (about 300,000 small datagrams/s here).
+const FASTEST_STREAM: usize = 400_000;
+
+/// Bounds of [`batch_wait`].
+const MIN_BATCH_WAIT: std::time::Duration = std::time::Duration::from_micros(500);
+const MAX_BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// How long a receive thread waits after a partial batch before reading
-/// again, when its receive buffer is at least [`ROOMY_BUFFER`]. At 100,000
-/// datagrams/s it turns one wake-up per datagram into one per ~200 (the
-/// daemon's CPU per metric at that rate: 1.28 CPU-s per million against 1.58
-/// with 0.5 ms). 2 ms of a 100,000/s stream of small datagrams is ~200
-/// buffers of about 1 KB of kernel memory each: far inside 4 MB.
-const BATCH_WAIT: std::time::Duration = std::time::Duration::from_micros(2000);
-
-/// The wait when the kernel granted less than [`ROOMY_BUFFER`] (an
-/// `rmem_max` cap, e.g. the 208 KB default without root): 0.5 ms of that
-/// stream is ~50 buffers, inside even the capped default.
-const SHORT_BATCH_WAIT: std::time::Duration = std::time::Duration::from_micros(500);
-
-/// A receive buffer this large absorbs [`BATCH_WAIT`] of a heavy stream.
-const ROOMY_BUFFER: usize = 4 << 20;
+/// again, given the receive buffer the kernel `granted`: the time a
+/// [`FASTEST_STREAM`] takes to fill half of it, within 0.5–10 ms.
+///
+/// Every wake-up costs a context switch and a timer, about 10 µs on this
+/// machine's VM, so the wait sets how many datagrams share one: at
+/// 100,000/s, 0.5 ms gave 1.58 CPU-s per million metrics and 2 ms 1.28;
+/// 10 ms (the wait of the 16 MB buffer root is granted by default) ~1,000
+/// datagrams per wake-up, about 4% less CPU again (docs/statsd.md). A full
+/// batch loops at once, so the wait never slows a flood, and a stream
+/// faster than any one sender fits in the buffer meanwhile. Latency: a
+/// datagram waits in the kernel up to the wait, far below any flush
+/// interval.
+pub fn batch_wait(granted: usize) -> std::time::Duration {
+    let absorbed = granted / 2 / QUEUED_DATAGRAM_BYTES;
+    let micros = absorbed as u64 * 1_000_000 / FASTEST_STREAM as u64;
+    std::time::Duration::from_micros(micros).clamp(MIN_BATCH_WAIT, MAX_BATCH_WAIT)
+}
 
 /// Binds `udp_threads` sockets on `addr` and starts one receive thread per
 /// socket. Returns the bound address.
@@ -108,7 +123,10 @@ fn set_int_opt(fd: i32, level: i32, name: i32, value: i32) -> io::Result<()> {
     }
 }
 
-fn new_socket(addr: SocketAddr, rcvbuf: usize) -> io::Result<Socket> {
+/// A bound UDP receive socket as the listener makes it: `SO_REUSEPORT`,
+/// dual-stack on `[::]`, a receive buffer of `rcvbuf` (forced past
+/// `rmem_max` where allowed) and the listener's read timeout.
+pub fn new_socket(addr: SocketAddr, rcvbuf: usize) -> io::Result<Socket> {
     let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         // "[::]:8125" takes IPv4 too, like a dual-stack listener should.
@@ -204,10 +222,7 @@ impl Batch {
 }
 
 fn recv_loop(core: &Core, sock: &Socket, drops: &AtomicU64) {
-    let batch_wait = match sock.recv_buffer_size() {
-        Ok(granted) if granted >= ROOMY_BUFFER => BATCH_WAIT,
-        _ => SHORT_BATCH_WAIT,
-    };
+    let batch_wait = batch_wait(sock.recv_buffer_size().unwrap_or(0));
     recvmmsg_loop(
         core,
         sock,
@@ -268,8 +283,6 @@ fn recvmmsg_loop(
 ) {
     let mut batch = Batch::new(n);
     let mut drops_poll = DropsPoll::default();
-    // The batch's datagrams as text; kept empty between batches.
-    let mut texts_kept: Vec<&'static str> = Vec::with_capacity(n);
     let fd = sock.as_raw_fd();
     loop {
         let stopping = core.stop.load(Ordering::Relaxed);
@@ -312,27 +325,12 @@ fn recvmmsg_loop(
             let len = (batch.hdrs[i].msg_len as usize).min(MAX_DATAGRAM);
             &batch.bufs[i * BUFFER_STRIDE..i * BUFFER_STRIDE + len]
         };
-        let mut texts: Vec<&str> = recycle(std::mem::take(&mut texts_kept));
-        let mut all_text = true;
         for i in 0..got {
             if batch.hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 core.stats.udp_truncated.fetch_add(1, Ordering::Relaxed);
             }
-            match simdutf8::basic::from_utf8(datagram(i)) {
-                Ok(text) if all_text => texts.push(text),
-                _ => all_text = false,
-            }
         }
-        let metrics = if all_text {
-            core.aggregate_packets(texts.iter().copied(), &"udp")
-        } else {
-            // Invalid UTF-8 somewhere in the batch (rare): the whole batch
-            // as text with the bad bytes replaced, as the reference's
-            // `toString()` does.
-            let replaced: Vec<Cow<'_, str>> = (0..got).map(|i| utf8_text(datagram(i))).collect();
-            core.aggregate_packets(replaced.iter().map(|t| &**t), &"udp")
-        };
-        texts_kept = recycle(texts);
+        let metrics = core.aggregate_datagrams((0..got).map(datagram), &"udp");
         if got > 0 {
             core.count_received(got as u64, metrics);
             drops_poll.after_batch(fd, drops);
@@ -346,17 +344,6 @@ fn recvmmsg_loop(
         if got < n && !stopping {
             std::thread::sleep(batch_wait);
         }
-    }
-}
-
-/// The datagram as text, invalid UTF-8 replaced as the reference's
-/// `toString()` does. Valid text (nearly always) is borrowed; simdutf8's
-/// `basic` check returns it in registers (std's `from_utf8` result went
-/// through the stack and stalled the copy into the batch's texts).
-fn utf8_text(data: &[u8]) -> std::borrow::Cow<'_, str> {
-    match simdutf8::basic::from_utf8(data) {
-        Ok(text) => std::borrow::Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(data),
     }
 }
 
@@ -389,10 +376,7 @@ pub(crate) fn start_unix(core: &Arc<Core>, path: &Path, running: &mut Running) -
                     let _ = sock.set_nonblocking(true);
                 }
                 match sock.recv(&mut buf) {
-                    Ok(len) => {
-                        let text = utf8_text(&buf[..len]);
-                        core.handle_packet(&text, &"unix");
-                    }
+                    Ok(len) => core.handle_datagram(&buf[..len], &"unix"),
                     Err(e) => {
                         if !matches!(
                             e.kind(),
