@@ -134,11 +134,11 @@ fn bench_udp_lines(names: usize) -> Vec<String> {
 
 /// `lines` as one-line datagrams, `batch` per receive batch.
 fn handle_in_batches(engine: &Engine, lines: &[String], batch: usize) {
-    let mut texts: Vec<&str> = Vec::with_capacity(batch);
+    let mut datagrams: Vec<&[u8]> = Vec::with_capacity(batch);
     for chunk in lines.chunks(batch) {
-        texts.clear();
-        texts.extend(chunk.iter().map(String::as_str));
-        engine.handle_batch(&texts);
+        datagrams.clear();
+        datagrams.extend(chunk.iter().map(String::as_bytes));
+        engine.handle_batch(&datagrams);
     }
 }
 
@@ -177,15 +177,15 @@ fn one_per_datagram(c: &mut Criterion) {
         BenchmarkId::from_parameter("names=10000,batch=32,per_flush=100000"),
         |b| {
             b.iter(|| {
-                let mut texts: Vec<&str> = Vec::with_capacity(batch);
+                let mut datagrams: Vec<&[u8]> = Vec::with_capacity(batch);
                 let mut next = 0usize;
                 for _ in 0..per_interval / batch {
-                    texts.clear();
+                    datagrams.clear();
                     for _ in 0..batch {
-                        texts.push(&lines[next]);
+                        datagrams.push(lines[next].as_bytes());
                         next = (next + 1) % names;
                     }
-                    engine.handle_batch(&texts);
+                    engine.handle_batch(&datagrams);
                 }
                 engine.flush(1_700_000_000)
             })

@@ -14,7 +14,6 @@
 //! of receivers and flushes lets one key more in. The daemon's own keys
 //! (`bad_lines_seen`, `timestamp_lag`, ...) are outside the limit.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -97,7 +96,7 @@ pub type KeyHasher = foldhash::fast::RandomState;
 pub use crate::keymap::KeyMap;
 
 /// A set's members.
-pub type MemberSet = HashSet<Key, KeyHasher>;
+pub type MemberSet = hashbrown::HashSet<Key, KeyHasher>;
 
 /// The maps of one shard.
 #[derive(Debug, Default)]
@@ -366,9 +365,8 @@ impl Buckets {
             }
             Sample::Set { member } => {
                 if let Some(s) = shard.sets.get_mut_hashed(hash, key) {
-                    if !s.contains(member) {
-                        s.insert(member.into());
-                    }
+                    // One hash and one probe, and a key made only when new.
+                    s.get_or_insert_with(member, |m| Key::from(m));
                 } else {
                     if !self.new_key_allowed() {
                         return Applied::KeyLimit;

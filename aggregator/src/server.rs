@@ -644,11 +644,11 @@ impl Engine {
 
     /// One receive batch of datagrams, exactly as the UDP listener hands
     /// over what one `recvmmsg` call returned.
-    pub fn handle_batch(&self, packets: &[&str]) {
+    pub fn handle_batch(&self, datagrams: &[&[u8]]) {
         let metrics = self
             .core
-            .aggregate_packets(packets.iter().copied(), &"engine");
-        self.core.count_received(packets.len() as u64, metrics);
+            .aggregate_datagrams(datagrams.iter().copied(), &"engine");
+        self.core.count_received(datagrams.len() as u64, metrics);
     }
 
     /// Flushes the open interval with point timestamp `ts`; returns the
