@@ -21,7 +21,7 @@ use crate::keymap::key_hash;
 use crate::listen;
 use crate::sample::Sample;
 use crate::stats::Stats;
-use crate::statsd::{parse_line, parse_plain_line, split_first_line};
+use crate::statsd::{parse_line, parse_plain_line, split_first_line, PlainLine};
 use crate::time::{unix_now_ms, unix_now_secs};
 
 /// Status figures of the backend the flushes go to, sent with every flush
@@ -335,8 +335,7 @@ impl Core {
             {
                 at += plain.len;
                 lines_seen += 1;
-                keys.push(Cow::Borrowed(plain.key));
-                pending.push(self.pending(key_hash(plain.key), keys.len() - 1, plain.sample));
+                self.push_plain(plain, &mut keys, &mut pending);
             }
             if at >= bytes.len() {
                 continue;
@@ -367,6 +366,17 @@ impl Core {
         lines_seen
     }
 
+    /// Adds a plain line's key and sample to the batch.
+    fn push_plain<'a>(
+        &self,
+        plain: PlainLine<'a>,
+        keys: &mut Vec<Cow<'a, str>>,
+        pending: &mut Vec<Pending<'a>>,
+    ) {
+        keys.push(Cow::Borrowed(plain.key));
+        pending.push(self.pending(key_hash(plain.key), keys.len() - 1, plain.sample));
+    }
+
     /// Parses `text` line by line into the batch's keys and pending
     /// samples; returns its non-empty lines.
     fn parse_text<'a>(
@@ -383,8 +393,7 @@ impl Core {
             if let Some(plain) = parse_plain_line(rest.as_bytes(), options) {
                 rest = &rest[plain.len..];
                 lines_seen += 1;
-                keys.push(Cow::Borrowed(plain.key));
-                pending.push(self.pending(key_hash(plain.key), keys.len() - 1, plain.sample));
+                self.push_plain(plain, keys, pending);
                 continue;
             }
             let (line, tail) = split_first_line(rest);
