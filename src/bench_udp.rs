@@ -14,7 +14,8 @@
 //! and received. The sender is one thread (`sendmmsg` batches, `--flows`
 //! source ports); its own CPU is reported too. `--daemon none --target
 //! ADDR` only sends. Traffic goes to
-//! 127.0.0.0/8 or ::1 only; count and time are bounded.
+//! 127.0.0.0/8 or ::1 only; count and time are bounded, and a trial's
+//! daemon gets SIGTERM if the bench itself is killed.
 //!
 //! `--daemon drain` is the floor under every daemon: a bare receiver (this
 //! binary again, `--drain-at`) that takes the datagrams off the socket the
@@ -230,6 +231,27 @@ fn ferrograph_bin(args: &BenchUdpArgs) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// Starts `command` so that it gets SIGTERM if the bench dies first
+/// (killed by a signal, say): a trial's daemon never outlives its bench.
+/// The daemons are started by the bench's main thread, which lives as
+/// long as the bench (the signal follows the thread that forked).
+fn spawn_tied(command: &mut Command) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls prctl(2), which is async-signal-safe and touches no memory of
+    // the parent's.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    command.spawn()
+}
+
 fn start_daemon(
     args: &BenchUdpArgs,
     graphite: SocketAddr,
@@ -237,7 +259,7 @@ fn start_daemon(
 ) -> anyhow::Result<Started> {
     let port = free_udp_port()?;
     let udp: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let child = match args.daemon.as_str() {
+    let mut command = match args.daemon.as_str() {
         "ferrograph" => {
             let cfg = dir.join("bench.toml");
             std::fs::write(
@@ -247,12 +269,13 @@ fn start_daemon(
                     args.flush_ms, args.ferrograph_toml
                 ),
             )?;
-            Command::new(ferrograph_bin(args)?)
+            let mut command = Command::new(ferrograph_bin(args)?);
+            command
                 .args(["statsd", "--config"])
                 .arg(&cfg)
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?
+                .stderr(Stdio::null());
+            command
         }
         "serve" => {
             let schemas = dir.join("schemas.conf");
@@ -274,14 +297,15 @@ fn start_daemon(
             )?;
             // the daemon's log is kept for the trial's report
             let log = std::fs::File::create(dir.join("serve.log"))?;
-            Command::new(ferrograph_bin(args)?)
+            let mut command = Command::new(ferrograph_bin(args)?);
+            command
                 .args(["serve", "--config"])
                 .arg(&cfg)
                 .arg("--data-dir")
                 .arg(dir.join("data"))
                 .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()?
+                .stderr(log);
+            command
         }
         "etsy" => {
             let mut cfg = format!(
@@ -307,22 +331,28 @@ fn start_daemon(
             cfg.push('}');
             let path = dir.join("etsy.js");
             std::fs::write(&path, cfg)?;
-            Command::new("node")
+            let mut command = Command::new("node");
+            command
                 .arg("stats.js")
                 .arg(&path)
                 .current_dir(&args.etsy_dir)
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("starting node stats.js")?
+                .stderr(Stdio::null());
+            command
         }
-        "drain" => Command::new(std::env::current_exe()?)
-            .args(["bench-udp", "--drain-at", &udp.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
+        "drain" => {
+            let mut command = Command::new(std::env::current_exe()?);
+            command
+                .args(["bench-udp", "--drain-at", &udp.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            command
+        }
         other => bail!("unknown --daemon {other:?} (ferrograph, serve, etsy, drain, none)"),
     };
+    let child =
+        spawn_tied(&mut command).with_context(|| format!("starting the {} daemon", args.daemon))?;
+
     // Ready when the daemon's UDP port is bound: binding it ourselves fails.
     let deadline = Instant::now() + Duration::from_secs(20);
     while UdpSocket::bind(udp).is_ok() {
@@ -827,5 +857,35 @@ fn drain(addr: SocketAddr) -> anyhow::Result<()> {
         if got < BATCH {
             std::thread::sleep(wait);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt as _;
+
+    /// The death signal follows the thread that started the child: a
+    /// thread that starts one and ends stands in for a bench that dies.
+    #[test]
+    fn a_tied_child_is_stopped_when_its_starter_goes() {
+        let child = std::thread::spawn(|| spawn_tied(Command::new("sleep").arg("30")))
+            .join()
+            .expect("the starting thread")
+            .expect("sleep starts");
+        let mut child = child;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the child outlived the thread that started it");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
     }
 }
