@@ -21,7 +21,7 @@ use crate::keymap::key_hash;
 use crate::listen;
 use crate::sample::Sample;
 use crate::stats::Stats;
-use crate::statsd::{parse_line, parse_plain_line, split_first_line, PlainLine};
+use crate::statsd::{parse_line, parse_plain_line};
 use crate::time::{unix_now_ms, unix_now_secs};
 
 /// Status figures of the backend the flushes go to, sent with every flush
@@ -89,12 +89,12 @@ impl<'a> Packet<'a> {
         }
     }
 
-    /// The packet from byte `at` (a line's start) as text; `None` when
-    /// those bytes are not UTF-8.
-    fn text_from(self, at: usize) -> Option<&'a str> {
+    /// The line at bytes `start..end` (bounded by line breaks) as text;
+    /// `None` when those bytes are not UTF-8.
+    fn line(self, start: usize, end: usize) -> Option<&'a str> {
         match self {
-            Packet::Text(text) => text.get(at..),
-            Packet::Bytes(bytes) => simdutf8::basic::from_utf8(&bytes[at..]).ok(),
+            Packet::Text(text) => text.get(start..end),
+            Packet::Bytes(bytes) => simdutf8::basic::from_utf8(&bytes[start..end]).ok(),
         }
     }
 }
@@ -324,38 +324,40 @@ impl Core {
         let options = &self.settings.parse;
         for packet in packets {
             let bytes = packet.bytes();
-            // Plain lines straight from the bytes (they are ASCII, so a
-            // packet of plain lines needs no UTF-8 check); the plain line
-            // is read where it starts, without looking for its end first.
             let mut at = 0;
-            while let Some(plain) = bytes
-                .get(at..)
-                .filter(|rest| !rest.is_empty())
-                .and_then(|rest| parse_plain_line(rest, options))
-            {
-                at += plain.len;
+            while at < bytes.len() {
+                // The plain line is read from the bytes where it starts (it
+                // is ASCII, so a packet of plain lines needs no UTF-8 check),
+                // without looking for its end first.
+                if let Some(plain) = parse_plain_line(&bytes[at..], options) {
+                    at += plain.len;
+                    lines_seen += 1;
+                    keys.push(Cow::Borrowed(plain.key));
+                    pending.push(self.pending(key_hash(plain.key), keys.len() - 1, plain.sample));
+                    continue;
+                }
+                let start = at;
+                let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+                at = end + 1;
+                if end == start {
+                    continue;
+                }
                 lines_seen += 1;
-                self.push_plain(plain, &mut keys, &mut pending);
-            }
-            if at >= bytes.len() {
-                continue;
-            }
-            match packet.text_from(at) {
-                Some(text) => lines_seen += self.parse_text(text, peer, &mut keys, &mut pending),
-                None => {
-                    // Invalid UTF-8 (rare): the samples before it are
-                    // applied first, so every key's samples keep their
-                    // order; then the rest as the reference's `toString()`
-                    // reads it, replacement characters and all.
-                    self.apply_pending(scratch, &keys, &pending);
-                    keys.clear();
-                    pending.clear();
-                    let text = String::from_utf8_lossy(&bytes[at..]);
-                    lines_seen += self.aggregate_batch(
-                        std::iter::once(Packet::Text(&text)),
-                        peer,
-                        &mut BatchScratch::default(),
-                    );
+                match packet.line(start, end) {
+                    Some(line) => self.parse_full_line(line, peer, &mut keys, &mut pending),
+                    None => {
+                        // Invalid UTF-8 (rare): the samples before it are
+                        // applied first, so every key's samples keep their
+                        // order; then the line as the reference's
+                        // `toString()` reads it, replacement characters and all.
+                        self.apply_pending(scratch, &keys, &pending);
+                        keys.clear();
+                        pending.clear();
+                        let line = String::from_utf8_lossy(&bytes[start..end]);
+                        let (mut line_keys, mut line_pending) = (Vec::new(), Vec::new());
+                        self.parse_full_line(&line, peer, &mut line_keys, &mut line_pending);
+                        self.apply_pending(scratch, &line_keys, &line_pending);
+                    }
                 }
             }
         }
@@ -366,62 +368,33 @@ impl Core {
         lines_seen
     }
 
-    /// Adds a plain line's key and sample to the batch.
-    fn push_plain<'a>(
+    /// Parses a non-empty line with the full parser into the batch's keys
+    /// and pending samples, counting its bad samples.
+    fn parse_full_line<'a>(
         &self,
-        plain: PlainLine<'a>,
-        keys: &mut Vec<Cow<'a, str>>,
-        pending: &mut Vec<Pending<'a>>,
-    ) {
-        keys.push(Cow::Borrowed(plain.key));
-        pending.push(self.pending(key_hash(plain.key), keys.len() - 1, plain.sample));
-    }
-
-    /// Parses `text` line by line into the batch's keys and pending
-    /// samples; returns its non-empty lines.
-    fn parse_text<'a>(
-        &self,
-        text: &'a str,
+        line: &'a str,
         peer: &dyn std::fmt::Display,
         keys: &mut Vec<Cow<'a, str>>,
         pending: &mut Vec<Pending<'a>>,
-    ) -> u64 {
-        let options = &self.settings.parse;
-        let mut lines_seen = 0;
-        let mut rest = text;
-        while !rest.is_empty() {
-            if let Some(plain) = parse_plain_line(rest.as_bytes(), options) {
-                rest = &rest[plain.len..];
-                lines_seen += 1;
-                self.push_plain(plain, keys, pending);
-                continue;
-            }
-            let (line, tail) = split_first_line(rest);
-            rest = tail;
-            if line.is_empty() {
-                continue;
-            }
-            lines_seen += 1;
-            let parsed = parse_line(line, options);
-            let samples = parsed.samples();
-            let mut key = Some(parsed.key);
-            let mut held = None;
-            for sample in samples {
-                match sample {
-                    Ok(sample) => {
-                        let (index, hash) = *held.get_or_insert_with(|| {
-                            let k = key.take().unwrap_or_default();
-                            let hash = key_hash(&k);
-                            keys.push(k);
-                            (keys.len() - 1, hash)
-                        });
-                        pending.push(self.pending(hash, index, sample));
-                    }
-                    Err(e) => self.bad(&e, peer),
+    ) {
+        let parsed = parse_line(line, &self.settings.parse);
+        let samples = parsed.samples();
+        let mut key = Some(parsed.key);
+        let mut held = None;
+        for sample in samples {
+            match sample {
+                Ok(sample) => {
+                    let (index, hash) = *held.get_or_insert_with(|| {
+                        let k = key.take().unwrap_or_default();
+                        let hash = key_hash(&k);
+                        keys.push(k);
+                        (keys.len() - 1, hash)
+                    });
+                    pending.push(self.pending(hash, index, sample));
                 }
+                Err(e) => self.bad(&e, peer),
             }
         }
-        lines_seen
     }
 
     /// Applies a batch's pending samples, a shard at a time: its samples'

@@ -60,19 +60,15 @@ impl<'a> Iterator for Lines<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let (line, rest) = split_first_line(self.rest);
-        self.rest = rest;
-        Some(line)
-    }
-}
-
-/// The text's first line (up to the first `\n`, possibly empty) and what
-/// follows that `\n`.
-pub fn split_first_line(text: &str) -> (&str, &str) {
-    match memchr::memchr(b'\n', text.as_bytes()) {
-        // `\n` is ASCII: both sides are on character boundaries.
-        Some(i) => (&text[..i], &text[i + 1..]),
-        None => (text, ""),
+        match memchr::memchr(b'\n', self.rest.as_bytes()) {
+            Some(i) => {
+                // `\n` is ASCII: both sides are on character boundaries.
+                let line = &self.rest[..i];
+                self.rest = &self.rest[i + 1..];
+                Some(line)
+            }
+            None => Some(std::mem::take(&mut self.rest)),
+        }
     }
 }
 
