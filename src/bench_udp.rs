@@ -812,10 +812,9 @@ fn drain(addr: SocketAddr) -> anyhow::Result<()> {
     use std::os::fd::AsRawFd;
     // The daemon's defaults: udp_batch, udp_receive_buffer, the buffer
     // spacing; its socket setup and its wait after a partial batch.
+    use aggregator::listen::udp::{BUFFER_STRIDE as STRIDE, MAX_DATAGRAM};
     const BATCH: usize = 32;
     const RECEIVE_BUFFER: usize = 8 << 20;
-    const MAX_DATAGRAM: usize = 65536;
-    const STRIDE: usize = MAX_DATAGRAM + 64;
     let sock = aggregator::listen::udp::new_socket(addr, RECEIVE_BUFFER)?;
     let wait = aggregator::listen::udp::batch_wait(sock.recv_buffer_size()?);
     let mut bufs = vec![0u8; BATCH * STRIDE];
@@ -869,11 +868,10 @@ mod tests {
     /// thread that starts one and ends stands in for a bench that dies.
     #[test]
     fn a_tied_child_is_stopped_when_its_starter_goes() {
-        let child = std::thread::spawn(|| spawn_tied(Command::new("sleep").arg("30")))
+        let mut child = std::thread::spawn(|| spawn_tied(Command::new("sleep").arg("30")))
             .join()
             .expect("the starting thread")
             .expect("sleep starts");
-        let mut child = child;
         let deadline = Instant::now() + Duration::from_secs(10);
         let status = loop {
             if let Some(status) = child.try_wait().expect("wait") {

@@ -73,33 +73,7 @@ struct Pending<'a> {
     sample: Sample<'a>,
 }
 
-/// A packet of a batch: text, or a datagram's bytes not yet known to be
-/// UTF-8.
-#[derive(Clone, Copy)]
-enum Packet<'a> {
-    Text(&'a str),
-    Bytes(&'a [u8]),
-}
-
-impl<'a> Packet<'a> {
-    fn bytes(self) -> &'a [u8] {
-        match self {
-            Packet::Text(text) => text.as_bytes(),
-            Packet::Bytes(bytes) => bytes,
-        }
-    }
-
-    /// The line at bytes `start..end` (bounded by line breaks) as text;
-    /// `None` when those bytes are not UTF-8.
-    fn line(self, start: usize, end: usize) -> Option<&'a str> {
-        match self {
-            Packet::Text(text) => text.get(start..end),
-            Packet::Bytes(bytes) => simdutf8::basic::from_utf8(&bytes[start..end]).ok(),
-        }
-    }
-}
-
-/// Buffers [`Core::aggregate_packets`] reuses from batch to batch. The
+/// Buffers [`Core::aggregate_datagrams`] reuses from batch to batch. The
 /// borrowing ones are kept empty between batches ([`recycle`]).
 #[derive(Default)]
 struct BatchScratch {
@@ -248,8 +222,7 @@ impl Core {
 
     /// One datagram or TCP chunk: split, parse, aggregate, count.
     pub(crate) fn handle_packet(&self, packet: &str, peer: &dyn std::fmt::Display) {
-        let n = self.aggregate_packets([packet], peer);
-        self.count_received(1, n);
+        self.handle_datagram(packet.as_bytes(), peer);
     }
 
     /// [`Core::handle_packet`] for a datagram's bytes, which may hold
@@ -270,19 +243,11 @@ impl Core {
             .store(unix_now_secs(), Ordering::Relaxed);
     }
 
-    /// Splits, parses and aggregates a batch of packets (one TCP chunk, or
-    /// in-process text) without counting them as received
-    /// ([`Core::count_received`] does); returns their non-empty lines.
-    pub(crate) fn aggregate_packets<'a>(
-        &self,
-        packets: impl IntoIterator<Item = &'a str>,
-        peer: &dyn std::fmt::Display,
-    ) -> u64 {
-        self.with_scratch(packets.into_iter().map(Packet::Text), peer)
-    }
-
-    /// [`Core::aggregate_packets`] for datagrams as received (a receive
-    /// batch): bytes that are valid UTF-8 nearly always.
+    /// Splits, parses and aggregates a batch of datagrams as received (a
+    /// receive batch, one TCP chunk, or in-process text as bytes) without
+    /// counting them as received ([`Core::count_received`] does); returns
+    /// their non-empty lines. The bytes are valid UTF-8 nearly always; a
+    /// line that is not is read as the reference's `toString()` reads it.
     ///
     /// Every line is parsed first and its key hashed once ([`key_hash`]
     /// picks both the shard and the slot). Then each shard the batch
@@ -297,24 +262,17 @@ impl Core {
         datagrams: impl IntoIterator<Item = &'a [u8]>,
         peer: &dyn std::fmt::Display,
     ) -> u64 {
-        self.with_scratch(datagrams.into_iter().map(Packet::Bytes), peer)
-    }
-
-    fn with_scratch<'a>(
-        &self,
-        packets: impl Iterator<Item = Packet<'a>>,
-        peer: &dyn std::fmt::Display,
-    ) -> u64 {
+        let datagrams = datagrams.into_iter();
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => self.aggregate_batch(packets, peer, &mut scratch),
+            Ok(mut scratch) => self.aggregate_batch(datagrams, peer, &mut scratch),
             // Only a re-entrant call could find it borrowed.
-            Err(_) => self.aggregate_batch(packets, peer, &mut BatchScratch::default()),
+            Err(_) => self.aggregate_batch(datagrams, peer, &mut BatchScratch::default()),
         })
     }
 
     fn aggregate_batch<'a>(
         &self,
-        packets: impl Iterator<Item = Packet<'a>>,
+        datagrams: impl Iterator<Item = &'a [u8]>,
         peer: &dyn std::fmt::Display,
         scratch: &mut BatchScratch,
     ) -> u64 {
@@ -322,8 +280,7 @@ impl Core {
         let mut pending: Vec<Pending<'a>> = recycle(std::mem::take(&mut scratch.pending));
         let mut lines_seen = 0;
         let options = &self.settings.parse;
-        for packet in packets {
-            let bytes = packet.bytes();
+        for bytes in datagrams {
             let mut at = 0;
             while at < bytes.len() {
                 // The plain line is read from the bytes where it starts (it
@@ -343,9 +300,9 @@ impl Core {
                     continue;
                 }
                 lines_seen += 1;
-                match packet.line(start, end) {
-                    Some(line) => self.parse_full_line(line, peer, &mut keys, &mut pending),
-                    None => {
+                match simdutf8::basic::from_utf8(&bytes[start..end]) {
+                    Ok(line) => self.parse_full_line(line, peer, &mut keys, &mut pending),
+                    Err(_) => {
                         // Invalid UTF-8 (rare): the samples before it are
                         // applied first, so every key's samples keep their
                         // order; then the line as the reference's
@@ -973,7 +930,7 @@ mod tests {
         packets.push("bad line\n\ng:7|g\nt:2|ms".into());
         packets.extend((0..1000).map(|i| format!("c.{i}:2|c|@0.5")));
         packets.push("g:+1|g".into());
-        let lines = core.aggregate_packets(packets.iter().map(String::as_str), &"test");
+        let lines = core.aggregate_datagrams(packets.iter().map(String::as_bytes), &"test");
         assert_eq!(lines, 5 + 1000 + 3 + 1000 + 1);
         let held = |key: &str| core.buckets.lock(core.buckets.shard_of(key));
         assert_eq!(held("g").gauges["g"].value, 8.0, "1, +2, -10, 7, +1");

@@ -31,14 +31,14 @@ use crate::listen::POLL;
 use crate::server::{Core, Running};
 
 /// Largest UDP payload; a buffer this size never truncates.
-const MAX_DATAGRAM: usize = 65536;
+pub const MAX_DATAGRAM: usize = 65536;
 
 /// Distance between the starts of two receive buffers: one cache line more
 /// than a buffer. At exactly 64 KB apart every buffer's first line (all a
 /// small datagram touches) falls in the same set of the CPU's caches, so a
 /// batch evicts itself between the kernel's copy and our parse; shifted by
 /// a line each, they spread over the sets.
-const BUFFER_STRIDE: usize = MAX_DATAGRAM + 64;
+pub const BUFFER_STRIDE: usize = MAX_DATAGRAM + 64;
 
 /// Kernel memory one small datagram holds while it waits in a receive
 /// queue (its `truesize`), measured on loopback: 832 bytes for a 15-byte
